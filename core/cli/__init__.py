@@ -1,0 +1,86 @@
+"""The ``startune`` command.
+
+Sub-commands live in their own modules and are imported only when invoked, so
+``startune --help`` and the TUI start fast (pandas, openai and scikit-learn load
+lazily).  A :class:`~core.errors.StartuneError` becomes one line on stderr and
+exit code 2; no traceback for user mistakes.
+"""
+
+from __future__ import annotations
+
+import importlib
+import sys
+
+import click
+
+from core.errors import StartuneError
+
+# name -> "module:attribute"; each module owns its commands.
+COMMANDS: dict[str, str] = {
+    "inspect": "core.cli.prepare_cmds:inspect_cmd",
+    "prepare": "core.cli.prepare_cmds:prepare_cmd",
+    "validate": "core.cli.validate_cmd:validate_cmd",
+    "serve": "core.cli.serve_cmd:serve_cmd",
+    "launch": "core.cli.job_cmds:launch_cmd",
+    "follow": "core.cli.job_cmds:follow_cmd",
+    "results": "core.cli.job_cmds:results_cmd",
+    "jobs": "core.cli.job_cmds:jobs_cmd",
+    "cancel": "core.cli.job_cmds:cancel_cmd",
+    "pause": "core.cli.job_cmds:pause_cmd",
+    "resume": "core.cli.job_cmds:resume_cmd",
+    "run": "core.cli.run_cmd:run_cmd",
+    "evaluate": "core.cli.evaluate_cmd:evaluate_cmd",
+    "tui": "core.cli.tui_cmd:tui_cmd",
+}
+
+
+class LazyGroup(click.Group):
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted(COMMANDS)
+
+    def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
+        target = COMMANDS.get(name)
+        if target is None:
+            return None
+        module_name, attr = target.split(":")
+        try:
+            module = importlib.import_module(module_name)
+        except ModuleNotFoundError as exc:
+            if exc.name == module_name:
+                return None  # not built yet
+            raise
+        return getattr(module, attr)
+
+    def invoke(self, ctx: click.Context):
+        try:
+            return super().invoke(ctx)
+        except StartuneError as exc:
+            click.echo(f"startune: error: {exc}", err=True)
+            ctx.exit(exc.exit_code)
+        except KeyboardInterrupt:
+            click.echo("startune: interrupted", err=True)
+            ctx.exit(130)
+
+
+@click.group(cls=LazyGroup, invoke_without_command=True, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="startune")
+@click.pass_context
+def cli(ctx: click.Context) -> None:
+    """startune: from a labelled review dataset to a fine-tuned model.
+
+    Run with no command to open the terminal app.
+    """
+    if ctx.invoked_subcommand is None:
+        tui = cli.get_command(ctx, "tui")
+        if tui is None:
+            click.echo(ctx.get_help())
+        else:
+            ctx.invoke(tui)
+
+
+def main(argv: list[str] | None = None) -> None:
+    cli.main(args=argv, prog_name="startune")
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())
