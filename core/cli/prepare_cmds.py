@@ -1,0 +1,150 @@
+"""`startune inspect` and `startune prepare`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from core.cli.console import option_json, print_json, progress_bar, stderr_console, stdout_console
+
+
+def dataset_options(f):
+    for opt in reversed([
+        click.option("--text-column", help="Column holding the review text (detected when omitted)."),
+        click.option("--label-column", help="Column holding the label (detected when omitted)."),
+        click.option("--labels", "labels_spec", default="1-5", show_default=True,
+                     help="Allowed labels: a range '1-5' or a list 'neg,neu,pos'."),
+    ]):
+        f = opt(f)
+    return f
+
+
+def prepare_options(f):
+    for opt in reversed([
+        click.option("--split-column", help="Use this column's train/val/test values instead of splitting."),
+        click.option("--dedup/--no-dedup", default=True, show_default=True, help="Drop duplicate texts."),
+        click.option("--conflicts", type=click.Choice(["keep_first", "drop", "majority"]), default="keep_first",
+                     show_default=True, help="Texts seen with different labels."),
+        click.option("--split", "fractions", default="0.6,0.2,0.2", show_default=True,
+                     help="Train,val,test fractions."),
+        click.option("--seed", type=int, default=42, show_default=True),
+        click.option("--stratify/--no-stratify", default=False, show_default=True,
+                     help="Keep label proportions in every split."),
+        click.option("--samples", "samples_spec", default=None,
+                     help="Examples per split: N for all, or train=N,val=N,test=N."),
+        click.option("--balance", default=None, help="'equal' per label, or a per-label cap N."),
+        click.option("--order", type=click.Choice(["shuffled", "sorted"]), default="shuffled", show_default=True),
+        click.option("--format", "fmt", type=click.Choice(["chat", "completion"]), default="chat",
+                     show_default=True, help="completion is a legacy export (babbage/davinci no longer train)."),
+        click.option("--system-prompt", default=None, help="System message for chat records (none by default)."),
+        click.option("--separator", default="\\n\\n###\\n\\n", show_default=True,
+                     help="End of each prompt (completion format); backslash escapes allowed."),
+        click.option("--stop", default=None, help="Appended to each completion (completion format)."),
+    ]):
+        f = opt(f)
+    return f
+
+
+def _unescape(text: str | None) -> str | None:
+    if text is None:
+        return None
+    return text.encode("utf-8").decode("unicode_escape").encode("latin-1").decode("utf-8")
+
+
+def build_options(**kw):
+    """PrepareOptions from the click options shared by prepare and run."""
+    from core.data.labels import LabelSet
+    from core.data.pipeline import PrepareOptions
+    from core.data.split import SPLITS
+    from core.errors import ConfigError
+
+    try:
+        fractions = tuple(float(x) for x in kw["fractions"].split(","))
+    except ValueError:
+        raise ConfigError(f"--split {kw['fractions']!r}: give three numbers like 0.6,0.2,0.2") from None
+    samples = None
+    spec = kw.get("samples_spec")
+    if spec:
+        try:
+            if "=" in spec:
+                samples = {k.strip(): int(v) for k, v in (part.split("=") for part in spec.split(","))}
+            else:
+                samples = dict.fromkeys(SPLITS, int(spec))
+        except ValueError:
+            raise ConfigError(f"--samples {spec!r}: give N or train=N,val=N,test=N") from None
+    balance = kw.get("balance")
+    if balance is not None and balance != "equal":
+        try:
+            balance = int(balance)
+        except ValueError:
+            raise ConfigError(f"--balance {balance!r}: give 'equal' or a number") from None
+    options = PrepareOptions(
+        text_column=kw.get("text_column"), label_column=kw.get("label_column"),
+        labels=LabelSet.parse(kw.get("labels_spec")), dedup=kw["dedup"], conflict_policy=kw["conflicts"],
+        fractions=fractions, seed=kw["seed"], stratify=kw["stratify"], split_column=kw.get("split_column"),
+        samples=samples, balance=balance, order=kw["order"], format=kw["fmt"],
+        system_prompt=kw.get("system_prompt"), separator=_unescape(kw["separator"]), stop=_unescape(kw.get("stop")),
+    )
+    options.check()
+    return options
+
+
+@click.command("inspect")
+@click.argument("dataset")
+@dataset_options
+@click.option("--page", type=int, default=1, show_default=True, help="Preview page (1-based).")
+@click.option("--page-size", type=int, default=10, show_default=True)
+@option_json()
+def inspect_cmd(dataset: str, text_column, label_column, labels_spec, page, page_size, as_json) -> None:
+    """Rows, columns, label histogram, text lengths and a page of DATASET."""
+    from core.data.inspect import PreviewPager, summarise
+    from core.data.labels import LabelSet
+    from core.data.load import load_dataset
+
+    with progress_bar(not as_json) as progress:
+        ds = load_dataset(dataset, text_column=text_column, label_column=label_column, progress=progress)
+    summary = summarise(ds, LabelSet.parse(labels_spec))
+    pager = PreviewPager(ds, page_size=max(1, page_size))
+    rows = pager.page(page - 1)
+    if as_json:
+        print_json(summary.to_dict() | {"page": page, "pages": pager.n_pages, "preview": rows})
+        return
+    from core.cli.reports import render_summary
+
+    render_summary(stdout_console(), summary, rows, page, pager.n_pages)
+
+
+@click.command("prepare")
+@click.argument("dataset")
+@click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False, path_type=Path),
+              help="Folder for train/val/test.jsonl and manifest.json.")
+@dataset_options
+@prepare_options
+@click.option("--model", default=None, help="Model to validate and price for (default gpt-4o-mini).")
+@option_json()
+def prepare_cmd(dataset: str, out_dir: Path, model, as_json, **kw) -> None:
+    """Clean, split, sample, order and write DATASET as fine-tuning JSONL, then validate it."""
+    from core.data.pipeline import prepare
+    from core.validation.validate import validate_file
+
+    options = build_options(**kw)
+    with progress_bar(not as_json) as progress:
+        result = prepare(dataset, out_dir, options, progress=progress)
+        reports = {name: validate_file(path, model, progress=progress) for name, path in result.files.items()
+                   if result.manifest["splits"][name]["examples"]}
+    if as_json:
+        print_json({"out_dir": str(result.out_dir), "manifest": result.manifest,
+                    "validation": {k: r.to_dict() for k, r in reports.items()}})
+        return
+    from core.cli.reports import render_build, render_validation
+
+    console = stdout_console()
+    render_build(console, result)
+    for name, report in reports.items():
+        # validation files are not billed, so only train gets a price
+        render_validation(console, report, title=f"{name}.jsonl", show_cost=name == "train")
+    if options.format == "completion":
+        from core.data.formats import COMPLETION_FORMAT_NOTE
+
+        stderr_console().print(f"[yellow]note:[/] {COMPLETION_FORMAT_NOTE}")

@@ -1,0 +1,80 @@
+"""Rich renderings of core results for the terminal."""
+
+from __future__ import annotations
+
+from rich.console import Console
+from rich.table import Table
+
+
+def _histogram(counts: dict[str, int], width: int = 30) -> Table:
+    table = Table(show_header=False, box=None, padding=(0, 1))
+    top = max(counts.values(), default=0) or 1
+    total = sum(counts.values()) or 1
+    for label, n in counts.items():
+        bar = "█" * max(0, round(width * n / top))
+        table.add_row(str(label), f"{n:>9,}", f"{100 * n / total:5.1f}%", f"[cyan]{bar}[/]")
+    return table
+
+
+def render_summary(console: Console, summary, rows: list[dict], page: int, pages: int) -> None:
+    console.print(f"[bold]{summary.source}[/] ({summary.format}): {summary.rows:,} rows; "
+                  f"columns: {', '.join(summary.columns)}")
+    console.print(f"text column [bold]{summary.text_column}[/], label column [bold]{summary.label_column}[/]")
+    console.print(_histogram(summary.label_histogram))
+    problems = dict(summary.invalid_labels)
+    if summary.empty_texts:
+        problems["empty_text"] = summary.empty_texts
+    if problems:
+        console.print("problems: " + ", ".join(f"{k} {v:,}" for k, v in problems.items()))
+    if summary.text_length:
+        s = summary.text_length
+        console.print(f"text length (chars): min {s['min']}, median {s['median']:g}, mean {s['mean']:g}, "
+                      f"p90 {s['p90']:g}, p99 {s['p99']:g}, max {s['max']}")
+    table = Table(title=f"page {page} of {pages:,}", title_justify="left")
+    for col in rows[0].keys() if rows else []:
+        table.add_column(str(col), overflow="fold", max_width=80 if col == summary.text_column else None)
+    for row in rows:
+        table.add_row(*(str(v).replace("\n", "⏎") for v in row.values()))
+    console.print(table)
+
+
+def render_build(console: Console, result) -> None:
+    m = result.manifest
+    c = m["cleaning"]
+    console.print(f"[bold]{m['input']['source']}[/]: {c['rows_in']:,} rows read, {c['rows_out']:,} kept")
+    dropped = {k: v for k, v in {
+        "empty text": c["empty_text"], **{k.replace("_", " "): v for k, v in c["invalid_labels"].items()},
+        "exact duplicates": c["exact_duplicates"], "duplicate texts": c["duplicate_texts"],
+        "conflicting-label rows": c["conflict_rows_dropped"],
+        "texts moved out of train/val (in a later split)": c["cross_split_duplicates_removed"],
+    }.items() if v}
+    if dropped:
+        console.print("dropped: " + ", ".join(f"{k} {v:,}" for k, v in dropped.items())
+                      + (f"; {c['conflicting_texts']:,} texts had conflicting labels" if c["conflicting_texts"] else ""))
+    labels = m["options"]["labels"]
+    table = Table(title=f"{result.out_dir} ({m['format']}, {m['options']['order']}, seed {m['seed']})",
+                  title_justify="left")
+    table.add_column("split")
+    table.add_column("examples", justify="right")
+    for label in labels:
+        table.add_column(str(label), justify="right")
+    for name, s in m["splits"].items():
+        table.add_row(s["file"], f"{s['examples']:,}", *(f"{s['labels'][lab]:,}" for lab in labels))
+    console.print(table)
+
+
+def render_validation(console: Console, report, title: str | None = None, show_cost: bool = True) -> None:
+    head = title or report.path
+    status = "[green]ok[/]" if report.ok else f"[red]{sum(report.error_counts.values()):,} errors[/]"
+    console.print(f"[bold]{head}[/]: {report.format}, {report.n_examples:,} examples for {report.model}: {status}")
+    for code, n in report.error_counts.items():
+        first = next((e for e in report.errors if e.code == code), None)
+        console.print(f"  [red]{code}[/] x{n}" + (f"  first: {first}" if first else ""))
+    for warning in report.warnings:
+        console.print(f"  [yellow]warning:[/] {warning}")
+    if report.token_stats:
+        t = report.token_stats
+        console.print(f"  tokens per example: min {t['min']}, median {t['median']:g}, p90 {t['p90']:g}, "
+                      f"max {t['max']} (limit {report.max_example_tokens:,})")
+        if show_cost:
+            console.print(f"  default epochs {report.default_epochs}; est. cost {report.cost.describe()}")

@@ -1,0 +1,1 @@
+"""Checking fine-tuning files as OpenAI would, counting tokens offline, estimating cost."""

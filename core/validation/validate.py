@@ -1,0 +1,266 @@
+"""Validating a fine-tuning JSONL file the way OpenAI does before it accepts a job."""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import orjson
+
+from core.errors import DataError
+from core.progress import ProgressFn, null_progress
+from core.validation.cost import CostEstimate, default_epochs, estimate_cost
+from core.validation.models import DEFAULT_MODEL, model_info
+from core.validation.tokens import count_chat_tokens, count_completion_tokens, get_encoding
+
+MIN_EXAMPLES = 10
+CHAT_ROLES = {"system", "user", "assistant", "function", "tool", "developer"}
+MESSAGE_KEYS = {"role", "content", "name", "function_call", "weight", "tool_calls", "tool_call_id", "refusal"}
+COMPLETION_KEYS = {"prompt", "completion"}
+LEGACY_MODEL = "babbage-002"
+MAX_ISSUES_KEPT = 200  # every issue is counted; only the first ones keep their line and message
+
+# The error categories of OpenAI's chat data-preparation guide, plus the legacy-format ones.
+ERROR_CODES = {
+    "invalid_json": "line is not valid JSON",
+    "data_type": "example is not a JSON object",
+    "missing_messages_list": "example has no 'messages' list",
+    "message_missing_key": "a message lacks 'role' or 'content'",
+    "message_unrecognized_key": "a message has a key OpenAI does not accept",
+    "unrecognized_role": "a message has a role OpenAI does not accept",
+    "missing_content": "a message has empty or non-text content",
+    "example_missing_assistant_message": "example has no assistant message",
+    "missing_prompt_or_completion": "example lacks 'prompt' or 'completion'",
+    "unrecognized_key": "example has a key the format does not accept",
+    "prompt_or_completion_not_string": "'prompt' or 'completion' is not a string",
+    "mixed_formats": "chat and prompt/completion examples are mixed",
+    "too_few_examples": f"OpenAI needs at least {MIN_EXAMPLES} examples",
+    "empty_file": "file has no examples",
+}
+
+
+@dataclass
+class ValidationIssue:
+    code: str
+    line: int | None
+    message: str
+    param: str | None = None
+
+    def __str__(self) -> str:
+        where = f"line {self.line}: " if self.line else ""
+        return f"{where}{self.message}"
+
+
+@dataclass
+class ValidationReport:
+    path: str
+    model: str
+    format: str                      # "chat" | "completion" | "unknown"
+    n_examples: int = 0
+    errors: list[ValidationIssue] = field(default_factory=list)
+    error_counts: dict[str, int] = field(default_factory=dict)
+    warnings: list[str] = field(default_factory=list)
+    token_stats: dict[str, float] = field(default_factory=dict)
+    n_over_limit: int = 0
+    max_example_tokens: int = 0
+    default_epochs: int = 3
+    billed_tokens_per_epoch: int = 0
+    cost: CostEstimate | None = None
+
+    @property
+    def ok(self) -> bool:
+        return not self.error_counts
+
+    def first_error(self) -> ValidationIssue | None:
+        return self.errors[0] if self.errors else None
+
+    def to_dict(self) -> dict:
+        d = asdict(self)
+        d["cost"] = self.cost.to_dict() if self.cost else None
+        d["ok"] = self.ok
+        return d
+
+
+class _Collector:
+    def __init__(self) -> None:
+        self.issues: list[ValidationIssue] = []
+        self.counts: Counter[str] = Counter()
+
+    def add(self, code: str, line: int | None, detail: str = "", param: str | None = None) -> None:
+        self.counts[code] += 1
+        if len(self.issues) < MAX_ISSUES_KEPT:
+            message = ERROR_CODES[code] + (f": {detail}" if detail else "")
+            self.issues.append(ValidationIssue(code, line, message, param))
+
+
+def _check_chat(obj: dict, line: int, out: _Collector) -> bool:
+    messages = obj.get("messages")
+    if not isinstance(messages, list) or not messages:
+        out.add("missing_messages_list", line, param="messages")
+        return False
+    ok = True
+    unknown_top = set(obj) - {"messages", "tools", "functions", "parallel_tool_calls"}
+    if unknown_top:
+        out.add("unrecognized_key", line, ", ".join(sorted(unknown_top)), param=sorted(unknown_top)[0])
+        ok = False
+    for i, message in enumerate(messages):
+        param = f"messages[{i}]"
+        if not isinstance(message, dict):
+            out.add("data_type", line, f"{param} is not an object", param=param)
+            ok = False
+            continue
+        if "role" not in message or "content" not in message and not message.get("tool_calls"):
+            out.add("message_missing_key", line, param, param=param)
+            ok = False
+        extra = set(message) - MESSAGE_KEYS
+        if extra:
+            out.add("message_unrecognized_key", line, f"{param}: {', '.join(sorted(extra))}", param=param)
+            ok = False
+        role = message.get("role")
+        if role is not None and role not in CHAT_ROLES:
+            out.add("unrecognized_role", line, f"{param}: {role!r}", param=f"{param}.role")
+            ok = False
+        content = message.get("content")
+        if "content" in message and not message.get("tool_calls") and (
+            not isinstance(content, (str, list)) or (isinstance(content, str) and not content.strip())
+            or (isinstance(content, list) and not content)
+        ):
+            out.add("missing_content", line, param, param=f"{param}.content")
+            ok = False
+    if not any(isinstance(m, dict) and m.get("role") == "assistant" for m in messages):
+        out.add("example_missing_assistant_message", line, param="messages")
+        ok = False
+    return ok
+
+
+def _check_completion(obj: dict, line: int, out: _Collector) -> bool:
+    if "prompt" not in obj or "completion" not in obj:
+        out.add("missing_prompt_or_completion", line, param="completion" if "prompt" in obj else "prompt")
+        return False
+    ok = True
+    extra = set(obj) - COMPLETION_KEYS
+    if extra:
+        out.add("unrecognized_key", line, ", ".join(sorted(extra)), param=sorted(extra)[0])
+        ok = False
+    for key in ("prompt", "completion"):
+        if not isinstance(obj[key], str):
+            out.add("prompt_or_completion_not_string", line, key, param=key)
+            ok = False
+    return ok
+
+
+def validate_file(
+    path: str | Path, model: str | None = None, progress: ProgressFn | None = None,
+    n_epochs: int | None = None,
+) -> ValidationReport:
+    """Check every line; count tokens with the model's encoding; estimate the cost."""
+    progress = progress or null_progress
+    path = Path(path)
+    try:
+        size = path.stat().st_size
+        fh = path.open("rb")
+    except FileNotFoundError:
+        raise DataError("file not found", path=path) from None
+    except OSError as exc:
+        raise DataError(f"cannot read: {exc.strerror}", path=path) from None
+
+    out = _Collector()
+    fmt: str | None = None
+    valid: list[tuple[int, dict]] = []
+    n_examples = 0
+    done = 0
+    with fh:
+        for line_no, raw in enumerate(fh, start=1):
+            done += len(raw)
+            if line_no % 5000 == 0:
+                progress("validate", done, size)
+            if not raw.strip():
+                continue
+            n_examples += 1
+            try:
+                obj = orjson.loads(raw)
+            except orjson.JSONDecodeError as exc:
+                out.add("invalid_json", line_no, str(exc).split(":")[0])
+                continue
+            if not isinstance(obj, dict):
+                out.add("data_type", line_no, type(obj).__name__)
+                continue
+            kind = "chat" if "messages" in obj else "completion" if ("prompt" in obj or "completion" in obj) else None
+            if kind is None:
+                out.add("missing_messages_list", line_no, "no 'messages' (nor 'prompt'/'completion')", param="messages")
+                continue
+            if fmt is None:
+                fmt = kind
+            elif kind != fmt:
+                out.add("mixed_formats", line_no, f"this line is {kind}, earlier lines are {fmt}")
+                continue
+            if (_check_chat if kind == "chat" else _check_completion)(obj, line_no, out):
+                valid.append((line_no, obj))
+    progress("validate", size, size)
+
+    fmt = fmt or "unknown"
+    model = model or (LEGACY_MODEL if fmt == "completion" else DEFAULT_MODEL)
+    info = model_info(model)
+    report = ValidationReport(str(path), info.name, fmt, n_examples=n_examples,
+                              max_example_tokens=info.max_example_tokens)
+    if n_examples == 0:
+        out.add("empty_file", None)
+    elif n_examples < MIN_EXAMPLES:
+        out.add("too_few_examples", None, f"found {n_examples}")
+    if fmt == "completion" and model_info(model).name in ("babbage-002", "davinci-002"):
+        report.warnings.append(f"{info.name} no longer trains at OpenAI: this file is an export "
+                               "(the local backend and some compatible servers accept it)")
+    elif fmt == "completion" and not info.name.startswith("startune-local"):
+        report.warnings.append(f"{info.name} trains on chat data; prompt/completion files are for legacy models")
+    if not info.trainable and fmt != "completion":
+        report.warnings.append(f"{info.name}: {info.note}")
+
+    _count_tokens(valid, fmt, info.encoding, report, progress)
+    report.errors = out.issues
+    report.error_counts = dict(out.counts)
+    report.default_epochs = default_epochs(len(valid))
+    report.cost = estimate_cost(report.billed_tokens_per_epoch, n_epochs or report.default_epochs, info.name)
+    return report
+
+
+def _count_tokens(valid: list[tuple[int, dict]], fmt: str, encoding: str, report: ValidationReport,
+                  progress: ProgressFn) -> None:
+    if not valid:
+        return
+    import numpy as np
+
+    enc = get_encoding(encoding)
+    totals = np.empty(len(valid), dtype=np.int64)
+    no_system = 0
+    not_space = not_separated = 0
+    for i, (_, obj) in enumerate(valid):
+        if i % 5000 == 0:
+            progress("tokens", i, len(valid))
+        if fmt == "chat":
+            messages = obj["messages"]
+            totals[i] = count_chat_tokens(messages, enc)[0]
+            no_system += not any(m.get("role") == "system" for m in messages)
+        else:
+            totals[i] = count_completion_tokens(obj["prompt"], obj["completion"], enc)[0]
+            not_space += not obj["completion"][:1].isspace()
+            not_separated += not obj["prompt"].endswith(("\n\n###\n\n", "\n\n", "->", "###"))
+    progress("tokens", len(valid), len(valid))
+    limit = report.max_example_tokens
+    over = totals > limit
+    report.n_over_limit = int(over.sum())
+    report.billed_tokens_per_epoch = int(np.minimum(totals, limit).sum())
+    report.token_stats = {
+        "min": int(totals.min()), "median": float(np.median(totals)), "p90": float(np.percentile(totals, 90)),
+        "max": int(totals.max()), "mean": round(float(totals.mean()), 1), "total": int(totals.sum()),
+    }
+    if report.n_over_limit:
+        first = valid[int(np.flatnonzero(over)[0])][0]
+        report.warnings.append(f"{report.n_over_limit} examples exceed {limit:,} tokens and will be truncated "
+                               f"(first at line {first})")
+    if fmt == "chat" and no_system:
+        report.warnings.append(f"{no_system} of {len(valid)} examples have no system message")
+    if not_space:
+        report.warnings.append(f"{not_space} completions do not start with a space")
+    if not_separated:
+        report.warnings.append(f"{not_separated} prompts do not end with a separator such as '\\n\\n###\\n\\n'")

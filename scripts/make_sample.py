@@ -1,0 +1,112 @@
+"""Generate assets/sample_reviews.csv: review-like texts with 1-5 stars, deterministic, under 2 MB.
+
+The texts are built from phrase templates whose tone follows the star, so a classifier can learn
+them; the file also carries every messy case the cleaner must handle (empty and whitespace-only
+texts, bad labels, exact and text-only duplicates, conflicting labels, newlines, quotes, emoji).
+
+    python scripts/make_sample.py [--rows 3000] [--out assets/sample_reviews.csv]
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import io
+import random
+from datetime import datetime, timedelta
+from pathlib import Path
+
+APPS = ["com.notes.quick", "org.weather.daily", "com.fit.tracker", "net.music.stream", "com.photo.editor",
+        "org.maps.offline", "com.bank.mobile", "net.chat.secure"]
+FEATURES = ["sync", "dark mode", "widget", "search", "backup", "notifications", "login", "export",
+            "offline mode", "the new update", "the editor", "playback", "the map", "support"]
+PHRASES = {
+    1: ["Terrible app", "Crashes every time I open it", "Completely useless", "Waste of time",
+        "Deleted it after a day", "Worst update ever", "Nothing works anymore", "Do not install"],
+    2: ["Pretty bad", "Lots of bugs", "Disappointing", "Used to be better", "Too many ads",
+        "Slow and clunky", "Hard to use", "Not worth it"],
+    3: ["It's okay", "Average app", "Does the job, barely", "Some good, some bad", "Mixed feelings",
+        "Decent but needs work", "Fine I guess", "Nothing special"],
+    4: ["Good app", "Works well", "Pretty useful", "Nice design", "Almost perfect",
+        "Really handy", "Solid app", "Happy with it"],
+    5: ["Excellent!", "Love this app", "Perfect, exactly what I needed", "Best app ever",
+        "Amazing work", "Five stars, no doubt", "Fantastic", "Absolutely brilliant"],
+}
+DETAILS = {
+    1: ["{f} is broken", "{f} never works", "lost all my data after {f} failed", "{f} drains the battery"],
+    2: ["{f} is buggy", "{f} is slow", "{f} keeps failing", "{f} got worse"],
+    3: ["{f} is fine", "{f} could be better", "{f} works sometimes", "{f} is so-so"],
+    4: ["{f} works nicely", "{f} is handy", "{f} is mostly reliable", "I like {f}"],
+    5: ["{f} is perfect", "{f} is flawless", "{f} saved me hours", "{f} is a joy to use"],
+}
+EXTRAS = ["", "", "", " 👍", " 😡", " 🙂", " ❤️", " — merci!", " ¡Genial!", " 谢谢", "!!", "..."]
+
+
+def review(rng: random.Random, star: int) -> str:
+    parts = [rng.choice(PHRASES[star])]
+    for _ in range(rng.randint(0, 2)):
+        parts.append(rng.choice(DETAILS[star]).format(f=rng.choice(FEATURES)))
+    # a minority of reviews contradicts its star, as real ones do
+    if rng.random() < 0.08:
+        other = rng.choice([s for s in PHRASES if abs(s - star) >= 2])
+        parts.append(rng.choice(DETAILS[other]).format(f=rng.choice(FEATURES)))
+    text = ". ".join(parts) + rng.choice(EXTRAS)
+    if rng.random() < 0.03:
+        text = text.replace(". ", ".\n", 1)          # embedded newline
+    if rng.random() < 0.03:
+        text = f'The "{rng.choice(FEATURES)}" thing: ' + text  # quotes inside a field
+    return text
+
+
+def rows(n: int, seed: int) -> list[list[str]]:
+    rng = random.Random(seed)
+    weights = [0.22, 0.08, 0.10, 0.20, 0.40]  # app stores skew to 1 and 5 stars
+    start = datetime(2024, 1, 1)
+    out = []
+    for i in range(n):
+        star = rng.choices(range(1, 6), weights)[0]
+        when = (start + timedelta(minutes=rng.randint(0, 300 * 24 * 60))).strftime("%Y-%m-%d %H:%M")
+        out.append([rng.choice(APPS), review(rng, star), when, str(star)])
+    messy = [
+        ["com.notes.quick", "", "2024-03-01 10:00", "5"],
+        ["com.notes.quick", "   ", "2024-03-01 10:01", "1"],
+        ["com.fit.tracker", "\t\n", "2024-03-02 11:00", "3"],
+        ["org.weather.daily", "Great widget", "2024-03-03 09:00", "five"],
+        ["org.weather.daily", "Okay-ish forecast", "2024-03-03 09:05", "4.5"],
+        ["org.weather.daily", "Broken since update", "2024-03-03 09:06", "0"],
+        ["org.weather.daily", "Unbelievable", "2024-03-03 09:07", "6"],
+        ["org.weather.daily", "No rating given", "2024-03-03 09:08", ""],
+        ["net.music.stream", "Good", "2024-04-01 12:00", "5"],
+        ["net.music.stream", "Good", "2024-04-01 12:00", "5"],       # exact duplicate
+        ["net.music.stream", "Good", "2024-04-02 08:30", "5"],       # same text and label
+        ["net.music.stream", "Good", "2024-04-03 08:30", "1"],       # same text, other label
+        ["com.bank.mobile", "Nice app", "2024-05-01 18:00", "4"],
+        ["com.bank.mobile", "Nice app", "2024-05-02 18:00", "4"],
+        ["com.bank.mobile", "Nice app", "2024-05-03 18:00", "2"],
+        ["com.photo.editor", "5.0", "2024-05-04 07:00", "5.0"],      # 5.0 is a valid 5
+        ["com.photo.editor", "Filters are great 😍😍", "2024-05-04 07:01", " 5 "],
+    ]
+    for row in messy:
+        out.insert(rng.randrange(len(out) + 1), row)
+    return out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rows", type=int, default=3000)
+    parser.add_argument("--seed", type=int, default=2024)
+    parser.add_argument("--out", type=Path, default=Path(__file__).resolve().parent.parent / "assets" / "sample_reviews.csv")
+    args = parser.parse_args()
+    buf = io.StringIO(newline="")
+    writer = csv.writer(buf, lineterminator="\n")
+    writer.writerow(["package_name", "review", "date", "star"])
+    writer.writerows(rows(args.rows, args.seed))
+    data = buf.getvalue().encode("utf-8")
+    tmp = args.out.with_suffix(".tmp")
+    tmp.write_bytes(data)
+    tmp.replace(args.out)
+    print(f"wrote {args.out} ({len(data):,} bytes)")
+
+
+if __name__ == "__main__":
+    main()
