@@ -1,0 +1,423 @@
+"""The local backend's HTTP API: OpenAI's files, fine-tuning, models and completions paths.
+
+``create_app`` returns a Starlette app; ``startune serve`` runs it under uvicorn, and
+``EmbeddedBackend`` puts it behind ``httpx2.ASGITransport`` inside the calling process.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import time
+from pathlib import Path
+
+import orjson
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from core.backend import LOCAL_BASE_MODEL, LOCAL_ORG
+from core.backend.errors import ApiError, bad_request, error_response, not_found
+from core.backend.faults import DroppedConnection, FaultConfig, FaultMiddleware
+from core.backend.ids import new_id
+from core.backend.inference import ModelCache, chat_completion, completion
+from core.backend.requests import check_create_job
+from core.backend.runner import ACTIVE, TERMINAL, JobRunner, event
+from core.backend.store import Store
+
+MAX_UPLOAD = 512 * 1024 * 1024
+UPLOAD_PURPOSES = ("fine-tune",)
+TRAINABLE = (LOCAL_BASE_MODEL,)
+TRAINING_NOT_AVAILABLE = (
+    "Fine-tuning is no longer available for your organization. OpenAI stopped new fine-tuning jobs for "
+    "organizations without recent fine-tuning on 2026-07-02, and for all organizations on 2027-01-06."
+)
+
+
+class Backend:
+    """What the routes share: the store, the runner, loaded models, options."""
+
+    def __init__(self, data_dir: Path, *, api_key: str | None, pace: float, deny_training: bool,
+                 max_upload: int = MAX_UPLOAD, lease: float = 15.0) -> None:
+        self.store = Store(data_dir)
+        self.runner = JobRunner(self.store, pace=pace, lease=lease)
+        self.models = ModelCache(self.store)
+        self.api_key = api_key
+        self.deny_training = deny_training
+        self.max_upload = max_upload
+
+
+def _public(job: dict) -> dict:
+    return {k: v for k, v in job.items() if not k.startswith("_")}
+
+
+async def _json(request: Request) -> dict:
+    raw = await request.body()
+    try:
+        body = orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        raise bad_request("We could not parse the JSON body of your request. (HINT: This likely means you aren't "
+                          "using your HTTP library correctly. The OpenAI API expects a JSON payload.)") from None
+    if not isinstance(body, dict):
+        raise bad_request("The request body must be a JSON object.")
+    return body
+
+
+def _limit(request: Request, default: int, maximum: int = 10_000) -> int:
+    raw = request.query_params.get("limit")
+    if raw is None:
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise bad_request(f"Invalid limit: {raw!r}", param="limit") from None
+    if not 1 <= value <= maximum:
+        raise bad_request(f"limit must be between 1 and {maximum}", param="limit")
+    return value
+
+
+def _backend(request: Request) -> Backend:
+    return request.app.state.backend
+
+
+# -- files ----------------------------------------------------------------------------------
+async def upload_file(request: Request) -> Response:
+    b = _backend(request)
+    length = request.headers.get("content-length")
+    if length and length.isdigit() and int(length) > b.max_upload + 65_536:
+        raise ApiError(413, f"File too large: uploads are limited to {b.max_upload // 2**20} MB.", param="file",
+                       code="file_too_large")
+    try:
+        form = await request.form(max_files=1, max_fields=10)
+    except Exception as exc:
+        raise bad_request(f"Could not parse the multipart form: {exc}", param="file") from None
+    purpose = form.get("purpose")
+    upload = form.get("file")
+    if not isinstance(purpose, str):
+        raise bad_request("Missing required parameter: 'purpose'.", param="purpose")
+    if purpose not in UPLOAD_PURPOSES:
+        raise bad_request(f"Invalid purpose '{purpose}'. The local backend accepts: {', '.join(UPLOAD_PURPOSES)}.",
+                          param="purpose")
+    if upload is None or isinstance(upload, str):
+        raise bad_request("Missing required parameter: 'file'.", param="file")
+    file_id = new_id("file-")
+    target = b.store.file_path(file_id)
+    digest, size = hashlib.sha256(), 0
+    tmp = target.with_suffix(".part")
+    try:
+        with tmp.open("wb") as out:
+            while chunk := await upload.read(1 << 20):
+                size += len(chunk)
+                if size > b.max_upload:
+                    raise ApiError(413, f"File too large: uploads are limited to {b.max_upload // 2**20} MB.",
+                                   param="file", code="file_too_large")
+                digest.update(chunk)
+                out.write(chunk)
+        tmp.replace(target)
+    finally:
+        tmp.unlink(missing_ok=True)
+        await form.close()
+    # the name is kept as a label only; the file on disk is named by its id
+    filename = Path(upload.filename or "upload.jsonl").name[:255] or "upload.jsonl"
+    obj = {"object": "file", "id": file_id, "purpose": purpose, "filename": filename, "bytes": size,
+           "created_at": int(time.time()), "status": "processed"}
+    b.store.add_file(obj, digest.hexdigest())
+    return JSONResponse(obj)
+
+
+async def list_files(request: Request) -> Response:
+    b = _backend(request)
+    files = b.store.list_files(request.query_params.get("purpose"))
+    if request.query_params.get("order") == "asc":
+        files.reverse()
+    after = request.query_params.get("after")
+    if after:
+        ids = [f["id"] for f in files]
+        files = files[ids.index(after) + 1:] if after in ids else []
+    limit = _limit(request, 10_000)
+    page = files[:limit]
+    return JSONResponse({"object": "list", "data": page, "first_id": page[0]["id"] if page else None,
+                         "last_id": page[-1]["id"] if page else None, "has_more": len(files) > limit})
+
+
+def _file(b: Backend, file_id: str) -> dict:
+    obj = b.store.get_file(file_id)
+    if obj is None:
+        raise not_found(f"No such File object: {file_id}", param="id")
+    return obj
+
+
+async def get_file(request: Request) -> Response:
+    return JSONResponse(_file(_backend(request), request.path_params["file_id"]))
+
+
+async def delete_file(request: Request) -> Response:
+    b = _backend(request)
+    file_id = request.path_params["file_id"]
+    _file(b, file_id)
+    b.store.delete_file(file_id)
+    return JSONResponse({"object": "file", "id": file_id, "deleted": True})
+
+
+async def file_content(request: Request) -> Response:
+    b = _backend(request)
+    file_id = request.path_params["file_id"]
+    _file(b, file_id)
+    return Response(b.store.file_path(file_id).read_bytes(), media_type="application/octet-stream")
+
+
+# -- fine-tuning jobs -------------------------------------------------------------------------
+async def create_job(request: Request) -> Response:
+    b = _backend(request)
+    body = await _json(request)
+    req = check_create_job(body)
+    if b.deny_training:
+        raise ApiError(403, TRAINING_NOT_AVAILABLE, type_="invalid_request_error", code="training_not_available")
+    if req["model"] not in TRAINABLE:
+        raise bad_request(f"Model {req['model']} is not available for fine-tuning or does not exist. "
+                          f"The local backend trains: {', '.join(TRAINABLE)}.", param="model",
+                          code="model_not_available")
+    for param in ("training_file", "validation_file"):
+        file_id = req[param]
+        if file_id is None:
+            continue
+        obj = b.store.get_file(file_id)
+        if obj is None:
+            raise bad_request(f"invalid {param}: {file_id} does not exist", param=param, code="invalid_file_id")
+        if obj["purpose"] != "fine-tune":
+            raise bad_request(f"invalid {param}: {file_id} has purpose '{obj['purpose']}', expected 'fine-tune'",
+                              param=param, code="invalid_file_purpose")
+    now = int(time.time())
+    seed = req["seed"] if req["seed"] is not None else int.from_bytes(hashlib.sha256(new_id("").encode()).digest()[:3])
+    job = {
+        "object": "fine_tuning.job", "id": new_id("ftjob-"), "model": req["model"], "created_at": now,
+        "finished_at": None, "fine_tuned_model": None, "organization_id": f"org-{LOCAL_ORG}",
+        "result_files": [], "status": "validating_files", "validation_file": req["validation_file"],
+        "training_file": req["training_file"], "hyperparameters": req["method"]["supervised"]["hyperparameters"],
+        "trained_tokens": None, "error": None, "user_provided_suffix": req["suffix"], "suffix": req["suffix"],
+        "seed": seed, "estimated_finish": None, "integrations": req["integrations"], "metadata": req["metadata"],
+        "method": req["method"],
+    }
+    b.store.add_job(job)
+    b.store.add_event(job["id"], event("info", f"Created fine-tuning job: {job['id']}"))
+    b.runner.wake()
+    return JSONResponse(_public(job))
+
+
+async def list_jobs(request: Request) -> Response:
+    b = _backend(request)
+    jobs = b.store.list_jobs()
+    wanted = {k[len("metadata["):-1]: v for k, v in request.query_params.items()
+              if k.startswith("metadata[") and k.endswith("]")}
+    if wanted:
+        jobs = [j for j in jobs if all((j.get("metadata") or {}).get(k) == v for k, v in wanted.items())]
+    elif request.query_params.get("metadata") == "null":
+        jobs = [j for j in jobs if not j.get("metadata")]
+    after = request.query_params.get("after")
+    if after:
+        ids = [j["id"] for j in jobs]
+        jobs = jobs[ids.index(after) + 1:] if after in ids else []
+    limit = _limit(request, 20)
+    return JSONResponse({"object": "list", "data": [_public(j) for j in jobs[:limit]], "has_more": len(jobs) > limit})
+
+
+def _job(b: Backend, job_id: str) -> dict:
+    job = b.store.get_job(job_id)
+    if job is None:
+        raise not_found(f"Could not find fine tune: {job_id}", param="fine_tune_id", code="fine_tune_not_found")
+    return job
+
+
+async def get_job(request: Request) -> Response:
+    return JSONResponse(_public(_job(_backend(request), request.path_params["job_id"])))
+
+
+async def cancel_job(request: Request) -> Response:
+    b = _backend(request)
+    job_id = request.path_params["job_id"]
+    job = _job(b, job_id)
+    done = b.store.transition(job_id, ACTIVE + ("paused",), "cancelled", finished_at=int(time.time()),
+                              estimated_finish=None)
+    if done is None:
+        raise bad_request(f"Job {job_id} has already {job['status']} and cannot be cancelled.", code="invalid_state")
+    b.store.add_event(job_id, event("info", "Fine-tuning job cancelled"))
+    return JSONResponse(_public(done))
+
+
+async def pause_job(request: Request) -> Response:
+    b = _backend(request)
+    job_id = request.path_params["job_id"]
+    job = _job(b, job_id)
+    done = b.store.transition(job_id, ("running", "queued"), "paused", estimated_finish=None)
+    if done is None:
+        raise bad_request(f"Job {job_id} is {job['status']}; only a running job can be paused.", code="invalid_state")
+    b.store.add_event(job_id, event("info", "Fine-tuning job paused"))
+    return JSONResponse(_public(done))
+
+
+async def resume_job(request: Request) -> Response:
+    b = _backend(request)
+    job_id = request.path_params["job_id"]
+    job = _job(b, job_id)
+    done = b.store.transition(job_id, ("paused",), "running")
+    if done is None:
+        raise bad_request(f"Job {job_id} is {job['status']}; only a paused job can be resumed.", code="invalid_state")
+    b.store.add_event(job_id, event("info", "Fine-tuning job resumed"))
+    b.runner.wake()
+    return JSONResponse(_public(done))
+
+
+async def job_events(request: Request) -> Response:
+    b = _backend(request)
+    job_id = request.path_params["job_id"]
+    _job(b, job_id)
+    listed = b.store.list_events(job_id, request.query_params.get("after"), _limit(request, 20, 1000))
+    if listed is None:
+        raise not_found(f"No event {request.query_params.get('after')} in job {job_id}", param="after")
+    events, has_more = listed
+    return JSONResponse({"object": "list", "data": events, "has_more": has_more})
+
+
+async def job_checkpoints(request: Request) -> Response:
+    b = _backend(request)
+    job_id = request.path_params["job_id"]
+    _job(b, job_id)
+    items = [obj for obj, _ in b.store.list_checkpoints(job_id)]
+    after = request.query_params.get("after")
+    if after:
+        ids = [c["id"] for c in items]
+        items = items[ids.index(after) + 1:] if after in ids else []
+    limit = _limit(request, 10, 100)
+    page = items[:limit]
+    return JSONResponse({"object": "list", "data": page, "first_id": page[0]["id"] if page else None,
+                         "last_id": page[-1]["id"] if page else None, "has_more": len(items) > limit})
+
+
+# -- models and completions -------------------------------------------------------------------
+BASE_MODEL_OBJECT = {"id": LOCAL_BASE_MODEL, "object": "model", "created": 1767225600, "owned_by": "startune"}
+
+
+async def list_models(request: Request) -> Response:
+    b = _backend(request)
+    return JSONResponse({"object": "list", "data": [BASE_MODEL_OBJECT, *b.store.list_models()]})
+
+
+async def get_model(request: Request) -> Response:
+    b = _backend(request)
+    model_id = request.path_params["model"]
+    if model_id == LOCAL_BASE_MODEL:
+        return JSONResponse(BASE_MODEL_OBJECT)
+    found = b.store.get_model(model_id)
+    if found is None:
+        raise not_found(f"The model '{model_id}' does not exist", param="model", code="model_not_found")
+    return JSONResponse(found[0])
+
+
+async def delete_model(request: Request) -> Response:
+    b = _backend(request)
+    model_id = request.path_params["model"]
+    if model_id == LOCAL_BASE_MODEL:
+        raise ApiError(403, "You cannot delete a base model.", param="model", code="model_not_deletable")
+    if not b.store.delete_model(model_id):
+        raise not_found(f"The model '{model_id}' does not exist", param="model", code="model_not_found")
+    b.models.forget(model_id)
+    return JSONResponse({"id": model_id, "object": "model", "deleted": True})
+
+
+async def chat_completions(request: Request) -> Response:
+    body = await _json(request)
+    if body.get("stream"):
+        raise bad_request("The local backend does not stream; omit 'stream'.", param="stream")
+    return JSONResponse(chat_completion(_backend(request).models, body))
+
+
+async def completions(request: Request) -> Response:
+    body = await _json(request)
+    if body.get("stream"):
+        raise bad_request("The local backend does not stream; omit 'stream'.", param="stream")
+    return JSONResponse(completion(_backend(request).models, body))
+
+
+# -- the app ----------------------------------------------------------------------------------
+ROUTES = [
+    Route("/v1/files", upload_file, methods=["POST"]),
+    Route("/v1/files", list_files, methods=["GET"]),
+    Route("/v1/files/{file_id}", get_file, methods=["GET"]),
+    Route("/v1/files/{file_id}", delete_file, methods=["DELETE"]),
+    Route("/v1/files/{file_id}/content", file_content, methods=["GET"]),
+    Route("/v1/fine_tuning/jobs", create_job, methods=["POST"]),
+    Route("/v1/fine_tuning/jobs", list_jobs, methods=["GET"]),
+    Route("/v1/fine_tuning/jobs/{job_id}", get_job, methods=["GET"]),
+    Route("/v1/fine_tuning/jobs/{job_id}/cancel", cancel_job, methods=["POST"]),
+    Route("/v1/fine_tuning/jobs/{job_id}/pause", pause_job, methods=["POST"]),
+    Route("/v1/fine_tuning/jobs/{job_id}/resume", resume_job, methods=["POST"]),
+    Route("/v1/fine_tuning/jobs/{job_id}/events", job_events, methods=["GET"]),
+    Route("/v1/fine_tuning/jobs/{job_id}/checkpoints", job_checkpoints, methods=["GET"]),
+    Route("/v1/models", list_models, methods=["GET"]),
+    Route("/v1/models/{model:path}", get_model, methods=["GET"]),
+    Route("/v1/models/{model:path}", delete_model, methods=["DELETE"]),
+    Route("/v1/chat/completions", chat_completions, methods=["POST"]),
+    Route("/v1/completions", completions, methods=["POST"]),
+]
+
+
+async def _api_error(request: Request, exc: ApiError) -> Response:
+    return exc.response()
+
+
+async def _http_error(request: Request, exc: HTTPException) -> Response:
+    if exc.status_code == 404:
+        return error_response(404, f"Invalid URL ({request.method} {request.url.path})")
+    if exc.status_code == 405:
+        return error_response(405, f"Method {request.method} not allowed for {request.url.path}")
+    return error_response(exc.status_code, str(exc.detail))
+
+
+async def _server_error(request: Request, exc: Exception) -> Response:
+    if isinstance(exc, DroppedConnection):
+        raise exc  # an injected fault: the response has started, nothing more may be sent
+    # never a traceback on the wire; the operator's log keeps it
+    import logging
+
+    logging.getLogger("startune.backend").exception("unhandled error on %s %s", request.method, request.url.path)
+    return error_response(500, "The server had an error while processing your request.", "server_error",
+                          code="server_error")
+
+
+class AuthMiddleware:
+    def __init__(self, app, api_key: str) -> None:
+        self.app, self.expected = app, f"Bearer {api_key}".encode()
+
+    async def __call__(self, scope, receive, send) -> None:
+        if scope["type"] == "http" and scope["path"].startswith("/v1/"):
+            given = dict(scope["headers"]).get(b"authorization", b"")
+            if not hmac.compare_digest(given, self.expected):
+                from core.jobs.secrets import mask_key
+
+                shown = mask_key(given.decode(errors="replace").removeprefix("Bearer ")) if given else "none"
+                response = error_response(401, f"Incorrect API key provided: {shown}.", code="invalid_api_key")
+                await response(scope, receive, send)
+                return
+        await self.app(scope, receive, send)
+
+
+def create_app(data_dir: Path, *, api_key: str | None = None, pace: float = 0.0,
+               faults: FaultConfig | None = None, deny_training: bool = False, lease: float = 15.0,
+               max_upload: int = MAX_UPLOAD, start_runner: bool = True) -> Starlette:
+    backend = Backend(Path(data_dir), api_key=api_key, pace=pace, deny_training=deny_training,
+                      max_upload=max_upload, lease=lease)
+    app = Starlette(routes=ROUTES, exception_handlers={ApiError: _api_error, HTTPException: _http_error,
+                                                      Exception: _server_error})
+    app.state.backend = backend
+    if faults is not None:
+        app.add_middleware(FaultMiddleware, config=faults)
+    if api_key:
+        app.add_middleware(AuthMiddleware, api_key=api_key)
+    if start_runner:
+        backend.runner.start()
+    return app
+
+
+__all__ = ["create_app", "LOCAL_BASE_MODEL", "TERMINAL"]

@@ -1,0 +1,61 @@
+"""The local backend inside the calling process: no port, the ASGI app behind httpx2.ASGITransport."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from core.backend.faults import FaultConfig
+
+if TYPE_CHECKING:
+    import openai
+
+BASE_URL = "http://startune.local/v1"
+DUMMY_KEY = "startune-local"  # the embedded backend needs no key; the client insists on one
+
+
+class EmbeddedBackend:
+    """A job trains while some process holding a backend on its data directory is alive; the next
+    one to open it resumes unfinished jobs."""
+
+    def __init__(self, data_dir: Path | None = None, *, pace: float = 0.0, faults: FaultConfig | None = None,
+                 deny_training: bool = False, lease: float = 15.0, start_runner: bool = True) -> None:
+        from core.backend.app import create_app
+        from core.paths import local_backend_dir
+
+        self.data_dir = Path(data_dir) if data_dir is not None else local_backend_dir()
+        self.app = create_app(self.data_dir, pace=pace, faults=faults, deny_training=deny_training, lease=lease,
+                              start_runner=start_runner)
+        self._clients: list = []
+
+    @property
+    def runner(self):
+        return self.app.state.backend.runner
+
+    def client(self, **kw) -> openai.AsyncOpenAI:
+        import httpx2
+        import openai
+
+        transport = httpx2.ASGITransport(app=self.app)
+        http_client = openai.DefaultAsyncHttpxClient(transport=transport)
+        kw.setdefault("max_retries", 4)
+        client = openai.AsyncOpenAI(api_key=DUMMY_KEY, base_url=BASE_URL, http_client=http_client, **kw)
+        self._clients.append(client)
+        return client
+
+    async def aclose(self) -> None:
+        import asyncio
+
+        for client in self._clients:
+            await client.close()
+        self._clients.clear()
+        await asyncio.to_thread(self.runner.stop)
+
+    def close(self) -> None:
+        self.runner.stop()
+
+    async def __aenter__(self) -> EmbeddedBackend:
+        return self
+
+    async def __aexit__(self, *exc) -> None:
+        await self.aclose()

@@ -1,0 +1,134 @@
+"""Answering chat and text completions with local models (base or fine-tuned), with logprobs."""
+
+from __future__ import annotations
+
+import math
+import threading
+import time
+from collections import OrderedDict
+from pathlib import Path
+
+from core.backend import LOCAL_BASE_MODEL
+from core.backend.errors import ApiError, bad_request
+from core.backend.ids import new_id
+from core.backend.store import Store
+from core.backend.trainer import BASE_MODEL, LocalModel
+from core.data.formats import DEFAULT_SEPARATOR
+
+
+class ModelCache:
+    """Loaded models by id; a few at a time (each holds a weight matrix of some tens of MB)."""
+
+    def __init__(self, store: Store, size: int = 4) -> None:
+        self.store, self.size = store, size
+        self._models: OrderedDict[str, LocalModel] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, model_id: str) -> LocalModel:
+        if model_id == LOCAL_BASE_MODEL:
+            return BASE_MODEL
+        with self._lock:
+            if model_id in self._models:
+                self._models.move_to_end(model_id)
+                return self._models[model_id]
+        found = self.store.get_model(model_id)
+        if found is None:
+            raise ApiError(404, f"The model `{model_id}` does not exist or you do not have access to it.",
+                           param="model", code="model_not_found")
+        model = LocalModel.loads(Path(found[1]).read_bytes())
+        with self._lock:
+            self._models[model_id] = model
+            while len(self._models) > self.size:
+                self._models.popitem(last=False)
+        return model
+
+    def forget(self, model_id: str) -> None:
+        with self._lock:
+            self._models.pop(model_id, None)
+
+
+def _count(text: str) -> int:
+    from core.validation.tokens import get_encoding
+
+    return len(get_encoding("o200k_base").encode_ordinary(text))
+
+
+def _ranked(model: LocalModel, text: str) -> list[tuple[str, float]]:
+    proba = model.predict_proba([text])[0]
+    pairs = [(label, math.log(max(float(p), 1e-300))) for label, p in zip(model.classes, proba)]
+    return sorted(pairs, key=lambda kv: -kv[1])
+
+
+def _top_n(body: dict, key: str, default: int) -> int:
+    value = body.get(key)
+    if value is None:
+        return default
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= 20:
+        raise bad_request(f"'{key}' must be an integer between 0 and 20", param=key)
+    return value
+
+
+def chat_completion(models: ModelCache, body: dict) -> dict:
+    model_id = body.get("model")
+    messages = body.get("messages")
+    if not isinstance(model_id, str):
+        raise bad_request("Missing required parameter: 'model'.", param="model")
+    if not isinstance(messages, list) or not messages:
+        raise bad_request("Missing required parameter: 'messages'.", param="messages")
+    users = [m.get("content") for m in messages if isinstance(m, dict) and m.get("role") == "user"]
+    if not users:
+        raise bad_request("The local model answers the last user message; none was given", param="messages")
+    text = users[-1] if isinstance(users[-1], str) else "".join(
+        p.get("text", "") for p in users[-1] if isinstance(p, dict))
+    model = models.get(model_id)
+    ranked = _ranked(model, text)
+    answer, logprob = ranked[0]
+    logprobs = None
+    if body.get("logprobs"):
+        k = _top_n(body, "top_logprobs", 0)
+        logprobs = {"content": [{
+            "token": answer, "logprob": logprob, "bytes": list(answer.encode()),
+            "top_logprobs": [{"token": t, "logprob": lp, "bytes": list(t.encode())} for t, lp in ranked[:k]],
+        }], "refusal": None}
+    prompt_tokens = sum(_count(m.get("content") or "") + 3 for m in messages if isinstance(m, dict)
+                        and isinstance(m.get("content"), str)) + 3
+    completion_tokens = _count(answer)
+    return {
+        "id": new_id("chatcmpl-"), "object": "chat.completion", "created": int(time.time()), "model": model_id,
+        "choices": [{"index": 0, "message": {"role": "assistant", "content": answer, "refusal": None,
+                                             "annotations": []},
+                     "logprobs": logprobs, "finish_reason": "stop"}],
+        "usage": {"prompt_tokens": prompt_tokens, "completion_tokens": completion_tokens,
+                  "total_tokens": prompt_tokens + completion_tokens},
+        "system_fingerprint": "startune-local",
+    }
+
+
+def completion(models: ModelCache, body: dict) -> dict:
+    model_id = body.get("model")
+    prompt = body.get("prompt")
+    if not isinstance(model_id, str):
+        raise bad_request("Missing required parameter: 'model'.", param="model")
+    prompts = [prompt] if isinstance(prompt, str) else prompt
+    if not isinstance(prompts, list) or not prompts or not all(isinstance(p, str) for p in prompts):
+        raise bad_request("'prompt' must be a string or a list of strings", param="prompt")
+    model = models.get(model_id)
+    k = _top_n(body, "logprobs", 0) if body.get("logprobs") is not None else None
+    choices, prompt_tokens, completion_tokens = [], 0, 0
+    for index, text in enumerate(prompts):
+        ranked = _ranked(model, text.removesuffix(DEFAULT_SEPARATOR))
+        answer, logprob = ranked[0]
+        token = " " + answer  # completions start with a space, as the legacy format trained them
+        logprobs = None
+        if k is not None:
+            logprobs = {"tokens": [token], "token_logprobs": [logprob],
+                        "top_logprobs": [{" " + t: lp for t, lp in ranked[:k]}], "text_offset": [len(text)]}
+        choices.append({"index": index, "text": token, "logprobs": logprobs, "finish_reason": "stop"})
+        prompt_tokens += _count(text)
+        completion_tokens += _count(token)
+    return {
+        "id": new_id("cmpl-"), "object": "text_completion", "created": int(time.time()), "model": model_id,
+        "choices": choices, "system_fingerprint": "startune-local",
+        "usage": {"prompt_tokens": prompt_tokens, "completion_tokens": completion_tokens,
+                  "total_tokens": prompt_tokens + completion_tokens},
+    }

@@ -1,0 +1,1 @@
+"""The job lifecycle on any backend that speaks OpenAI's fine-tuning API."""
