@@ -238,11 +238,10 @@ async def cancel_job(request: Request) -> Response:
     b = _backend(request)
     job_id = request.path_params["job_id"]
     job = _job(b, job_id)
-    done = b.store.transition(job_id, ACTIVE + ("paused",), "cancelled", finished_at=int(time.time()),
-                              estimated_finish=None)
+    done = b.store.transition(job_id, ACTIVE + ("paused",), "cancelled", event=event("info", "Fine-tuning job cancelled"),
+                              finished_at=int(time.time()), estimated_finish=None)
     if done is None:
         raise bad_request(f"Job {job_id} has already {job['status']} and cannot be cancelled.", code="invalid_state")
-    b.store.add_event(job_id, event("info", "Fine-tuning job cancelled"))
     return JSONResponse(_public(done))
 
 
@@ -250,10 +249,10 @@ async def pause_job(request: Request) -> Response:
     b = _backend(request)
     job_id = request.path_params["job_id"]
     job = _job(b, job_id)
-    done = b.store.transition(job_id, ("running", "queued"), "paused", estimated_finish=None)
+    done = b.store.transition(job_id, ("running", "queued"), "paused", event=event("info", "Fine-tuning job paused"),
+                              estimated_finish=None)
     if done is None:
         raise bad_request(f"Job {job_id} is {job['status']}; only a running job can be paused.", code="invalid_state")
-    b.store.add_event(job_id, event("info", "Fine-tuning job paused"))
     return JSONResponse(_public(done))
 
 
@@ -261,10 +260,9 @@ async def resume_job(request: Request) -> Response:
     b = _backend(request)
     job_id = request.path_params["job_id"]
     job = _job(b, job_id)
-    done = b.store.transition(job_id, ("paused",), "running")
+    done = b.store.transition(job_id, ("paused",), "running", event=event("info", "Fine-tuning job resumed"))
     if done is None:
         raise bad_request(f"Job {job_id} is {job['status']}; only a paused job can be resumed.", code="invalid_state")
-    b.store.add_event(job_id, event("info", "Fine-tuning job resumed"))
     b.runner.wake()
     return JSONResponse(_public(done))
 

@@ -82,11 +82,9 @@ class JobRunner:
         self.store.add_event(job_id, event(level, message, **kw))
 
     def _fail(self, job_id: str, code: str, message: str, param: str | None = None) -> None:
-        failed = self.store.transition(job_id, ACTIVE + ("paused",), "failed", finished_at=int(time.time()),
-                                       error={"code": code, "message": message, "param": param},
-                                       estimated_finish=None)
-        if failed:
-            self._emit(job_id, "error", message)
+        self.store.transition(job_id, ACTIVE + ("paused",), "failed", event=event("error", message),
+                              finished_at=int(time.time()), error={"code": code, "message": message, "param": param},
+                              estimated_finish=None)
 
     def _check(self, job_id: str, last_renew: list[float]) -> None:
         """Between steps: honour cancel/pause and keep the lease alive."""
@@ -108,8 +106,8 @@ class JobRunner:
             data = self._validate(job)
             if data is None:
                 return
-            self.store.transition(job_id, ("validating_files",), "queued")
-            self._emit(job_id, "info", "Files validated, moving job to queued state")
+            self.store.transition(job_id, ("validating_files",), "queued",
+                                  event=event("info", "Files validated, moving job to queued state"))
         else:
             data = self._load(job)
         resumed = job["status"] == "running"
@@ -146,16 +144,23 @@ class JobRunner:
         started = time.monotonic()
         last_renew = [time.monotonic()]
         first_step = start_epoch * trainer.steps_per_epoch + 1
+        # After a restart, steps up to the last one reported are recomputed but not reported again:
+        # their events exist already, and a follower must see each step once.
+        self._results = [StepMetrics(**{k: v for k, v in d.items() if k in StepMetrics.__dataclass_fields__})
+                         for d in self.store.metrics(job_id)] if resumed else []
+        last_reported = self._results[-1].step if self._results else 0
+        eta_written = [0.0]
 
         def on_step(m: StepMetrics | None, reported: bool) -> bool:
             self._check(job_id, last_renew)
-            if reported and m is not None:
+            if reported and m is not None and m.step > last_reported:
                 text = f"Step {m.step}/{m.total_steps}: training loss={m.train_loss:.4f}"
                 if m.valid_loss is not None:
                     text += f", validation loss={m.valid_loss:.4f}"
                 self._emit(job_id, "info", text, type_="metrics", data=m.to_dict())
                 done = m.step - first_step + 1
-                if done > 0:
+                if done > 0 and time.monotonic() - eta_written[0] > 1.0:
+                    eta_written[0] = time.monotonic()
                     rate = (time.monotonic() - started) / done
                     eta = int(time.time() + rate * (m.total_steps - m.step))
                     self.store.update_job(job_id, estimated_finish=eta)
@@ -167,7 +172,6 @@ class JobRunner:
         def on_epoch_end(epoch: int, step: int, model: LocalModel) -> None:
             self._checkpoint(job, step, model, self._results[-1] if self._results else None)
 
-        self._results = []
         model = trainer.train(start_epoch=start_epoch, classifier=classifier, on_step=on_step,
                               on_epoch_end=on_epoch_end)
         self._check(job_id, last_renew)
@@ -252,11 +256,9 @@ class JobRunner:
                              job_id, path)
         self._emit(job_id, "info", f"New fine-tuned model created: {name}")
         result = self._result_file(job_id)
-        finished = self.store.transition(job_id, ("running",), "succeeded", fine_tuned_model=name,
-                                         finished_at=int(time.time()), trained_tokens=trained_tokens,
-                                         result_files=[result], estimated_finish=None)
-        if finished:
-            self._emit(job_id, "info", "The job has successfully completed")
+        self.store.transition(job_id, ("running",), "succeeded", event=event("info", "The job has successfully completed"),
+                              fine_tuned_model=name, finished_at=int(time.time()), trained_tokens=trained_tokens,
+                              result_files=[result], estimated_finish=None)
 
     def _result_file(self, job_id: str) -> str:
         """The CSV OpenAI produced, base64-encoded as its result files were."""

@@ -122,8 +122,10 @@ class Store:
             c.execute("UPDATE jobs SET obj=?, status=? WHERE id=?", (orjson.dumps(obj), obj["status"], job_id))
         return obj
 
-    def transition(self, job_id: str, allowed_from: tuple[str, ...], status: str, **changes) -> dict | None:
-        """Change status only if the job is in one of allowed_from (atomically); None otherwise."""
+    def transition(self, job_id: str, allowed_from: tuple[str, ...], status: str, *, event: dict | None = None,
+                   **changes) -> dict | None:
+        """Change status only if the job is in one of allowed_from, and record ``event`` in the same
+        transaction, so a client never sees the new status without its event; None if not allowed."""
         with self.tx() as c:
             row = c.execute("SELECT obj FROM jobs WHERE id=?", (job_id,)).fetchone()
             if row is None:
@@ -133,6 +135,8 @@ class Store:
                 return None
             obj.update(changes, status=status)
             c.execute("UPDATE jobs SET obj=?, status=? WHERE id=?", (orjson.dumps(obj), status, job_id))
+            if event is not None:
+                c.execute("INSERT INTO events (job_id, id, obj) VALUES (?,?,?)", (job_id, event["id"], orjson.dumps(event)))
         return obj
 
     def list_jobs(self) -> list[dict]:
@@ -185,6 +189,16 @@ class Store:
         args = (job_id, bound, limit + 1) if bound else (job_id, limit + 1)
         rows = [orjson.loads(r[0]) for r in conn.execute(sql, args)]
         return rows[:limit], len(rows) > limit
+
+    def metrics(self, job_id: str) -> list[dict]:
+        """The data of the job's per-step metrics events, oldest first (the final full-validation one excluded)."""
+        rows = self._conn().execute("SELECT obj FROM events WHERE job_id=? ORDER BY seq", (job_id,))
+        out = []
+        for (raw,) in rows:
+            obj = orjson.loads(raw)
+            if obj.get("type") == "metrics" and "full_valid_loss" not in obj.get("data", {}):
+                out.append(obj["data"])
+        return out
 
     def count_events(self, job_id: str) -> int:
         return self._conn().execute("SELECT count(*) FROM events WHERE job_id=?", (job_id,)).fetchone()[0]

@@ -78,3 +78,24 @@ def render_validation(console: Console, report, title: str | None = None, show_c
                       f"max {t['max']} (limit {report.max_example_tokens:,})")
         if show_cost:
             console.print(f"  default epochs {report.default_epochs}; est. cost {report.cost.describe()}")
+
+
+def render_results(console: Console, job: dict, table, checkpoints) -> None:
+    console.print(f"[bold]{job['id']}[/] {job.get('status')}: {job.get('fine_tuned_model') or '-'}")
+    if table.path:
+        console.print(f"result CSV saved to {table.path} ({len(table.rows)} steps)")
+    summary = Table(show_header=True)
+    summary.add_column("metric")
+    summary.add_column("first", justify="right")
+    summary.add_column("last", justify="right")
+    summary.add_column("best", justify="right")
+    for name in ("train_loss", "valid_loss", "train_accuracy", "valid_mean_token_accuracy"):
+        _, values = table.column(name) if name in table.columns else ([], [])
+        if not values:
+            continue
+        best = max(values) if "accuracy" in name else min(values)
+        summary.add_row(name, f"{values[0]:.4f}", f"{values[-1]:.4f}", f"{best:.4f}")
+    console.print(summary)
+    if checkpoints:
+        console.print("checkpoints: " + ", ".join(f"step {c.step_number}: {c.fine_tuned_model_checkpoint}"
+                                                  for c in checkpoints))

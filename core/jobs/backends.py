@@ -1,0 +1,142 @@
+"""Which backend to talk to, and an openai client for it. One code path for all of them:
+the local backend (in process), OpenAI, Azure OpenAI, or any compatible base URL."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from core.errors import ConfigError
+
+if TYPE_CHECKING:
+    import openai
+
+KINDS = ("local", "openai", "azure", "compatible")
+DEFAULT_AZURE_API_VERSION = "2024-10-21"
+
+
+@dataclass(frozen=True)
+class BackendChoice:
+    kind: str
+    base_url: str | None = None
+
+    @property
+    def key(self) -> str:
+        """Names the backend in the registry (file ids and job ids only mean something there)."""
+        if self.kind == "local":
+            return "local"
+        return f"{self.kind}:{self.base_url}" if self.base_url else self.kind
+
+    @property
+    def default_model(self) -> str:
+        if self.kind == "local":
+            from core.backend import LOCAL_BASE_MODEL
+
+            return LOCAL_BASE_MODEL
+        from core.validation.models import DEFAULT_MODEL
+
+        return DEFAULT_MODEL
+
+    def describe(self) -> str:
+        from core.jobs.secrets import mask_key
+
+        if self.kind == "local":
+            return "local backend (in process, trains on this machine)"
+        if self.kind == "azure":
+            return f"Azure OpenAI at {self.base_url} (key {mask_key(os.environ.get('AZURE_OPENAI_API_KEY'))})"
+        key = mask_key(os.environ.get("OPENAI_API_KEY"))
+        if self.kind == "compatible":
+            return f"compatible server at {self.base_url} (key {key})"
+        return f"OpenAI{' at ' + self.base_url if self.base_url else ''} (key {key})"
+
+
+async def default_model(client, choice: BackendChoice) -> str:
+    """The backend's default base model; a compatible server is asked (a `startune serve` offers
+    the local base model, other servers get OpenAI's default)."""
+    if choice.kind != "compatible":
+        return choice.default_model
+    from core.backend import LOCAL_BASE_MODEL
+
+    try:
+        listed = {m.id for m in (await client.models.list()).data}
+    except Exception:  # a server without /models: fall back to OpenAI's default
+        listed = set()
+    return LOCAL_BASE_MODEL if LOCAL_BASE_MODEL in listed else choice.default_model
+
+
+def _settings() -> dict:
+    import orjson
+
+    from core.paths import config_dir
+
+    path = config_dir() / "settings.json"
+    if not path.is_file():
+        return {}
+    try:
+        data = orjson.loads(path.read_bytes())
+    except orjson.JSONDecodeError as exc:
+        raise ConfigError(f"invalid JSON: {exc}", path=path) from None
+    return data if isinstance(data, dict) else {}
+
+
+def resolve_backend(kind: str | None = None, base_url: str | None = None) -> BackendChoice:
+    """--backend/--base-url flags, else the settings file, else STARTUNE_BACKEND, else the
+    environment (an OpenAI or Azure key), else the local backend."""
+    if kind is None and base_url is None:
+        settings = _settings()
+        kind, base_url = settings.get("backend"), settings.get("base_url")
+    kind = kind or os.environ.get("STARTUNE_BACKEND")
+    if kind is None:
+        if base_url:
+            kind = "compatible"
+        elif os.environ.get("AZURE_OPENAI_API_KEY") and os.environ.get("AZURE_OPENAI_ENDPOINT"):
+            kind = "azure"
+        elif os.environ.get("OPENAI_API_KEY"):
+            kind = "openai"
+        else:
+            kind = "local"
+    if kind not in KINDS:
+        raise ConfigError(f"unknown backend {kind!r}: use {', '.join(KINDS)}")
+    if kind == "compatible" and not base_url:
+        raise ConfigError("the compatible backend needs --base-url URL")
+    if kind == "openai":
+        base_url = base_url or os.environ.get("OPENAI_BASE_URL")
+    if kind == "azure":
+        base_url = base_url or os.environ.get("AZURE_OPENAI_ENDPOINT")
+    return BackendChoice(kind, base_url)
+
+
+@asynccontextmanager
+async def open_client(choice: BackendChoice, *, pace: float = 0.0, local_dir=None,
+                      faults=None, deny_training: bool = False) -> AsyncIterator[openai.AsyncOpenAI]:
+    """An AsyncOpenAI client for the backend; the local one lives as long as the context."""
+    import openai
+
+    if choice.kind == "local":
+        from core.backend.embedded import EmbeddedBackend
+
+        backend = EmbeddedBackend(local_dir, pace=pace, faults=faults, deny_training=deny_training)
+        try:
+            yield backend.client()
+        finally:
+            await backend.aclose()
+        return
+    if choice.kind == "azure":
+        if not os.environ.get("AZURE_OPENAI_API_KEY") or not choice.base_url:
+            raise ConfigError("Azure needs AZURE_OPENAI_API_KEY and AZURE_OPENAI_ENDPOINT in the environment")
+        client = openai.AsyncAzureOpenAI(
+            azure_endpoint=choice.base_url, api_key=os.environ["AZURE_OPENAI_API_KEY"],
+            api_version=os.environ.get("OPENAI_API_VERSION", DEFAULT_AZURE_API_VERSION))
+    elif choice.kind == "openai":
+        if not os.environ.get("OPENAI_API_KEY"):
+            raise ConfigError("OPENAI_API_KEY is not set", hint="export it, or use --backend local")
+        client = openai.AsyncOpenAI(base_url=choice.base_url)  # key, org and project from the environment
+    else:
+        client = openai.AsyncOpenAI(base_url=choice.base_url, api_key=os.environ.get("OPENAI_API_KEY") or "none")
+    try:
+        yield client
+    finally:
+        await client.close()

@@ -1,0 +1,136 @@
+"""Uploading a build's files (once per backend) and creating the fine-tuning job."""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import orjson
+
+from core.errors import ConfigError, DataError
+from core.progress import ProgressFn, null_progress
+
+MAX_UPLOAD = 512 * 1024 * 1024
+
+
+@dataclass
+class LaunchOptions:
+    model: str | None = None
+    n_epochs: int | str = "auto"
+    batch_size: int | str = "auto"
+    learning_rate_multiplier: float | str = "auto"
+    suffix: str | None = None
+    seed: int | None = None
+    validation: bool = True
+    max_cost: float | None = None
+    name: str | None = None
+    integrations: list | None = None           # passed through, e.g. [{"type": "wandb", "wandb": {...}}]
+    metadata: dict[str, str] = field(default_factory=dict)
+
+    def hyperparameters(self) -> dict:
+        return {"n_epochs": self.n_epochs, "batch_size": self.batch_size,
+                "learning_rate_multiplier": self.learning_rate_multiplier}
+
+
+def sha256_file(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as fh:
+        while chunk := fh.read(1 << 22):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+async def upload(client, path: Path, *, registry, backend: str, progress: ProgressFn = null_progress) -> str:
+    """The file id of ``path`` on this backend: reused when the same bytes are already there."""
+    import openai
+
+    size = path.stat().st_size
+    if size > MAX_UPLOAD:
+        raise DataError(f"file is {size / 2**20:,.0f} MB; uploads are limited to 512 MB", path=path,
+                        hint="sample fewer examples (--samples)")
+    sha = sha256_file(path)
+    for file_id in registry.find_uploads(backend, sha):
+        try:
+            existing = await client.files.retrieve(file_id)
+        except openai.NotFoundError:
+            registry.forget_upload(backend, file_id)
+            continue
+        if existing.bytes == size:
+            progress(f"upload {path.name}", size, size)
+            return file_id
+    progress(f"upload {path.name}", 0, size)
+    created = await client.files.create(file=(path.name, path.read_bytes()), purpose="fine-tune")
+    progress(f"upload {path.name}", size, size)
+    registry.add_upload(backend, sha, created.id, path.name, size)
+    return created.id
+
+
+def read_manifest(build_dir: Path) -> dict:
+    path = Path(build_dir) / "manifest.json"
+    if not path.is_file():
+        raise DataError("no manifest.json: not a build folder", path=build_dir,
+                        hint="create one with `startune prepare DATASET --out DIR`")
+    return orjson.loads(path.read_bytes())
+
+
+async def launch(client, build_dir: Path, options: LaunchOptions, *, choice, registry,
+                 progress: ProgressFn = null_progress) -> tuple[str, dict]:
+    """Validate, price, upload and create the job; returns (run id, job as a dict)."""
+    from core.errors import StartuneError
+    from core.jobs.errors import explain
+    from core.validation.validate import validate_file
+
+    build_dir = Path(build_dir)
+    manifest = read_manifest(build_dir)
+    train = build_dir / "train.jsonl"
+    valid = build_dir / "val.jsonl"
+    from core.jobs.backends import default_model
+
+    model = options.model or await default_model(client, choice)
+    epochs = options.n_epochs if isinstance(options.n_epochs, int) else None
+    report = validate_file(train, model, progress=progress, n_epochs=epochs)
+    if not report.ok:
+        first = report.first_error()
+        raise DataError(f"training file has format errors, first: {first}", path=train,
+                        hint="run `startune validate` on it")
+    cost = report.cost
+    if options.max_cost is not None and cost.usd is not None and cost.usd > options.max_cost:
+        raise ConfigError(f"estimated cost ${cost.usd:,.2f} is above --max-cost ${options.max_cost:,.2f}",
+                          hint=cost.describe())
+    build_id = registry.add_build(build_dir, manifest)
+    manifest_sha = registry.build(build_id)["manifest_sha"]
+    try:
+        train_id = await upload(client, train, registry=registry, backend=choice.key, progress=progress)
+        valid_id = None
+        if options.validation and valid.is_file() and valid.stat().st_size:
+            valid_id = await upload(client, valid, registry=registry, backend=choice.key, progress=progress)
+        metadata = {"startune_manifest": manifest_sha[:16], **options.metadata}
+        kwargs = dict(model=model, training_file=train_id, suffix=options.suffix, metadata=metadata,
+                      method={"type": "supervised", "supervised": {"hyperparameters": options.hyperparameters()}})
+        if valid_id:
+            kwargs["validation_file"] = valid_id
+        if options.seed is not None:
+            kwargs["seed"] = options.seed
+        if options.integrations:
+            kwargs["integrations"] = options.integrations
+        job = await client.fine_tuning.jobs.create(**{k: v for k, v in kwargs.items() if v is not None})
+    except StartuneError:
+        raise
+    except Exception as exc:
+        import openai
+
+        if isinstance(exc, openai.OpenAIError):
+            raise explain(exc, choice.describe()) from None
+        raise
+    job_dict = job.model_dump(mode="json", exclude_unset=True)
+    config = {
+        "backend": choice.key, "model": model, "hyperparameters": options.hyperparameters(),
+        "suffix": options.suffix, "seed": options.seed, "build_id": build_id, "manifest_sha": manifest_sha,
+        "prepare": manifest.get("options", {}), "examples": {k: v["examples"] for k, v in manifest["splits"].items()},
+        "estimated_cost": cost.to_dict(),
+    }
+    run_id = registry.add_run(backend=choice.key, job=job_dict, name=options.name or options.suffix,
+                              dataset=manifest.get("input", {}).get("source"), build_dir=str(build_dir),
+                              config=config, cost_usd=cost.usd)
+    return run_id, job_dict

@@ -1,0 +1,1 @@
+"""The run registry: builds, uploads, jobs, events, results and evaluations, kept across restarts."""

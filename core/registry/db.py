@@ -1,0 +1,239 @@
+"""The run registry: one SQLite database (WAL) in startune's data folder.
+
+It keeps what the API forgets or never had: which build a job trained on, every event ever seen
+(APIs expire them), results, evaluations and each evaluation answer. Schema changes are numbered
+migrations (PRAGMA user_version). Writes are short IMMEDIATE transactions, so several startune
+processes can share it.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+import time
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import orjson
+
+MIGRATIONS = [
+    """
+    CREATE TABLE builds (id INTEGER PRIMARY KEY, out_dir TEXT, manifest_sha TEXT, manifest TEXT, created_at REAL);
+    CREATE TABLE uploads (backend TEXT, sha256 TEXT, file_id TEXT, filename TEXT, bytes INTEGER, created_at REAL,
+                          PRIMARY KEY (backend, sha256, file_id));
+    CREATE TABLE runs (id TEXT PRIMARY KEY, name TEXT, backend TEXT, job_id TEXT, model TEXT, status TEXT,
+                       fine_tuned_model TEXT, dataset TEXT, build_dir TEXT, config TEXT, job TEXT,
+                       created_at REAL, finished_at REAL, cost_usd REAL, results_csv TEXT);
+    CREATE UNIQUE INDEX runs_job ON runs (backend, job_id);
+    CREATE TABLE events (seq INTEGER PRIMARY KEY AUTOINCREMENT, backend TEXT, job_id TEXT, event_id TEXT,
+                         content_key TEXT, created_at INTEGER, obj TEXT);
+    CREATE UNIQUE INDEX events_id ON events (backend, job_id, event_id);
+    CREATE INDEX events_content ON events (backend, job_id, content_key);
+    CREATE TABLE evaluations (id INTEGER PRIMARY KEY, run_id TEXT, model TEXT, data TEXT, data_sha TEXT,
+                              options TEXT, report TEXT, created_at REAL);
+    CREATE TABLE eval_answers (eval_key TEXT, idx INTEGER, obj TEXT, PRIMARY KEY (eval_key, idx));
+    """,
+]
+
+TERMINAL = ("succeeded", "failed", "cancelled")
+
+
+def content_key(event: dict) -> str:
+    """What identifies an event when a server regenerates ids: its time, type and message."""
+    return f"{event.get('created_at')}|{event.get('type') or 'message'}|{event.get('message')}"
+
+
+class Registry:
+    def __init__(self, path: Path | None = None) -> None:
+        from core.paths import registry_path
+
+        self.path = Path(path) if path is not None else registry_path()
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._local = threading.local()
+        with self._tx() as conn:
+            version = conn.execute("PRAGMA user_version").fetchone()[0]
+            for number, script in enumerate(MIGRATIONS[version:], start=version + 1):
+                for statement in filter(str.strip, script.split(";")):
+                    conn.execute(statement)
+                conn.execute(f"PRAGMA user_version={number}")
+
+    def _conn(self) -> sqlite3.Connection:
+        conn = getattr(self._local, "conn", None)
+        if conn is None:
+            conn = sqlite3.connect(self.path, timeout=30, isolation_level=None, check_same_thread=False)
+            conn.execute("PRAGMA journal_mode=WAL")
+            conn.execute("PRAGMA busy_timeout=30000")
+            conn.row_factory = sqlite3.Row
+            self._local.conn = conn
+        return conn
+
+    @contextmanager
+    def _tx(self) -> Iterator[sqlite3.Connection]:
+        conn = self._conn()
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            yield conn
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        conn.execute("COMMIT")
+
+    def close(self) -> None:
+        conn = getattr(self._local, "conn", None)
+        if conn is not None:
+            conn.close()
+            self._local.conn = None
+
+    @property
+    def schema_version(self) -> int:
+        return self._conn().execute("PRAGMA user_version").fetchone()[0]
+
+    # -- builds and uploads -------------------------------------------------------------------
+    def add_build(self, out_dir: Path, manifest: dict) -> int:
+        import hashlib
+
+        sha = hashlib.sha256(orjson.dumps(manifest, option=orjson.OPT_SORT_KEYS)).hexdigest()
+        with self._tx() as c:
+            cur = c.execute("INSERT INTO builds (out_dir, manifest_sha, manifest, created_at) VALUES (?,?,?,?)",
+                            (str(out_dir), sha, orjson.dumps(manifest), time.time()))
+            return cur.lastrowid
+
+    def build(self, build_id: int) -> dict | None:
+        row = self._conn().execute("SELECT * FROM builds WHERE id=?", (build_id,)).fetchone()
+        return dict(row) | {"manifest": orjson.loads(row["manifest"])} if row else None
+
+    def find_uploads(self, backend: str, sha256: str) -> list[str]:
+        rows = self._conn().execute("SELECT file_id FROM uploads WHERE backend=? AND sha256=? ORDER BY created_at DESC",
+                                    (backend, sha256))
+        return [r[0] for r in rows]
+
+    def add_upload(self, backend: str, sha256: str, file_id: str, filename: str, size: int) -> None:
+        with self._tx() as c:
+            c.execute("INSERT OR REPLACE INTO uploads VALUES (?,?,?,?,?,?)",
+                      (backend, sha256, file_id, filename, size, time.time()))
+
+    def forget_upload(self, backend: str, file_id: str) -> None:
+        with self._tx() as c:
+            c.execute("DELETE FROM uploads WHERE backend=? AND file_id=?", (backend, file_id))
+
+    # -- runs ---------------------------------------------------------------------------------
+    def add_run(self, *, backend: str, job: dict, name: str | None = None, dataset: str | None = None,
+                build_dir: str | None = None, config: dict | None = None, cost_usd: float | None = None) -> str:
+        """Record a job (launched here, or attached from the backend's list); returns the run id."""
+        existing = self.run_for_job(backend, job["id"])
+        if existing:
+            self.update_run(existing["id"], job)
+            return existing["id"]
+        run_id = "run-" + job["id"].split("-", 1)[-1][:12]
+        with self._tx() as c:
+            c.execute(
+                "INSERT INTO runs (id, name, backend, job_id, model, status, fine_tuned_model, dataset, build_dir, "
+                "config, job, created_at, finished_at, cost_usd) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                (run_id, name or job.get("user_provided_suffix") or job["id"], backend, job["id"], job.get("model"),
+                 job.get("status"), job.get("fine_tuned_model"), dataset, build_dir, orjson.dumps(config or {}),
+                 orjson.dumps(job), job.get("created_at") or time.time(), job.get("finished_at"), cost_usd))
+        return run_id
+
+    def update_run(self, run_id: str, job: dict | None = None, **fields) -> None:
+        sets, args = [], []
+        if job is not None:
+            fields = {"status": job.get("status"), "fine_tuned_model": job.get("fine_tuned_model"),
+                      "finished_at": job.get("finished_at"), "job": orjson.dumps(job)} | fields
+        for key, value in fields.items():
+            sets.append(f"{key}=?")
+            args.append(orjson.dumps(value) if key == "config" else value)
+        if sets:
+            with self._tx() as c:
+                c.execute(f"UPDATE runs SET {', '.join(sets)} WHERE id=?", (*args, run_id))
+
+    @staticmethod
+    def _run(row: sqlite3.Row | None) -> dict | None:
+        if row is None:
+            return None
+        out = dict(row)
+        out["config"] = orjson.loads(out["config"]) if out["config"] else {}
+        out["job"] = orjson.loads(out["job"]) if out["job"] else {}
+        return out
+
+    def get_run(self, run_id: str) -> dict | None:
+        return self._run(self._conn().execute("SELECT * FROM runs WHERE id=?", (run_id,)).fetchone())
+
+    def run_for_job(self, backend: str, job_id: str) -> dict | None:
+        return self._run(self._conn().execute("SELECT * FROM runs WHERE backend=? AND job_id=?",
+                                              (backend, job_id)).fetchone())
+
+    def find_run(self, ref: str) -> dict | None:
+        """A run by run id, job id, or name (the most recent)."""
+        row = self._conn().execute("SELECT * FROM runs WHERE id=? OR job_id=? OR name=? ORDER BY created_at DESC",
+                                   (ref, ref, ref)).fetchone()
+        return self._run(row)
+
+    def list_runs(self) -> list[dict]:
+        rows = self._conn().execute("SELECT * FROM runs ORDER BY created_at DESC, rowid DESC")
+        return [self._run(r) for r in rows]
+
+    def unfinished_runs(self) -> list[dict]:
+        rows = self._conn().execute(f"SELECT * FROM runs WHERE status NOT IN {TERMINAL} ORDER BY created_at")
+        return [self._run(r) for r in rows]
+
+    def delete_run(self, run_id: str) -> None:
+        run = self.get_run(run_id)
+        if run is None:
+            return
+        with self._tx() as c:
+            c.execute("DELETE FROM events WHERE backend=? AND job_id=?", (run["backend"], run["job_id"]))
+            c.execute("DELETE FROM runs WHERE id=?", (run_id,))
+
+    # -- events -------------------------------------------------------------------------------
+    def add_events(self, backend: str, job_id: str, events: Iterable[dict]) -> list[dict]:
+        """Store events oldest first; returns those that were new (by id, or by content when a
+        server regenerated the id)."""
+        new = []
+        with self._tx() as c:
+            for event in events:
+                key = content_key(event)
+                seen = c.execute("SELECT 1 FROM events WHERE backend=? AND job_id=? AND (event_id=? OR content_key=?)",
+                                 (backend, job_id, event["id"], key)).fetchone()
+                if seen:
+                    continue
+                c.execute("INSERT INTO events (backend, job_id, event_id, content_key, created_at, obj) "
+                          "VALUES (?,?,?,?,?,?)", (backend, job_id, event["id"], key, event.get("created_at"),
+                                                   orjson.dumps(event)))
+                new.append(event)
+        return new
+
+    def events(self, backend: str, job_id: str) -> list[dict]:
+        rows = self._conn().execute("SELECT obj FROM events WHERE backend=? AND job_id=? ORDER BY seq",
+                                    (backend, job_id))
+        return [orjson.loads(r[0]) for r in rows]
+
+    def seen_event_keys(self, backend: str, job_id: str) -> tuple[set[str], set[str]]:
+        rows = self._conn().execute("SELECT event_id, content_key FROM events WHERE backend=? AND job_id=?",
+                                    (backend, job_id)).fetchall()
+        return {r[0] for r in rows}, {r[1] for r in rows}
+
+    # -- evaluations --------------------------------------------------------------------------
+    def add_evaluation(self, *, model: str, data: str, data_sha: str, options: dict, report: dict,
+                       run_id: str | None = None) -> int:
+        with self._tx() as c:
+            return c.execute("INSERT INTO evaluations (run_id, model, data, data_sha, options, report, created_at) "
+                             "VALUES (?,?,?,?,?,?,?)", (run_id, model, data, data_sha, orjson.dumps(options),
+                                                        orjson.dumps(report), time.time())).lastrowid
+
+    def evaluations(self, *, run_id: str | None = None, model: str | None = None) -> list[dict]:
+        sql, args = "SELECT * FROM evaluations WHERE 1=1", []
+        if run_id:
+            sql, args = sql + " AND run_id=?", [*args, run_id]
+        if model:
+            sql, args = sql + " AND model=?", [*args, model]
+        rows = self._conn().execute(sql + " ORDER BY created_at DESC", args)
+        return [dict(r) | {"options": orjson.loads(r["options"]), "report": orjson.loads(r["report"])} for r in rows]
+
+    def answers(self, eval_key: str) -> dict[int, dict]:
+        rows = self._conn().execute("SELECT idx, obj FROM eval_answers WHERE eval_key=?", (eval_key,))
+        return {r[0]: orjson.loads(r[1]) for r in rows}
+
+    def add_answer(self, eval_key: str, idx: int, answer: dict) -> None:
+        with self._tx() as c:
+            c.execute("INSERT OR IGNORE INTO eval_answers VALUES (?,?,?)", (eval_key, idx, orjson.dumps(answer)))
