@@ -50,7 +50,7 @@ async def follow_job(client, registry, choice, job_id: str, *, as_json: bool, qu
     from rich.live import Live
     from rich.text import Text
 
-    from core.jobs.follow import PollIntervals
+    from core.jobs.retry import PollIntervals
     from core.jobs.series import MetricSeries
     from core.jobs.track import track
 

@@ -99,3 +99,33 @@ def render_results(console: Console, job: dict, table, checkpoints) -> None:
     if checkpoints:
         console.print("checkpoints: " + ", ".join(f"step {c.step_number}: {c.fine_tuned_model_checkpoint}"
                                                   for c in checkpoints))
+
+
+def _pct(value) -> str:
+    return "-" if value is None else f"{100 * value:.1f}%"
+
+
+def render_evaluations(console: Console, reports) -> None:
+    table = Table(title=f"{reports[0].data}: {reports[0].metrics['n']:,} examples", title_justify="left")
+    table.add_column("model", overflow="fold")
+    for col in ("accuracy", "95% CI", "macro-F1", "MAE", "within 1", "unparseable"):
+        table.add_column(col, justify="right")
+    for report in reports:
+        m = report.metrics
+        ci = m.get("ci95", {}).get("accuracy")
+        table.add_row(report.model, _pct(m["accuracy"]), f"{_pct(ci[0])}-{_pct(ci[1])}" if ci else "-",
+                      f"{m['macro_f1']:.3f}" if m["macro_f1"] is not None else "-",
+                      f"{m['mae']:.2f}" if m["mae"] is not None else "-", _pct(m["within_one"]),
+                      f"{m['unparseable']:,}")
+    console.print(table)
+    for report in reports:
+        conf = report.metrics["confusion"]
+        matrix = Table(title=f"confusion: {report.model} (rows: true, columns: answered)", title_justify="left")
+        matrix.add_column("")
+        for col in conf["columns"]:
+            matrix.add_column(col if col != "unparseable" else "?", justify="right")
+        for label, row in zip(conf["labels"], conf["matrix"]):
+            top = max(row) or 1
+            matrix.add_row(label, *(f"[{'bold green' if i == conf['labels'].index(label) else 'dim' if v < top else 'yellow'}]{v}[/]"
+                                    for i, v in enumerate(row)))
+        console.print(matrix)

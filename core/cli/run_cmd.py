@@ -76,7 +76,7 @@ async def run_cmd(dataset: str, out_dir: Path | None, backend_kind, base_url, pa
 
 
 async def _follow_quietly(client, registry, choice, job_id: str) -> dict:
-    from core.jobs.follow import PollIntervals
+    from core.jobs.retry import PollIntervals
     from core.jobs.track import track
 
     state = {}

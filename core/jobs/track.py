@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 
-from core.jobs.follow import EventFollower, PollIntervals
+from core.jobs.follow import EventFollower
+from core.jobs.retry import PollIntervals
 from core.jobs.series import MetricSeries
 
 

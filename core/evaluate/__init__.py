@@ -1,0 +1,1 @@
+"""Scoring models on a test split: answers, labels, metrics, reports."""

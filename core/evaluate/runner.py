@@ -1,0 +1,214 @@
+"""Asking a model for the label of every test example: bounded concurrency, a client-side rate
+limit, retries with Retry-After, and every answer stored as it arrives so a rerun resumes."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import orjson
+
+from core.data.formats import DEFAULT_SEPARATOR, Example, read_examples
+from core.errors import DataError
+from core.evaluate.metrics import compute_metrics
+from core.evaluate.parse import label_probabilities, parse_label
+from core.evaluate.ratelimit import RateLimiter
+from core.progress import ProgressFn, null_progress
+
+MAX_TOKENS = 5
+
+
+@dataclass
+class EvalOptions:
+    system_prompt: str | None = None
+    few_shot: int = 0
+    train: Path | None = None
+    limit: int | None = None
+    seed: int = 0
+
+    def key_part(self) -> dict:
+        return {"system_prompt": self.system_prompt, "few_shot": self.few_shot, "limit": self.limit, "seed": self.seed,
+                "train": _sha(self.train) if self.few_shot and self.train else None}
+
+
+@dataclass
+class EvalReport:
+    model: str
+    data: str
+    metrics: dict
+    answered_now: int = 0          # requests made by this run (the rest came from the registry)
+    answers: list[dict] = field(default_factory=list, repr=False)
+
+    def to_dict(self) -> dict:
+        return {"model": self.model, "data": self.data, "answered_now": self.answered_now, **self.metrics}
+
+
+def _sha(path: Path) -> str:
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+
+
+def eval_key(model: str, data_sha: str, options: EvalOptions) -> str:
+    blob = orjson.dumps({"model": model, "data": data_sha, **options.key_part()}, option=orjson.OPT_SORT_KEYS)
+    return hashlib.sha256(blob).hexdigest()[:32]
+
+
+def load_examples(data: Path, limit: int | None) -> list[Example]:
+    examples = list(read_examples(data))
+    if not examples:
+        raise DataError("no examples to evaluate", path=data)
+    return examples[:limit] if limit else examples
+
+
+def pick_shots(train: Path | None, k: int, labels: list[str], seed: int) -> list[Example]:
+    """k training examples, spread over the labels (round-robin), seeded."""
+    if not k:
+        return []
+    if train is None or not Path(train).is_file():
+        raise DataError("few-shot prompts need the train split", path=train, hint="pass --train BUILD_DIR/train.jsonl")
+    import numpy as np
+
+    pool = list(read_examples(train))
+    rng = np.random.default_rng(seed)
+    by_label = {label: [e for e in pool if e.label == label] for label in labels}
+    for group in by_label.values():
+        rng.shuffle(group)
+    shots = []
+    while len(shots) < k and any(by_label.values()):
+        for label in labels:
+            if by_label[label] and len(shots) < k:
+                shots.append(by_label[label].pop())
+    return shots
+
+
+def build_request(model: str, example: Example, shots: list[Example], options: EvalOptions, logprobs: bool) -> tuple[str, dict]:
+    if example.format == "chat":
+        messages = []
+        system = options.system_prompt if options.system_prompt is not None else example.system_prompt
+        if system:
+            messages.append({"role": "system", "content": system})
+        for shot in shots:
+            messages += [{"role": "user", "content": shot.text}, {"role": "assistant", "content": shot.label}]
+        messages.append({"role": "user", "content": example.text})
+        body = {"model": model, "messages": messages, "temperature": 0, "max_tokens": MAX_TOKENS}
+        if logprobs:
+            body |= {"logprobs": True, "top_logprobs": 5}
+        return "chat", body
+    prompt = "".join(f"{s.text}{DEFAULT_SEPARATOR} {s.label}\n\n" for s in shots) + example.text + DEFAULT_SEPARATOR
+    body = {"model": model, "prompt": prompt, "temperature": 0, "max_tokens": MAX_TOKENS}
+    if logprobs:
+        body["logprobs"] = 5
+    return "completion", body
+
+
+def _answer_of(kind: str, response, labels: list[str]) -> dict:
+    choice = response.choices[0]
+    probs = None
+    if kind == "chat":
+        text = choice.message.content or ""
+        content = getattr(choice.logprobs, "content", None) if choice.logprobs else None
+        if content:
+            probs = label_probabilities({t.token: t.logprob for t in content[0].top_logprobs or []}, labels)
+    else:
+        text = choice.text or ""
+        tops = getattr(choice.logprobs, "top_logprobs", None) if choice.logprobs else None
+        if tops:
+            probs = label_probabilities(dict(tops[0]), labels)
+    usage = getattr(response, "usage", None)
+    return {"answer": text, "label": parse_label(text, labels), "probs": probs,
+            "tokens": getattr(usage, "total_tokens", None)}
+
+
+def estimate_tokens(body: dict) -> int:
+    text = orjson.dumps(body.get("messages") or body.get("prompt"))
+    return len(text) // 4 + MAX_TOKENS
+
+
+def estimate_cost(model: str, data: Path, options: EvalOptions) -> dict:
+    """Input and output tokens of the whole evaluation, priced for the model (None when unknown)."""
+    import math
+
+    from core.validation.models import model_info
+    from core.validation.tokens import get_encoding
+
+    info = model_info(model)
+    enc = get_encoding(info.encoding)
+    examples = load_examples(Path(data), options.limit)
+    labels = sorted({e.label for e in examples})
+    shots = pick_shots(options.train, options.few_shot, labels, options.seed) if options.few_shot else []
+    shot_tokens = sum(len(enc.encode_ordinary(s.text)) + 8 for s in shots)
+    system = len(enc.encode_ordinary(options.system_prompt)) + 4 if options.system_prompt else 0
+    inputs = sum(len(enc.encode_ordinary(e.text)) + 7 + shot_tokens + system for e in examples)
+    outputs = 2 * len(examples)
+    price_in, price_out = info.input_usd_per_1m, info.output_usd_per_1m
+    usd = None if math.isnan(price_in) else round((inputs * price_in + outputs * price_out) / 1e6, 4)
+    return {"model": info.name, "examples": len(examples), "input_tokens": inputs, "output_tokens": outputs, "usd": usd}
+
+
+async def evaluate(client, model: str, data: Path, options: EvalOptions | None = None, *, concurrency: int = 8,
+                   rpm: float | None = None, tpm: float | None = None, registry=None,
+                   progress: ProgressFn | None = None, run_id: str | None = None) -> EvalReport:
+    import openai
+
+    from core.jobs.retry import PollIntervals, call_with_backoff
+
+    options = options or EvalOptions()
+    progress = progress or null_progress
+    data = Path(data)
+    examples = load_examples(data, options.limit)
+    labels = sorted({e.label for e in examples}, key=lambda v: (not v.lstrip("-").isdigit(), int(v) if v.lstrip("-").isdigit() else 0, v))
+    shots = pick_shots(options.train, options.few_shot, labels, options.seed)
+    data_sha = _sha(data)
+    key = eval_key(model, data_sha, options)
+    answers: dict[int, dict] = registry.answers(key) if registry is not None else {}
+    todo = [i for i in range(len(examples)) if i not in answers]
+    limiter = RateLimiter(rpm, tpm)
+    semaphore = asyncio.Semaphore(concurrency)
+    intervals = PollIntervals(max_backoff=30.0)
+    state = {"logprobs": True, "done": len(answers), "made": 0}
+    progress("evaluate", state["done"], len(examples))
+
+    async def ask(i: int) -> None:
+        async with semaphore:
+            while True:
+                kind, body = build_request(model, examples[i], shots, options, state["logprobs"])
+                await limiter.acquire(estimate_tokens(body))
+                create = client.chat.completions.create if kind == "chat" else client.completions.create
+                try:
+                    response = await call_with_backoff(lambda: create(**body), intervals)
+                    break
+                except openai.BadRequestError as exc:
+                    # some backends refuse logprobs: ask without them rather than fail
+                    if state["logprobs"] and "logprobs" in str(exc).lower():
+                        state["logprobs"] = False
+                        continue
+                    raise
+            answer = _answer_of(kind, response, labels)
+            state["made"] += 1
+            answers[i] = answer
+            if registry is not None:
+                registry.add_answer(key, i, answer)
+            state["done"] += 1
+            progress("evaluate", state["done"], len(examples))
+
+    tasks = [asyncio.create_task(ask(i)) for i in todo]
+    try:
+        await asyncio.gather(*tasks)
+    except BaseException:
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        raise
+    ordered = [answers[i] for i in range(len(examples))]
+    metrics = compute_metrics([e.label for e in examples], [a["label"] for a in ordered], labels)
+    with_probs = [a["probs"] for a in ordered if a.get("probs")]
+    metrics["with_label_probabilities"] = len(with_probs)
+    report = EvalReport(model, str(data), metrics, state["made"], ordered)
+    if registry is not None:
+        if run_id is None:
+            run = next((r for r in registry.list_runs() if r.get("fine_tuned_model") == model), None)
+            run_id = run["id"] if run else None
+        registry.add_evaluation(model=model, data=str(data), data_sha=data_sha, options=options.key_part(),
+                                report=report.to_dict(), run_id=run_id)
+    return report

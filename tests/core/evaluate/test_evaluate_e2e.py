@@ -1,0 +1,97 @@
+"""Evaluation end to end with the real openai client on the local backend."""
+
+from __future__ import annotations
+
+import asyncio
+
+import orjson
+import pytest
+
+from core.backend.embedded import EmbeddedBackend
+from core.backend.faults import FaultConfig
+from core.data.pipeline import PrepareOptions, prepare
+from core.evaluate.runner import EvalOptions, evaluate
+from core.registry.db import Registry
+from tests.core.backend.helpers import wait_for
+
+
+class SimulatedCrash(Exception):
+    """Stands for Ctrl-C or a killed process in the middle of an evaluation."""
+
+
+@pytest.fixture(scope="module")
+def build(tmp_path_factory, threads_csv):
+    out = tmp_path_factory.mktemp("threads-build")
+    prepare(threads_csv, out, PrepareOptions(samples={"train": 3000, "val": 300, "test": 300}, seed=5))
+    return out
+
+
+async def _fine_tune(client, build):
+    train = await client.files.create(file=build / "train.jsonl", purpose="fine-tune")
+    job = await client.fine_tuning.jobs.create(model="startune-local", training_file=train.id, seed=1,
+                                               method={"type": "supervised", "supervised": {"hyperparameters": {"n_epochs": 2}}})
+    job = await wait_for(client, job.id, timeout=120)
+    assert job.status == "succeeded"
+    return job.fine_tuned_model
+
+
+async def test_fine_tuned_beats_its_base_and_is_stored(build, tmp_path):
+    registry = Registry(tmp_path / "r.sqlite3")
+    async with EmbeddedBackend(tmp_path / "b") as backend:
+        client = backend.client()
+        model = await _fine_tune(client, build)
+        tuned = await evaluate(client, model, build / "test.jsonl", registry=registry)
+        base = await evaluate(client, "startune-local", build / "test.jsonl", registry=registry)
+    assert tuned.metrics["accuracy"] > base.metrics["accuracy"] + 0.15
+    assert tuned.metrics["macro_f1"] > base.metrics["macro_f1"]
+    assert tuned.metrics["unparseable"] == 0 and tuned.metrics["with_label_probabilities"] == 300
+    stored = {e["model"]: e["report"] for e in registry.evaluations()}
+    assert stored[model]["accuracy"] == tuned.metrics["accuracy"]
+
+
+async def test_interrupted_evaluation_resumes_without_asking_twice(build, tmp_path):
+    registry = Registry(tmp_path / "r.sqlite3")
+    async with EmbeddedBackend(tmp_path / "b") as backend:
+        client = backend.client()
+        sent, answered = [], []
+        original = client.chat.completions.create
+
+        async def counting(**kw):
+            sent.append(kw["messages"][-1]["content"])
+            if len(sent) == 120:
+                raise SimulatedCrash
+            response = await original(**kw)
+            answered.append(kw["messages"][-1]["content"])
+            return response
+
+        client.chat.completions.create = counting
+        options = EvalOptions(limit=200)
+        with pytest.raises(SimulatedCrash):
+            await evaluate(client, "startune-local", build / "test.jsonl", options, concurrency=4, registry=registry)
+        first_run = len(answered)
+        assert 100 <= first_run < 200
+        report = await evaluate(client, "startune-local", build / "test.jsonl", options, concurrency=4,
+                                registry=registry)
+    assert report.metrics["n"] == 200
+    assert report.answered_now == 200 - first_run
+    assert len(answered) == len(set(answered)) == 200  # every example answered exactly once
+
+
+async def test_evaluation_under_faults_gives_the_same_metrics(build, tmp_path):
+    options = EvalOptions(limit=80)
+    async with EmbeddedBackend(tmp_path / "clean") as backend:
+        clean = await evaluate(backend.client(), "startune-local", build / "test.jsonl", options)
+    faults = FaultConfig(rate_429=0.15, rate_500=0.05, rate_drop=0.02, seed=3)
+    async with EmbeddedBackend(tmp_path / "faulty", faults=faults) as backend:
+        faulty = await evaluate(backend.client(max_retries=0), "startune-local", build / "test.jsonl", options)
+    assert faulty.metrics == clean.metrics
+
+
+def test_cli_evaluate_json(run_cli, build):
+    result = run_cli("evaluate", "startune-local", "--data", build / "test.jsonl", "--limit", "30", "--json")
+    assert result.exit_code == 0, result.output
+    report = orjson.loads(result.stdout)
+    assert {"accuracy", "macro_f1", "per_label", "confusion", "mae", "unparseable"} <= set(report)
+    again = orjson.loads(run_cli("evaluate", "startune-local", "--data", build / "test.jsonl", "--limit", "30",
+                                 "--json").stdout)
+    assert again["answered_now"] == 0 and again["accuracy"] == report["accuracy"]
