@@ -29,24 +29,16 @@ def launch_options(f):
     return f
 
 
-def _auto_or(value: str, kind):
-    if value in (None, "auto"):
-        return "auto"
-    try:
-        return kind(value)
-    except ValueError:
-        raise ConfigError(f"{value!r} is neither 'auto' nor a {kind.__name__}") from None
-
-
 def build_launch_options(**kw):
+    from core.cli_values import auto_or
     from core.jobs.launch import LaunchOptions
 
     integrations = None
     if kw.get("wandb_project"):
         integrations = [{"type": "wandb", "wandb": {"project": kw["wandb_project"]}}]
     return LaunchOptions(
-        model=kw.get("model"), n_epochs=_auto_or(kw.get("n_epochs"), int), batch_size=_auto_or(kw.get("batch_size"), int),
-        learning_rate_multiplier=_auto_or(kw.get("learning_rate_multiplier"), float), suffix=kw.get("suffix"),
+        model=kw.get("model"), n_epochs=auto_or(kw.get("n_epochs"), int), batch_size=auto_or(kw.get("batch_size"), int),
+        learning_rate_multiplier=auto_or(kw.get("learning_rate_multiplier"), float), suffix=kw.get("suffix"),
         seed=kw.get("job_seed"), validation=not kw.get("no_validation"), max_cost=kw.get("max_cost"),
         name=kw.get("name"), integrations=integrations)
 

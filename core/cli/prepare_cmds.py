@@ -46,48 +46,11 @@ def prepare_options(f):
     return f
 
 
-def _unescape(text: str | None) -> str | None:
-    if text is None:
-        return None
-    return text.encode("utf-8").decode("unicode_escape").encode("latin-1").decode("utf-8")
-
-
 def build_options(**kw):
     """PrepareOptions from the click options shared by prepare and run."""
-    from core.data.labels import LabelSet
-    from core.data.pipeline import PrepareOptions
-    from core.data.split import SPLITS
-    from core.errors import ConfigError
+    from core.data.options import options_from_strings
 
-    try:
-        fractions = tuple(float(x) for x in kw["fractions"].split(","))
-    except ValueError:
-        raise ConfigError(f"--split {kw['fractions']!r}: give three numbers like 0.6,0.2,0.2") from None
-    samples = None
-    spec = kw.get("samples_spec")
-    if spec:
-        try:
-            if "=" in spec:
-                samples = {k.strip(): int(v) for k, v in (part.split("=") for part in spec.split(","))}
-            else:
-                samples = dict.fromkeys(SPLITS, int(spec))
-        except ValueError:
-            raise ConfigError(f"--samples {spec!r}: give N or train=N,val=N,test=N") from None
-    balance = kw.get("balance")
-    if balance is not None and balance != "equal":
-        try:
-            balance = int(balance)
-        except ValueError:
-            raise ConfigError(f"--balance {balance!r}: give 'equal' or a number") from None
-    options = PrepareOptions(
-        text_column=kw.get("text_column"), label_column=kw.get("label_column"),
-        labels=LabelSet.parse(kw.get("labels_spec")), dedup=kw["dedup"], conflict_policy=kw["conflicts"],
-        fractions=fractions, seed=kw["seed"], stratify=kw["stratify"], split_column=kw.get("split_column"),
-        samples=samples, balance=balance, order=kw["order"], format=kw["fmt"],
-        system_prompt=kw.get("system_prompt"), separator=_unescape(kw["separator"]), stop=_unescape(kw.get("stop")),
-    )
-    options.check()
-    return options
+    return options_from_strings(**kw)
 
 
 @click.command("inspect")

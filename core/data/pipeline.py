@@ -121,6 +121,20 @@ def build_splits(
     return splits, report, leaked
 
 
+def preview(ds: LoadedDataset, options: PrepareOptions, n: int = 5) -> tuple[list[str], dict[str, dict[str, int]], CleanReport]:
+    """The first n train records exactly as they will be written, the label counts per split, and
+    the cleaning report, without writing anything (the TUI's live preview)."""
+    from core.data.write import jsonl_bytes
+
+    splits, report, _ = build_splits(ds, options)
+    head = splits["train"].head(n)
+    lines = jsonl_bytes(head, options.format, system_prompt=options.system_prompt, separator=options.separator,
+                        stop=options.stop).decode("utf-8").splitlines()
+    counts = {name: {v: int(c) for v, c in frame["label"].value_counts().reindex(
+        list(options.labels.values), fill_value=0).items()} for name, frame in splits.items()}
+    return lines, counts, report
+
+
 def _first_bad_label(ds: LoadedDataset, labels: LabelSet) -> tuple[int, str]:
     _, reason = labels.normalise_series(ds.frame[ds.label_column])
     position = int(reason.notna().to_numpy().argmax())

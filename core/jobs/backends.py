@@ -109,12 +109,29 @@ def resolve_backend(kind: str | None = None, base_url: str | None = None) -> Bac
     return BackendChoice(kind, base_url)
 
 
+def remote_client(choice: BackendChoice) -> openai.AsyncOpenAI:
+    """A client for OpenAI, Azure or a compatible server; keys come from the environment only."""
+    import openai
+
+    if choice.kind == "azure":
+        if not os.environ.get("AZURE_OPENAI_API_KEY") or not choice.base_url:
+            raise ConfigError("Azure needs AZURE_OPENAI_API_KEY and AZURE_OPENAI_ENDPOINT in the environment")
+        return openai.AsyncAzureOpenAI(
+            azure_endpoint=choice.base_url, api_key=os.environ["AZURE_OPENAI_API_KEY"],
+            api_version=os.environ.get("OPENAI_API_VERSION", DEFAULT_AZURE_API_VERSION))
+    if choice.kind == "openai":
+        if not os.environ.get("OPENAI_API_KEY"):
+            raise ConfigError("OPENAI_API_KEY is not set", hint="export it, or use --backend local")
+        return openai.AsyncOpenAI(base_url=choice.base_url)  # key, org and project from the environment
+    if choice.kind == "compatible":
+        return openai.AsyncOpenAI(base_url=choice.base_url, api_key=os.environ.get("OPENAI_API_KEY") or "none")
+    raise ConfigError(f"{choice.kind} is not a remote backend")
+
+
 @asynccontextmanager
 async def open_client(choice: BackendChoice, *, pace: float = 0.0, local_dir=None,
                       faults=None, deny_training: bool = False) -> AsyncIterator[openai.AsyncOpenAI]:
     """An AsyncOpenAI client for the backend; the local one lives as long as the context."""
-    import openai
-
     if choice.kind == "local":
         from core.backend.embedded import EmbeddedBackend
 
@@ -124,18 +141,7 @@ async def open_client(choice: BackendChoice, *, pace: float = 0.0, local_dir=Non
         finally:
             await backend.aclose()
         return
-    if choice.kind == "azure":
-        if not os.environ.get("AZURE_OPENAI_API_KEY") or not choice.base_url:
-            raise ConfigError("Azure needs AZURE_OPENAI_API_KEY and AZURE_OPENAI_ENDPOINT in the environment")
-        client = openai.AsyncAzureOpenAI(
-            azure_endpoint=choice.base_url, api_key=os.environ["AZURE_OPENAI_API_KEY"],
-            api_version=os.environ.get("OPENAI_API_VERSION", DEFAULT_AZURE_API_VERSION))
-    elif choice.kind == "openai":
-        if not os.environ.get("OPENAI_API_KEY"):
-            raise ConfigError("OPENAI_API_KEY is not set", hint="export it, or use --backend local")
-        client = openai.AsyncOpenAI(base_url=choice.base_url)  # key, org and project from the environment
-    else:
-        client = openai.AsyncOpenAI(base_url=choice.base_url, api_key=os.environ.get("OPENAI_API_KEY") or "none")
+    client = remote_client(choice)
     try:
         yield client
     finally:

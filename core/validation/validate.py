@@ -264,3 +264,22 @@ def _count_tokens(valid: list[tuple[int, dict]], fmt: str, encoding: str, report
         report.warnings.append(f"{not_space} completions do not start with a space")
     if not_separated:
         report.warnings.append(f"{not_separated} prompts do not end with a separator such as '\\n\\n###\\n\\n'")
+
+
+COMPARED_MODELS = ("gpt-4o-mini", "gpt-4.1-nano", "gpt-4.1-mini", "gpt-4o", "gpt-3.5-turbo", "startune-local")
+
+
+def cost_by_model(path: str | Path, models=COMPARED_MODELS, n_epochs: int | None = None,
+                  progress: ProgressFn | None = None) -> tuple[ValidationReport, list[CostEstimate]]:
+    """Validate once per (encoding, example limit) and price the file for each model; the first
+    model's report is returned for display."""
+    reports: dict[tuple[str, int], ValidationReport] = {}
+    costs = []
+    for model in models:
+        info = model_info(model)
+        key = (info.encoding, info.max_example_tokens)
+        if key not in reports:
+            reports[key] = validate_file(path, model, progress=progress, n_epochs=n_epochs)
+        report = reports[key]
+        costs.append(estimate_cost(report.billed_tokens_per_epoch, n_epochs or report.default_epochs, info.name))
+    return next(iter(reports.values())), costs

@@ -1,0 +1,17 @@
+"""`startune tui [DATASET]` (and bare `startune`): the terminal app."""
+
+from __future__ import annotations
+
+import click
+
+
+@click.command("tui")
+@click.argument("dataset", required=False)
+@click.option("--backend", "backend_kind", type=click.Choice(["local", "openai", "azure", "compatible"]), default=None)
+@click.option("--base-url", default=None)
+def tui_cmd(dataset: str | None = None, backend_kind=None, base_url=None) -> None:
+    """Open the terminal app (on DATASET when given)."""
+    from core.jobs.backends import resolve_backend
+    from tui.app import create_app
+
+    create_app(dataset=dataset, backend=resolve_backend(backend_kind, base_url)).run()
