@@ -96,3 +96,45 @@ def _content_text(value: object) -> str:
     import orjson
 
     return orjson.dumps(value).decode()
+
+
+def count_many(texts: list[str], enc: tiktoken.Encoding):
+    """Token counts of many texts. A plain loop with a memo: roles and labels repeat on every line,
+    and tiktoken's own batch call spends more on thread hand-offs than on encoding short texts."""
+    import numpy as np
+
+    memo: dict[str, int] = {}
+    encode = enc.encode_ordinary
+    out = np.empty(len(texts), dtype=np.int64)
+    for i, text in enumerate(texts):
+        n = memo.get(text)
+        if n is None:
+            n = len(encode(text))
+            if len(text) < 64:
+                memo[text] = n
+        out[i] = n
+    return out
+
+
+def chat_token_totals(examples: list[list[dict]], enc: tiktoken.Encoding):
+    """count_chat_tokens for many examples at once: the same arithmetic, batched encoding."""
+    import numpy as np
+
+    texts: list[str] = []
+    owners: list[int] = []
+    overhead = np.full(len(examples), 3, dtype=np.int64)
+    for i, messages in enumerate(examples):
+        overhead[i] += 3 * len(messages)
+        for message in messages:
+            for key, value in message.items():
+                if key == "weight":
+                    continue
+                text = value if isinstance(value, str) else _content_text(value)
+                if text:
+                    texts.append(text)
+                    owners.append(i)
+                if key == "name":
+                    overhead[i] += 1
+    counts = count_many(texts, enc)
+    return overhead + np.bincount(np.asarray(owners, dtype=np.int64), weights=counts,
+                                  minlength=len(examples)).astype(np.int64)

@@ -12,7 +12,7 @@ from core.errors import DataError
 from core.progress import ProgressFn, null_progress
 from core.validation.cost import CostEstimate, default_epochs, estimate_cost
 from core.validation.models import DEFAULT_MODEL, model_info
-from core.validation.tokens import count_chat_tokens, count_completion_tokens, get_encoding
+from core.validation.tokens import chat_token_totals, count_many, get_encoding
 
 MIN_EXAMPLES = 10
 CHAT_ROLES = {"system", "user", "assistant", "function", "tool", "developer"}
@@ -231,20 +231,17 @@ def _count_tokens(valid: list[tuple[int, dict]], fmt: str, encoding: str, report
     import numpy as np
 
     enc = get_encoding(encoding)
-    totals = np.empty(len(valid), dtype=np.int64)
-    no_system = 0
-    not_space = not_separated = 0
-    for i, (_, obj) in enumerate(valid):
-        if i % 5000 == 0:
-            progress("tokens", i, len(valid))
-        if fmt == "chat":
-            messages = obj["messages"]
-            totals[i] = count_chat_tokens(messages, enc)[0]
-            no_system += not any(m.get("role") == "system" for m in messages)
-        else:
-            totals[i] = count_completion_tokens(obj["prompt"], obj["completion"], enc)[0]
-            not_space += not obj["completion"][:1].isspace()
-            not_separated += not obj["prompt"].endswith(("\n\n###\n\n", "\n\n", "->", "###"))
+    no_system = not_space = not_separated = 0
+    progress("tokens", 0, len(valid))
+    if fmt == "chat":
+        examples = [obj["messages"] for _, obj in valid]
+        totals = chat_token_totals(examples, enc)
+        no_system = sum(not any(m.get("role") == "system" for m in messages) for messages in examples)
+    else:
+        totals = count_many([obj["prompt"] for _, obj in valid], enc) + count_many(
+            [obj["completion"] for _, obj in valid], enc)
+        not_space = sum(not obj["completion"][:1].isspace() for _, obj in valid)
+        not_separated = sum(not obj["prompt"].endswith(("\n\n###\n\n", "\n\n", "->", "###")) for _, obj in valid)
     progress("tokens", len(valid), len(valid))
     limit = report.max_example_tokens
     over = totals > limit
