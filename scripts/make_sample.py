@@ -50,7 +50,10 @@ def review(rng: random.Random, star: int) -> str:
     if rng.random() < 0.08:
         other = rng.choice([s for s in PHRASES if abs(s - star) >= 2])
         parts.append(rng.choice(DETAILS[other]).format(f=rng.choice(FEATURES)))
-    text = ". ".join(parts) + rng.choice(EXTRAS)
+    text = parts[0]
+    for part in parts[1:]:
+        text += (" " if text[-1] in ".!?" else ". ") + part
+    text += rng.choice(EXTRAS)
     if rng.random() < 0.03:
         text = text.replace(". ", ".\n", 1)          # embedded newline
     if rng.random() < 0.03:

@@ -95,3 +95,23 @@ def test_cli_evaluate_json(run_cli, build):
     again = orjson.loads(run_cli("evaluate", "startune-local", "--data", build / "test.jsonl", "--limit", "30",
                                  "--json").stdout)
     assert again["answered_now"] == 0 and again["accuracy"] == report["accuracy"]
+
+
+def test_few_shot_examples_are_balanced_and_seeded(build):
+    from core.evaluate.runner import build_request, pick_shots
+
+    shots = pick_shots(build / "train.jsonl", 5, list("12345"), seed=1)
+    assert sorted(s.label for s in shots) == list("12345")
+    assert [s.text for s in shots] == [s.text for s in pick_shots(build / "train.jsonl", 5, list("12345"), seed=1)]
+    example = next(iter(__import__("core.data.formats", fromlist=["read_examples"]).read_examples(build / "test.jsonl")))
+    kind, body = build_request("m", example, shots, EvalOptions(system_prompt="Stars?"), logprobs=True)
+    roles = [m["role"] for m in body["messages"]]
+    assert kind == "chat" and roles == ["system"] + ["user", "assistant"] * 5 + ["user"]
+    assert body["temperature"] == 0 and body["top_logprobs"] == 5
+
+
+def test_few_shot_base_model_runs(run_cli, build):
+    result = run_cli("evaluate", "startune-local", "--data", build / "test.jsonl", "--few-shot", "3", "--limit", "20",
+                     "--json")
+    assert result.exit_code == 0, result.output
+    assert orjson.loads(result.stdout)["n"] == 20

@@ -76,3 +76,15 @@ def test_control_commands(run_cli, sample_csv, tmp_path):
     assert cancelled["status"] == "cancelled"
     result = run_cli("pause", job["id"])
     assert result.exit_code == 2 and "only a running job can be paused" in result.output
+
+
+def test_second_launch_reuses_the_uploaded_files(run_cli, sample_csv, tmp_path):
+    from core.backend.store import Store
+    from core.paths import local_backend_dir
+
+    _json(run_cli("prepare", sample_csv, "--out", tmp_path / "b", "--samples", "train=60,val=20,test=20", "--json"))
+    first = _json(run_cli("launch", tmp_path / "b", "--json"))
+    second = _json(run_cli("launch", tmp_path / "b", "--json"))
+    assert first["training_file"] == second["training_file"]
+    assert first["validation_file"] == second["validation_file"]
+    assert len(Store(local_backend_dir()).list_files("fine-tune")) == 2  # train and val, uploaded once
