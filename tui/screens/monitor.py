@@ -1,0 +1,148 @@
+"""Monitor: status, loss and accuracy charts that grow with each metrics event, the event log,
+checkpoints; cancel, pause, resume. Following lives on the app, so leaving this screen does not
+stop it."""
+
+from __future__ import annotations
+
+from textual import work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical
+from tui.screens.base import AppScreen
+from textual.widgets import Footer, Header, Static
+
+from tui.formatting import fmt_duration, fmt_float, fmt_pct
+from tui.widgets.charts import SeriesChart
+from tui.widgets.event_log import EventLog
+
+LOSS = (("train", "train_loss"), ("valid", "valid_loss"))
+ACCURACY = (("train", "train_mean_token_accuracy"), ("valid", "valid_mean_token_accuracy"))
+TERMINAL = ("succeeded", "failed", "cancelled")
+
+
+class MonitorScreen(AppScreen):
+    BINDINGS = [
+        Binding("c", "cancel", "Cancel"),
+        Binding("p", "pause", "Pause"),
+        Binding("u", "resume", "Resume"),
+        Binding("r", "results", "Results"),
+    ]
+
+    def __init__(self, run_id: str) -> None:
+        super().__init__()
+        self.run_id = run_id
+        run = self.app.session.registry.get_run(run_id)
+        self.backend, self.job_id, self.run_name = run["backend"], run["job_id"], run["name"]
+
+    def compose(self) -> ComposeResult:
+        yield Header()
+        yield Static("", id="monitor-status", classes="status-line")
+        with Horizontal(id="monitor-charts"):
+            yield SeriesChart("Loss", id="loss-chart")
+            yield SeriesChart("Token accuracy", id="accuracy-chart")
+        with Horizontal(id="monitor-bottom"):
+            yield EventLog(id="events")
+            with Vertical(id="monitor-side"):
+                yield Static("Checkpoints", classes="title")
+                yield Static("-", id="checkpoints")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.shown = 0  # events of the followed job already drawn; the session holds them all
+        self._sync()
+        state = self.app.session.job(self.backend, self.job_id)
+        if state.job.get("status") not in TERMINAL and self.backend == self.app.session.choice.key:
+            self.app.follow(self.backend, self.job_id)
+        self.set_interval(1.0, self._status)
+        self._load_checkpoints()
+
+    def job_updated(self, message) -> None:
+        if (message.backend, message.job_id) == (self.backend, self.job_id):
+            self._sync(message.job)
+
+    def _sync(self, job: dict | None = None) -> None:
+        """Draw the events that arrived since the last call: points are appended, not re-plotted."""
+        state = self.app.session.job(self.backend, self.job_id)
+        fresh = state.events[self.shown:]
+        self.shown = len(state.events)
+        loss = self.query_one("#loss-chart", SeriesChart)
+        accuracy = self.query_one("#accuracy-chart", SeriesChart)
+        checkpoint = False
+        for event in fresh:
+            data = event.get("data") or {}
+            if event.get("type") == "metrics" and "full_valid_loss" not in data:
+                for chart, fields in ((loss, LOSS), (accuracy, ACCURACY)):
+                    for name, key in fields:
+                        if data.get(key) is not None:
+                            chart.append(name, data["step"], data[key])
+            checkpoint |= "Checkpoint" in event.get("message", "")
+        self.query_one(EventLog).add(fresh)
+        if checkpoint or (job or {}).get("status") in TERMINAL:
+            self._load_checkpoints()
+        self._status()
+
+    def _status(self) -> None:
+        state = self.app.session.job(self.backend, self.job_id)
+        job, series = state.job, state.series
+        now = self.app.session.clock()
+        status = job.get("status", "...")
+        parts = [f"[b]{self.run_name}[/] {status}"]
+        if series.total_steps:
+            parts.append(f"step {series.last_step:,}/{series.total_steps:,}")
+        if job.get("created_at"):
+            end = job.get("finished_at") or now
+            parts.append(f"elapsed {fmt_duration(end - job['created_at'])}")
+        if job.get("estimated_finish") and status not in TERMINAL:
+            parts.append(f"finish in {fmt_duration(job['estimated_finish'] - now)}")
+        if job.get("trained_tokens"):
+            parts.append(f"{job['trained_tokens']:,} tokens")
+        parts.append(f"valid loss {fmt_float(series.last('valid_loss'))}")
+        parts.append(f"valid acc {fmt_pct(series.last('valid_mean_token_accuracy'))}")
+        if job.get("fine_tuned_model"):
+            parts.append(job["fine_tuned_model"])
+        if (job.get("error") or {}).get("message"):
+            parts.append(f"[red]{job['error']['message']}[/]")
+        self.query_one("#monitor-status", Static).update(" · ".join(parts))
+
+    @work(exclusive=True, group="checkpoints", exit_on_error=False)
+    async def _load_checkpoints(self) -> None:
+        if self.backend != self.app.session.choice.key:
+            return
+        client = await self.app.session.client()
+        listed = await client.fine_tuning.jobs.checkpoints.list(self.job_id)
+        lines = [f"step {c.step_number}: valid loss {fmt_float(c.metrics.valid_loss)}\n  {c.fine_tuned_model_checkpoint}"
+                 for c in listed.data]
+        self.query_one("#checkpoints", Static).update("\n".join(lines) or "none yet")
+
+    def action_cancel(self) -> None:
+        from tui.screens.confirm import ConfirmScreen
+
+        def answered(yes: bool | None) -> None:
+            if yes:
+                self._control("cancel")
+
+        self.app.push_screen(ConfirmScreen(f"Cancel job {self.job_id}? Training stops; this cannot be undone."),
+                             answered)
+
+    def action_pause(self) -> None:
+        self._control("pause")
+
+    def action_resume(self) -> None:
+        self._control("resume")
+
+    @work(exclusive=True, group="control", exit_on_error=False)
+    async def _control(self, action: str) -> None:
+        client = await self.app.session.client()
+        job = await getattr(client.fine_tuning.jobs, action)(self.job_id)
+        job_dict = job.model_dump(mode="json", exclude_unset=True)
+        self.app.session.registry.update_run(self.run_id, job_dict)
+        self.app.session.job(self.backend, self.job_id).job = job_dict
+        self._status()
+        if action == "resume":
+            self.app.follow(self.backend, self.job_id)
+        self.app.notify(f"{self.job_id}: {job_dict['status']}")
+
+    def action_results(self) -> None:
+        from tui.screens.results import ResultsScreen
+
+        self.app.push_screen(ResultsScreen(self.run_id))

@@ -1,0 +1,154 @@
+"""Results: the result CSV's curves, summary numbers, where the CSV was saved; evaluation on the
+test split with a confusion-matrix heat map."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from rich import box
+from rich.console import Group
+from rich.table import Table
+from rich.text import Text
+from textual import work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical
+from tui.screens.base import AppScreen
+from textual.widgets import Footer, Header, ProgressBar, Static
+
+from tui.formatting import fmt_float, fmt_pct
+from tui.widgets.charts import SeriesChart
+
+
+def confusion_heatmap(conf: dict) -> Text:
+    """Rows: true label; columns: answered label (and ? for unparseable); each cell shaded by its
+    share of the row. Drawn as fixed-width text so the grid never reflows in a narrow column."""
+    width = max(3, *(len(str(v)) for row in conf["matrix"] for v in row)) + 1
+    shades = ["grey30", "dark_green", "green4", "green3", "bright_green"]
+    text = Text(no_wrap=True)
+    text.append("true \u2193 answered \u2192\n", style="italic")
+    text.append("  " + "".join(f"{'?' if c == 'unparseable' else c:>{width}}" for c in conf["columns"]) + "\n",
+                style="bold")
+    for label, row in zip(conf["labels"], conf["matrix"]):
+        total = sum(row) or 1
+        text.append(f"{label:<2}", style="bold")
+        for value in row:
+            style = f"black on {shades[min(4, int(value / total * 5))]}" if value else "dim"
+            text.append(f"{value:>{width}}", style=style)
+        text.append("\n")
+    text.rstrip()
+    return text
+
+
+def per_label_table(per_label: dict) -> Table:
+    """Precision, recall and F1 for each star: where the model confuses neighbours shows here."""
+    table = Table(box=box.SIMPLE_HEAD, show_edge=False, padding=(0, 1))
+    for col in ("label", "precision", "recall", "F1", "n"):
+        table.add_column(col, justify="left" if col == "label" else "right")
+    for label, m in per_label.items():
+        table.add_row(label, fmt_pct(m["precision"]), fmt_pct(m["recall"]), fmt_float(m["f1"], 2), f"{m['support']:,}")
+    return table
+
+
+class ResultsScreen(AppScreen):
+    BINDINGS = [Binding("e", "evaluate", "Evaluate on test"), Binding("m", "monitor", "Monitor")]
+
+    def __init__(self, run_id: str) -> None:
+        super().__init__()
+        self.run_id = run_id
+
+    def compose(self) -> ComposeResult:
+        yield Header()
+        yield Static("", id="results-summary", classes="status-line")
+        with Horizontal(id="results-charts"):
+            yield SeriesChart("valid_loss", id="valid-loss")
+            yield SeriesChart("valid_mean_token_accuracy", id="valid-accuracy")
+        with Horizontal(id="results-bottom"):
+            yield Static("", id="evaluation")
+            with Vertical(id="results-side"):
+                yield ProgressBar(id="eval-progress", show_eta=False)
+                yield Static("", id="confusion")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.query_one("#eval-progress").display = False
+        self._load()
+        self._show_evaluations()
+
+    @work(exclusive=True, group="results", exit_on_error=False)
+    async def _load(self) -> None:
+        from core.jobs.results import decode_result, download_results, parse_result_csv
+        from core.paths import runs_dir
+
+        session = self.app.session
+        run = session.registry.get_run(self.run_id)
+        stored = run.get("results_csv")
+        if stored and Path(stored).is_file():
+            table = parse_result_csv(decode_result(Path(stored).read_bytes()))
+            table.path = Path(stored)
+        elif run["job"].get("result_files") and run["backend"] == session.choice.key:
+            client = await session.client()
+            target = runs_dir() / self.run_id / "results.csv"
+            table = await download_results(client, run["job"], save_to=target)
+            session.registry.update_run(self.run_id, results_csv=str(target))
+        else:
+            self.query_one("#results-summary", Static).update(
+                f"[b]{run['name']}[/] {run['status']}: no result file (yet)")
+            return
+        for widget_id, column in (("#valid-loss", "valid_loss"), ("#valid-accuracy", "valid_mean_token_accuracy")):
+            steps, values = table.column(column)
+            self.query_one(widget_id, SeriesChart).set_series(run["name"], steps, values)
+        _, losses = table.column("valid_loss")
+        _, accs = table.column("valid_mean_token_accuracy")
+        self.query_one("#results-summary", Static).update(
+            f"[b]{run['name']}[/] {run['status']} · {run['job'].get('fine_tuned_model') or '-'} · "
+            f"{len(table.rows):,} steps · valid loss last {fmt_float(losses[-1] if losses else None)} best "
+            f"{fmt_float(min(losses) if losses else None)} · valid acc last {fmt_pct(accs[-1] if accs else None)}"
+            f" · CSV: {table.path}")
+
+    def _show_evaluations(self) -> None:
+        evaluations = self.app.session.registry.evaluations(run_id=self.run_id)
+        if not evaluations:
+            self.query_one("#evaluation", Static).update("Not evaluated yet: press e to score the test split.")
+            return
+        # one line per evaluation wraps well at 80 columns, where a wide table would not
+        lines = ["[b]evaluations on the test split[/]"]
+        for ev in evaluations:
+            r = ev["report"]
+            lines.append(f"{ev['model']}: accuracy [b]{fmt_pct(r['accuracy'])}[/] · macro-F1 {fmt_float(r['macro_f1'])}"
+                         f" · MAE {fmt_float(r['mae'], 2)} · within one star {fmt_pct(r['within_one'])}"
+                         f" · unparseable {r['unparseable']:,} of {r['n']:,}")
+        per_label = evaluations[0]["report"].get("per_label")
+        text = Text.from_markup("\n".join(lines))
+        self.query_one("#evaluation", Static).update(Group(text, per_label_table(per_label)) if per_label else text)
+        self.query_one("#confusion", Static).update(confusion_heatmap(evaluations[0]["report"]["confusion"]))
+
+    def action_evaluate(self) -> None:
+        run = self.app.session.registry.get_run(self.run_id)
+        model = run.get("fine_tuned_model")
+        test = Path(run.get("build_dir") or "") / "test.jsonl"
+        if not model or not test.is_file():
+            self.app.notify("Needs a succeeded run whose build folder has test.jsonl.", severity="warning")
+            return
+        bar = self.query_one("#eval-progress", ProgressBar)
+        bar.display = True
+        self._evaluate(model, test)
+
+    @work(exclusive=True, group="evaluate", exit_on_error=False)
+    async def _evaluate(self, model: str, test: Path) -> None:
+        from core.evaluate.runner import evaluate
+
+        bar = self.query_one("#eval-progress", ProgressBar)
+
+        def progress(stage: str, done: int, total: int | None = None) -> None:
+            bar.update(total=total, progress=done)
+
+        client = await self.app.session.client()
+        await evaluate(client, model, test, registry=self.app.session.registry, progress=progress, run_id=self.run_id)
+        bar.display = False
+        self._show_evaluations()
+
+    def action_monitor(self) -> None:
+        from tui.screens.monitor import MonitorScreen
+
+        self.app.push_screen(MonitorScreen(self.run_id))

@@ -1,0 +1,141 @@
+"""Runs (home): every run in the registry, newest first; open, delete, compare, attach."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Vertical
+from tui.screens.base import AppScreen
+from textual.widgets import DataTable, Footer, Header, Static
+
+from tui.formatting import fmt_float, fmt_pct, fmt_usd
+
+# what a user scans for first comes first: at 80 columns the rest scrolls sideways
+COLUMNS = ("", "run", "status", "valid loss", "best", "test acc", "cost", "model", "backend", "dataset")
+
+
+def run_row(run: dict, series, accuracy: float | None) -> tuple:
+    return (
+        run["name"] or run["id"], run["status"] or "-", fmt_float(series.last("valid_loss")),
+        fmt_float(series.best("valid_loss")), fmt_pct(accuracy), fmt_usd(run["cost_usd"]), run["model"] or "-",
+        run["backend"].split(":")[0], Path(run["dataset"] or "-").name,
+    )
+
+
+class RunsScreen(AppScreen):
+    BINDINGS = [
+        Binding("n", "new_run", "New run"),
+        Binding("enter", "open", "Open", show=True),
+        Binding("space", "select", "Select"),
+        Binding("c", "compare", "Compare"),
+        Binding("d", "delete", "Delete"),
+        Binding("j", "jobs", "Backend jobs"),
+        Binding("r", "refresh", "Refresh"),
+    ]
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.selected: set[str] = set()
+        self.rows: list[dict] = []
+
+    def compose(self) -> ComposeResult:
+        yield Header()
+        with Vertical(id="runs-body"):
+            yield Static("", id="runs-backend", classes="status-line")
+            yield DataTable(id="runs-table", cursor_type="row", zebra_stripes=True)
+            yield Static("No runs yet: press n to start from a dataset.", id="runs-empty", classes="hint")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        table = self.query_one(DataTable)
+        for col in COLUMNS:
+            table.add_column(col, key=col or "sel")
+        self.query_one("#runs-backend", Static).update(f"Backend: {self.app.session.choice.describe()}")
+        self.action_refresh()
+
+    def on_screen_resume(self) -> None:
+        self.action_refresh()
+
+    def job_updated(self, message) -> None:
+        if message.job is not None:
+            self.action_refresh()
+
+    @work(thread=True, exclusive=True, group="runs", exit_on_error=False)
+    def action_refresh(self) -> None:
+        from core.jobs.series import MetricSeries
+
+        registry = self.app.session.registry
+        rows = []
+        for run in registry.list_runs():
+            series = MetricSeries.from_events(registry.events(run["backend"], run["job_id"]))
+            evals = registry.evaluations(run_id=run["id"])
+            accuracy = evals[0]["report"].get("accuracy") if evals else None
+            rows.append((run, run_row(run, series, accuracy)))
+        self.app.call_from_thread(self._show, rows)
+
+    def _show(self, rows) -> None:
+        table = self.query_one(DataTable)
+        cursor = table.cursor_row
+        table.clear()
+        self.rows = [run for run, _ in rows]
+        for run, cells in rows:
+            table.add_row("✓" if run["id"] in self.selected else " ", *cells, key=run["id"])
+        if rows:
+            table.move_cursor(row=min(cursor, len(rows) - 1))
+        self.query_one("#runs-empty").display = not rows
+
+    def _current(self) -> dict | None:
+        table = self.query_one(DataTable)
+        if not self.rows or table.cursor_row >= len(self.rows):
+            return None
+        return self.rows[table.cursor_row]
+
+    def action_new_run(self) -> None:
+        self.app.action_open_dataset()
+
+    @on(DataTable.RowSelected)
+    def action_open(self) -> None:
+        run = self._current()
+        if run is not None:
+            self.app.open_run(run["id"])
+
+    def action_select(self) -> None:
+        run = self._current()
+        if run is None:
+            return
+        self.selected ^= {run["id"]}
+        table = self.query_one(DataTable)
+        table.update_cell(run["id"], "sel", "✓" if run["id"] in self.selected else " ")
+
+    def action_compare(self) -> None:
+        from tui.screens.compare import CompareScreen
+
+        chosen = [r["id"] for r in self.rows if r["id"] in self.selected]
+        if len(chosen) < 2:
+            self.app.notify("Select two or more runs with space, then press c.", severity="warning")
+            return
+        self.app.push_screen(CompareScreen(chosen))
+
+    def action_delete(self) -> None:
+        from tui.screens.confirm import ConfirmScreen
+
+        run = self._current()
+        if run is None:
+            return
+
+        def done(confirmed: bool | None) -> None:
+            if confirmed:
+                self.app.session.registry.delete_run(run["id"])
+                self.selected.discard(run["id"])
+                self.action_refresh()
+
+        self.app.push_screen(ConfirmScreen(f"Delete run {run['name']} from the registry?\n"
+                                           "The job and its model stay on the backend."), done)
+
+    def action_jobs(self) -> None:
+        from tui.screens.jobs import BackendJobsScreen
+
+        self.app.push_screen(BackendJobsScreen())
