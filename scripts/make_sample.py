@@ -66,7 +66,7 @@ def rows(n: int, seed: int) -> list[list[str]]:
     weights = [0.22, 0.08, 0.10, 0.20, 0.40]  # app stores skew to 1 and 5 stars
     start = datetime(2024, 1, 1)
     out = []
-    for i in range(n):
+    for _ in range(n):
         star = rng.choices(range(1, 6), weights)[0]
         when = (start + timedelta(minutes=rng.randint(0, 300 * 24 * 60))).strftime("%Y-%m-%d %H:%M")
         out.append([rng.choice(APPS), review(rng, star), when, str(star)])

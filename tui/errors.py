@@ -20,6 +20,6 @@ def describe(error: BaseException | None) -> str:
             return str(explain(error))
     except ImportError:  # pragma: no cover
         pass
-    from core.jobs.secrets import redact
+    from core.jobs.keys import redact
 
     return redact(f"unexpected {error.__class__.__name__}: {error}")

@@ -392,7 +392,7 @@ class AuthMiddleware:
         if scope["type"] == "http" and scope["path"].startswith("/v1/"):
             given = dict(scope["headers"]).get(b"authorization", b"")
             if not hmac.compare_digest(given, self.expected):
-                from core.jobs.secrets import mask_key
+                from core.jobs.keys import mask_key
 
                 shown = mask_key(given.decode(errors="replace").removeprefix("Bearer ")) if given else "none"
                 response = error_response(401, f"Incorrect API key provided: {shown}.", code="invalid_api_key")

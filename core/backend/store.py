@@ -7,14 +7,13 @@ processes may open one data directory; job ownership goes through a lease (see c
 from __future__ import annotations
 
 import os
-import sqlite3
 import threading
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 import orjson
+
+from core.sqlite import Database
 
 SCHEMA = [
     # version 1
@@ -22,7 +21,7 @@ SCHEMA = [
     CREATE TABLE files (id TEXT PRIMARY KEY, created_at INTEGER, purpose TEXT, sha256 TEXT, obj TEXT,
                         deleted INTEGER DEFAULT 0);
     CREATE TABLE jobs (id TEXT PRIMARY KEY, created_at INTEGER, status TEXT, obj TEXT,
-                       lease_owner TEXT, lease_expires REAL, control TEXT);
+                       lease_owner TEXT, lease_expires REAL);
     CREATE TABLE events (seq INTEGER PRIMARY KEY AUTOINCREMENT, job_id TEXT, id TEXT UNIQUE, obj TEXT);
     CREATE INDEX events_job ON events (job_id, seq);
     CREATE TABLE checkpoints (id TEXT PRIMARY KEY, job_id TEXT, step INTEGER, obj TEXT, path TEXT,
@@ -40,45 +39,10 @@ class Store:
         self.models_dir = self.dir / "models"
         self.files_dir.mkdir(parents=True, exist_ok=True)
         self.models_dir.mkdir(parents=True, exist_ok=True)
-        self.path = self.dir / "backend.sqlite3"
-        self._local = threading.local()
-        self._migrate()
-
-    # -- connection -----------------------------------------------------------------------
-    def _conn(self) -> sqlite3.Connection:
-        conn = getattr(self._local, "conn", None)
-        if conn is None:
-            conn = sqlite3.connect(self.path, timeout=30, isolation_level=None, check_same_thread=False)
-            conn.execute("PRAGMA journal_mode=WAL")
-            conn.execute("PRAGMA synchronous=NORMAL")
-            conn.execute("PRAGMA busy_timeout=30000")
-            self._local.conn = conn
-        return conn
-
-    @contextmanager
-    def tx(self) -> Iterator[sqlite3.Connection]:
-        conn = self._conn()
-        conn.execute("BEGIN IMMEDIATE")
-        try:
-            yield conn
-        except BaseException:
-            conn.execute("ROLLBACK")
-            raise
-        conn.execute("COMMIT")
-
-    def _migrate(self) -> None:
-        with self.tx() as conn:
-            version = conn.execute("PRAGMA user_version").fetchone()[0]
-            for number, script in enumerate(SCHEMA[version:], start=version + 1):
-                for statement in filter(str.strip, script.split(";")):
-                    conn.execute(statement)
-                conn.execute(f"PRAGMA user_version={number}")
-
-    def close(self) -> None:
-        conn = getattr(self._local, "conn", None)
-        if conn is not None:
-            conn.close()
-            self._local.conn = None
+        self.db = Database(self.dir / "backend.sqlite3", SCHEMA)
+        self._conn = self.db.conn
+        self.tx = self.db.transaction
+        self.close = self.db.close
 
     # -- files ----------------------------------------------------------------------------
     def file_path(self, file_id: str) -> Path:

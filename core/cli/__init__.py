@@ -30,7 +30,7 @@ COMMANDS: dict[str, str] = {
     "resume": "core.cli.job_cmds:resume_cmd",
     "run": "core.cli.run_cmd:run_cmd",
     "evaluate": "core.cli.evaluate_cmd:evaluate_cmd",
-    "tui": "core.cli.tui_cmd:tui_cmd",
+    "tui": "tui.cli:tui_cmd",  # the app owns its command: core never imports tui
 }
 
 

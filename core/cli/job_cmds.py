@@ -8,7 +8,6 @@ import click
 
 from core.cli.console import option_json, print_json, progress_bar, stderr_console, stdout_console
 from core.cli.job_common import backend_options, follow_job, run_async
-from core.errors import ConfigError
 
 
 def launch_options(f):

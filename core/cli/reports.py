@@ -58,7 +58,7 @@ def render_build(console: Console, result) -> None:
     table.add_column("examples", justify="right")
     for label in labels:
         table.add_column(str(label), justify="right")
-    for name, s in m["splits"].items():
+    for s in m["splits"].values():
         table.add_row(s["file"], f"{s['examples']:,}", *(f"{s['labels'][lab]:,}" for lab in labels))
     console.print(table)
 

@@ -101,22 +101,10 @@ def read_examples(
     path: Path, separator: str = DEFAULT_SEPARATOR, stop: str | None = None
 ) -> Iterator[Example]:
     """Examples of a JSONL file, in order; blank lines are skipped, bad lines raise DataError."""
-    import orjson
+    from core.data.jsonl import iter_jsonl
 
-    path = Path(path)
-    try:
-        fh = path.open("rb")
-    except OSError as exc:
-        raise DataError(f"cannot open: {exc.strerror}", path=path) from None
-    with fh:
-        for n, raw in enumerate(fh, start=1):
-            if not raw.strip():
-                continue
-            try:
-                obj = orjson.loads(raw)
-            except orjson.JSONDecodeError as exc:
-                raise DataError(f"invalid JSON: {exc}", path=path, row=n) from None
-            try:
-                yield parse_record(obj, n, separator, stop)
-            except DataError as exc:
-                raise DataError(exc.message, path=path, row=n, column=exc.column) from None
+    for number, obj in iter_jsonl(path):
+        try:
+            yield parse_record(obj, number, separator, stop)
+        except DataError as exc:
+            raise DataError(exc.message, path=path, row=number, column=exc.column) from None

@@ -164,17 +164,12 @@ def _read_json(path: Path, lines: bool) -> pd.DataFrame:
 
     records: list = []
     if lines:
-        with path.open("rb") as fh:
-            for n, raw in enumerate(fh, start=1):
-                if not raw.strip():
-                    continue
-                try:
-                    obj = orjson.loads(raw)
-                except orjson.JSONDecodeError as exc:
-                    raise DataError(f"invalid JSON ({exc})", path=path, row=n) from None
-                if not isinstance(obj, dict):
-                    raise DataError("line is not a JSON object", path=path, row=n)
-                records.append(obj)
+        from core.data.jsonl import iter_jsonl
+
+        for number, obj in iter_jsonl(path):
+            if not isinstance(obj, dict):
+                raise DataError("line is not a JSON object", path=path, row=number)
+            records.append(obj)
     else:
         try:
             obj = orjson.loads(path.read_bytes())

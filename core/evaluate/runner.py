@@ -176,7 +176,7 @@ async def evaluate(client, model: str, data: Path, options: EvalOptions | None =
                 await limiter.acquire(estimate_tokens(body))
                 create = client.chat.completions.create if kind == "chat" else client.completions.create
                 try:
-                    response = await call_with_backoff(lambda: create(**body), intervals)
+                    response = await call_with_backoff(lambda create=create, body=body: create(**body), intervals)
                     break
                 except openai.BadRequestError as exc:
                     # some backends refuse logprobs: ask without them rather than fail

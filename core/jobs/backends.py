@@ -41,7 +41,7 @@ class BackendChoice:
         return DEFAULT_MODEL
 
     def describe(self) -> str:
-        from core.jobs.secrets import mask_key
+        from core.jobs.keys import mask_key
 
         if self.kind == "local":
             return "local backend (in process, trains on this machine)"

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from core.errors import BackendError
-from core.jobs.secrets import redact
+from core.jobs.keys import redact
 
 WIND_DOWN = (
     "OpenAI is winding down self-serve fine-tuning: new jobs are blocked for organizations without "

@@ -51,7 +51,7 @@ class EventFollower:
         while True:
             kwargs = {"limit": PAGE} | ({"after": after} if after else {})
             page = await call_with_backoff(
-                lambda: self.client.fine_tuning.jobs.list_events(self.job_id, **kwargs), self.intervals,
+                lambda kwargs=kwargs: self.client.fine_tuning.jobs.list_events(self.job_id, **kwargs), self.intervals,
                 self.sleep, self.on_retry)
             events = [_as_dict(e) for e in page.data]
             reached_known = False

@@ -1,4 +1,4 @@
-"""`startune tui [DATASET]` (and bare `startune`): the terminal app."""
+"""`startune tui [DATASET]` (and bare `startune`): the terminal app. Registered lazily by core.cli."""
 
 from __future__ import annotations
 
