@@ -112,3 +112,32 @@ async def test_bad_requests_get_openai_errors(api, tmp_path):
         await api.post("/fine_tuning/jobs", cast_to=object, content=b"{not json",
                        options={"headers": {"content-type": "application/json"}})
     assert "parse the JSON body" in info.value.message
+
+
+async def test_control_responses_match_the_spec(conformance, tmp_path):
+    """cancel, pause and resume need a job slow enough to catch running."""
+    import httpx2
+
+    from core.backend.app import create_app
+    from tests.core.backend.helpers import wait_for
+
+    app = create_app(tmp_path / "b", pace=0.01, lease=2.0)
+    http = openai.DefaultAsyncHttpxClient(transport=httpx2.ASGITransport(app=app),
+                                          event_hooks={"response": [conformance.hook]})
+    client = openai.AsyncOpenAI(api_key="x", base_url="http://startune.local/v1", http_client=http)
+    try:
+        train = await client.files.create(file=write_chat_jsonl(tmp_path / "t.jsonl", 40), purpose="fine-tune")
+        job = await client.fine_tuning.jobs.create(model="startune-local", training_file=train.id,
+                                                   hyperparameters={"n_epochs": 5, "batch_size": 1})
+        await wait_for(client, job.id, ("running",))
+        assert (await client.fine_tuning.jobs.pause(job.id)).status == "paused"
+        assert (await client.fine_tuning.jobs.resume(job.id)).status == "running"
+        assert (await client.fine_tuning.jobs.cancel(job.id)).status == "cancelled"
+        with pytest.raises(openai.BadRequestError):
+            await client.fine_tuning.jobs.resume(job.id)
+    finally:
+        await client.close()
+        app.state.backend.runner.stop()
+    checked = {(method, template) for method, template, _ in conformance.checked}
+    for action in ("pause", "resume", "cancel"):
+        assert ("POST", f"/fine_tuning/jobs/{{fine_tuning_job_id}}/{action}") in checked
