@@ -78,7 +78,8 @@ async def launch_cmd(build_dir: Path, backend_kind, base_url, then_follow, as_js
     registry = _registry()
     async with open_client(choice) as client:
         with progress_bar(not as_json) as progress:
-            run_id, job = await launch(client, build_dir, options, choice=choice, registry=registry, progress=progress)
+            run_id, job = await launch(client, build_dir, options, choice=choice, registry=registry, progress=progress,
+                                       on_estimate=lambda cost: stderr_console().print(f"estimated cost: {cost.describe()}"))
         if as_json:
             print_json(job)
         else:

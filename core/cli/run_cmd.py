@@ -51,7 +51,8 @@ async def run_cmd(dataset: str, out_dir: Path | None, backend_kind, base_url, pa
     async with open_client(choice, pace=pace) as client:
         with progress_bar(not as_json) as progress:
             run_id, job = await launch(client, out_dir, launch_opts, choice=choice, registry=registry,
-                                       progress=progress)
+                                       progress=progress,
+                                       on_estimate=lambda cost: err.print(f"estimated cost: {cost.describe()}"))
         err.print(f"launched {job['id']} on {choice.describe()} ({job['model']})")
         final = await follow_job(client, registry, choice, job["id"], as_json=False) if not as_json else \
             await _follow_quietly(client, registry, choice, job["id"])

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import io
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -33,6 +34,32 @@ class LaunchOptions:
                 "learning_rate_multiplier": self.learning_rate_multiplier}
 
 
+class _ProgressReader(io.RawIOBase):
+    """The file as the HTTP client streams it, reporting bytes sent; seekable, so a retried request
+    re-sends the file from its start."""
+
+    def __init__(self, fh, size: int, stage: str, progress: ProgressFn) -> None:
+        self.fh, self.size, self.stage, self.progress = fh, size, stage, progress
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return True
+
+    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
+        return self.fh.seek(offset, whence)
+
+    def tell(self) -> int:
+        return self.fh.tell()
+
+    def readinto(self, buffer) -> int:
+        data = self.fh.read(len(buffer))
+        buffer[: len(data)] = data
+        self.progress(self.stage, self.fh.tell(), self.size)
+        return len(data)
+
+
 def sha256_file(path: Path) -> str:
     digest = hashlib.sha256()
     with path.open("rb") as fh:
@@ -59,9 +86,12 @@ async def upload(client, path: Path, *, registry, backend: str, progress: Progre
         if existing.bytes == size:
             progress(f"upload {path.name}", size, size)
             return file_id
-    progress(f"upload {path.name}", 0, size)
-    created = await client.files.create(file=(path.name, path.read_bytes()), purpose="fine-tune")
-    progress(f"upload {path.name}", size, size)
+    stage = f"upload {path.name}"
+    progress(stage, 0, size)
+    with path.open("rb") as fh:
+        created = await client.files.create(file=(path.name, _ProgressReader(fh, size, stage, progress)),
+                                            purpose="fine-tune")
+    progress(stage, size, size)
     registry.add_upload(backend, sha, created.id, path.name, size)
     return created.id
 
@@ -75,8 +105,9 @@ def read_manifest(build_dir: Path) -> dict:
 
 
 async def launch(client, build_dir: Path, options: LaunchOptions, *, choice, registry,
-                 progress: ProgressFn = null_progress) -> tuple[str, dict]:
-    """Validate, price, upload and create the job; returns (run id, job as a dict)."""
+                 progress: ProgressFn = null_progress, on_estimate=None) -> tuple[str, dict]:
+    """Validate, price, upload and create the job; returns (run id, job as a dict).
+    ``on_estimate(cost)`` hears the cost estimate before anything is uploaded or created."""
     from core.errors import StartuneError
     from core.jobs.errors import explain
     from core.validation.validate import validate_file
@@ -95,6 +126,8 @@ async def launch(client, build_dir: Path, options: LaunchOptions, *, choice, reg
         raise DataError(f"training file has format errors, first: {first}", path=train,
                         hint="run `startune validate` on it")
     cost = report.cost
+    if on_estimate is not None:
+        on_estimate(cost)
     if options.max_cost is not None and cost.usd is not None and cost.usd > options.max_cost:
         raise ConfigError(f"estimated cost ${cost.usd:,.2f} is above --max-cost ${options.max_cost:,.2f}",
                           hint=cost.describe())

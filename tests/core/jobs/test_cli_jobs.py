@@ -87,3 +87,10 @@ def test_second_launch_reuses_the_uploaded_files(run_cli, sample_csv, tmp_path):
     assert first["training_file"] == second["training_file"]
     assert first["validation_file"] == second["validation_file"]
     assert len(Store(local_backend_dir()).list_files("fine-tune")) == 2  # train and val, uploaded once
+
+
+def test_launch_shows_the_cost_estimate_first(run_cli, sample_csv, tmp_path):
+    _json(run_cli("prepare", sample_csv, "--out", tmp_path / "b", "--samples", "train=50,val=10,test=10", "--json"))
+    result = run_cli("launch", tmp_path / "b", "--no-follow")
+    assert result.exit_code == 0
+    assert result.output.index("estimated cost: $0.00 for startune-local") < result.output.index("launched ftjob-")

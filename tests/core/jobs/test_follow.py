@@ -124,3 +124,21 @@ def test_result_csv_base64_or_plain(encoded):
     table = parse_result_csv(decode_result(base64.b64encode(csv) if encoded else csv))
     assert table.column("valid_loss") == ([2.0], [1.5])
     assert table.rows[0]["valid_loss"] is None
+
+
+async def test_upload_streams_with_progress_and_survives_retries(tmp_path):
+    import hashlib
+
+    from core.backend.embedded import EmbeddedBackend
+    from core.jobs.launch import upload
+
+    path = write_chat_jsonl(tmp_path / "big.jsonl", 5_000)
+    seen = []
+    faults = FaultConfig(rate_500=0.3, seed=4)  # the first upload attempt fails (seed 4): it is retried
+    async with EmbeddedBackend(tmp_path / "b", faults=faults) as backend:
+        client = backend.client(max_retries=10)
+        file_id = await upload(client, path, registry=Registry(tmp_path / "r.sqlite3"), backend="local",
+                               progress=lambda stage, done, total: seen.append(done))
+        stored = (backend.data_dir / "files" / file_id).read_bytes()
+    assert hashlib.sha256(stored).digest() == hashlib.sha256(path.read_bytes()).digest()
+    assert len(seen) > 5 and seen[-1] == path.stat().st_size
