@@ -43,12 +43,13 @@ def build(rows: int, tmp: Path) -> Path:
 
 
 def direct(train: Path, hp: dict) -> tuple[float, int]:
-    from core.backend.trainer import Trainer
+    from core.backend.linear import LinearTrainer
     from core.data.formats import read_examples
 
     start = time.perf_counter()
     examples = list(read_examples(train))
-    trainer = Trainer([e.text for e in examples], [e.label for e in examples], seed=1, **hp)
+    trainer = LinearTrainer(examples, [], hp, seed=1)
+    trainer.setup(lambda message: None, lambda: None)
     trainer.train(on_step=lambda m, reported: True)
     return time.perf_counter() - start, trainer.total_steps
 
@@ -79,9 +80,8 @@ def main() -> None:
         tmp = Path(tmp)
         train = build(args.rows, tmp)
         n = sum(1 for _ in train.open("rb"))
-        from core.backend.trainer import resolve_hyperparameters
-
-        hp = resolve_hyperparameters(n, {"n_epochs": 1})
+        # fixed settings: this measures the API's overhead on one epoch, not the auto search
+        hp = {"n_epochs": 1, "batch_size": 256, "learning_rate_multiplier": 1.0, "class_weight": "none"}
         print(f"train.jsonl: {n:,} examples, batch size {hp['batch_size']}, lr multiplier {hp['learning_rate_multiplier']}")
         seconds, steps = direct(train, hp)
         print(f"direct: one epoch in {seconds:.1f} s ({steps:,} steps, {1000 * seconds / steps:.1f} ms/step)")

@@ -18,7 +18,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from core.backend import LOCAL_BASE_MODEL, LOCAL_ORG
+from core.backend import LOCAL_BASE_MODEL, LOCAL_ORG, base_models
 from core.backend.errors import ApiError, bad_request, error_response, not_found
 from core.backend.faults import DroppedConnection, FaultConfig, FaultMiddleware
 from core.backend.ids import new_id
@@ -29,7 +29,6 @@ from core.backend.store import Store
 
 MAX_UPLOAD = 512 * 1024 * 1024
 UPLOAD_PURPOSES = ("fine-tune",)
-TRAINABLE = (LOCAL_BASE_MODEL,)
 TRAINING_NOT_AVAILABLE = (
     "Fine-tuning is no longer available for your organization. OpenAI stopped new fine-tuning jobs for "
     "organizations without recent fine-tuning on 2026-07-02, and for all organizations on 2027-01-06."
@@ -175,9 +174,9 @@ async def create_job(request: Request) -> Response:
     req = check_create_job(body)
     if b.deny_training:
         raise ApiError(403, TRAINING_NOT_AVAILABLE, type_="invalid_request_error", code="training_not_available")
-    if req["model"] not in TRAINABLE:
+    if base_models.find(req["model"]) is None:
         raise bad_request(f"Model {req['model']} is not available for fine-tuning or does not exist. "
-                          f"The local backend trains: {', '.join(TRAINABLE)}.", param="model",
+                          f"The local backend trains: {', '.join(base_models.trainable_ids())}.", param="model",
                           code="model_not_available")
     for param in ("training_file", "validation_file"):
         file_id = req[param]
@@ -198,7 +197,7 @@ async def create_job(request: Request) -> Response:
         "training_file": req["training_file"], "hyperparameters": req["method"]["supervised"]["hyperparameters"],
         "trained_tokens": None, "error": None, "user_provided_suffix": req["suffix"], "suffix": req["suffix"],
         "seed": seed, "estimated_finish": None, "integrations": req["integrations"], "metadata": req["metadata"],
-        "method": req["method"],
+        "method": req["method"], "_requested": req["requested"],
     }
     b.store.add_job(job)
     b.store.add_event(job["id"], event("info", f"Created fine-tuning job: {job['id']}"))
@@ -294,19 +293,20 @@ async def job_checkpoints(request: Request) -> Response:
 
 
 # -- models and completions -------------------------------------------------------------------
-BASE_MODEL_OBJECT = {"id": LOCAL_BASE_MODEL, "object": "model", "created": 1767225600, "owned_by": "startune"}
 
 
 async def list_models(request: Request) -> Response:
     b = _backend(request)
-    return JSONResponse({"object": "list", "data": [BASE_MODEL_OBJECT, *b.store.list_models()]})
+    bases = [m.object() for m in base_models.BASE_MODELS.values()]
+    return JSONResponse({"object": "list", "data": [*bases, *b.store.list_models()]})
 
 
 async def get_model(request: Request) -> Response:
     b = _backend(request)
     model_id = request.path_params["model"]
-    if model_id == LOCAL_BASE_MODEL:
-        return JSONResponse(BASE_MODEL_OBJECT)
+    base = base_models.find(model_id)
+    if base is not None:
+        return JSONResponse(base.object())
     found = b.store.get_model(model_id)
     if found is None:
         raise not_found(f"The model '{model_id}' does not exist", param="model", code="model_not_found")
@@ -316,7 +316,7 @@ async def get_model(request: Request) -> Response:
 async def delete_model(request: Request) -> Response:
     b = _backend(request)
     model_id = request.path_params["model"]
-    if model_id == LOCAL_BASE_MODEL:
+    if base_models.find(model_id) is not None:
         raise ApiError(403, "You cannot delete a base model.", param="model", code="model_not_deletable")
     if not b.store.delete_model(model_id):
         raise not_found(f"The model '{model_id}' does not exist", param="model", code="model_not_found")

@@ -12,21 +12,27 @@ from core.backend import LOCAL_BASE_MODEL
 from core.backend.errors import ApiError, bad_request
 from core.backend.ids import new_id
 from core.backend.store import Store
-from core.backend.trainer import BASE_MODEL, LocalModel
+from core.backend.base_models import find as find_base_model
+from core.backend.model_files import ModelFileError, load_model
+from core.backend.training import TrainedModel
+from core.backend.zero_shot import BASE as ZERO_SHOT
 from core.data.formats import DEFAULT_SEPARATOR
 
 
 class ModelCache:
-    """Loaded models by id; a few at a time (each holds a weight matrix of some tens of MB)."""
+    """Loaded models by id; a few at a time (each holds weights of some tens of MB)."""
 
     def __init__(self, store: Store, size: int = 4) -> None:
         self.store, self.size = store, size
-        self._models: OrderedDict[str, LocalModel] = OrderedDict()
+        self._models: OrderedDict[str, TrainedModel] = OrderedDict()
         self._lock = threading.Lock()
 
-    def get(self, model_id: str) -> LocalModel:
+    def get(self, model_id: str) -> TrainedModel:
         if model_id == LOCAL_BASE_MODEL:
-            return BASE_MODEL
+            return ZERO_SHOT
+        if find_base_model(model_id) is not None:
+            raise bad_request(f"The base model `{model_id}` answers once fine-tuned: create a fine-tuning job "
+                              f"with it and use the model the job creates.", param="model", code="model_not_trained")
         with self._lock:
             if model_id in self._models:
                 self._models.move_to_end(model_id)
@@ -35,7 +41,11 @@ class ModelCache:
         if found is None:
             raise ApiError(404, f"The model `{model_id}` does not exist or you do not have access to it.",
                            param="model", code="model_not_found")
-        model = LocalModel.loads(Path(found[1]).read_bytes())
+        try:
+            model = load_model(Path(found[1]))
+        except (ModelFileError, OSError) as exc:
+            raise ApiError(500, f"The model `{model_id}` cannot be loaded: {exc}. Fine-tune it again.",
+                           type_="server_error", code="model_not_loadable") from None
         with self._lock:
             self._models[model_id] = model
             while len(self._models) > self.size:
@@ -53,7 +63,7 @@ def _count(text: str) -> int:
     return len(get_encoding("o200k_base").encode_ordinary(text))
 
 
-def _ranked(model: LocalModel, text: str) -> list[tuple[str, float]]:
+def _ranked(model: TrainedModel, text: str) -> list[tuple[str, float]]:
     proba = model.predict_proba([text])[0]
     pairs = [(label, math.log(max(float(p), 1e-300))) for label, p in zip(model.classes, proba)]
     return sorted(pairs, key=lambda kv: -kv[1])

@@ -6,6 +6,9 @@ from core.backend.errors import bad_request
 
 MAX_SUFFIX = 64
 LIMITS = {"n_epochs": (1, 50), "batch_size": (1, 256)}
+# startune's own hyperparameters, beside OpenAI's three: the local trainer's class weighting and
+# whether it stops early ("auto" = chosen on the validation split).
+EXTENSIONS = {"class_weight": ("auto", "none", "balanced"), "early_stopping": ("auto", True, False)}
 
 
 def check_hyperparameters(hp: object, where: str) -> dict:
@@ -16,6 +19,14 @@ def check_hyperparameters(hp: object, where: str) -> dict:
     out = {}
     for key, value in hp.items():
         param = f"{where}.{key}"
+        if key in EXTENSIONS:
+            allowed = EXTENSIONS[key]
+            if value is None or not any(value is a or (isinstance(a, str) and value == a) for a in allowed):
+                shown = ", ".join(repr(a) if isinstance(a, str) else str(a).lower() for a in allowed)
+                raise bad_request(f"Invalid {key}: {value!r}. Must be one of {shown}.", param=param,
+                                  code="invalid_hyperparameters")
+            out[key] = value
+            continue
         if key not in ("n_epochs", "batch_size", "learning_rate_multiplier"):
             raise bad_request(f"Unrecognized hyperparameter '{key}'", param=param)
         if value == "auto" or value is None:
@@ -84,4 +95,5 @@ def check_create_job(body: dict) -> dict:
         "model": body["model"], "training_file": body["training_file"], "validation_file": validation,
         "suffix": suffix, "seed": seed, "metadata": metadata, "integrations": body.get("integrations"),
         "method": {"type": "supervised", "supervised": {"hyperparameters": full}},
+        "requested": full | {k: v for k, v in hp.items() if k in EXTENSIONS},
     }

@@ -12,12 +12,15 @@ import base64
 import io
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 from core.backend import LOCAL_ORG
 from core.backend.ids import new_id
 from core.backend.store import Store, process_owner
-from core.backend.trainer import LocalModel, StepMetrics, Trainer, TrainingDataError, resolve_hyperparameters
+from core.backend.base_models import make_trainer
+from core.backend.model_files import write_dir
+from core.backend.training import StepMetrics, TrainedModel, Trainer, TrainingDataError
 
 ACTIVE = ("validating_files", "queued", "running")
 TERMINAL = ("succeeded", "failed", "cancelled")
@@ -115,25 +118,33 @@ class JobRunner:
         if job is None:
             return
         train, valid = data
-        hp = resolve_hyperparameters(len(train), job["method"]["supervised"]["hyperparameters"])
+        last_renew = [time.monotonic()]
+        # What the user asked for, kept apart from what the trainer resolved, so a resumed job decides
+        # exactly as the first run did.
+        requested = job.get("_requested") or job["method"]["supervised"]["hyperparameters"]
+        decided = job.get("_decided") if resumed else None
+
+        def note(message: str) -> None:
+            if decided is None:
+                self._emit(job_id, "info", message)
+
         try:
-            trainer = Trainer([e.text for e in train], [e.label for e in train], seed=job["seed"],
-                              valid_texts=[e.text for e in valid], valid_labels=[e.label for e in valid],
-                              data_format=train[0].format, **hp)
+            trainer = make_trainer(job["model"], train, valid, requested, job["seed"])
+            decided_now = trainer.setup(note, lambda: self._check(job_id, last_renew), decided)
         except TrainingDataError as exc:
             self._fail(job_id, "invalid_training_file", str(exc), "training_file")
             return
-        trained_tokens = job.get("_tokens_per_epoch", 0) * hp["n_epochs"]
-        hyper = {"n_epochs": hp["n_epochs"], "batch_size": hp["batch_size"],
-                 "learning_rate_multiplier": hp["learning_rate_multiplier"]}
+        hyper = trainer.hyperparameters()
         method = dict(job["method"], supervised={"hyperparameters": hyper})
-        self.store.update_job(job_id, hyperparameters=hyper, method=method)
+        job = self.store.update_job(job_id, hyperparameters=hyper, method=method, _requested=requested,
+                                    _decided=decided_now)
+        trained_tokens = job.get("_tokens_per_epoch", 0) * hyper["n_epochs"]
 
-        start_epoch, classifier = 0, None
+        start_epoch, resume = 0, None
         checkpoints = self.store.list_checkpoints(job_id)
         if resumed and checkpoints:
             ckpt, path = checkpoints[0]
-            classifier = LocalModel.loads(Path(path).read_bytes()).classifier
+            resume = Path(path)
             start_epoch = ckpt["step_number"] // trainer.steps_per_epoch
             self._emit(job_id, "info", f"Job resumed from checkpoint at step {ckpt['step_number']} after a restart")
         elif resumed:
@@ -142,7 +153,6 @@ class JobRunner:
             self._emit(job_id, "info", "Fine-tuning job started")
 
         started = time.monotonic()
-        last_renew = [time.monotonic()]
         first_step = start_epoch * trainer.steps_per_epoch + 1
         # After a restart, steps up to the last one reported are recomputed but not reported again:
         # their events exist already, and a follower must see each step once.
@@ -169,12 +179,13 @@ class JobRunner:
                 time.sleep(self.pace)
             return True
 
-        def on_epoch_end(epoch: int, step: int, model: LocalModel) -> None:
-            self._checkpoint(job, step, model, self._results[-1] if self._results else None)
+        def on_epoch_end(epoch: int, step: int, write: Callable[[Path], None]) -> None:
+            self._checkpoint(job, step, write, self._results[-1] if self._results else None)
 
-        model = trainer.train(start_epoch=start_epoch, classifier=classifier, on_step=on_step,
-                              on_epoch_end=on_epoch_end)
+        model = trainer.train(start_epoch=start_epoch, resume=resume, on_step=on_step, on_epoch_end=on_epoch_end)
         self._check(job_id, last_renew)
+        for message in getattr(trainer, "closing_notes", ()):
+            self._emit(job_id, "info", message)
         self._finish(job, trainer, model, trained_tokens)
 
     def _validate(self, job: dict):
@@ -222,12 +233,10 @@ class JobRunner:
     def _model_name(self, job: dict) -> str:
         return f"ft:{job['model']}:{LOCAL_ORG}:{job.get('suffix') or ''}:{job['id'].removeprefix('ftjob-')[:8]}"
 
-    def _checkpoint(self, job: dict, step: int, model: LocalModel, metrics: StepMetrics | None) -> None:
+    def _checkpoint(self, job: dict, step: int, write: Callable[[Path], None], metrics: StepMetrics | None) -> None:
         ckpt_id = new_id("ftckpt_")
-        path = self.store.models_dir / f"{ckpt_id}.pkl"
-        from core.atomic import write_bytes
-
-        write_bytes(path, model.dumps())
+        path = self.store.models_dir / ckpt_id
+        write_dir(path, write)
         name = f"{self._model_name(job)}:ckpt-step-{step}"
         values = {"step": step}
         if metrics is not None:
@@ -239,19 +248,17 @@ class JobRunner:
         self.store.add_checkpoint(obj, path)
         self._emit(job["id"], "info", f"Checkpoint created at step {step}")
 
-    def _finish(self, job: dict, trainer: Trainer, model: LocalModel, trained_tokens: int) -> None:
-        from core.atomic import write_bytes
-
+    def _finish(self, job: dict, trainer: Trainer, model: TrainedModel, trained_tokens: int) -> None:
         job_id = job["id"]
         last = self._results[-1] if self._results else None
-        full = trainer.valid_metrics(model.classifier, full=True)
+        full = trainer.valid_metrics(model)
         if full and last is not None:
             data = last.to_dict() | {"full_valid_loss": full[0], "full_valid_mean_token_accuracy": full[1]}
             self._emit(job_id, "info", f"Step {last.step}/{last.total_steps}: full validation loss={full[0]:.4f}",
                        type_="metrics", data=data)
         name = self._model_name(job)
-        path = self.store.models_dir / f"{job_id}.pkl"
-        write_bytes(path, model.dumps())
+        path = self.store.models_dir / job_id
+        write_dir(path, model.save)
         self.store.add_model({"id": name, "object": "model", "created": int(time.time()), "owned_by": LOCAL_ORG},
                              job_id, path)
         self._emit(job_id, "info", f"New fine-tuned model created: {name}")

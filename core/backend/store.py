@@ -176,8 +176,10 @@ class Store:
                             "LIMIT -1 OFFSET ?", (obj["fine_tuning_job_id"], keep)).fetchall()
             for ckpt_id, _ in old:
                 c.execute("UPDATE checkpoints SET deleted=1 WHERE id=?", (ckpt_id,))
+        from core.backend.model_files import remove
+
         for _, old_path in old:
-            Path(old_path).unlink(missing_ok=True)
+            remove(Path(old_path))
 
     def list_checkpoints(self, job_id: str) -> list[tuple[dict, str]]:
         rows = self._conn().execute("SELECT obj, path FROM checkpoints WHERE job_id=? AND deleted=0 "

@@ -79,6 +79,53 @@ async def test_restart_mid_job_resumes_from_checkpoint(tmp_path):
         assert answer.choices[0].message.content in set("12345")
 
 
+async def _final_metrics(client, job_id) -> tuple[dict, list[str]]:
+    events = await all_events(client, job_id)
+    full = [e.data for e in events if e.type == "metrics" and "full_valid_loss" in (e.data or {})]
+    job = await client.fine_tuning.jobs.retrieve(job_id)
+    content = (await client.files.content(job.result_files[0])).read()
+    import base64
+
+    return full[-1], base64.b64decode(content).decode().splitlines()
+
+
+async def test_restart_at_defaults_ends_with_the_same_model(tmp_path):
+    """Auto settings, early stopping and the optimiser's state all survive a restart: the resumed
+    job ends with exactly the metrics of a run that was never interrupted."""
+    train = write_chat_jsonl(tmp_path / "train.jsonl", 120)
+    val = write_chat_jsonl(tmp_path / "val.jsonl", 40, 1000)
+
+    async def start(client):
+        t = await client.files.create(file=train, purpose="fine-tune")
+        v = await client.files.create(file=val, purpose="fine-tune")
+        return await client.fine_tuning.jobs.create(model="startune-local", training_file=t.id,
+                                                    validation_file=v.id, seed=5)
+
+    async with EmbeddedBackend(tmp_path / "whole", lease=1.0) as backend:
+        client = backend.client()
+        job = await wait_for(client, (await start(client)).id, timeout=60)
+        assert job.status == "succeeded"
+        expected = await _final_metrics(client, job.id)
+
+    data = tmp_path / "interrupted"
+    first = EmbeddedBackend(data, pace=0.02, lease=1.0)
+    client = first.client()
+    job = await start(client)
+    for _ in range(1000):
+        if (await client.fine_tuning.jobs.checkpoints.list(job.id)).data:
+            break
+        await asyncio.sleep(0.02)
+    await first.aclose()
+    async with EmbeddedBackend(data, lease=1.0) as second:
+        client = second.client()
+        done = await wait_for(client, job.id, timeout=60)
+        assert done.status == "succeeded"
+        messages = [e.message for e in await all_events(client, job.id)]
+        assert any(m.startswith("Job resumed from checkpoint at step") for m in messages)
+        assert sum(m.startswith("Auto search:") for m in messages) == 4   # not searched again
+        assert await _final_metrics(client, job.id) == expected
+
+
 async def test_bad_training_file_fails_the_job_naming_the_line(local_client, tmp_path):
     path = write_chat_jsonl(tmp_path / "bad.jsonl", 12)
     lines = path.read_bytes().splitlines()

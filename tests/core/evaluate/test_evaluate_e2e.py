@@ -27,8 +27,7 @@ def build(tmp_path_factory, threads_csv):
 
 async def _fine_tune(client, build):
     train = await client.files.create(file=build / "train.jsonl", purpose="fine-tune")
-    job = await client.fine_tuning.jobs.create(model="startune-local", training_file=train.id, seed=1,
-                                               method={"type": "supervised", "supervised": {"hyperparameters": {"n_epochs": 2}}})
+    job = await client.fine_tuning.jobs.create(model="startune-local", training_file=train.id, seed=1)
     job = await wait_for(client, job.id, timeout=120)
     assert job.status == "succeeded"
     return job.fine_tuned_model
@@ -41,8 +40,9 @@ async def test_fine_tuned_beats_its_base_and_is_stored(build, tmp_path):
         model = await _fine_tune(client, build)
         tuned = await evaluate(client, model, build / "test.jsonl", registry=registry)
         base = await evaluate(client, "startune-local", build / "test.jsonl", registry=registry)
-    assert tuned.metrics["accuracy"] > base.metrics["accuracy"] + 0.15
-    assert tuned.metrics["macro_f1"] > base.metrics["macro_f1"]
+    # the untrained base answers with a sentiment lexicon (zero-shot), a real floor to beat
+    assert tuned.metrics["accuracy"] > base.metrics["accuracy"] + 0.1
+    assert tuned.metrics["macro_f1"] > base.metrics["macro_f1"] + 0.05
     assert tuned.metrics["unparseable"] == 0 and tuned.metrics["with_label_probabilities"] == 300
     stored = {e["model"]: e["report"] for e in registry.evaluations()}
     assert stored[model]["accuracy"] == tuned.metrics["accuracy"]

@@ -1,0 +1,57 @@
+"""The base models the local backend trains, and which trainer each one uses.
+
+``GET /v1/models`` lists them and job creation accepts them; a trainer is built only when a job
+runs, so listing models never imports scikit-learn or torch.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+from core.backend import LOCAL_BASE_MODEL
+from core.backend.training import Trainer
+
+CREATED = 1767225600   # 2026-01-01, a fixed date for the built-in models
+
+
+@dataclass(frozen=True)
+class BaseModel:
+    id: str
+    kind: str                                  # the model_files kind its fine-tunes are saved as
+    description: str
+    make_trainer: Callable[[Sequence, Sequence, dict, int], Trainer]
+
+    def object(self) -> dict:
+        return {"id": self.id, "object": "model", "created": CREATED, "owned_by": "startune"}
+
+
+def _linear(train: Sequence, valid: Sequence, requested: dict, seed: int) -> Trainer:
+    from core.backend.linear import LinearTrainer
+
+    return LinearTrainer(train, valid, requested, seed)
+
+
+BASE_MODELS: dict[str, BaseModel] = {
+    LOCAL_BASE_MODEL: BaseModel(
+        LOCAL_BASE_MODEL, "linear",
+        "TF-IDF word and character n-grams + logistic regression, settings chosen on validation; "
+        "untrained, it answers with a sentiment lexicon (zero-shot)", _linear),
+}
+
+
+def find(model_id: str) -> BaseModel | None:
+    return BASE_MODELS.get(model_id)
+
+
+def trainable_ids() -> list[str]:
+    return list(BASE_MODELS)
+
+
+def make_trainer(model_id: str, train: Sequence, valid: Sequence, requested: dict, seed: int) -> Trainer:
+    base = find(model_id)
+    if base is None:
+        from core.backend.training import TrainingDataError
+
+        raise TrainingDataError(f"model {model_id} cannot be fine-tuned by the local backend")
+    return base.make_trainer(train, valid, requested, seed)

@@ -1,0 +1,99 @@
+"""What every local trainer shares with the job runner: step metrics, errors, and the two protocols.
+
+A trainer turns the examples of a job into a ``TrainedModel``, one optimiser step at a time, so the
+runner can report OpenAI's metrics events, checkpoint at each epoch, honour cancel and pause between
+steps, and resume after a restart. The linear default (``core.backend.linear``) and the transformer
+trainer implement the same two protocols; ``core.backend.base_models`` says which base model uses which.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol
+
+import numpy as np
+
+MAX_CLASSES = 50            # more distinct answers than this is free-form text, not labels
+MAX_REPORTED_STEPS = 1000   # metrics events per job, at most (the last step is always reported)
+VALID_SAMPLE = 256          # validation examples scored for each reported step's valid_loss
+
+
+class TrainingDataError(ValueError):
+    """The data cannot train this model (the message is shown to the user as the job's error)."""
+
+
+@dataclass
+class StepMetrics:
+    step: int
+    total_steps: int
+    train_loss: float
+    train_mean_token_accuracy: float
+    valid_loss: float | None = None
+    valid_mean_token_accuracy: float | None = None
+
+    def to_dict(self) -> dict:
+        return {k: v for k, v in self.__dict__.items() if v is not None}
+
+
+def label_order(labels: Sequence[str]) -> list[str]:
+    """Distinct labels, numbers in numeric order first (so stars read 1..5), then the rest."""
+    def key(c: str):
+        numeric = c.lstrip("-").isdigit()
+        return (not numeric, int(c) if numeric else 0, c)
+
+    classes = sorted(set(labels), key=key)
+    if len(classes) > MAX_CLASSES:
+        raise TrainingDataError(
+            f"the assistant answers take {len(classes)} distinct values; local models learn labels "
+            f"(at most {MAX_CLASSES} distinct answers), not free-form text")
+    if len(classes) < 2:
+        raise TrainingDataError("the training file has a single distinct answer: nothing to learn")
+    return classes
+
+
+def log_loss(proba: np.ndarray, y: np.ndarray) -> float:
+    picked = proba[np.arange(len(y)), y]
+    return float(-np.mean(np.log(np.clip(picked, 1e-15, 1.0))))
+
+
+class TrainedModel(Protocol):
+    """A model that answers: label probabilities for texts, saved as plain files (never a pickle)."""
+
+    classes: list[str]
+    data_format: str                     # "chat" | "completion": how its training data was shaped
+
+    def predict_proba(self, texts: Sequence[str]) -> np.ndarray: ...
+
+    def save(self, directory: Path) -> None:
+        """Write the model into an existing empty directory (the caller makes the write atomic)."""
+
+
+# on_step(metrics, reported) -> False stops training (cancel, pause, lost lease); metrics is None
+# for steps that are not reported. on_epoch_end(epoch, step, write_checkpoint) lets the runner
+# store a checkpoint: write_checkpoint(directory) writes the model and the trainer's resume state.
+OnStep = Callable[[StepMetrics | None, bool], bool | None]
+OnEpochEnd = Callable[[int, int, Callable[[Path], None]], None]
+Note = Callable[[str], None]
+
+
+class Trainer(Protocol):
+    classes: list[str]
+    n_epochs: int
+    steps_per_epoch: int
+    total_steps: int
+
+    def setup(self, note: Note, check: Callable[[], None], decided: dict | None = None) -> dict:
+        """The heavy preparation (features, tokenising, "auto" choices made on the data). ``decided``
+        is what an earlier run of this job returned, so a resumed job makes the same choices without
+        searching again. Returns the choices, JSON-serialisable; hyperparameters() is valid after it."""
+
+    def hyperparameters(self) -> dict:
+        """n_epochs, batch_size, learning_rate_multiplier as used (and any trainer-specific ones)."""
+
+    def train(self, *, start_epoch: int, resume: Path | None, on_step: OnStep,
+              on_epoch_end: OnEpochEnd) -> TrainedModel: ...
+
+    def valid_metrics(self, model: TrainedModel) -> tuple[float, float] | None:
+        """Loss and accuracy on the whole validation set, for the job's full_valid metrics."""
