@@ -174,10 +174,13 @@ async def create_job(request: Request) -> Response:
     req = check_create_job(body)
     if b.deny_training:
         raise ApiError(403, TRAINING_NOT_AVAILABLE, type_="invalid_request_error", code="training_not_available")
-    if base_models.find(req["model"]) is None:
+    base = base_models.find(req["model"])
+    if base is None:
         raise bad_request(f"Model {req['model']} is not available for fine-tuning or does not exist. "
                           f"The local backend trains: {', '.join(base_models.trainable_ids())}.", param="model",
                           code="model_not_available")
+    if missing := base.missing():
+        raise bad_request(missing, param="model", code="model_not_available")
     for param in ("training_file", "validation_file"):
         file_id = req[param]
         if file_id is None:

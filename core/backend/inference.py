@@ -64,9 +64,16 @@ def _count(text: str) -> int:
 
 
 def _ranked(model: TrainedModel, text: str) -> list[tuple[str, float]]:
-    proba = model.predict_proba([text])[0]
-    pairs = [(label, math.log(max(float(p), 1e-300))) for label, p in zip(model.classes, proba)]
-    return sorted(pairs, key=lambda kv: -kv[1])
+    return _ranked_many(model, [text])[0]
+
+
+def _ranked_many(model: TrainedModel, texts: list[str]) -> list[list[tuple[str, float]]]:
+    # one predict_proba call for all texts: a transformer scores them in batches
+    out = []
+    for proba in model.predict_proba(texts):
+        pairs = [(label, math.log(max(float(p), 1e-300))) for label, p in zip(model.classes, proba)]
+        out.append(sorted(pairs, key=lambda kv: -kv[1]))
+    return out
 
 
 def _top_n(body: dict, key: str, default: int) -> int:
@@ -125,8 +132,8 @@ def completion(models: ModelCache, body: dict) -> dict:
     model = models.get(model_id)
     k = _top_n(body, "logprobs", 0) if body.get("logprobs") is not None else None
     choices, prompt_tokens, completion_tokens = [], 0, 0
-    for index, text in enumerate(prompts):
-        ranked = _ranked(model, text.removesuffix(DEFAULT_SEPARATOR))
+    rankings = _ranked_many(model, [text.removesuffix(DEFAULT_SEPARATOR) for text in prompts])
+    for index, (text, ranked) in enumerate(zip(prompts, rankings)):
         answer, logprob = ranked[0]
         token = " " + answer  # completions start with a space, as the legacy format trained them
         logprobs = None

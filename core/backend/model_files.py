@@ -76,6 +76,7 @@ def remove(path: Path) -> None:
 # such a model is loaded, so the linear backend never pays for torch.
 LOADERS = {
     "linear": "core.backend.linear:LinearModel",
+    "transformer": "core.backend.transformer:TransformerModel",
 }
 
 

