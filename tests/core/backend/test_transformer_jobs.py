@@ -130,7 +130,7 @@ async def test_hf_folder_with_a_tiny_bert(tmp_path):
     async with EmbeddedBackend(tmp_path / "b", lease=5.0) as backend:
         client = backend.client()
         job = await _job(client, write_chat(tmp_path / "t.jsonl", pairs), f"hf:{folder}",
-                         {"n_epochs": 3, "batch_size": 8, "learning_rate_multiplier": 200})
+                         {"n_epochs": 4, "batch_size": 4, "learning_rate_multiplier": 100})
         done = await wait_for(client, job.id, timeout=60)
         assert done.status == "succeeded", done.error
         assert done.fine_tuned_model.startswith(f"ft:hf:{folder}")
@@ -152,6 +152,7 @@ async def test_a_bad_base_model_fails_the_job_with_one_clear_line(tmp_path, mode
         job = await _job(client, write_chat(tmp_path / "t.jsonl", pairs), model.format(tmp=tmp_path), {})
         done = await wait_for(client, job.id, timeout=60)
         assert done.status == "failed" and expected in done.error.message
+        assert done.error.param == "model" and done.error.code == "invalid_model"
         assert "\n" not in done.error.message and "Traceback" not in done.error.message
 
 
