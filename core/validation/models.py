@@ -101,6 +101,9 @@ def model_info(model: str) -> ModelInfo:
         return table[name]
     if name.startswith(LOCAL_MODEL_PREFIX):
         return table[LOCAL_MODEL_PREFIX]
+    if name in ("minilm-l6", "hf") or name.startswith("hf:"):   # the local backend's transformers (ft:hf:<path>:... too)
+        return dataclasses.replace(table[LOCAL_MODEL_PREFIX], name=model.split(":")[1] if model.startswith("ft:")
+                                   else model, note="local backend transformer: trains on this machine, free")
     # An unknown snapshot of a known family, e.g. gpt-4o-mini-2025-01-01: same encoding and limit, no price.
     for alias, snapshot in sorted(_ALIASES.items(), key=lambda kv: -len(kv[0])):
         if name.startswith(alias):
