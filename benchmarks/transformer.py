@@ -44,6 +44,7 @@ def role_ours(train: Path, test: Path, n: int, epochs: int) -> dict:
     t0 = time.perf_counter()
     hp = {"n_epochs": epochs, "batch_size": BATCH, "learning_rate_multiplier": LR_MULTIPLIER}
     trainer = TransformerTrainer(MINILM, examples, (), hp, seed=1)
+    trainer.setup(lambda message: print(message, file=sys.stderr), lambda: None)
     t1 = time.perf_counter()
     model = trainer.train(on_step=lambda metrics, reported: True)
     t2 = time.perf_counter()
@@ -150,10 +151,10 @@ async def accuracy(build, epochs: int, data_dir: Path) -> list[dict]:
 
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--train", type=int, default=2000, help="training examples for the accuracy jobs")
-    parser.add_argument("--test", type=int, default=600)
+    parser.add_argument("--train", type=int, default=1500, help="training examples for the accuracy jobs")
+    parser.add_argument("--test", type=int, default=500)
     parser.add_argument("--epochs", type=int, default=2, help="minilm-l6 epochs for the accuracy job")
-    parser.add_argument("--speed-examples", type=int, default=640, help="examples trained in the speed runs")
+    parser.add_argument("--speed-examples", type=int, default=480, help="examples trained in the speed runs")
     parser.add_argument("--speed-epochs", type=int, default=1)
     parser.add_argument("--big", action="store_true", help="20,000 / 5,000 examples, 3 epochs")
     parser.add_argument("--skip-accuracy", action="store_true")

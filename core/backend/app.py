@@ -13,6 +13,7 @@ from pathlib import Path
 
 import orjson
 from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -331,14 +332,16 @@ async def chat_completions(request: Request) -> Response:
     body = await _json(request)
     if body.get("stream"):
         raise bad_request("The local backend does not stream; omit 'stream'.", param="stream")
-    return JSONResponse(chat_completion(_backend(request).models, body))
+    # on a worker thread: a transformer's forward pass (or first load) must not hold up the event loop,
+    # and concurrent requests then share batches (TransformerModel.predict_proba)
+    return JSONResponse(await run_in_threadpool(chat_completion, _backend(request).models, body))
 
 
 async def completions(request: Request) -> Response:
     body = await _json(request)
     if body.get("stream"):
         raise bad_request("The local backend does not stream; omit 'stream'.", param="stream")
-    return JSONResponse(completion(_backend(request).models, body))
+    return JSONResponse(await run_in_threadpool(completion, _backend(request).models, body))
 
 
 # -- the app ----------------------------------------------------------------------------------

@@ -15,6 +15,7 @@ import hashlib
 import importlib.util
 import math
 import os
+import threading
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
@@ -241,6 +242,20 @@ def _autocast(device, dtype):
     return torch.autocast(device.type, dtype=dtype) if dtype is not None else contextlib.nullcontext()
 
 
+class _Queued:
+    """One caller's texts waiting for a coalesced forward pass."""
+
+    def __init__(self, texts: list[str]) -> None:
+        self.texts, self.done = texts, False
+        self.value: np.ndarray | None = None
+        self.error: BaseException | None = None
+
+    def result(self) -> np.ndarray:
+        if self.error is not None:
+            raise self.error
+        return self.value
+
+
 class TransformerModel:
     """A fine-tuned (or being fine-tuned) classifier: answers label probabilities, saves as a folder."""
 
@@ -253,6 +268,9 @@ class TransformerModel:
         self.data_format, self.base_model, self.max_length = data_format, base_model, max_length
         self.device = device if device is not None else next(model.parameters()).device
         self.amp_dtype = amp_dtype
+        self._turn = threading.Condition()
+        self._queue: list[_Queued] = []
+        self._busy = False
 
     def encode(self, texts: Sequence[str]) -> list[list[int]]:
         return self.tokenizer(list(texts), truncation=True, max_length=self.max_length)["input_ids"]
@@ -276,8 +294,37 @@ class TransformerModel:
         return out
 
     def predict_proba(self, texts: Sequence[str]) -> np.ndarray:
+        """Label probabilities, rows in input order. Calls from several threads at once (the API answers
+        requests on worker threads) are coalesced: while one forward pass runs, later callers queue, and
+        the next to go scores the whole queue as one batch."""
         if not len(texts):
             return np.empty((0, len(self.classes)))
+        request = _Queued(list(texts))
+        with self._turn:
+            self._queue.append(request)
+            while not request.done and self._busy:
+                self._turn.wait()
+            if request.done:
+                return request.result()
+            self._busy = True
+            batch, self._queue = self._queue, []
+        try:
+            proba = self._proba([t for r in batch for t in r.texts])
+            start = 0
+            for r in batch:
+                r.value, start = proba[start : start + len(r.texts)], start + len(r.texts)
+        except BaseException as exc:
+            for r in batch:
+                r.error = exc
+        finally:
+            with self._turn:
+                for r in batch:
+                    r.done = True
+                self._busy = False
+                self._turn.notify_all()
+        return request.result()
+
+    def _proba(self, texts: list[str]) -> np.ndarray:
         z = self.logits(self.encode(texts)).astype(np.float64)
         z -= z.max(axis=1, keepdims=True)
         np.exp(z, out=z)

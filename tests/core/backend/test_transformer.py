@@ -103,6 +103,42 @@ def test_tiny_bert_learns_deterministically_and_round_trips(tiny_bert, tmp_path)
     assert loaded.classes == ["neg", "pos"] and loaded.data_format == "chat"
 
 
+def test_concurrent_predictions_share_forward_passes(tiny_bert):
+    import threading
+    import time
+    from concurrent.futures import ThreadPoolExecutor
+
+    model = _trainer(tiny_bert, hp={"n_epochs": 1, "batch_size": 8, "learning_rate_multiplier": 1}).live
+    texts = [e.text for e in toy_examples(8, 300)]
+    alone = [model.predict_proba([t])[0] for t in texts]
+    passes, others_queued = [], threading.Event()
+
+    def first_pass_waits(module, args, kwargs):
+        passes.append(kwargs["input_ids"].shape[0])
+        if len(passes) == 1:   # hold the first pass until the 7 other callers are queued behind it
+            others_queued.wait(10)
+
+    handle = model.model.register_forward_pre_hook(first_pass_waits, with_kwargs=True)
+
+    def watch():
+        while len(model._queue) < 7:
+            time.sleep(0.005)
+        others_queued.set()
+
+    try:
+        with ThreadPoolExecutor(8) as pool:
+            first = pool.submit(model.predict_proba, [texts[0]])
+            while not passes and not first.done():
+                time.sleep(0.005)
+            threading.Thread(target=watch, daemon=True).start()
+            rest = [pool.submit(model.predict_proba, [t]) for t in texts[1:]]
+            results = [first.result(10)[0]] + [f.result(10)[0] for f in rest]
+    finally:
+        handle.remove()
+    assert passes == [1, 7]                            # eight requests, two forward passes
+    assert np.allclose(results, alone, atol=1e-5)      # each caller gets its own row
+
+
 def test_resume_from_a_checkpoint_replays_the_remaining_epoch(tiny_bert, tmp_path):
     first = _trainer(tiny_bert)
     saved = []
