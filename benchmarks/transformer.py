@@ -1,12 +1,14 @@
 """Benchmark transformer fine-tuning on the local backend (run by hand, not in CI).
 
 From ../shared/data/threads_reviews.csv, prepares train/val/test files, then in this same run:
-  speed:    two subprocesses fine-tune minilm-l6 for one epoch on the same examples and score the test
+  speed:    subprocesses fine-tune minilm-l6 for one epoch on the same examples and score the test
             file, timed whole (wall time, peak RSS) and inside (training and inference loops):
-              ours   core.backend.transformer (the trainer the local backend runs),
-              plain  a plain transformers loop: tokenizer(padding=True) per batch, AutoModel...(labels=),
-                     AdamW + get_linear_schedule_with_warmup, same batch size, learning rate, max length;
-            prints examples/s of both and their ratio (target: ours at least 0.9x the plain loop).
+              plain        a plain transformers loop: tokenizer(padding=True) per batch, AutoModel...(labels=),
+                           AdamW + get_linear_schedule_with_warmup, same batch size, learning rate, max length;
+              ours         core.backend.transformer (the trainer the local backend runs: length-grouped
+                           batches, inference sorted by length);
+              ours-random  the same with batches as random as the plain loop's (the loop's own cost);
+            prints examples/s and the ratios to the plain loop (target: at least 0.9x).
   accuracy: jobs for minilm-l6 and for the default linear trainer through the real openai client on the
             in-process backend, then core.evaluate on the test file: accuracy, macro-F1, and the
             evaluation's examples/s through the chat completions API.
@@ -35,9 +37,13 @@ BATCH, LR_MULTIPLIER = 16, 1.0
 
 
 # -- the two subprocesses ------------------------------------------------------------------------
-def role_ours(train: Path, test: Path, n: int, epochs: int) -> dict:
+def role_ours(train: Path, test: Path, n: int, epochs: int, grouped: bool = True) -> dict:
+    from core.backend import transformer
     from core.backend.transformer import MINILM, TransformerTrainer
     from core.data.formats import read_examples
+
+    if not grouped:   # batches as random as the plain loop's: what the loop itself costs, padding aside
+        transformer.GROUP_BATCHES = 1
 
     examples = list(read_examples(train))[:n]
     texts = [e.text for e in read_examples(test)]
@@ -160,7 +166,7 @@ def main() -> None:
     parser.add_argument("--skip-accuracy", action="store_true")
     parser.add_argument("--threads", type=int, help="torch threads in every run (default: torch's choice); on a "
                         "machine others are using, 1 avoids spinning OpenMP threads that slow every run")
-    parser.add_argument("--role", choices=("ours", "plain"), help=argparse.SUPPRESS)
+    parser.add_argument("--role", choices=("ours", "ours-random", "plain"), help=argparse.SUPPRESS)
     parser.add_argument("--train-file", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--test-file", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -170,7 +176,7 @@ def main() -> None:
 
         torch.set_num_threads(args.threads)
     if args.role:
-        fn = role_ours if args.role == "ours" else role_plain
+        fn = {"ours": role_ours, "ours-random": lambda *a: role_ours(*a, grouped=False), "plain": role_plain}[args.role]
         print(orjson.dumps(fn(args.train_file, args.test_file, args.speed_examples, args.speed_epochs)).decode())
         return
     if args.big:
@@ -189,17 +195,20 @@ def main() -> None:
               else f"device: {torch.cuda.get_device_name(0)}")
 
         runs = {role: run_role(role, build.files["train"], build.files["test"], args.speed_examples,
-                               args.speed_epochs) for role in ("plain", "ours")}
+                               args.speed_epochs) for role in ("plain", "ours", "ours-random")}
         print(f"\nspeed: one epoch of {args.speed_examples:,} examples (batch {BATCH}), then {args.test:,} predictions")
-        print(f"{'':6} {'train ex/s':>10} {'infer ex/s':>10} {'load s':>7} {'wall s':>7} {'peak RSS':>9}")
+        print(f"{'':11} {'train ex/s':>10} {'infer ex/s':>10} {'load s':>7} {'wall s':>7} {'peak RSS':>9}")
         for role, r in runs.items():
-            print(f"{role:6} {r['trained'] / r['train_s']:10.1f} {r['inferred'] / r['infer_s']:10.1f} "
+            print(f"{role:11} {r['trained'] / r['train_s']:10.1f} {r['inferred'] / r['infer_s']:10.1f} "
                   f"{r['load_s']:7.1f} {r['wall_s']:7.1f} {r['peak_rss_mb']:7.0f} MB")
         ours, plain = runs["ours"], runs["plain"]
         train_ratio = (ours["trained"] / ours["train_s"]) / (plain["trained"] / plain["train_s"])
         infer_ratio = (ours["inferred"] / ours["infer_s"]) / (plain["inferred"] / plain["infer_s"])
         print(f"ours / plain: training {train_ratio:.2f}x, inference {infer_ratio:.2f}x, whole command "
               f"{plain['wall_s'] / ours['wall_s']:.2f}x (target >= 0.9x)")
+        same = runs["ours-random"]
+        print(f"ours with random batches / plain (the loop alone, same padding): training "
+              f"{(same['trained'] / same['train_s']) / (plain['trained'] / plain['train_s']):.2f}x")
 
         if not args.skip_accuracy:
             rows = asyncio.run(accuracy(build, args.epochs, tmp / "backend"))
