@@ -135,7 +135,9 @@ async def accuracy(build, epochs: int, data_dir: Path) -> list[dict]:
         client = backend.client()
         train = await client.files.create(file=build.files["train"], purpose="fine-tune")
         val = await client.files.create(file=build.files["val"], purpose="fine-tune")
-        for model, hp in (("startune-local", {}), ("minilm-l6", {"n_epochs": epochs, "batch_size": BATCH})):
+        minilm = {"n_epochs": epochs, "batch_size": BATCH}
+        for model, hp in (("startune-local", {}), ("minilm-l6", minilm),
+                          ("minilm-l6", minilm | {"class_weight": "balanced"})):
             start = time.perf_counter()
             job = await client.fine_tuning.jobs.create(
                 model=model, training_file=train.id, validation_file=val.id, seed=1,
@@ -149,7 +151,8 @@ async def accuracy(build, epochs: int, data_dir: Path) -> list[dict]:
             start = time.perf_counter()
             report = await evaluate(client, job.fine_tuned_model, build.files["test"], EvalOptions())
             scored = time.perf_counter() - start
-            rows.append({"model": model, "hyperparameters": job.hyperparameters.model_dump(), "train_s": trained,
+            shown = job.hyperparameters.model_dump() | {k: v for k, v in hp.items() if k == "class_weight"}
+            rows.append({"model": model, "hyperparameters": shown, "train_s": trained,
                          "eval_s": scored, "accuracy": report.metrics["accuracy"],
                          "macro_f1": report.metrics["macro_f1"], "n": report.metrics.get("n")})
     return rows

@@ -218,7 +218,11 @@ def auto_hyperparameters(n_examples: int, requested: dict, device_type: str = "c
         batch = min(32 if device_type == "cuda" else 16, max(1, n_examples))
     if lr in (None, "auto"):
         lr = 1.0
-    return {"n_epochs": int(epochs), "batch_size": int(batch), "learning_rate_multiplier": float(lr)}
+    weights = requested.get("class_weight", "auto")
+    if weights in (None, "auto"):
+        weights = "none"   # a search over it, as the linear trainer runs, would cost a fine-tune per option
+    return {"n_epochs": int(epochs), "batch_size": int(batch), "learning_rate_multiplier": float(lr),
+            "class_weight": weights}
 
 
 def _pad(ids: list[list[int]], pad_id: int, device):
@@ -396,6 +400,7 @@ class TransformerTrainer:
     def _decide(self, hp: dict) -> None:
         self.hp = {"n_epochs": int(hp["n_epochs"]), "batch_size": int(hp["batch_size"]),
                    "learning_rate_multiplier": float(hp["learning_rate_multiplier"])}
+        self.class_weight = hp.get("class_weight", "none")
         self.n_epochs, self.batch_size = self.hp["n_epochs"], self.hp["batch_size"]
         self.lr = BASE_LEARNING_RATE * self.hp["learning_rate_multiplier"]
         self.steps_per_epoch = math.ceil(self.n / self.batch_size)
@@ -413,7 +418,8 @@ class TransformerTrainer:
 
         self.device, self.amp_dtype, device_text = pick_device()
         self._decide(decided or auto_hyperparameters(self.n, self.requested, self.device.type))
-        ignored = sorted(k for k, v in self.requested.items() if k not in self.hp and v not in (None, "auto"))
+        ignored = sorted(k for k, v in self.requested.items()
+                         if k not in self.hp and k != "class_weight" and v not in (None, "auto"))
         if ignored:
             note(f"{', '.join(ignored)} apply to the linear model only; {self.model_id} ignores them")
         source = resolve_source(self.model_id)
@@ -441,14 +447,19 @@ class TransformerTrainer:
         self.valid_ids = self.live.encode([e.text for e in known]) if known else []
         self.valid_y = np.array([index[e.label] for e in known], dtype=int)
 
+        counts = np.bincount(self.y, minlength=len(self.classes)).astype(np.float64)
+        # "balanced": each label weighs as much in the loss as the others, however rare (better macro-F1)
+        self.loss_weights = (self.n / (len(self.classes) * np.maximum(counts, 1))
+                             if self.class_weight == "balanced" else None)
         params = sum(p.numel() for p in model.parameters())
         note(f"Training on {device_text}: {self.model_id} ({params / 1e6:.1f}M parameters), {len(self.classes)} "
              f"labels, batch size {self.batch_size}, learning rate {self.lr:.2g} with {self.warmup} warm-up "
-             f"steps, {self.n_epochs} epochs, at most {self.max_length} tokens per example")
+             f"steps, {self.n_epochs} epochs, class weights {self.class_weight}, at most {self.max_length} "
+             f"tokens per example")
         truncated = sum(len(x) >= self.max_length for x in self.ids)
         if truncated:
             note(f"{truncated:,} training example(s) are longer than {self.max_length} tokens and were truncated")
-        return self.hyperparameters()
+        return self.hyperparameters() | {"class_weight": self.class_weight}
 
     # -- the schedule: linear warm-up then linear decay to zero, as BERT was fine-tuned
     def lr_factor(self, step: int) -> float:
@@ -544,6 +555,8 @@ class TransformerTrainer:
         schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: self.lr_factor(s + offset))
         scaler = torch.amp.GradScaler("cuda") if self.amp_dtype == torch.float16 else None
         pad_id = self.tokenizer.pad_token_id
+        weight = (torch.as_tensor(self.loss_weights, dtype=torch.float32, device=self.device)
+                  if self.loss_weights is not None else None)
         valid_cursor = 0
         for epoch in range(start_epoch, self.n_epochs):
             torch.manual_seed(self.seed * 1009 + epoch)   # dropout, so a resumed epoch replays the same way
@@ -553,7 +566,7 @@ class TransformerTrainer:
                 labels = torch.as_tensor(self.y[idx], device=self.device)
                 with _autocast(self.device, self.amp_dtype):
                     logits = model(input_ids=input_ids, attention_mask=mask).logits
-                loss = F.cross_entropy(logits.float(), labels)
+                loss = F.cross_entropy(logits.float(), labels, weight=weight)
                 optimizer.zero_grad(set_to_none=True)
                 if scaler is not None:
                     scaler.scale(loss).backward()

@@ -65,7 +65,7 @@ def _trainer(tiny_bert: Path, n=64, hp=None, seed=3, valid=16, notes=None):
 
     hp = hp or {"n_epochs": 3, "batch_size": 8, "learning_rate_multiplier": 200}
     trainer = TransformerTrainer(f"hf:{tiny_bert}", toy_examples(n), toy_examples(valid, 1000), hp, seed)
-    assert trainer.setup((notes if notes is not None else []).append, lambda: None) == hp
+    assert trainer.setup((notes if notes is not None else []).append, lambda: None) == hp | {"class_weight": "none"}
     return trainer
 
 
@@ -176,11 +176,27 @@ def test_batches_cover_every_example_once_with_little_padding(tiny_bert):
 def test_auto_hyperparameters_suit_an_encoder():
     from core.backend.transformer import auto_hyperparameters
 
-    assert auto_hyperparameters(200, {"class_weight": "balanced"}) == {"n_epochs": 8, "batch_size": 16, "learning_rate_multiplier": 1.0}
-    assert auto_hyperparameters(100_000, {}, "cuda") == {"n_epochs": 3, "batch_size": 32,
-                                                         "learning_rate_multiplier": 1.0}
+    assert auto_hyperparameters(200, {"early_stopping": True}) == {
+        "n_epochs": 8, "batch_size": 16, "learning_rate_multiplier": 1.0, "class_weight": "none"}
+    assert auto_hyperparameters(100_000, {"class_weight": "balanced"}, "cuda") == {
+        "n_epochs": 3, "batch_size": 32, "learning_rate_multiplier": 1.0, "class_weight": "balanced"}
     assert auto_hyperparameters(5, {"n_epochs": 2})["batch_size"] == 5
     assert auto_hyperparameters(1000, {"batch_size": 4, "learning_rate_multiplier": 0.5})["batch_size"] == 4
+
+
+def test_balanced_class_weights_weigh_rare_labels_up(tiny_bert):
+    from core.backend.transformer import TransformerTrainer
+
+    examples = [e for e in toy_examples(40) if e.label == "pos" or e.line % 8 == 1]   # 20 pos, 5 neg
+    notes = []
+    trainer = TransformerTrainer(f"hf:{tiny_bert}", examples, (), {"class_weight": "balanced",
+                                                                   "early_stopping": False}, 0)
+    trainer.setup(notes.append, lambda: None)
+    assert np.allclose(trainer.loss_weights, [25 / (2 * 5), 25 / (2 * 20)])
+    assert "early_stopping apply to the linear model only" in notes[0] and "class weights balanced" in notes[1]
+    steps = []
+    trainer.train(on_step=lambda m, r: steps.append(m.train_loss) or True)
+    assert len(steps) == trainer.total_steps and all(np.isfinite(steps))
 
 
 def test_out_of_memory_fails_with_a_clear_message(tiny_bert):
