@@ -261,3 +261,14 @@ def test_missing_extra_names_the_install_command(monkeypatch):
     assert "pip install 'startune[transformers]'" in message and "startune_no_such_module" in message
     with pytest.raises(TrainingDataError, match=r"startune\[transformers\]"):
         transformer.TransformerTrainer("minilm-l6", toy_examples(4), (), {}, 0)
+
+
+def test_the_backend_does_not_import_torch_until_a_transformer_is_used():
+    import subprocess
+    import sys
+
+    code = ("import sys, core.backend.app, core.backend.base_models as b; b.find('hf:x'); b.find('minilm-l6').missing(); "
+            "print(sorted(m for m in ('torch', 'transformers') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                         cwd=Path(__file__).resolve().parents[3])
+    assert out.stdout.strip() == "[]"
