@@ -9,12 +9,13 @@ From ../shared/data/threads_reviews.csv, prepares train/val/test files, then in 
                            batches, inference sorted by length);
               ours-random  the same with batches as random as the plain loop's (the loop's own cost);
             prints examples/s and the ratios to the plain loop (target: at least 0.9x).
-  accuracy: jobs for minilm-l6 and for the default linear trainer through the real openai client on the
-            in-process backend, then core.evaluate on the test file: accuracy, macro-F1, and the
-            evaluation's examples/s through the chat completions API.
+  accuracy: jobs for the default linear trainer and minilm-l6 (class weights none, then balanced)
+            through the real openai client on the in-process backend, then core.evaluate on the test
+            file: accuracy, macro-F1, and the evaluation's examples/s through the chat completions API.
 
-    python benchmarks/transformer.py            # ~5 minutes on 2 busy cores
-    python benchmarks/transformer.py --big      # 20,000 training examples, 3 epochs (much longer on a CPU)
+    python benchmarks/transformer.py --threads 1                  # ~15 minutes on 2 cores others are using
+    python benchmarks/transformer.py --threads 1 --skip-accuracy  # the speed part alone, ~4 minutes
+    python benchmarks/transformer.py --big      # 20,000 training examples, 3 epochs (hours on a CPU; for a GPU)
 """
 
 from __future__ import annotations
