@@ -373,7 +373,8 @@ class TransformerModel:
 def _is_oom(exc: BaseException) -> bool:
     import torch
 
-    return isinstance(exc, (torch.OutOfMemoryError, MemoryError)) or (
+    oom = getattr(torch, "OutOfMemoryError", None) or torch.cuda.OutOfMemoryError   # torch < 2.5 has the latter
+    return isinstance(exc, (oom, MemoryError)) or (
         isinstance(exc, RuntimeError) and "out of memory" in str(exc).lower())
 
 
