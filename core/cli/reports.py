@@ -84,7 +84,8 @@ def fits(console: Console, renderable) -> bool:
     """Whether a table with unwrappable cells fits the console's width."""
     from rich.measure import Measurement
 
-    return Measurement.get(console, console.options, renderable).maximum <= console.width
+    unbounded = console.options.update(max_width=10_000)  # measured against the width, it would shrink to it
+    return Measurement.get(console, unbounded, renderable).maximum <= console.width
 
 
 def render_jobs(console: Console, title: str, rows: list[dict[str, str]]) -> None:
@@ -100,7 +101,8 @@ def render_jobs(console: Console, title: str, rows: list[dict[str, str]]) -> Non
         return
     console.print(title, soft_wrap=True)
     for row in rows:
-        console.print(f"[bold]{row['job']}[/]  {row['status']}  {row['created']}  run {row['run']}", soft_wrap=True)
+        console.print(f"[bold]{row['job']}[/]  {row['status']}  {row['created']}", soft_wrap=True)
+        console.print(f"  run         {row['run']}", soft_wrap=True)
         console.print(f"  model       {row['model']}", soft_wrap=True)
         console.print(f"  fine-tuned  {row['fine-tuned model']}", soft_wrap=True)
 
