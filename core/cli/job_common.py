@@ -44,8 +44,8 @@ def event_line(event: dict) -> str:
     return f"[dim]{stamp}[/] {event.get('message', '')}"
 
 
-def status_text(job: dict, series, elapsed: float):
-    """The live status line: one terminal line whatever the width (cut at the end, never wrapped)."""
+def status_text(job: dict, series, elapsed: float, width: int = 80):
+    """The live status line: one terminal line of ``width`` (cut at the end, never wrapped)."""
     from rich.text import Text
 
     parts = [f"{job.get('status', '...')}"]
@@ -57,7 +57,9 @@ def status_text(job: dict, series, elapsed: float):
         if value is not None:
             parts.append(f"{label} {fmt.format(value)}")
     parts.append(f"{elapsed:.0f}s")
-    return Text(" · ".join(parts), style="bold cyan", no_wrap=True, overflow="ellipsis")
+    text = Text(" · ".join(parts), style="bold cyan", no_wrap=True, overflow="ellipsis")
+    text.truncate(max(10, width - 1), overflow="ellipsis")
+    return text
 
 
 async def check_reachable(client, job_id: str) -> dict:
@@ -121,7 +123,7 @@ async def follow_job(client, registry, choice, job_id: str, *, output: str = "hu
     def on_retry(exc, wait: float) -> None:
         err.print(f"[yellow]backend busy ({exc.__class__.__name__}); retrying in {wait:.1f}s[/]")
 
-    live = Live(status_text({}, series, 0), console=err, transient=True, refresh_per_second=4,
+    live = Live(status_text({}, series, 0, err.width), console=err, transient=True, refresh_per_second=4,
                 auto_refresh=err.is_terminal) if err.is_terminal else None
     try:
         if live is not None:
@@ -132,7 +134,7 @@ async def follow_job(client, registry, choice, job_id: str, *, output: str = "hu
                                  on_job=on_job, on_retry=on_retry):
             show(event)
             if live is not None:
-                live.update(status_text(state["job"], series, time.monotonic() - started))
+                live.update(status_text(state["job"], series, time.monotonic() - started, err.width))
     finally:
         if live is not None:
             live.stop()

@@ -116,7 +116,7 @@ def render_results(console: Console, job: dict, table, checkpoints) -> None:
     if table.path:
         console.print(f"result CSV saved to {table.path} ({table.steps:,} steps, "
                       f"{len(table.rows):,} of them reported)", soft_wrap=True)
-    summary = Table(show_header=True, caption=f"end: train metrics are the mean of the last {table.end_window} "
+    summary = Table(show_header=True, caption=f"end: train metrics are the median of the last {table.end_window} "
                                                "reported steps (one batch is noisy)" if table.end_window > 1 else None)
     summary.add_column("metric")
     summary.add_column("first", justify="right")
@@ -157,9 +157,10 @@ def render_evaluations(console: Console, reports) -> None:
         for key, report in zip(keys, reports):
             console.print(f"{key} {report.model}", soft_wrap=True)
     console.print(table)
+    console.print("confusion matrices (rows: true label, columns: answer)")
     for report in reports:
         conf = report.metrics["confusion"]
-        console.print(f"confusion: {report.model} (rows: true, columns: answered)", soft_wrap=True)
+        console.print(report.model, soft_wrap=True)
         matrix = Table()
         matrix.add_column("")
         for col in conf["columns"]:

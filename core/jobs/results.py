@@ -6,6 +6,7 @@ import base64
 import binascii
 import csv
 import io
+import statistics
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -34,12 +35,12 @@ class ResultTable:
 
     @property
     def end_window(self) -> int:
-        """How many of the last reported steps the train metrics' end value averages."""
+        """How many of the last reported steps the train metrics' end value is the median of."""
         return max(1, min(END_WINDOW, len(self.rows) // 4))
 
     def summary(self) -> dict[str, dict[str, float]]:
         """first, end and best of each metric. A train value is one batch's, and an epoch's last
-        batch may hold 2 examples (accuracy 0 or 1): its end value is the mean of the last
+        batch may hold 2 examples (accuracy 0 or 1): its end value is the median of the last
         ``end_window`` reported steps. Validation values are already means over many examples."""
         out = {}
         for name in METRICS:
@@ -49,7 +50,7 @@ class ResultTable:
             if not values:
                 continue
             tail = values[-self.end_window:] if name.startswith("train") else values[-1:]
-            out[name] = {"first": values[0], "end": sum(tail) / len(tail),
+            out[name] = {"first": values[0], "end": statistics.median(tail),
                          "best": max(values) if "accuracy" in name else min(values)}
         return out
 
