@@ -105,7 +105,8 @@ async def launch_cmd(source: Path, validation_file, backend_kind, base_url, then
         with progress_bar(not as_json) as progress:
             run_id, job = await launch(client, source, options, choice=choice, registry=registry, progress=progress,
                                        validation_file=validation_file,
-                                       on_estimate=lambda cost: err.print(f"estimated cost: {cost.describe()}"))
+                                       on_estimate=lambda cost: err.print(f"estimated cost: {cost.describe()}",
+                                                                          soft_wrap=True))
         launched = (f"launched [bold]{job['id']}[/] (run {run_id}) on {choice.describe()}: "
                     f"{job['model']}, status {job['status']}")
         (err if as_json else stdout_console()).print(launched, soft_wrap=True)

@@ -60,11 +60,17 @@ async def run_cmd(dataset: str, out_dir: Path | None, backend_kind, base_url, pa
 
         warn_about_build(err, manifest)
     async with open_client(choice, train=True, pace=pace) as client:
-        with progress_bar(not as_json) as progress:
-            run_id, job = await launch(client, out_dir, launch_opts, choice=choice, registry=registry,
-                                       progress=progress,
-                                       on_estimate=lambda cost: err.print(f"estimated cost: {cost.describe()}"))
-        err.print(f"launched {job['id']} on {choice.describe()} ({job['model']})", soft_wrap=True)
+        left = await unfinished_run(client, registry, choice, out_dir, launch_opts) if reused is not None else None
+        if left is not None:
+            run_id, job = left
+            err.print(f"continuing job {job['id']} (run {run_id}), left unfinished on this build; "
+                      f"`startune cancel {job['id']}` first to start a new one", soft_wrap=True)
+        else:
+            with progress_bar(not as_json) as progress:
+                run_id, job = await launch(
+                    client, out_dir, launch_opts, choice=choice, registry=registry, progress=progress,
+                    on_estimate=lambda cost: err.print(f"estimated cost: {cost.describe()}", soft_wrap=True))
+            err.print(f"launched {job['id']} on {choice.describe()} ({job['model']})", soft_wrap=True)
         final, _ = await _follow_or_explain(client, registry, choice, job["id"], run_id,
                                             output="collect" if as_json else "human")
         table = None
@@ -119,4 +125,23 @@ def find_identical_build(dataset: str, options) -> Path | None:
         except StartuneError:
             continue
         return manifest_path.parent
+    return None
+
+
+async def unfinished_run(client, registry, choice, build_dir: Path, options) -> tuple[str, dict] | None:
+    """(run id, job) of a job launched from this build with these settings that has not finished
+    (an interrupted run): a rerun follows it instead of launching a second one."""
+    from core.registry.db import TERMINAL
+
+    for run in reversed(registry.unfinished_runs()):  # newest first
+        config = run.get("config") or {}
+        if (run.get("build_dir") != str(build_dir) or run.get("backend") != choice.key
+                or config.get("hyperparameters") != options.hyperparameters()
+                or (options.model and config.get("model") != options.model)
+                or config.get("suffix") != options.suffix or config.get("seed") != options.seed):
+            continue
+        job = (await client.fine_tuning.jobs.retrieve(run["job_id"])).model_dump(mode="json", exclude_unset=True)
+        registry.update_run(run["id"], job)
+        if job.get("status") not in TERMINAL:
+            return run["id"], job
     return None

@@ -133,7 +133,10 @@ def test_interrupted_run_says_what_it_left_and_a_rerun_reuses_the_build(run_cli,
     second = run_cli(*args, "--json")
     assert second.exit_code == 0, second.output
     assert f"reusing the identical build {built}" in second.stderr.replace("\n", "")
-    assert orjson.loads(second.stdout)["build_dir"] == built
+    doc = orjson.loads(second.stdout)
+    assert doc["build_dir"] == built
+    assert doc["job"]["id"] == job_id and doc["job"]["status"] == "succeeded"  # the left job, not a second one
+    assert [j["id"] for j in _json(run_cli("jobs", "--json"))] == [job_id]
 
 
 def test_hyperparameters_are_checked_before_the_cost_estimate(run_cli, small_build):
