@@ -238,7 +238,7 @@ async def jobs_cmd(backend_kind, base_url, limit, as_json) -> None:
     rows = []
     for job in jobs:
         run = registry.run_for_job(choice.key, job["id"])
-        rows.append({"job": job["id"], "run": run["name"] or run["id"] if run else "-", "model": job.get("model", ""),
+        rows.append({"job": job["id"], "run": (run["name"] or run["id"]) if run else "-", "model": job.get("model", ""),
                      "status": job.get("status", ""), "fine-tuned model": job.get("fine_tuned_model") or "-",
                      "created": _time.strftime("%Y-%m-%d %H:%M", _time.localtime(job["created_at"]))})
     render_jobs(stdout_console(), choice.describe(), rows)

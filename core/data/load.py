@@ -273,7 +273,8 @@ def _check_columns(frame: pd.DataFrame, path: Path) -> None:
         where = "; ".join(
             f"{name!r} is columns " + ", ".join(str(i + 1) for i, c in enumerate(frame.columns) if str(c) == name)
             for name in repeated)
-        raise DataError(f"duplicate column names: {where}", path=path, hint="rename them so each column has its own name")
+        raise DataError(f"duplicate column names: {where}", path=path,
+                        hint="rename them so each column has its own name")
 
 
 def read_table(source: str | Path, progress: ProgressFn = null_progress) -> tuple[pd.DataFrame, str, str, str]:
@@ -323,7 +324,8 @@ def _read_plain(path: Path, fmt: str, shown: Path) -> pd.DataFrame:
             frame = _read_parquet(path)
     except UnicodeDecodeError:
         line, offset = _locate_bad_utf8(path)
-        raise DataError(f"invalid UTF-8 at line {line} (byte {offset})", path=shown, hint="save the file as UTF-8") from None
+        raise DataError(f"invalid UTF-8 at line {line} (byte {offset})", path=shown,
+                        hint="save the file as UTF-8") from None
     except DataError as exc:
         if path != shown and exc.path == str(path):
             exc.path = str(shown)

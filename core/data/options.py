@@ -46,7 +46,8 @@ def options_from_strings(**kw) -> PrepareOptions:
         labels=LabelSet.parse(kw.get("labels_spec")), dedup=kw["dedup"], conflict_policy=kw["conflicts"],
         fractions=fractions, seed=kw["seed"], stratify=kw["stratify"], split_column=kw.get("split_column"),
         samples=samples, balance=balance, order=kw["order"], format=kw["fmt"],
-        system_prompt=kw.get("system_prompt"), separator=_unescape(kw["separator"], "--separator"), stop=_unescape(kw.get("stop"), "--stop"),
+        system_prompt=kw.get("system_prompt"), separator=_unescape(kw["separator"], "--separator"),
+        stop=_unescape(kw.get("stop"), "--stop"),
     )
     options.check()
     return options

@@ -173,3 +173,13 @@ def test_results_report_the_real_step_count_and_percent_accuracy(run_cli, small_
     data = _json(run_cli("results", doc["job"]["id"], "--json"))
     assert data["steps"] == total
     assert Registry().run_for_job("local", doc["job"]["id"])["results_csv"]
+
+
+def test_jobs_lists_a_job_the_registry_does_not_know(run_cli, small_build):
+    from core.registry.db import Registry
+
+    doc = _json(run_cli("launch", small_build, "--no-follow", "--json"))
+    Registry().delete_run(doc["run_id"])
+    result = run_cli("jobs")
+    assert result.exit_code == 0, result.output
+    assert doc["job"]["id"] in result.stdout
