@@ -46,36 +46,11 @@ def prepare_options(f):
     return f
 
 
-DROP_WARN_SHARE = 0.05   # unusable rows above this share of the input get a loud warning
-
-
-def build_warnings(manifest: dict) -> list[str]:
-    """What a build did that the user did not ask for: fewer examples than --samples asked, many
-    rows dropped as unusable (usually the wrong label column or label set)."""
-    warnings = []
-    requested = (manifest.get("options") or {}).get("samples") or {}
-    for name, n in requested.items():
-        got = (manifest["splits"].get(name) or {}).get("examples")
-        if got is not None and n is not None and got < n:
-            warnings.append(f"--samples asked for {name}={n:,} but only {got:,} usable examples were available; "
-                            f"{name}.jsonl has {got:,}")
-    c = manifest.get("cleaning") or {}
-    rows_in = c.get("rows_in") or 0
-    unusable = sum((c.get("invalid_labels") or {}).values()) + (c.get("empty_text") or 0)
-    if rows_in and unusable / rows_in > DROP_WARN_SHARE:
-        label = (manifest.get("input") or {}).get("label_column")
-        reasons = ", ".join(f"{k.replace('_', ' ')} {v:,}" for k, v in (c.get("invalid_labels") or {}).items() if v)
-        if c.get("empty_text"):
-            reasons = ", ".join(filter(None, [reasons, f"empty text {c['empty_text']:,}"]))
-        labels = (manifest.get("options") or {}).get("labels") or []
-        warnings.append(f"{unusable:,} of {rows_in:,} rows ({unusable / rows_in:.1%}) were dropped as unusable "
-                        f"({reasons}); label column {label!r}, allowed labels {','.join(map(str, labels))}: "
-                        "check --label-column and --labels")
-    return warnings
-
-
 def warn_about_build(console, manifest: dict) -> None:
-    for warning in build_warnings(manifest):
+    from core.data.notices import build_warnings
+
+    warnings = manifest["warnings"] if "warnings" in manifest else build_warnings(manifest)
+    for warning in warnings:
         console.print(f"[bold yellow]warning:[/] {warning}", soft_wrap=True)
 
 

@@ -15,30 +15,37 @@ def _console(width: int = 80) -> tuple[Console, io.StringIO]:
     return Console(file=buf, width=width, highlight=False, color_system=None), buf
 
 
-def test_samples_above_what_is_available_are_warned(run_cli, sample_csv, tmp_path):
+def test_samples_above_what_is_available_are_warned_and_recorded(run_cli, sample_csv, tmp_path):
     result = run_cli("prepare", sample_csv, "--out", tmp_path / "b", "--samples", "train=50000,val=20,test=20",
                      "--json")
     assert result.exit_code == 0
-    train = orjson.loads(result.stdout)["manifest"]["splits"]["train"]["examples"]
+    manifest = orjson.loads(result.stdout)["manifest"]
+    train = manifest["splits"]["train"]["examples"]
     assert train < 50_000
-    assert (f"warning: --samples asked for train=50,000 but only {train:,} usable examples were available"
-            in result.stderr.replace("\n", " "))
+    assert manifest["samples"] == {"train": {"requested": 50_000, "written": train},
+                                   "val": {"requested": 20, "written": 20}, "test": {"requested": 20, "written": 20}}
+    warning = f"--samples asked for train=50,000 but only {train:,} usable examples were available"
+    assert f"warning: {warning}" in " ".join(result.stderr.split())
+    assert manifest["warnings"][0].startswith(warning)
+    on_disk = orjson.loads((tmp_path / "b" / "manifest.json").read_bytes())
+    assert on_disk["samples"] == manifest["samples"]
 
 
-def test_many_unusable_rows_are_warned_with_the_label_column(run_cli, tmp_path):
+def test_many_unusable_rows_are_warned_with_the_column_that_looks_like_the_label(run_cli, tmp_path):
     path = tmp_path / "reviews.csv"
     with path.open("w", newline="") as fh:
         writer = csv.writer(fh)
-        writer.writerow(["review", "useful"])
+        writer.writerow(["review", "useful", "stars"])
         for i in range(100):
-            writer.writerow([f"review number {i}", str(1 + i % 5) if i % 10 < 6 else "yes"])
+            writer.writerow([f"review number {i}", str(1 + i % 5) if i % 10 < 6 else "yes", str(1 + i % 5)])
     result = run_cli("prepare", path, "--out", tmp_path / "b", "--label-column", "useful")
     assert result.exit_code == 0
     err = " ".join(result.stderr.split())
-    assert "warning: 40 of 100 rows (40.0%) were dropped as unusable" in err
-    assert "label column 'useful'" in err and "check --label-column and --labels" in err
-    quiet = run_cli("prepare", path, "--out", tmp_path / "c", "--label-column", "useful", "--labels", "1-5,yes")
-    assert "warning" not in quiet.stderr or "dropped as unusable" not in quiet.stderr
+    assert ("warning: 40 of 100 rows (40.0%) were dropped as unusable (non numeric label 40); label column 'useful', "
+            "labels 1,2,3,4,5; column 'stars' looks like the label (100% of its values are valid): "
+            "check --label-column and --labels") in err
+    quiet = run_cli("prepare", path, "--out", tmp_path / "c")
+    assert quiet.exit_code == 0 and "dropped as unusable" not in quiet.stderr
 
 
 def test_no_system_message_warning_for_the_default(run_cli, sample_csv, tmp_path):
