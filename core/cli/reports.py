@@ -28,8 +28,8 @@ def render_summary(console: Console, summary, rows: list[dict], page: int, pages
         console.print("problems: " + ", ".join(f"{k} {v:,}" for k, v in problems.items()))
     if summary.text_length:
         s = summary.text_length
-        console.print(f"text length (chars): min {s['min']}, median {s['median']:g}, mean {s['mean']:g}, "
-                      f"p90 {s['p90']:g}, p99 {s['p99']:g}, max {s['max']}")
+        console.print(f"text length (chars): min {s['min']:,}, median {s['median']:,.0f}, mean {s['mean']:,.0f}, "
+                      f"p90 {s['p90']:,.0f}, p99 {s['p99']:,.0f}, max {s['max']:,}")
     table = Table(title=f"page {page} of {pages:,}", title_justify="left")
     for col in rows[0].keys() if rows else []:
         table.add_column(str(col), overflow="fold", max_width=80 if col == summary.text_column else None)
@@ -69,13 +69,13 @@ def render_validation(console: Console, report, title: str | None = None, show_c
     console.print(f"[bold]{head}[/]: {report.format}, {report.n_examples:,} examples for {report.model}: {status}")
     for code, n in report.error_counts.items():
         first = next((e for e in report.errors if e.code == code), None)
-        console.print(f"  [red]{code}[/] x{n}" + (f"  first: {first}" if first else ""))
+        console.print(f"  [red]{code}[/] x{n:,}" + (f"  first: {first}" if first else ""))
     for warning in report.warnings:
         console.print(f"  [yellow]warning:[/] {warning}")
     if report.token_stats:
         t = report.token_stats
-        console.print(f"  tokens per example: min {t['min']}, median {t['median']:g}, p90 {t['p90']:g}, "
-                      f"max {t['max']} (limit {report.max_example_tokens:,})")
+        console.print(f"  tokens per example: min {t['min']:,}, median {t['median']:,.0f}, p90 {t['p90']:,.0f}, "
+                      f"max {t['max']:,} (limit {report.max_example_tokens:,})")
         if show_cost:
             console.print(f"  default epochs {report.default_epochs}; est. cost {report.cost.describe()}")
 
