@@ -51,7 +51,7 @@ def shared_data_file(path: Path) -> Path:
     clone has no real reviews), or fails when STARTUNE_REQUIRE_SHARED_DATA=1 (CI must run them)."""
     if path.is_file():
         return path
-    reason = f"real-review data {path} is missing (../shared/data beside the checkout)"
+    reason = f"shared test data {path} is missing (../shared beside the checkout)"
     if os.environ.get(REQUIRE_SHARED_DATA) == "1":
         pytest.fail(f"{reason}; {REQUIRE_SHARED_DATA}=1 requires it", pytrace=False)
     pytest.skip(f"skipped: {reason}; set {REQUIRE_SHARED_DATA}=1 to make this a failure")

@@ -9,7 +9,7 @@ from tests.conftest import REQUIRE_SHARED_DATA, shared_data_file
 
 def test_missing_shared_data_skips_with_the_reason(tmp_path, monkeypatch):
     monkeypatch.delenv(REQUIRE_SHARED_DATA, raising=False)
-    with pytest.raises(pytest.skip.Exception, match="real-review data .*missing.*STARTUNE_REQUIRE_SHARED_DATA=1"):
+    with pytest.raises(pytest.skip.Exception, match="shared test data .*missing.*STARTUNE_REQUIRE_SHARED_DATA=1"):
         shared_data_file(tmp_path / "threads_reviews.csv")
 
 
