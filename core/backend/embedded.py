@@ -15,8 +15,11 @@ DUMMY_KEY = "startune-local"  # the embedded backend needs no key; the client in
 
 
 class EmbeddedBackend:
-    """A job trains while some process holding a backend on its data directory is alive; the next
-    one to open it resumes unfinished jobs."""
+    """A job trains while some process holding a backend with a runner on its data directory is
+    alive; the next one to open it with a runner resumes unfinished jobs.
+
+    ``start_runner=False`` serves the API without ever claiming a job: what commands that only read
+    or change a job's state (jobs, results, cancel, a launch that does not wait) must use."""
 
     def __init__(self, data_dir: Path | None = None, *, pace: float = 0.0, faults: FaultConfig | None = None,
                  deny_training: bool = False, lease: float = 15.0, start_runner: bool = True) -> None:

@@ -30,6 +30,7 @@ async def evaluate_cmd(models, data: Path, backend_kind, base_url, system_prompt
     """Ask each of MODELS for the label of every example in --data and report the scores.
 
     Answers are stored as they arrive: rerunning after an interruption continues where it stopped."""
+    from core.cli.job_common import check_backend_reachable as check_reachable
     from core.evaluate.runner import EvalOptions, estimate_cost, evaluate
     from core.jobs.backends import open_client, resolve_backend
     from core.registry.db import Registry
@@ -41,7 +42,8 @@ async def evaluate_cmd(models, data: Path, backend_kind, base_url, system_prompt
     registry = Registry()
     err = stderr_console()
     reports = []
-    async with open_client(choice) as client:
+    async with open_client(choice, train=False) as client:
+        await check_reachable(client)
         for model in models:
             cost = estimate_cost(model, data, options)
             price = "free" if cost["usd"] == 0 else ("price unknown" if cost["usd"] is None else f"~${cost['usd']:,.4f}")

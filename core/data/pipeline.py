@@ -198,6 +198,9 @@ def prepare(
             for name, frame in splits.items()
         },
     }
+    from core.data.notices import record_notices
+
+    record_notices(manifest, ds.frame, options.labels)  # real sample counts, warnings
     write_file(out / MANIFEST, manifest_bytes(manifest))
     return BuildResult(out, files, manifest, report, splits)
 

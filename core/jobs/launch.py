@@ -101,21 +101,83 @@ def read_manifest(build_dir: Path) -> dict:
     if not path.is_file():
         raise DataError("no manifest.json: not a build folder", path=build_dir,
                         hint="create one with `startune prepare DATASET --out DIR`")
-    return orjson.loads(path.read_bytes())
+    try:
+        return orjson.loads(path.read_bytes())
+    except orjson.JSONDecodeError as exc:
+        raise DataError(f"manifest.json is not valid JSON ({exc})", path=path) from None
+
+
+def verify_build(build_dir: Path, manifest: dict) -> None:
+    """Refuse a build whose files are not the ones its manifest describes (edited, truncated, swapped):
+    the registry would otherwise record options and counts for data that was never trained on."""
+    for name, split in (manifest.get("splits") or {}).items():
+        path = Path(build_dir) / split.get("file", f"{name}.jsonl")
+        expected = split.get("sha256")
+        if not expected:
+            continue
+        if not path.is_file():
+            raise DataError("listed in manifest.json but missing", path=path,
+                            hint="rebuild with `startune prepare`")
+        if sha256_file(path) != expected.removeprefix("sha256:"):
+            raise DataError("changed since it was built: its sha256 differs from manifest.json", path=path,
+                            hint="rebuild with `startune prepare`, or launch the file itself: startune launch FILE")
+
+
+@dataclass
+class LaunchInput:
+    """What a launch uploads: a build folder's files, or the user's own JSONL."""
+
+    train: Path
+    valid: Path | None
+    manifest: dict | None          # None for the user's own files
+    folder: Path
+
+
+def launch_input(source: Path, validation: Path | None = None) -> LaunchInput:
+    """A build folder (manifest checked against its files), a folder holding train.jsonl [val.jsonl]
+    without manifest, or a training JSONL file; ``validation`` overrides the folder's val.jsonl."""
+    source = Path(source)
+    if validation is not None and not Path(validation).is_file():
+        raise DataError("validation file not found", path=validation)
+    if source.is_file():
+        return LaunchInput(source, Path(validation) if validation else None, None, source.parent)
+    if not source.is_dir():
+        raise DataError("not found", path=source)
+    train = source / "train.jsonl"
+    if not train.is_file():
+        raise DataError("no train.jsonl in this folder", path=source,
+                        hint="give a training JSONL file, or a folder from `startune prepare`")
+    manifest = None
+    if (source / "manifest.json").is_file():
+        manifest = read_manifest(source)
+        verify_build(source, manifest)
+    valid = Path(validation) if validation else source / "val.jsonl"
+    return LaunchInput(train, valid if valid.is_file() else None, manifest, source)
+
+
+def _user_manifest(inp: LaunchInput, n_train: int, n_valid: int | None) -> dict:
+    """A minimal manifest for the user's own files, so the registry records what was launched."""
+    splits = {"train": {"file": str(inp.train), "examples": n_train, "sha256": sha256_file(inp.train)}}
+    if inp.valid is not None:
+        splits["val"] = {"file": str(inp.valid), "examples": n_valid or 0, "sha256": sha256_file(inp.valid)}
+    return {"input": {"source": str(inp.train), "format": "jsonl"}, "user_files": True, "splits": splits}
 
 
 async def launch(client, build_dir: Path, options: LaunchOptions, *, choice, registry,
-                 progress: ProgressFn = null_progress, on_estimate=None) -> tuple[str, dict]:
-    """Validate, price, upload and create the job; returns (run id, job as a dict).
+                 progress: ProgressFn = null_progress, on_estimate=None,
+                 validation_file: Path | None = None) -> tuple[str, dict]:
+    """Check, validate, price, upload and create the job; returns (run id, job as a dict).
+    ``build_dir`` is a build folder, a folder with train.jsonl, or a training JSONL file.
     ``on_estimate(cost)`` hears the cost estimate before anything is uploaded or created."""
     from core.errors import StartuneError
     from core.jobs.errors import explain
+    from core.jobs.hyperparams import check_hyperparameters
     from core.validation.validate import validate_file
 
-    build_dir = Path(build_dir)
-    manifest = read_manifest(build_dir)
-    train = build_dir / "train.jsonl"
-    valid = build_dir / "val.jsonl"
+    check_hyperparameters(options.n_epochs, options.batch_size, options.learning_rate_multiplier)
+    inp = launch_input(Path(build_dir), validation_file)
+    build_dir, train = inp.folder, inp.train
+    valid = inp.valid if options.validation else None
     from core.jobs.backends import default_model
 
     model = options.model or await default_model(client, choice)
@@ -125,6 +187,14 @@ async def launch(client, build_dir: Path, options: LaunchOptions, *, choice, reg
         first = report.first_error()
         raise DataError(f"training file has format errors, first: {first}", path=train,
                         hint="run `startune validate` on it")
+    n_valid = None
+    if valid is not None and valid.stat().st_size and inp.manifest is None:
+        valid_report = validate_file(valid, model, progress=progress)
+        if not valid_report.ok:
+            raise DataError(f"validation file has format errors, first: {valid_report.first_error()}", path=valid,
+                            hint="run `startune validate` on it")
+        n_valid = valid_report.n_examples
+    manifest = inp.manifest or _user_manifest(inp, report.n_examples, n_valid)
     cost = report.cost
     if on_estimate is not None:
         on_estimate(cost)
@@ -136,7 +206,7 @@ async def launch(client, build_dir: Path, options: LaunchOptions, *, choice, reg
     try:
         train_id = await upload(client, train, registry=registry, backend=choice.key, progress=progress)
         valid_id = None
-        if options.validation and valid.is_file() and valid.stat().st_size:
+        if valid is not None and valid.stat().st_size:
             valid_id = await upload(client, valid, registry=registry, backend=choice.key, progress=progress)
         metadata = {"startune_manifest": manifest_sha[:16], **options.metadata}
         kwargs = dict(model=model, training_file=train_id, suffix=options.suffix, metadata=metadata,
