@@ -236,7 +236,7 @@ class LinearTrainer:
     def _batch_size(self) -> int:
         if self.requested["batch_size"] != "auto":
             return int(self.requested["batch_size"])
-        return int(min(256, max(8, self.n // 10)))
+        return int(min(256, max(8, self.n // 50)))
 
     def _early_stopping(self) -> bool:
         asked = self.requested["early_stopping"]

@@ -17,6 +17,8 @@ def launch_options(f):
         click.option("--batch-size", default="auto", show_default=True, help="1-256 or auto."),
         click.option("--lr-multiplier", "learning_rate_multiplier", default="auto", show_default=True,
                      help="Learning-rate multiplier (> 0) or auto."),
+        click.option("--class-weight", type=click.Choice(["auto", "none", "balanced"]), default="auto",
+                     show_default=True, help="Local backend: weigh rare labels up (auto: chosen on validation)."),
         click.option("--suffix", default=None, help="Up to 64 characters in the fine-tuned model's name."),
         click.option("--job-seed", "job_seed", type=int, default=None, help="Training seed (same seed, same run)."),
         click.option("--no-validation", is_flag=True, help="Do not upload val.jsonl."),
@@ -44,7 +46,7 @@ def build_launch_options(**kw):
         model=kw.get("model"), n_epochs=n_epochs, batch_size=batch_size, learning_rate_multiplier=lr,
         suffix=kw.get("suffix"),
         seed=kw.get("job_seed"), validation=not kw.get("no_validation"), max_cost=kw.get("max_cost"),
-        name=kw.get("name"), integrations=integrations)
+        name=kw.get("name"), integrations=integrations, class_weight=kw.get("class_weight") or "auto")
 
 
 def _registry():

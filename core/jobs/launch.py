@@ -28,10 +28,14 @@ class LaunchOptions:
     name: str | None = None
     integrations: list | None = None           # passed through, e.g. [{"type": "wandb", "wandb": {...}}]
     metadata: dict[str, str] = field(default_factory=dict)
+    class_weight: str = "auto"                 # local backend only: "auto" | "none" | "balanced"
 
     def hyperparameters(self) -> dict:
-        return {"n_epochs": self.n_epochs, "batch_size": self.batch_size,
-                "learning_rate_multiplier": self.learning_rate_multiplier}
+        hp = {"n_epochs": self.n_epochs, "batch_size": self.batch_size,
+              "learning_rate_multiplier": self.learning_rate_multiplier}
+        if self.class_weight != "auto":        # startune's own setting: sent only when asked for
+            hp["class_weight"] = self.class_weight
+        return hp
 
 
 class _ProgressReader(io.RawIOBase):
@@ -175,6 +179,9 @@ async def launch(client, build_dir: Path, options: LaunchOptions, *, choice, reg
     from core.validation.validate import validate_file
 
     check_hyperparameters(options.n_epochs, options.batch_size, options.learning_rate_multiplier)
+    if options.class_weight != "auto" and choice.kind in ("openai", "azure"):
+        raise ConfigError(f"class weights are a setting of startune's local backend; {choice.describe()} "
+                          f"does not take them (leave them at auto)")
     inp = launch_input(Path(build_dir), validation_file)
     build_dir, train = inp.folder, inp.train
     valid = inp.valid if options.validation else None
