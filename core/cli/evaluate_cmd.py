@@ -41,6 +41,12 @@ async def evaluate_cmd(models, data: Path, backend_kind, base_url, system_prompt
     choice = resolve_backend(backend_kind, base_url)
     registry = Registry()
     err = stderr_console()
+    if choice.kind == "local" and (few_shot or system_prompt):
+        # the local backend's models read the review alone: shots and system prompts would only
+        # inflate the token estimate and split the stored answers from plain runs
+        err.print("warning: local models answer from the review text alone; --few-shot and --system-prompt "
+                  "change nothing for them and are left out")
+        options = EvalOptions(limit=limit)
     reports = []
     async with open_client(choice, train=False) as client:
         await check_reachable(client)

@@ -31,3 +31,11 @@ def test_class_weight_is_refused_by_openai_before_any_upload(run_cli, small_buil
     result = run_cli("launch", small_build, "--backend", "openai", "--class-weight", "balanced")
     assert result.exit_code == 2
     assert "class weights are a setting of startune's local backend" in result.output
+
+
+def test_few_shot_on_a_local_model_warns_and_is_left_out(run_cli, small_build):
+    result = run_cli("evaluate", "startune-local", "--data", small_build / "test.jsonl", "--few-shot", "3",
+                     "--system-prompt", "Rate it", "--json")
+    assert result.exit_code == 0, result.output
+    assert "change nothing for them" in result.stderr
+    assert orjson.loads(result.stdout)["unparseable"] == 0
