@@ -96,16 +96,21 @@ async def launch_cmd(build_dir: Path, backend_kind, base_url, then_follow, as_js
 @click.command("follow")
 @click.argument("job")
 @backend_options
+@click.option("--since", "since", metavar="EVENT_ID", default=None,
+              help="Start after this event (the last id you saw); default: the job's first event.")
 @option_json()
 @run_async
-async def follow_cmd(job: str, backend_kind, base_url, as_json) -> None:
-    """Follow JOB (job id, run id or run name) until it ends; --json prints each event once."""
+async def follow_cmd(job: str, backend_kind, base_url, since, as_json) -> None:
+    """Follow JOB (job id, run id or run name) until it ends, from its first event (or after --since).
+
+    --json prints each event once, in order, as a JSON line: a rerun (with --since the last id you
+    got) continues the stream without a gap."""
     from core.jobs.backends import open_client
 
     choice, job_id = _resolve(job, backend_kind, base_url)
     registry = _registry()
     async with open_client(choice) as client:
-        final = await follow_job(client, registry, choice, job_id, as_json=as_json)
+        final = await follow_job(client, registry, choice, job_id, as_json=as_json, since=since)
     if not as_json:
         _print_outcome(final)
 

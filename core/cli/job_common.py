@@ -44,9 +44,12 @@ def event_line(event: dict) -> str:
     return f"[dim]{stamp}[/] {event.get('message', '')}"
 
 
-async def follow_job(client, registry, choice, job_id: str, *, as_json: bool, quiet_metrics: bool = True) -> dict:
-    """Follow to a terminal status. --json: each event once as a JSON line on stdout, nothing else
-    there. Otherwise: messages on stdout (metrics summarised in a live status line on stderr)."""
+async def follow_job(client, registry, choice, job_id: str, *, as_json: bool, quiet_metrics: bool = True,
+                     since: str | None = None) -> dict:
+    """Follow to a terminal status, printing the job's whole stream from the start (or after event
+    ``since``), so a rerun after any interruption shows every event. --json: each event once as a JSON
+    line on stdout, nothing else there. Otherwise: messages on stdout (metrics summarised in a live
+    status line on stderr)."""
     from rich.live import Live
     from rich.text import Text
 
@@ -85,7 +88,7 @@ async def follow_job(client, registry, choice, job_id: str, *, as_json: bool, qu
         if live is not None:
             live.start()
         async for event in track(client, registry, backend=choice.key, job_id=job_id, intervals=intervals,
-                                 on_job=on_job, on_retry=on_retry):
+                                 on_job=on_job, on_retry=on_retry, replay=True, since=since):
             series.add(event)
             if as_json:
                 print_json_line(event)
