@@ -80,7 +80,10 @@ async def follow_job(client, registry, choice, job_id: str, *, as_json: bool, qu
         state["job"] = job
 
     def on_retry(exc, wait: float) -> None:
-        err.print(f"[yellow]backend busy ({exc.__class__.__name__}); retrying in {wait:.1f}s[/]")
+        import openai
+
+        what = "backend unreachable" if isinstance(exc, openai.APIConnectionError) else "backend busy"
+        err.print(f"[yellow]{what} ({exc.__class__.__name__}); retrying in {wait:.1f}s[/]")
 
     live = Live(status_line(), console=err, transient=True, refresh_per_second=4,
                 auto_refresh=err.is_terminal) if err.is_terminal else None

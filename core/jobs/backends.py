@@ -60,10 +60,12 @@ async def default_model(client, choice: BackendChoice) -> str:
         return choice.default_model
     from core.backend import LOCAL_BASE_MODEL
 
+    import openai
+
     try:
         listed = {m.id for m in (await client.models.list()).data}
-    except Exception:  # a server without /models: fall back to OpenAI's default
-        listed = set()
+    except openai.APIStatusError:  # a server without /models: fall back to OpenAI's default
+        listed = set()  # (an unreachable server is not swallowed: retrying the launch against it would only wait)
     return LOCAL_BASE_MODEL if LOCAL_BASE_MODEL in listed else choice.default_model
 
 
