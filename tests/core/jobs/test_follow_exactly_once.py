@@ -13,6 +13,7 @@ from pathlib import Path
 
 import openai
 import orjson
+import pytest
 
 from core.paths import registry_path
 from core.registry.db import Registry
@@ -48,6 +49,8 @@ async def _launch(base_url: str, tmp_path: Path) -> str:
     return job.id
 
 
+@pytest.mark.slow
+@pytest.mark.skipif(sys.platform != "linux", reason="needs Linux pipes (F_SETPIPE_SZ) and /proc/PID/wchan")
 async def test_follower_killed_between_store_and_print_loses_nothing_on_rerun(tmp_path):
     server = ServerThread(tmp_path / "served", pace=0.1).start()
     backend_key = f"compatible:{server.base_url}"
