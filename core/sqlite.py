@@ -17,6 +17,12 @@ def _is_lock_error(exc: BaseException) -> bool:
 def _switch_to_wal(conn: sqlite3.Connection) -> None:
     """Switching a fresh file to WAL needs an exclusive lock, and SQLite answers "database is
     locked" at once (no busy handler) while another process creates the same file: wait and retry."""
+    try:
+        conn.execute("PRAGMA journal_mode=WAL")
+        return
+    except sqlite3.OperationalError as exc:
+        if not _is_lock_error(exc):
+            raise
     from tenacity import retry, retry_if_exception, stop_after_delay, wait_random_exponential
 
     retry(retry=retry_if_exception(_is_lock_error), stop=stop_after_delay(30),
