@@ -28,3 +28,13 @@ async def test_no_limits_never_wait():
     for _ in range(1000):
         await limiter.acquire(10**6)
     assert time.monotonic() - start < 0.5
+
+
+def test_non_positive_limits_are_one_line():
+    import pytest
+
+    from core.errors import ConfigError
+
+    for kw in ({"rpm": -1}, {"tpm": 0}, {"rpm": float("nan")}):
+        with pytest.raises(ConfigError, match="give a limit above 0"):
+            RateLimiter(**kw)
