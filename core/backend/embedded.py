@@ -39,9 +39,11 @@ class EmbeddedBackend:
         import httpx2
         import openai
 
+        from core.jobs.retry import DEFAULT_POLICY
+
         transport = httpx2.ASGITransport(app=self.app)
         http_client = openai.DefaultAsyncHttpxClient(transport=transport)
-        kw.setdefault("max_retries", 4)
+        kw = DEFAULT_POLICY.client_options() | kw
         client = openai.AsyncOpenAI(api_key=DUMMY_KEY, base_url=BASE_URL, http_client=http_client, **kw)
         self._clients.append(client)
         return client

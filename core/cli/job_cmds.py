@@ -126,12 +126,13 @@ async def launch_cmd(source: Path, validation_file, backend_kind, base_url, then
         _print_outcome(job)
 
 
-async def _follow_or_explain(client, registry, choice, job_id: str, run_id: str, *, output: str):
+async def _follow_or_explain(client, registry, choice, job_id: str, run_id: str, *, output: str,
+                             since: str | None = None):
     """follow_job; an interruption says what was left running and how to continue or cancel it."""
     import asyncio
 
     try:
-        return await follow_job(client, registry, choice, job_id, output=output)
+        return await follow_job(client, registry, choice, job_id, output=output, since=since)
     except (KeyboardInterrupt, asyncio.CancelledError):
         left_behind(job_id, run_id, choice)
         raise
@@ -147,13 +148,17 @@ def left_behind(job_id: str, run_id: str, choice) -> None:
 @click.command("follow")
 @click.argument("job")
 @backend_options
+@click.option("--since", "since", metavar="EVENT_ID", default=None,
+              help="Start after this event (the last id you saw); default: the job's first event.")
 @option_json()
 @run_async
-async def follow_cmd(job: str, backend_kind, base_url, as_json) -> None:
-    """Show JOB's events (job id, run id or run name), then follow it until it ends.
+async def follow_cmd(job: str, backend_kind, base_url, since, as_json) -> None:
+    """Show JOB's events (job id, run id or run name) from its first (or after --since), then follow
+    it until it ends.
 
     A finished job shows its stored history. --json prints JSON Lines: one event per line on stdout,
-    each once, oldest first; nothing else goes to stdout."""
+    each once, oldest first; nothing else goes to stdout. A rerun with --since (the last id you got)
+    continues the stream without a gap."""
     from core.cli.job_common import check_reachable
     from core.jobs.backends import open_client
 
@@ -167,7 +172,7 @@ async def follow_cmd(job: str, backend_kind, base_url, as_json) -> None:
     async with open_client(choice, train=current.get("status") not in TERMINAL) as client:
         run = registry.run_for_job(choice.key, job_id)
         final, _ = await _follow_or_explain(client, registry, choice, job_id, run["id"] if run else "-",
-                                            output="lines" if as_json else "human")
+                                            output="lines" if as_json else "human", since=since)
     if not as_json:
         _print_outcome(final)
 

@@ -83,10 +83,11 @@ async def check_backend_reachable(client) -> None:
 
 
 async def follow_job(client, registry, choice, job_id: str, *, output: str = "human", history: bool = True,
-                     quiet_metrics: bool = True) -> tuple[dict, list[dict]]:
+                     quiet_metrics: bool = True, since: str | None = None) -> tuple[dict, list[dict]]:
     """Follow to a terminal status; returns (final job, every event of the job shown or collected).
 
-    history: start with the events the registry already holds, so a finished job shows its story.
+    history: the job's whole stream from its first event (or after event ``since``), so a finished job
+    shows its story and a rerun after any interruption shows every event.
     output "human": messages on stdout, metrics summarised in a live line on stderr.
     output "lines": each event once as a JSON line on stdout (JSON Lines), nothing else there.
     output "collect": nothing on stdout (the caller prints one JSON document at the end)."""
@@ -97,7 +98,6 @@ async def follow_job(client, registry, choice, job_id: str, *, output: str = "hu
     from core.jobs.track import track
 
     intervals = PollIntervals.fast() if choice.kind == "local" else PollIntervals()
-    stored = registry.events(choice.key, job_id) if history else []
     series = MetricSeries()
     out, err = stdout_console(), stderr_console()
     started = time.monotonic()
@@ -121,17 +121,18 @@ async def follow_job(client, registry, choice, job_id: str, *, output: str = "hu
         state["job"] = job
 
     def on_retry(exc, wait: float) -> None:
-        err.print(f"[yellow]backend busy ({exc.__class__.__name__}); retrying in {wait:.1f}s[/]")
+        import openai
+
+        what = "backend unreachable" if isinstance(exc, openai.APIConnectionError) else "backend busy"
+        err.print(f"[yellow]{what} ({exc.__class__.__name__}); retrying in {wait:.1f}s[/]")
 
     live = Live(status_text({}, series, 0, err.width), console=err, transient=True, refresh_per_second=4,
                 auto_refresh=err.is_terminal) if err.is_terminal else None
     try:
         if live is not None:
             live.start()
-        for event in stored:
-            show(event)
         async for event in track(client, registry, backend=choice.key, job_id=job_id, intervals=intervals,
-                                 on_job=on_job, on_retry=on_retry):
+                                 on_job=on_job, on_retry=on_retry, replay=history, since=since):
             show(event)
             if live is not None:
                 live.update(status_text(state["job"], series, time.monotonic() - started, err.width))

@@ -43,6 +43,9 @@ def normalise_labels(raw: pd.Series, labels: LabelSet) -> tuple[pd.Series, pd.Se
     """LabelSet.normalise_series on the distinct raw values only, then spread back by code."""
     import pandas as pd
 
+    nested = _nested(raw)
+    if nested is not None:  # a list or object is no label (and cannot be hashed): its own reason
+        raw = raw.mask(nested)
     codes, uniques = pd.factorize(raw, use_na_sentinel=True)
     norm_u, reason_u = labels.normalise_series(pd.Series(uniques, dtype=object))
     missing = codes < 0
@@ -55,7 +58,37 @@ def normalise_labels(raw: pd.Series, labels: LabelSet) -> tuple[pd.Series, pd.Se
         reason = pd.Series(pd.NA, index=raw.index, dtype="string")
     norm[missing] = pd.NA
     reason[missing] = "missing_label"
+    if nested is not None:
+        reason[nested.to_numpy(dtype=bool)] = NOT_A_VALUE
     return norm, reason
+
+
+NOT_A_VALUE = "list_or_object"
+
+
+def _nested(column: pd.Series) -> pd.Series | None:
+    """True where a cell holds a list or an object (typed inputs only); None when there are none."""
+    from pandas.api.types import infer_dtype
+
+    if column.dtype != object or infer_dtype(column, skipna=True) not in ("mixed", "mixed-integer", "unknown-array"):
+        return None
+    nested = column.map(lambda v: isinstance(v, (list, dict, tuple, np.ndarray)))
+    return nested if nested.any() else None
+
+
+def _hashable(frame: pd.DataFrame) -> pd.DataFrame:
+    """Lists and objects in other columns as JSON text, so whole-row comparisons can hash them."""
+    import orjson
+
+    out = frame
+    for name in frame.columns:
+        nested = _nested(frame[name])
+        if nested is not None:
+            if out is frame:
+                out = frame.copy()
+            out[name] = frame[name].map(lambda v: orjson.dumps(v, default=str, option=orjson.OPT_SERIALIZE_NUMPY)
+                                        if isinstance(v, (list, dict, tuple, np.ndarray)) else v)
+    return out
 
 
 def _first_of_group(group: np.ndarray, mask: np.ndarray) -> np.ndarray:
@@ -106,7 +139,7 @@ def clean(
     repeated = keep & pd.Series(group).duplicated(keep=False).to_numpy()
     exact = np.zeros(n, dtype=bool)
     if repeated.any():
-        sub = frame[repeated]
+        sub = _hashable(frame[repeated])
         exact[np.flatnonzero(repeated)] = sub.duplicated(keep="first").to_numpy()
     report.exact_duplicates = int(exact.sum())
     if dedup:

@@ -183,7 +183,7 @@ def _read_json(path: Path, lines: bool) -> pd.DataFrame:
             if len(lists) == 1:
                 obj = next(iter(lists.values()))
             elif lists and len({len(v) for v in lists.values()}) == 1:
-                return pd.DataFrame(lists).astype("string")
+                return pd.DataFrame(lists)  # typed values: the text column is checked by as_text
         if not isinstance(obj, list):
             raise DataError("JSON file must hold a list of records", path=path)
         for n, rec in enumerate(obj, start=1):
@@ -363,8 +363,8 @@ def load_dataset(
         raise DataError(f"column {text_column!r} cannot be both text and label", path=where)
     if split_column is not None and split_column not in frame.columns:
         raise DataError(f"no split column {split_column!r}; columns are: {listing}", path=where)
-    import pandas as pd
+    from core.data.text_values import as_text
 
-    if not isinstance(frame[text_column].dtype, pd.StringDtype):
-        frame[text_column] = frame[text_column].astype("string").fillna("")
+    # typed inputs (JSON, Parquet): no Python reprs in the training data (rule in core/data/text_values.py)
+    frame[text_column] = as_text(frame[text_column], path=where, column=text_column)
     return LoadedDataset(frame, label, fmt, text_column, label_column, split_column, fingerprint)

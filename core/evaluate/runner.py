@@ -151,7 +151,7 @@ async def evaluate(client, model: str, data: Path, options: EvalOptions | None =
                    progress: ProgressFn | None = None, run_id: str | None = None) -> EvalReport:
     import openai
 
-    from core.jobs.retry import PollIntervals, call_with_backoff
+    from core.jobs.retry import call_with_backoff, without_sdk_retries
 
     options = options or EvalOptions()
     progress = progress or null_progress
@@ -165,7 +165,7 @@ async def evaluate(client, model: str, data: Path, options: EvalOptions | None =
     todo = [i for i in range(len(examples)) if i not in answers]
     limiter = RateLimiter(rpm, tpm)
     semaphore = asyncio.Semaphore(concurrency)
-    intervals = PollIntervals(max_backoff=30.0)
+    client = without_sdk_retries(client)  # retried below, by the one policy
     state = {"logprobs": True, "done": len(answers), "made": 0}
     progress("evaluate", state["done"], len(examples))
 
@@ -176,7 +176,7 @@ async def evaluate(client, model: str, data: Path, options: EvalOptions | None =
                 await limiter.acquire(estimate_tokens(body))
                 create = client.chat.completions.create if kind == "chat" else client.completions.create
                 try:
-                    response = await call_with_backoff(lambda create=create, body=body: create(**body), intervals)
+                    response = await call_with_backoff(lambda create=create, body=body: create(**body))
                     break
                 except openai.BadRequestError as exc:
                     # some backends refuse logprobs: ask without them rather than fail

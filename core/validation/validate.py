@@ -118,7 +118,7 @@ def _check_chat(obj: dict, line: int, out: _Collector) -> bool:
             out.add("message_unrecognized_key", line, f"{param}: {', '.join(sorted(extra))}", param=param)
             ok = False
         role = message.get("role")
-        if role is not None and role not in CHAT_ROLES:
+        if role is not None and (not isinstance(role, str) or role not in CHAT_ROLES):  # a list is unhashable
             out.add("unrecognized_role", line, f"{param}: {role!r}", param=f"{param}.role")
             ok = False
         content = message.get("content")

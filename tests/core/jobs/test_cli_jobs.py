@@ -47,8 +47,10 @@ def test_launch_then_follow_in_another_process_completes_the_job(run_cli, sample
     assert len({e["id"] for e in events}) == len(events)
     assert [e["created_at"] for e in events] == sorted(e["created_at"] for e in events)
     again = run_cli("follow", job["id"], "--json")  # a finished job shows its stored history, each event once
-    assert again.exit_code == 0
+    assert again.exit_code == 0 and again.stdout == follow.stdout
     assert [orjson.loads(line)["id"] for line in again.stdout.splitlines()] == [e["id"] for e in events]
+    after = run_cli("follow", job["id"], "--json", "--since", events[-2]["id"])
+    assert after.exit_code == 0 and [orjson.loads(line) for line in after.stdout.splitlines()] == events[-1:]
 
 
 def test_max_cost_refuses(run_cli, sample_csv, tmp_path):
