@@ -13,10 +13,12 @@ from pathlib import Path
 
 import orjson
 from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
+from starlette.datastructures import Headers
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
-from starlette.routing import Route
+from starlette.routing import Match, Route
 
 from core.backend import LOCAL_BASE_MODEL, LOCAL_ORG
 from core.backend.errors import ApiError, bad_request, error_response, not_found
@@ -28,7 +30,11 @@ from core.backend.runner import ACTIVE, TERMINAL, JobRunner, event
 from core.backend.store import Store
 
 MAX_UPLOAD = 512 * 1024 * 1024
-UPLOAD_PURPOSES = ("fine-tune",)
+MAX_BODY = 32 * 1024 * 1024  # any other request body (JSON); a chat request this big is already absurd
+MULTIPART_SLACK = 1024 * 1024  # room for the form's boundaries and small fields around an upload
+UPLOAD_PURPOSES = ("assistants", "batch", "fine-tune", "vision", "user_data", "evals")
+FORM_FIELDS = ("file", "purpose", "expires_after", "expires_after[anchor]", "expires_after[seconds]")
+EXPIRY_SECONDS = (3600, 2_592_000)
 TRAINABLE = (LOCAL_BASE_MODEL,)
 TRAINING_NOT_AVAILABLE = (
     "Fine-tuning is no longer available for your organization. OpenAI stopped new fine-tuning jobs for "
@@ -40,13 +46,14 @@ class Backend:
     """What the routes share: the store, the runner, loaded models, options."""
 
     def __init__(self, data_dir: Path, *, api_key: str | None, pace: float, deny_training: bool,
-                 max_upload: int = MAX_UPLOAD, lease: float = 15.0) -> None:
+                 max_upload: int = MAX_UPLOAD, max_body: int = MAX_BODY, lease: float = 15.0) -> None:
         self.store = Store(data_dir)
         self.runner = JobRunner(self.store, pace=pace, lease=lease)
         self.models = ModelCache(self.store)
         self.api_key = api_key
         self.deny_training = deny_training
         self.max_upload = max_upload
+        self.max_body = max_body
 
 
 def _public(job: dict) -> dict:
@@ -65,7 +72,9 @@ async def _json(request: Request) -> dict:
     return body
 
 
-def _limit(request: Request, default: int, maximum: int = 10_000) -> int:
+def _limit(request: Request, default: int, maximum: int = 10_000, *, strict: bool = False) -> int:
+    """The ``limit`` query parameter: at least 1; above ``maximum`` it is an error only where OpenAI documents
+    the bound (``strict``), elsewhere a page is simply capped."""
     raw = request.query_params.get("limit")
     if raw is None:
         return default
@@ -73,9 +82,23 @@ def _limit(request: Request, default: int, maximum: int = 10_000) -> int:
         value = int(raw)
     except ValueError:
         raise bad_request(f"Invalid limit: {raw!r}", param="limit") from None
-    if not 1 <= value <= maximum:
+    if value < 1 or strict and value > maximum:
         raise bad_request(f"limit must be between 1 and {maximum}", param="limit")
-    return value
+    return min(value, maximum)
+
+
+def _order(request: Request) -> str:
+    order = request.query_params.get("order", "desc")
+    if order not in ("asc", "desc"):
+        raise bad_request(f"Invalid order: {order!r}. Expected 'asc' or 'desc'.", param="order")
+    return order
+
+
+def _page(items: list, limit: int) -> dict:
+    # the spec types first_id/last_id as strings: an empty page has empty ones, not nulls
+    page = items[:limit]
+    return {"object": "list", "data": page, "first_id": page[0]["id"] if page else "",
+            "last_id": page[-1]["id"] if page else "", "has_more": len(items) > limit}
 
 
 def _backend(request: Request) -> Backend:
@@ -85,23 +108,26 @@ def _backend(request: Request) -> Backend:
 # -- files ----------------------------------------------------------------------------------
 async def upload_file(request: Request) -> Response:
     b = _backend(request)
-    length = request.headers.get("content-length")
-    if length and length.isdigit() and int(length) > b.max_upload + 65_536:
-        raise ApiError(413, f"File too large: uploads are limited to {b.max_upload // 2**20} MB.", param="file",
-                       code="file_too_large")
     try:
         form = await request.form(max_files=1, max_fields=10)
+    except ApiError:
+        raise
     except Exception as exc:
         raise bad_request(f"Could not parse the multipart form: {exc}", param="file") from None
+    unknown = sorted(set(form.keys()) - set(FORM_FIELDS))
+    if unknown:
+        await form.close()
+        raise bad_request(f"Unrecognized request argument supplied: {', '.join(unknown)}", param=unknown[0])
     purpose = form.get("purpose")
     upload = form.get("file")
     if not isinstance(purpose, str):
         raise bad_request("Missing required parameter: 'purpose'.", param="purpose")
     if purpose not in UPLOAD_PURPOSES:
-        raise bad_request(f"Invalid purpose '{purpose}'. The local backend accepts: {', '.join(UPLOAD_PURPOSES)}.",
+        raise bad_request(f"Invalid purpose '{purpose}'. Expected one of: {', '.join(UPLOAD_PURPOSES)}.",
                           param="purpose")
     if upload is None or isinstance(upload, str):
         raise bad_request("Missing required parameter: 'file'.", param="file")
+    expires_after = _expires_after(form)
     file_id = new_id("file-")
     target = b.store.file_path(file_id)
     digest, size = hashlib.sha256(), 0
@@ -121,25 +147,48 @@ async def upload_file(request: Request) -> Response:
         await form.close()
     # the name is kept as a label only; the file on disk is named by its id
     filename = Path(upload.filename or "upload.jsonl").name[:255] or "upload.jsonl"
+    now = int(time.time())
     obj = {"object": "file", "id": file_id, "purpose": purpose, "filename": filename, "bytes": size,
-           "created_at": int(time.time()), "status": "processed"}
+           "created_at": now, "status": "processed"}
+    if expires_after is not None:
+        obj["expires_at"] = now + expires_after
     b.store.add_file(obj, digest.hexdigest())
     return JSONResponse(obj)
+
+
+def _expires_after(form) -> int | None:
+    """Seconds after creation at which the file expires: OpenAI's client sends ``expires_after[anchor]`` and
+    ``expires_after[seconds]`` fields; a JSON ``expires_after`` part means the same."""
+    if "expires_after" in form:
+        try:
+            value = orjson.loads(form["expires_after"]) if isinstance(form["expires_after"], str) else None
+        except orjson.JSONDecodeError:
+            value = None
+    elif "expires_after[anchor]" in form or "expires_after[seconds]" in form:
+        value = {"anchor": form.get("expires_after[anchor]"), "seconds": form.get("expires_after[seconds]")}
+        if isinstance(value["seconds"], str) and value["seconds"].isdigit():
+            value["seconds"] = int(value["seconds"])
+    else:
+        return None
+    lo, hi = EXPIRY_SECONDS
+    if (not isinstance(value, dict) or set(value) - {"anchor", "seconds"} or value.get("anchor") != "created_at"
+            or not isinstance(value.get("seconds"), int) or isinstance(value["seconds"], bool)
+            or not lo <= value["seconds"] <= hi):
+        raise bad_request(f"Invalid 'expires_after': expected anchor 'created_at' and seconds between {lo} and {hi}.",
+                          param="expires_after")
+    return value["seconds"]
 
 
 async def list_files(request: Request) -> Response:
     b = _backend(request)
     files = b.store.list_files(request.query_params.get("purpose"))
-    if request.query_params.get("order") == "asc":
+    if _order(request) == "asc":
         files.reverse()
     after = request.query_params.get("after")
     if after:
         ids = [f["id"] for f in files]
         files = files[ids.index(after) + 1:] if after in ids else []
-    limit = _limit(request, 10_000)
-    page = files[:limit]
-    return JSONResponse({"object": "list", "data": page, "first_id": page[0]["id"] if page else None,
-                         "last_id": page[-1]["id"] if page else None, "has_more": len(files) > limit})
+    return JSONResponse(_page(files, _limit(request, 10_000, strict=True)))
 
 
 def _file(b: Backend, file_id: str) -> dict:
@@ -287,10 +336,7 @@ async def job_checkpoints(request: Request) -> Response:
     if after:
         ids = [c["id"] for c in items]
         items = items[ids.index(after) + 1:] if after in ids else []
-    limit = _limit(request, 10, 100)
-    page = items[:limit]
-    return JSONResponse({"object": "list", "data": page, "first_id": page[0]["id"] if page else None,
-                         "last_id": page[-1]["id"] if page else None, "has_more": len(items) > limit})
+    return JSONResponse(_page(items, _limit(request, 10, 100)))
 
 
 # -- models and completions -------------------------------------------------------------------
@@ -324,18 +370,20 @@ async def delete_model(request: Request) -> Response:
     return JSONResponse({"id": model_id, "object": "model", "deleted": True})
 
 
+# Inference (featurising a long text, scoring it) runs in a worker thread: a big request must not hold up the
+# event loop, and with it every other request.
 async def chat_completions(request: Request) -> Response:
     body = await _json(request)
     if body.get("stream"):
         raise bad_request("The local backend does not stream; omit 'stream'.", param="stream")
-    return JSONResponse(chat_completion(_backend(request).models, body))
+    return JSONResponse(await run_in_threadpool(chat_completion, _backend(request).models, body))
 
 
 async def completions(request: Request) -> Response:
     body = await _json(request)
     if body.get("stream"):
         raise bad_request("The local backend does not stream; omit 'stream'.", param="stream")
-    return JSONResponse(completion(_backend(request).models, body))
+    return JSONResponse(await run_in_threadpool(completion, _backend(request).models, body))
 
 
 # -- the app ----------------------------------------------------------------------------------
@@ -369,7 +417,11 @@ async def _http_error(request: Request, exc: HTTPException) -> Response:
     if exc.status_code == 404:
         return error_response(404, f"Invalid URL ({request.method} {request.url.path})")
     if exc.status_code == 405:
-        return error_response(405, f"Method {request.method} not allowed for {request.url.path}")
+        # the path's routes are split by method: list them all, as Allow must
+        allowed = sorted({m for r in request.app.routes if isinstance(r, Route) and r.methods
+                          and r.matches(request.scope)[0] != Match.NONE for m in r.methods})
+        return error_response(405, f"Method {request.method} not allowed for {request.url.path}",
+                              headers={"Allow": ", ".join(allowed)})
     return error_response(exc.status_code, str(exc.detail))
 
 
@@ -385,30 +437,78 @@ async def _server_error(request: Request, exc: Exception) -> Response:
 
 
 class AuthMiddleware:
+    """Every /v1/ path wants ``Authorization: Bearer <key>`` (the scheme in any case, as HTTP has it);
+    otherwise a 401 in OpenAI's error shape."""
+
     def __init__(self, app, api_key: str) -> None:
-        self.app, self.expected = app, f"Bearer {api_key}".encode()
+        self.app, self.expected = app, api_key.encode()
 
     async def __call__(self, scope, receive, send) -> None:
         if scope["type"] == "http" and scope["path"].startswith("/v1/"):
-            given = dict(scope["headers"]).get(b"authorization", b"")
-            if not hmac.compare_digest(given, self.expected):
+            given = Headers(scope=scope).get("authorization", "")
+            scheme, _, token = given.strip().partition(" ")
+            if scheme.lower() != "bearer" or not hmac.compare_digest(token.strip().encode(errors="replace"),
+                                                                     self.expected):
                 from core.jobs.keys import mask_key
 
-                shown = mask_key(given.decode(errors="replace").removeprefix("Bearer ")) if given else "none"
-                response = error_response(401, f"Incorrect API key provided: {shown}.", code="invalid_api_key")
+                shown = mask_key(token.strip()) if token.strip() else "none"
+                message = (f"Incorrect API key provided: {shown}." if scheme.lower() == "bearer" else
+                           "You didn't provide an API key. You need to provide your API key in an Authorization "
+                           "header using Bearer auth (i.e. Authorization: Bearer YOUR_KEY).")
+                response = error_response(401, message, code="invalid_api_key",
+                                          headers={"WWW-Authenticate": "Bearer"})
                 await response(scope, receive, send)
                 return
         await self.app(scope, receive, send)
 
 
+class BodyLimitMiddleware:
+    """Stops reading a request body at its limit and answers 413: a Content-Length above it is refused
+    before a byte is read, and a chunked body is cut off as soon as it passes the limit, so nothing beyond
+    it is ever spooled to disk or held in memory."""
+
+    def __init__(self, app, backend: Backend) -> None:
+        self.app, self.backend = app, backend
+
+    def _limit(self, path: str) -> tuple[int, str, str]:
+        if path.rstrip("/") == "/v1/files":
+            return (self.backend.max_upload + MULTIPART_SLACK, "file_too_large",
+                    f"File too large: uploads are limited to {self.backend.max_upload // 2**20} MB.")
+        return (self.backend.max_body, "request_too_large",
+                f"Request body too large: at most {self.backend.max_body // 2**20} MB.")
+
+    async def __call__(self, scope, receive, send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        limit, code, message = self._limit(scope["path"])
+        length = Headers(scope=scope).get("content-length", "")
+        if length.isdigit() and int(length) > limit:
+            await error_response(413, message, code=code)(scope, receive, send)
+            return
+        seen = 0
+
+        async def limited_receive():
+            nonlocal seen
+            message_ = await receive()
+            if message_["type"] == "http.request":
+                seen += len(message_.get("body", b""))
+                if seen > limit:
+                    raise ApiError(413, message, code=code)
+            return message_
+
+        await self.app(scope, limited_receive, send)
+
+
 def create_app(data_dir: Path, *, api_key: str | None = None, pace: float = 0.0,
                faults: FaultConfig | None = None, deny_training: bool = False, lease: float = 15.0,
-               max_upload: int = MAX_UPLOAD, start_runner: bool = True) -> Starlette:
+               max_upload: int = MAX_UPLOAD, max_body: int = MAX_BODY, start_runner: bool = True) -> Starlette:
     backend = Backend(Path(data_dir), api_key=api_key, pace=pace, deny_training=deny_training,
-                      max_upload=max_upload, lease=lease)
+                      max_upload=max_upload, max_body=max_body, lease=lease)
     app = Starlette(routes=ROUTES, exception_handlers={ApiError: _api_error, HTTPException: _http_error,
                                                       Exception: _server_error})
     app.state.backend = backend
+    app.add_middleware(BodyLimitMiddleware, backend=backend)
     if faults is not None:
         app.add_middleware(FaultMiddleware, config=faults)
     if api_key:
