@@ -27,6 +27,9 @@ def spec() -> dict:
     # The spec's FineTuningJob.status enum predates pause/resume, whose own paths return a paused job.
     status = patched["components"]["schemas"]["FineTuningJob"]["properties"]["status"]
     status["enum"] = [*status["enum"], "paused"]
+    # An upload may have purpose "evals" (CreateFileRequest), but the File object's enum forgot it.
+    purpose = patched["components"]["schemas"]["OpenAIFile"]["properties"]["purpose"]
+    purpose["enum"] = [*purpose["enum"], "evals"]
     _document_errors(patched)
     _bound_limits(patched)
     # File content is the file's bytes (JSONL here), not a JSON string as the spec's content type says.
