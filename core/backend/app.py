@@ -260,6 +260,9 @@ async def list_jobs(request: Request) -> Response:
     jobs = b.store.list_jobs()
     wanted = {k[len("metadata["):-1]: v for k, v in request.query_params.items()
               if k.startswith("metadata[") and k.endswith("]")}
+    bare = request.query_params.get("metadata")
+    if bare is not None and bare != "null":
+        raise bad_request("Invalid metadata filter: use metadata[key]=value, or metadata=null.", param="metadata")
     if "" in wanted:
         # what a client sends for a metadata filter that is not an object (metadata[]=5)
         raise bad_request("Invalid metadata filter: use metadata[key]=value with a non-empty key.", param="metadata")
