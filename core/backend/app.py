@@ -14,7 +14,7 @@ from pathlib import Path
 import orjson
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
-from starlette.datastructures import Headers
+from starlette.datastructures import Headers, UploadFile
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -109,41 +109,31 @@ def _backend(request: Request) -> Backend:
 async def upload_file(request: Request) -> Response:
     b = _backend(request)
     try:
+        # the body limit middleware stops this read at the upload limit, so the spool never grows past it
         form = await request.form(max_files=1, max_fields=10)
     except ApiError:
         raise
     except Exception as exc:
         raise bad_request(f"Could not parse the multipart form: {exc}", param="file") from None
-    unknown = sorted(set(form.keys()) - set(FORM_FIELDS))
-    if unknown:
-        await form.close()
-        raise bad_request(f"Unrecognized request argument supplied: {', '.join(unknown)}", param=unknown[0])
-    purpose = form.get("purpose")
-    upload = form.get("file")
-    if not isinstance(purpose, str):
-        raise bad_request("Missing required parameter: 'purpose'.", param="purpose")
-    if purpose not in UPLOAD_PURPOSES:
-        raise bad_request(f"Invalid purpose '{purpose}'. Expected one of: {', '.join(UPLOAD_PURPOSES)}.",
-                          param="purpose")
-    if upload is None or isinstance(upload, str):
-        raise bad_request("Missing required parameter: 'file'.", param="file")
-    expires_after = _expires_after(form)
-    file_id = new_id("file-")
-    target = b.store.file_path(file_id)
-    digest, size = hashlib.sha256(), 0
-    tmp = target.with_suffix(".part")
     try:
-        with tmp.open("wb") as out:
-            while chunk := await upload.read(1 << 20):
-                size += len(chunk)
-                if size > b.max_upload:
-                    raise ApiError(413, f"File too large: uploads are limited to {b.max_upload // 2**20} MB.",
-                                   param="file", code="file_too_large")
-                digest.update(chunk)
-                out.write(chunk)
-        tmp.replace(target)
+        purpose, upload, expires_after = _check_form(form)
+        file_id = new_id("file-")
+        target = b.store.file_path(file_id)
+        digest, size = hashlib.sha256(), 0
+        tmp = target.with_suffix(".part")
+        try:
+            with tmp.open("wb") as out:
+                while chunk := await upload.read(1 << 20):
+                    size += len(chunk)
+                    if size > b.max_upload:
+                        raise ApiError(413, f"File too large: uploads are limited to {b.max_upload // 2**20} MB.",
+                                       param="file", code="file_too_large")
+                    digest.update(chunk)
+                    out.write(chunk)
+            tmp.replace(target)
+        finally:
+            tmp.unlink(missing_ok=True)
     finally:
-        tmp.unlink(missing_ok=True)
         await form.close()
     # the name is kept as a label only; the file on disk is named by its id
     filename = Path(upload.filename or "upload.jsonl").name[:255] or "upload.jsonl"
@@ -154,6 +144,22 @@ async def upload_file(request: Request) -> Response:
         obj["expires_at"] = now + expires_after
     b.store.add_file(obj, digest.hexdigest())
     return JSONResponse(obj)
+
+
+def _check_form(form) -> tuple[str, UploadFile, int | None]:
+    unknown = sorted(set(form.keys()) - set(FORM_FIELDS))
+    if unknown:
+        raise bad_request(f"Unrecognized request argument supplied: {', '.join(unknown)}", param=unknown[0])
+    purpose = form.get("purpose")
+    upload = form.get("file")
+    if not isinstance(purpose, str):
+        raise bad_request("Missing required parameter: 'purpose'.", param="purpose")
+    if purpose not in UPLOAD_PURPOSES:
+        raise bad_request(f"Invalid purpose '{purpose}'. Expected one of: {', '.join(UPLOAD_PURPOSES)}.",
+                          param="purpose")
+    if not isinstance(upload, UploadFile):
+        raise bad_request("Missing required parameter: 'file'.", param="file")
+    return purpose, upload, _expires_after(form)
 
 
 def _expires_after(form) -> int | None:
