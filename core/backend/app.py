@@ -150,6 +150,9 @@ def _check_form(form) -> tuple[str, UploadFile, int | None]:
     unknown = sorted(set(form.keys()) - set(FORM_FIELDS))
     if unknown:
         raise bad_request(f"Unrecognized request argument supplied: {', '.join(unknown)}", param=unknown[0])
+    repeated = sorted(k for k in set(form.keys()) if len(form.getlist(k)) > 1)
+    if repeated:
+        raise bad_request(f"'{repeated[0]}' was given more than once.", param=repeated[0])
     purpose = form.get("purpose")
     upload = form.get("file")
     if not isinstance(purpose, str):

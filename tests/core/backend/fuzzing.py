@@ -43,6 +43,10 @@ checks.positive_data_acceptance.expected-statuses = ["2xx", "400", "401", "403",
 """
 
 
+# Known false positive of schemathesis 4.32 (long runs only): a negative case that makes the multipart field
+# `expires_after` an empty array serialises to no field at all, a valid upload; the server cannot tell.
+
+
 def fuzz_spec(*, auth: bool) -> dict:
     """The conformance spec, cut down to what the local backend serves. Without ``auth`` the server runs
     without a key (loopback only), so the spec's bearer requirement is dropped."""

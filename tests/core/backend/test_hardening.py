@@ -197,7 +197,8 @@ async def test_uploads_under_the_limit_still_work(raw):
                                          ({"expires_after[anchor]": "created_at", "expires_after[seconds]": "59"}, False),
                                          ({"expires_after[anchor]": "last_used", "expires_after[seconds]": "3600"}, False),
                                          ({"expires_after": '{"anchor": "created_at", "seconds": 7200}'}, True),
-                                         ({"expires_after": "soon"}, False), ({"colour": "red"}, False)])
+                                         ({"expires_after": "soon"}, False), ({"colour": "red"}, False),
+                                         ({"expires_after": ['{"anchor": "created_at", "seconds": 7200}'] * 2}, False)])
 async def test_upload_form_fields_are_checked(raw, expires, ok):
     response = await raw.post("/files", files={"file": ("t.jsonl", b"{}\n")}, data={"purpose": "fine-tune", **expires})
     assert response.status_code == (200 if ok else 400), response.text
