@@ -63,7 +63,8 @@ def main() -> int:
         tmp = Path(tmp)
         spec = write_spec(tmp / "spec", auth=args.api_key is not None)
         port = free_port()
-        cmd = [sys.executable, "-c", "import sys; from core.cli import main; main(sys.argv[1:])", "serve", "--port", str(port), "--data-dir", str(tmp / "data")]
+        cmd = [sys.executable, "-c", "import sys; from core.cli import main; main(sys.argv[1:])",
+               "serve", "--port", str(port), "--data-dir", str(tmp / "data")]
         env = {**os.environ, "PYTHONPATH": str(REPO), "STARTUNE_HOME": str(tmp / "home")}
         if args.api_key:
             env["STARTUNE_SERVE_API_KEY"] = args.api_key

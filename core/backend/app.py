@@ -7,14 +7,13 @@
 from __future__ import annotations
 
 import hashlib
-import hmac
 import time
 from pathlib import Path
 
 import orjson
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
-from starlette.datastructures import Headers, UploadFile
+from starlette.datastructures import UploadFile
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -23,6 +22,7 @@ from starlette.routing import Match, Route
 from core.backend import LOCAL_BASE_MODEL, LOCAL_ORG
 from core.backend.errors import ApiError, bad_request, error_response, not_found
 from core.backend.faults import DroppedConnection, FaultConfig, FaultMiddleware
+from core.backend.guards import AuthMiddleware, BodyLimitMiddleware
 from core.backend.ids import new_id
 from core.backend.inference import ModelCache, chat_completion, completion
 from core.backend.requests import check_create_job
@@ -31,7 +31,6 @@ from core.backend.store import Store
 
 MAX_UPLOAD = 512 * 1024 * 1024
 MAX_BODY = 32 * 1024 * 1024  # any other request body (JSON); a chat request this big is already absurd
-MULTIPART_SLACK = 1024 * 1024  # room for the form's boundaries and small fields around an upload
 UPLOAD_PURPOSES = ("assistants", "batch", "fine-tune", "vision", "user_data", "evals")
 FORM_FIELDS = ("file", "purpose", "expires_after", "expires_after[anchor]", "expires_after[seconds]")
 EXPIRY_SECONDS = (3600, 2_592_000)
@@ -451,70 +450,6 @@ async def _server_error(request: Request, exc: Exception) -> Response:
                           code="server_error")
 
 
-class AuthMiddleware:
-    """Every /v1/ path wants ``Authorization: Bearer <key>`` (the scheme in any case, as HTTP has it);
-    otherwise a 401 in OpenAI's error shape."""
-
-    def __init__(self, app, api_key: str) -> None:
-        self.app, self.expected = app, api_key.encode()
-
-    async def __call__(self, scope, receive, send) -> None:
-        if scope["type"] == "http" and scope["path"].startswith("/v1/"):
-            given = Headers(scope=scope).get("authorization", "")
-            scheme, _, token = given.strip().partition(" ")
-            if scheme.lower() != "bearer" or not hmac.compare_digest(token.strip().encode(errors="replace"),
-                                                                     self.expected):
-                from core.jobs.keys import mask_key
-
-                shown = mask_key(token.strip()) if token.strip() else "none"
-                message = (f"Incorrect API key provided: {shown}." if scheme.lower() == "bearer" else
-                           "You didn't provide an API key. You need to provide your API key in an Authorization "
-                           "header using Bearer auth (i.e. Authorization: Bearer YOUR_KEY).")
-                response = error_response(401, message, code="invalid_api_key",
-                                          headers={"WWW-Authenticate": "Bearer"})
-                await response(scope, receive, send)
-                return
-        await self.app(scope, receive, send)
-
-
-class BodyLimitMiddleware:
-    """Stops reading a request body at its limit and answers 413: a Content-Length above it is refused
-    before a byte is read, and a chunked body is cut off as soon as it passes the limit, so nothing beyond
-    it is ever spooled to disk or held in memory."""
-
-    def __init__(self, app, backend: Backend) -> None:
-        self.app, self.backend = app, backend
-
-    def _limit(self, path: str) -> tuple[int, str, str]:
-        if path.rstrip("/") == "/v1/files":
-            return (self.backend.max_upload + MULTIPART_SLACK, "file_too_large",
-                    f"File too large: uploads are limited to {self.backend.max_upload // 2**20} MB.")
-        return (self.backend.max_body, "request_too_large",
-                f"Request body too large: at most {self.backend.max_body // 2**20} MB.")
-
-    async def __call__(self, scope, receive, send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        limit, code, message = self._limit(scope["path"])
-        length = Headers(scope=scope).get("content-length", "")
-        if length.isdigit() and int(length) > limit:
-            await error_response(413, message, code=code)(scope, receive, send)
-            return
-        seen = 0
-
-        async def limited_receive():
-            nonlocal seen
-            message_ = await receive()
-            if message_["type"] == "http.request":
-                seen += len(message_.get("body", b""))
-                if seen > limit:
-                    raise ApiError(413, message, code=code)
-            return message_
-
-        await self.app(scope, limited_receive, send)
-
-
 def create_app(data_dir: Path, *, api_key: str | None = None, pace: float = 0.0,
                faults: FaultConfig | None = None, deny_training: bool = False, lease: float = 15.0,
                max_upload: int = MAX_UPLOAD, max_body: int = MAX_BODY, start_runner: bool = True) -> Starlette:
@@ -523,7 +458,7 @@ def create_app(data_dir: Path, *, api_key: str | None = None, pace: float = 0.0,
     app = Starlette(routes=ROUTES, exception_handlers={ApiError: _api_error, HTTPException: _http_error,
                                                       Exception: _server_error})
     app.state.backend = backend
-    app.add_middleware(BodyLimitMiddleware, backend=backend)
+    app.add_middleware(BodyLimitMiddleware, upload_path="/v1/files", max_upload=max_upload, max_body=max_body)
     if faults is not None:
         app.add_middleware(FaultMiddleware, config=faults)
     if api_key:

@@ -82,7 +82,8 @@ def check_create_job(body: dict) -> dict:
     full = {k: hp.get(k, "auto") for k in ("n_epochs", "batch_size", "learning_rate_multiplier")}
     return {
         "model": body["model"], "training_file": body["training_file"], "validation_file": validation,
-        "suffix": suffix, "seed": seed, "metadata": metadata, "integrations": check_integrations(body.get("integrations")),
+        "suffix": suffix, "seed": seed, "metadata": metadata,
+        "integrations": check_integrations(body.get("integrations")),
         "method": {"type": "supervised", "supervised": {"hyperparameters": full}},
     }
 

@@ -193,12 +193,15 @@ async def test_uploads_under_the_limit_still_work(raw):
     assert batch.status_code == 200 and batch.json()["purpose"] == "batch"
 
 
-@pytest.mark.parametrize("expires, ok", [({"expires_after[anchor]": "created_at", "expires_after[seconds]": "3600"}, True),
-                                         ({"expires_after[anchor]": "created_at", "expires_after[seconds]": "59"}, False),
-                                         ({"expires_after[anchor]": "last_used", "expires_after[seconds]": "3600"}, False),
-                                         ({"expires_after": '{"anchor": "created_at", "seconds": 7200}'}, True),
-                                         ({"expires_after": "soon"}, False), ({"colour": "red"}, False),
-                                         ({"expires_after": ['{"anchor": "created_at", "seconds": 7200}'] * 2}, False)])
+ANCHOR, SECONDS = "expires_after[anchor]", "expires_after[seconds]"
+
+
+@pytest.mark.parametrize("expires, ok", [
+    ({ANCHOR: "created_at", SECONDS: "3600"}, True), ({ANCHOR: "created_at", SECONDS: "59"}, False),
+    ({ANCHOR: "last_used", SECONDS: "3600"}, False), ({"expires_after": '{"anchor": "created_at", "seconds": 7200}'}, True),
+    ({"expires_after": "soon"}, False), ({"colour": "red"}, False),
+    ({"expires_after": ['{"anchor": "created_at", "seconds": 7200}'] * 2}, False),
+])
 async def test_upload_form_fields_are_checked(raw, expires, ok):
     response = await raw.post("/files", files={"file": ("t.jsonl", b"{}\n")}, data={"purpose": "fine-tune", **expires})
     assert response.status_code == (200 if ok else 400), response.text
