@@ -165,6 +165,23 @@ async def test_a_chunked_upload_over_the_limit_is_cut_off_while_reading(raw, tmp
     assert not any(raw.app.state.backend.store.file_path("x").parent.iterdir())
 
 
+def test_over_real_http_a_chunked_upload_over_the_limit_gets_413(tmp_path):
+    from tests.fixtures.backend import ServerThread
+
+    server = ServerThread(tmp_path / "served", max_upload=1 << 20).start()
+    try:
+        def body():
+            yield b'--b\r\nContent-Disposition: form-data; name="file"; filename="big.jsonl"\r\n\r\n'
+            yield from [b"x" * 65536] * 320  # 20 MB, no Content-Length
+        response = httpx2.post(f"{server.base_url}/files", content=body(), timeout=30,
+                               headers={"Content-Type": "multipart/form-data; boundary=b"})
+        assert response.status_code == 413 and response.json()["error"]["code"] == "file_too_large"
+        assert httpx2.get(f"{server.base_url}/models").status_code == 200
+        assert not any(server.app.state.backend.store.file_path("x").parent.iterdir())
+    finally:
+        server.stop()
+
+
 async def test_a_chunked_json_body_over_the_limit_is_cut_off_without_growing(raw):
     tracemalloc.start()
     try:
