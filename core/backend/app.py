@@ -403,7 +403,7 @@ class AuthMiddleware:
 
 def create_app(data_dir: Path, *, api_key: str | None = None, pace: float = 0.0,
                faults: FaultConfig | None = None, deny_training: bool = False, lease: float = 15.0,
-               max_upload: int = MAX_UPLOAD, start_runner: bool = True) -> Starlette:
+               max_upload: int = MAX_UPLOAD, start_runner: bool = True, azure: bool = False) -> Starlette:
     backend = Backend(Path(data_dir), api_key=api_key, pace=pace, deny_training=deny_training,
                       max_upload=max_upload, lease=lease)
     app = Starlette(routes=ROUTES, exception_handlers={ApiError: _api_error, HTTPException: _http_error,
@@ -413,6 +413,10 @@ def create_app(data_dir: Path, *, api_key: str | None = None, pace: float = 0.0,
         app.add_middleware(FaultMiddleware, config=faults)
     if api_key:
         app.add_middleware(AuthMiddleware, api_key=api_key)
+    if azure:  # outermost: turns Azure's paths and api-key header into the OpenAI ones the rest expects
+        from core.backend.azure import AzureShapes
+
+        app.add_middleware(AzureShapes, backend=backend)
     if start_runner:
         backend.runner.start()
     return app

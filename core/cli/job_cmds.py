@@ -149,8 +149,10 @@ async def launch_cmd(source: Path, validation_file, backend_kind, base_url, then
                                        validation_file=validation_file, as_json=as_json,
                                        on_estimate=lambda cost: err.print(f"estimated cost: {cost.describe()}",
                                                                           soft_wrap=True))
+        from core.jobs.statuses import describe
+
         launched = (f"launched [bold]{job['id']}[/] (run {run_id}) on {choice.describe()}: "
-                    f"{job['model']}, status {job['status']}")
+                    f"{job['model']}, status {describe(job['status'])}")
         (err if as_json else stdout_console()).print(launched, soft_wrap=True)
         events: list[dict] = []
         if follow:
@@ -222,7 +224,9 @@ def _print_outcome(job: dict) -> None:
         error = job.get("error") or {}
         console.print(f"[red]failed[/]: {error.get('message')} ({error.get('code')})")
     else:
-        console.print(f"{status}")
+        from core.jobs.statuses import describe
+
+        console.print(describe(status))
 
 
 @click.command("results")
@@ -275,13 +279,14 @@ async def jobs_cmd(backend_kind, base_url, limit, as_json) -> None:
     import time as _time
 
     from core.cli.reports import render_jobs
+    from core.jobs.statuses import describe
 
     registry = _registry()
     rows = []
     for job in jobs:
         run = registry.run_for_job(choice.key, job["id"])
         rows.append({"job": job["id"], "run": (run["name"] or run["id"]) if run else "-", "model": job.get("model", ""),
-                     "status": job.get("status", ""), "fine-tuned model": job.get("fine_tuned_model") or "-",
+                     "status": describe(job.get("status")), "fine-tuned model": job.get("fine_tuned_model") or "-",
                      "created": _time.strftime("%Y-%m-%d %H:%M", _time.localtime(job["created_at"]))})
     render_jobs(stdout_console(), choice.describe(), rows)
 

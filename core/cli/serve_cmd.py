@@ -29,7 +29,9 @@ def _is_loopback(host: str) -> bool:
 @click.option("--pace", type=float, default=0.0, show_default=True, help="Seconds per training step, to watch curves grow.")
 @click.option("--faults", default=None, help="Inject faults, e.g. '429=0.1,500=0.05,drop=0.02,latency=0.05'.")
 @click.option("--deny-training", is_flag=True, help="Answer job creation with 403 training_not_available (rehearsal).")
-def serve_cmd(host, port, data_dir, api_key, pace, faults, deny_training) -> None:
+@click.option("--azure", is_flag=True, help="Also answer in Azure OpenAI's shapes under /openai/ (api-version, "
+                                            "deployments, trainingType, Azure's job statuses).")
+def serve_cmd(host, port, data_dir, api_key, pace, faults, deny_training, azure) -> None:
     """Serve OpenAI's fine-tuning API on this machine; training runs locally."""
     import uvicorn
 
@@ -41,8 +43,9 @@ def serve_cmd(host, port, data_dir, api_key, pace, faults, deny_training) -> Non
         raise ConfigError(f"refusing to listen on {host} without --api-key: anyone on the network could use it")
     directory = data_dir or local_backend_dir()
     app = create_app(directory, api_key=api_key, pace=pace, faults=FaultConfig.parse(faults),
-                     deny_training=deny_training)
+                     deny_training=deny_training, azure=azure)
     click.echo(f"startune local backend on http://{host}:{port}/v1 (data: {directory})"
+               + (f"; Azure endpoint http://{host}:{port}" if azure else "")
                + (" — bearer key required" if api_key else ""), err=True)
     try:
         uvicorn.run(app, host=host, port=port, log_level="warning")
