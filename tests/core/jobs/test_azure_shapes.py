@@ -2,27 +2,16 @@
 
 from __future__ import annotations
 
-import httpx2
 import openai
 import orjson
 import pytest
 
-from tests.fixtures.backend import ServerThread
+from tests.core.jobs.conftest import AZURE_KEY, deploy
 
 
 def _json(result):
     assert result.exit_code == 0, result.output
     return orjson.loads(result.stdout)
-
-
-@pytest.fixture
-def azure_server(tmp_path, monkeypatch):
-    server = ServerThread(tmp_path / "azure", azure=True, api_key="azure-secret-key-1234").start()
-    endpoint = server.base_url.removesuffix("/v1")
-    monkeypatch.setenv("AZURE_OPENAI_ENDPOINT", endpoint)
-    monkeypatch.setenv("AZURE_OPENAI_API_KEY", "azure-secret-key-1234")
-    yield server
-    server.stop()
 
 
 async def test_azure_client_uploads_creates_with_training_type_and_sees_azure_statuses(tmp_path, chat_files):
@@ -65,7 +54,7 @@ def test_launch_follow_deploy_and_evaluate_on_azure(run_cli, sample_csv, tmp_pat
     data = _json(launched)
     job = data["job"]
     assert job["status"] == "succeeded" and job["trainingType"] == "Developer"
-    assert "azure-secret-key-1234" not in launched.output  # only ever masked
+    assert AZURE_KEY not in launched.output  # only ever masked
     model = job["fine_tuned_model"]
     # the fine-tuned model answers only once deployed: one line that says so
     test = tmp_path / "b" / "test.jsonl"
@@ -74,10 +63,7 @@ def test_launch_follow_deploy_and_evaluate_on_azure(run_cli, sample_csv, tmp_pat
     line = result.output.strip().splitlines()[-1]
     assert line.startswith("startune: error: the model is not deployed") and "deployment" in line
     assert model in line and "Traceback" not in result.output
-    response = httpx2.put(f"{azure_server.base_url.removesuffix('/v1')}/openai/deployments/{model}",
-                         params={"api-version": "2024-10-21"}, headers={"api-key": "azure-secret-key-1234"},
-                         json={"model": model})
-    assert response.status_code == 200
+    deploy(azure_server, model)
     scored = _json(run_cli("evaluate", model, "--data", test, "--backend", "azure", "--limit", "5", "--json"))
     assert scored["n"] == 5 and scored["unparseable"] == 0
 

@@ -70,8 +70,7 @@ def test_cleanup_keeps_files_a_run_trained_on(run_cli, chat_files, tmp_path):
     assert {job["training_file"], job["validation_file"]} <= ids
 
 
-def test_models_lists_fine_tuned_models_with_shutdown_dates_from_a_fixed_clock(run_cli, sample_csv, tmp_path,
-                                                                                   isolated_home):
+def test_models_lists_fine_tuned_models_with_shutdown_dates_from_a_fixed_clock(run_cli, sample_csv, tmp_path):
     data = _json(run_cli("run", sample_csv, "--out", tmp_path / "b", "--samples", "train=120,val=30,test=30",
                          "--epochs", "1", "--suffix", "m", "--json"))
     model = data["job"]["fine_tuned_model"]
@@ -79,7 +78,9 @@ def test_models_lists_fine_tuned_models_with_shutdown_dates_from_a_fixed_clock(r
     assert [m["id"] for m in listed["models"]] == [model]
     assert listed["models"][0]["base"] == "startune-local" and listed["models"][0]["shutdown_date"] is None
     # a user override (like prices.json) gives the local base a date: days left count from the fixed clock
-    (isolated_home / "config" / "shutdowns.json").write_bytes(orjson.dumps({"serving": {"startune-local": "2027-01-14"}}))
+    from core.paths import config_dir
+
+    (config_dir() / "shutdowns.json").write_bytes(orjson.dumps({"serving": {"startune-local": "2027-01-14"}}))
     listed = _json(run_cli("models", "--json", "--as-of", "2026-11-25"))
     row = listed["models"][0]
     assert (row["shutdown_date"], row["days_left"], row["source"]) == ("2027-01-14", 50, "table")
