@@ -66,18 +66,23 @@ def check_training_type(options, choice) -> None:
                           hint="add --backend azure, or drop the flag")
 
 
+def interactive() -> bool:
+    """A person at a terminal who can answer a question (never a script reading --json)."""
+    import sys
+
+    return sys.stdin.isatty() and sys.stderr.isatty()
+
+
 async def launch_offering_cleanup(client, source, options, *, choice, registry, as_json: bool, **kw):
     """launch(); when the backend refuses to train and left this launch's files behind, ask (on a
     terminal) whether to delete them. --cleanup deletes them without asking."""
-    import sys
-
     from core.jobs.errors import TrainingNotAvailable
     from core.jobs.launch import delete_uploads, launch
 
     try:
         return await launch(client, source, options, choice=choice, registry=registry, **kw)
     except TrainingNotAvailable as exc:
-        if not exc.uploaded or as_json or not sys.stdin.isatty():
+        if not exc.uploaded or as_json or not interactive():
             raise
         stderr_console().print(f"[red]{exc.message}[/]", soft_wrap=True)
         if not click.confirm(f"delete the {len(exc.uploaded)} file(s) this launch uploaded?", default=True,

@@ -103,3 +103,35 @@ def test_model_life_prefers_the_backends_date_then_the_table():
     assert (azure.base, azure.shutdown_date, azure.source) == ("gpt-4o-mini-2024-07-18", "2027-01-01", "backend")
     nano = model_life({"id": "ft:gpt-4.1-nano-2025-04-14:acme::y"}, today)
     assert nano.shutdown_date is None and nano.source == "none"
+
+
+@pytest.mark.parametrize("answer, left", [("y\n", 0), ("n\n", 2)])
+def test_a_person_at_a_terminal_is_offered_the_cleanup(monkeypatch, chat_files, denying_server, answer, left):
+    from click.testing import CliRunner
+
+    import core.cli.job_cmds as job_cmds
+    from core.cli import cli
+
+    monkeypatch.setattr(job_cmds, "interactive", lambda: True)
+    train, _ = chat_files
+    result = CliRunner().invoke(cli, ["launch", str(train.parent), "--base-url", denying_server.base_url],
+                                input=answer, catch_exceptions=False)
+    assert result.exit_code == 2
+    assert "delete the 2 file(s) this launch uploaded?" in result.output
+    assert len(_files(denying_server)) == left
+    assert ("deleted file-" in result.output) == (left == 0)
+
+
+def test_registry_migration_adds_the_rerun_link_to_an_existing_registry(tmp_path):
+    from core.registry.db import MIGRATIONS, Registry
+    from core.sqlite import Database
+
+    path = tmp_path / "old.sqlite3"
+    Database(path, MIGRATIONS[:1]).close()  # a registry written before reruns existed
+    registry = Registry(path)
+    assert registry.schema_version == len(MIGRATIONS) >= 2
+    a = registry.add_run(backend="openai", job={"id": "ftjob-aaa", "status": "succeeded"})
+    b = registry.add_run(backend="local", job={"id": "ftjob-bbb", "status": "succeeded"})
+    registry.link_rerun(b, a)
+    assert registry.get_run(b)["rerun_of"] == a and registry.get_run(a)["rerun_of"] is None
+    assert [r["id"] for r in registry.reruns_of(a)] == [b]
