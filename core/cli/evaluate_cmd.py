@@ -94,6 +94,6 @@ def render_costs(console, targets, reports, costs) -> None:
         table.add_column(col, overflow="fold")
     for target, report, cost in zip(targets, reports, costs):
         run = target.run or {}
-        table.add_row(target.label, target.run_id or "-", target.choice.kind, run.get("rerun_of") or "-",
+        table.add_row(target.model, target.run_id or "-", target.choice.kind, run.get("rerun_of") or "-",
                       usd(target.training_cost_usd), usd(cost.get("usd")), f"{report.metrics['accuracy']:.1%}")
     console.print(table)

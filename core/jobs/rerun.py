@@ -59,10 +59,14 @@ def plan_rerun(registry, ref: str, target, *, model: str | None = None, training
         notes.append(f"model: {source_model} -> the target's default (--model to choose)")
     elif model != source_model:
         notes.append(f"model: {source_model} -> {model}")
+    seed = config.get("seed")
+    if seed is None and (run.get("job") or {}).get("seed") is not None:
+        seed = run["job"]["seed"]  # the seed the source backend picked: the closest repeat there is
+        notes.append(f"seed {seed}: the one the source job trained with")
     options = LaunchOptions(
         model=model, n_epochs=hyper.get("n_epochs", "auto"), batch_size=hyper.get("batch_size", "auto"),
         learning_rate_multiplier=hyper.get("learning_rate_multiplier", "auto"),
-        suffix=suffix if suffix is not None else config.get("suffix"), seed=config.get("seed"),
+        suffix=suffix if suffix is not None else config.get("suffix"), seed=seed,
         validation=bool((config.get("examples") or {}).get("val")) or validation is not None,
         name=name or f"{run.get('name') or run['id']} on {target.kind}",
         metadata={"startune_rerun_of": run["id"]}, training_type=training_type, cleanup=cleanup)

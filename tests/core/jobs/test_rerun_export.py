@@ -92,6 +92,8 @@ def test_rerun_on_the_local_backend_takes_its_default_model(run_cli, sample_csv,
     again = _json(run_cli("rerun", first["run_id"], "--backend", "local", "--json"))
     assert again["job"]["status"] == "succeeded" and again["job"]["model"] == "startune-local"
     assert any("target's default" in n for n in again["notes"])
+    # no seed was asked for: the re-run trains with the one the source backend picked
+    assert again["job"]["seed"] == first["job"]["seed"]
 
 
 def test_rerun_refusals_are_one_line(run_cli, sample_csv, tmp_path, paid_server):
