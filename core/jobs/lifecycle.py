@@ -30,7 +30,7 @@ STILL_TRAINING = "the local backend (--backend local) and Azure OpenAI (--backen
 
 
 @functools.cache
-def _overrides_cached(path_str: str, mtime: float) -> dict:
+def _overrides_cached(path_str: str, mtime: float, size: int) -> dict:
     from pathlib import Path
 
     import orjson
@@ -68,7 +68,8 @@ def _tables() -> tuple[dict, dict]:
     serving, training = dict(SERVING_ENDS), dict(TRAINING_ENDS)
     path = config_dir() / "shutdowns.json"
     if path.is_file():
-        data = _overrides_cached(str(path), path.stat().st_mtime)
+        stat = path.stat()
+        data = _overrides_cached(str(path), stat.st_mtime_ns, stat.st_size)
         serving.update(data.get("serving") or {})
         training.update(data.get("training") or {})
     return serving, training
@@ -144,13 +145,20 @@ async def fine_tuned_models(client, *, today: dt.date | None = None) -> list[Mod
     return sorted(lives, key=lambda m: (m.days_left is None, m.days_left or 0, m.id))
 
 
-def wind_down_message() -> str:
+def wind_down_message(today: dt.date | None = None) -> str:
     """What a blocked organisation reads: the dates, and where training still works."""
+    today = today or dt.date.today()
     end = training_ends("openai")
-    cutoffs = "; ".join(f"{label} from {date}" for date, label in OPENAI_CUTOFFS[:-1])
-    last = f"every organization from {end.isoformat()}" if end else "every organization later"
+    cutoffs = [(dt.date.fromisoformat(d), who) for d, who in OPENAI_CUTOFFS[:-1]]
+    if end is not None:
+        cutoffs.append((end, "every organization"))
+
+    def when(date: dt.date) -> str:
+        return f"{'since' if date <= today else 'from'} {date.isoformat()}"
+
+    parts = [f"{when(date)} for {who}" for date, who in cutoffs]
+    blocked = ", ".join(parts[:-1]) + f" and {parts[-1]}" if len(parts) > 1 else parts[0]
     serving = serving_ends("gpt-4o-mini-2024-07-18")
     stop = (f"; fine-tuned gpt-4o, gpt-4o-mini, gpt-4.1 and gpt-4.1-mini models stop answering on "
             f"{serving.isoformat()}" if serving else "")
-    return (f"OpenAI is winding down fine-tuning: new jobs are blocked for {cutoffs}, and for {last}{stop}. "
-            f"Still training: {STILL_TRAINING}")
+    return f"OpenAI's new fine-tuning jobs are blocked {blocked}{stop}. Still training: {STILL_TRAINING}"

@@ -135,3 +135,19 @@ def test_registry_migration_adds_the_rerun_link_to_an_existing_registry(tmp_path
     registry.link_rerun(b, a)
     assert registry.get_run(b)["rerun_of"] == a and registry.get_run(a)["rerun_of"] is None
     assert [r["id"] for r in registry.reruns_of(a)] == [b]
+
+
+def test_wind_down_message_follows_the_clock_and_the_user_table():
+    from core.jobs.lifecycle import wind_down_message
+    from core.paths import config_dir
+
+    now = wind_down_message(dt.date(2026, 11, 25))
+    assert "since 2026-05-07" in now and "since 2026-07-02" in now and "and from 2027-01-06 for every" in now
+    assert "since 2027-01-06" in wind_down_message(dt.date(2027, 2, 1))
+    (config_dir() / "shutdowns.json").write_bytes(orjson.dumps({"training": {"openai": "2027-03-01"}}))
+    assert "from 2027-03-01 for every organization" in wind_down_message(dt.date(2026, 11, 25))
+    (config_dir() / "shutdowns.json").write_bytes(b'{"serving": {"gpt-4o": "soon"}}')
+    from core.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="serving.gpt-4o: not a date"):
+        wind_down_message(dt.date(2026, 11, 25))
