@@ -37,9 +37,14 @@ async def models_cmd(backend_kind, base_url, today, as_json) -> None:
     async with open_client(choice, train=False) as client:
         models = await fine_tuned_models(client, today=today)
     ends = training_ends(choice.kind)
+    from core.registry.db import Registry
+
+    registry = Registry()
+    runs = {r["fine_tuned_model"]: r for r in registry.list_runs() if r.get("fine_tuned_model")}
     if as_json:
         print_json({"backend": choice.key, "as_of": today.isoformat(), "table_as_of": SHUTDOWNS_AS_OF,
-                    "training_ends": ends.isoformat() if ends else None, "models": [m.to_dict() for m in models]})
+                    "training_ends": ends.isoformat() if ends else None,
+                    "models": [m.to_dict() | {"run_id": (runs.get(m.id) or {}).get("id")} for m in models]})
         return
     from rich.table import Table
 
@@ -52,13 +57,21 @@ async def models_cmd(backend_kind, base_url, today, as_json) -> None:
         console.print("no fine-tuned models on this backend")
         return
     table = Table()
-    for col in ("model", "base", "stops answering", "days left"):
+    for col in ("model", "run", "base"):
         table.add_column(col, overflow="fold")
+    for col in ("stops answering", "days left"):  # the point of the listing: never folded
+        table.add_column(col, no_wrap=True)
     for m in models:
         style = "" if m.days_left is None else "red" if m.days_left <= 30 else "yellow" if m.days_left <= 90 else ""
-        table.add_row(m.id, m.base or "-", m.shutdown_date or "not announced",
+        table.add_row(m.id, (runs.get(m.id) or {}).get("id", "-"), m.base or "-", m.shutdown_date or "not announced",
                       f"[{style}]{_days(m.days_left)}[/]" if style else _days(m.days_left))
     console.print(table)
+    ending = [runs[m.id]["id"] for m in models if m.id in runs and m.days_left is not None and 0 <= m.days_left <= 90]
+    if ending:
+        console.print(f"[yellow]ending within 90 days: keep the evidence while they answer, e.g. "
+                      f"`startune evaluate {ending[0]}` then `startune export {ending[0]} --out DIR`; "
+                      f"`startune rerun {ending[0]} --backend local` trains the same build elsewhere[/]",
+                      soft_wrap=True)
     console.print(f"[dim]dates: the backend's own, else startune's table as of {SHUTDOWNS_AS_OF} "
                   f"(override in shutdowns.json in the config folder)[/]", soft_wrap=True)
 

@@ -56,6 +56,9 @@ def test_launch_follow_deploy_and_evaluate_on_azure(run_cli, sample_csv, tmp_pat
     assert job["status"] == "succeeded" and job["trainingType"] == "Developer"
     assert AZURE_KEY not in launched.output  # only ever masked
     model = job["fine_tuned_model"]
+    listed = _json(run_cli("models", "--backend", "azure", "--as-of", "2026-11-25", "--json"))
+    assert [m["id"] for m in listed["models"]] == [model] and listed["backend"].startswith("azure:")
+    assert "succeeded" in run_cli("jobs", "--backend", "azure").output
     # the fine-tuned model answers only once deployed: one line that says so
     test = tmp_path / "b" / "test.jsonl"
     result = run_cli("evaluate", model, "--data", test, "--backend", "azure", "--limit", "5")

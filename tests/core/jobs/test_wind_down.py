@@ -84,9 +84,11 @@ def test_models_lists_fine_tuned_models_with_shutdown_dates_from_a_fixed_clock(r
     listed = _json(run_cli("models", "--json", "--as-of", "2026-11-25"))
     row = listed["models"][0]
     assert (row["shutdown_date"], row["days_left"], row["source"]) == ("2027-01-14", 50, "table")
-    assert listed["as_of"] == "2026-11-25"
+    assert listed["as_of"] == "2026-11-25" and row["run_id"] == data["run_id"]
     human = run_cli("models", "--as-of", "2027-01-13")
     assert human.exit_code == 0 and "2027-01-14" in human.stdout and "1 day" in human.stdout
+    assert f"startune export {data['run_id']} --out DIR" in human.stdout
+    assert "ended 2 days ago" in run_cli("models", "--as-of", "2027-01-16").stdout
     bad = run_cli("models", "--as-of", "tomorrow")
     assert bad.exit_code == 2 and "--as-of" in bad.output
 
