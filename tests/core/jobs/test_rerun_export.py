@@ -108,3 +108,29 @@ def test_rerun_refusals_are_one_line(run_cli, sample_csv, tmp_path, paid_server)
     changed = run_cli("rerun", first["run_id"], "--backend", "local")
     assert changed.exit_code == 2 and "changed since it was built" in changed.output
     assert "Traceback" not in changed.output
+
+
+def test_rerun_on_a_refusing_backend_with_cleanup_leaves_nothing_there(run_cli, sample_csv, tmp_path, paid_server):
+    first = _json(run_cli("run", sample_csv, "--out", tmp_path / "b", "--samples", "train=100,val=20,test=20",
+                          "--epochs", "1", "--base-url", paid_server.base_url, "--json"))
+    denied = ServerThread(tmp_path / "denied", deny_training=True).start()
+    try:
+        result = run_cli("rerun", first["run_id"], "--base-url", denied.base_url, "--cleanup")
+        left = denied.app.state.backend.store.list_files(None)
+    finally:
+        denied.stop()
+    assert result.exit_code == 2 and "Deleted the 2 file(s)" in result.output and left == []
+    assert _registry().reruns_of(first["run_id"]) == []  # nothing was launched, nothing is linked
+
+
+def test_export_says_what_it_could_not_keep(run_cli, tmp_path):
+    registry = _registry()
+    run_id = registry.add_run(backend="openai", job={"id": "ftjob-attached", "status": "succeeded",
+                                                     "fine_tuned_model": "ft:gpt-4o-mini-2024-07-18:acme::x"})
+    registry.add_events("openai", "ftjob-attached", [{"id": "ev-1", "created_at": 1, "message": "done"}])
+    written = _json(run_cli("export", run_id, "--out", tmp_path / "e", "--json"))
+    assert written["files"] == ["run.json", "events.jsonl", "evaluations.json"]
+    assert written["missing"][0].startswith("results.csv")
+    assert orjson.loads((tmp_path / "e" / "events.jsonl").read_bytes())["message"] == "done"
+    missing = run_cli("export", "run-unknown", "--out", tmp_path / "f")
+    assert missing.exit_code == 2 and missing.output == "startune: error: no run 'run-unknown' in the registry\n"
