@@ -57,7 +57,7 @@ async def _send_json(send, status: int, obj: dict) -> None:
     await send({"type": "http.response.body", "body": body})
 
 
-def _error(status: int, code: str, message: str) -> dict:
+def _error(code: str, message: str) -> dict:
     return {"error": {"code": code, "message": message}}
 
 
@@ -106,7 +106,7 @@ class AzureShapes:
             await self.app(scope, receive, send)
             return
         if "api-version" not in parse_qs(scope.get("query_string", b"").decode()):
-            await _send_json(send, 404, _error(404, "404", "Resource not found"))
+            await _send_json(send, 404, _error("404", "Resource not found"))
             return
         headers = [(k, v) for k, v in scope["headers"] if k != b"api-key"]
         key = dict(scope["headers"]).get(b"api-key")
@@ -124,7 +124,7 @@ class AzureShapes:
                 return
             model = self.deployed_model(name)
             if model is None:
-                await _send_json(send, 404, _error(404, "DeploymentNotFound", DEPLOYMENT_NOT_FOUND))
+                await _send_json(send, 404, _error("DeploymentNotFound", DEPLOYMENT_NOT_FOUND))
                 return
             body = await _read_body(receive)
             try:
@@ -152,7 +152,7 @@ class AzureShapes:
                     training_type = request.pop("trainingType")
                     known = {t.lower(): t for t in TRAINING_TYPES}
                     if not isinstance(training_type, str) or training_type.lower() not in known:
-                        await _send_json(send, 400, _error(400, "invalidPayload",
+                        await _send_json(send, 400, _error("invalidPayload",
                                                            f"trainingType must be one of {', '.join(TRAINING_TYPES)}"))
                         return
                     training_type = known[training_type.lower()]
@@ -172,7 +172,7 @@ class AzureShapes:
         from core.backend import base_models
 
         if not isinstance(model, str) or (base_models.find(model) is None and self.backend.store.get_model(model) is None):
-            await _send_json(send, 400, _error(400, "InvalidResourceProperties",
+            await _send_json(send, 400, _error("InvalidResourceProperties",
                                                f"The model {model!r} cannot be deployed: no such model"))
             return
         self.deployments.set(name, model)
