@@ -452,7 +452,8 @@ async def _server_error(request: Request, exc: Exception) -> Response:
 
 def create_app(data_dir: Path, *, api_key: str | None = None, pace: float = 0.0,
                faults: FaultConfig | None = None, deny_training: bool = False, lease: float = 15.0,
-               max_upload: int = MAX_UPLOAD, max_body: int = MAX_BODY, start_runner: bool = True) -> Starlette:
+               max_upload: int = MAX_UPLOAD, max_body: int = MAX_BODY, start_runner: bool = True,
+               azure: bool = False) -> Starlette:
     backend = Backend(Path(data_dir), api_key=api_key, pace=pace, deny_training=deny_training,
                       max_upload=max_upload, max_body=max_body, lease=lease)
     app = Starlette(routes=ROUTES, exception_handlers={ApiError: _api_error, HTTPException: _http_error,
@@ -463,6 +464,10 @@ def create_app(data_dir: Path, *, api_key: str | None = None, pace: float = 0.0,
         app.add_middleware(FaultMiddleware, config=faults)
     if api_key:
         app.add_middleware(AuthMiddleware, api_key=api_key)
+    if azure:  # outermost: turns Azure's paths and api-key header into the OpenAI ones the rest expects
+        from core.backend.azure import AzureShapes
+
+        app.add_middleware(AzureShapes, backend=backend)
     if start_runner:
         backend.runner.start()
     return app

@@ -25,6 +25,12 @@ def launch_options(f):
         click.option("--max-cost", type=float, default=None, help="Refuse to launch above this estimate (USD)."),
         click.option("--name", default=None, help="Run name in the registry."),
         click.option("--wandb-project", default=None, help="Pass a Weights & Biases integration to the job."),
+        click.option("--azure-training-type", "training_type", default=None,
+                     type=click.Choice(["Standard", "GlobalStandard", "Developer"], case_sensitive=False),
+                     help="Azure OpenAI only: the job's trainingType (Developer: cheapest, no data residency)."),
+        click.option("--cleanup", is_flag=True,
+                     help="If the backend refuses to train (403 training_not_available), delete the files "
+                          "this launch uploaded."),
     ]):
         f = opt(f)
     return f
@@ -42,11 +48,51 @@ def build_launch_options(**kw):
     integrations = None
     if kw.get("wandb_project"):
         integrations = [{"type": "wandb", "wandb": {"project": kw["wandb_project"]}}]
+    training_type = kw.get("training_type")
+    if training_type:
+        # click hands back the choice as written in the list, whatever case the user typed
+        training_type = {c.lower(): c for c in ("Standard", "GlobalStandard", "Developer")}[training_type.lower()]
     return LaunchOptions(
+        training_type=training_type, cleanup=bool(kw.get("cleanup")),
         model=kw.get("model"), n_epochs=n_epochs, batch_size=batch_size, learning_rate_multiplier=lr,
         suffix=kw.get("suffix"),
         seed=kw.get("job_seed"), validation=not kw.get("no_validation"), max_cost=kw.get("max_cost"),
         name=kw.get("name"), integrations=integrations, class_weight=kw.get("class_weight") or "auto")
+
+
+def check_training_type(options, choice) -> None:
+    from core.errors import ConfigError
+
+    if options.training_type and choice.kind != "azure":
+        raise ConfigError(f"--azure-training-type is for Azure OpenAI, not the {choice.kind} backend",
+                          hint="add --backend azure, or drop the flag")
+
+
+def interactive() -> bool:
+    """A person at a terminal who can answer a question (never a script reading --json)."""
+    import sys
+
+    return sys.stdin.isatty() and sys.stderr.isatty()
+
+
+async def launch_offering_cleanup(client, source, options, *, choice, registry, as_json: bool, **kw):
+    """launch(); when the backend refuses to train and left this launch's files behind, ask (on a
+    terminal) whether to delete them. --cleanup deletes them without asking."""
+    from core.jobs.errors import TrainingNotAvailable
+    from core.jobs.launch import delete_uploads, launch
+
+    try:
+        return await launch(client, source, options, choice=choice, registry=registry, **kw)
+    except TrainingNotAvailable as exc:
+        if not exc.uploaded or as_json or not interactive():
+            raise
+        stderr_console().print(f"[red]{exc.message}[/]", soft_wrap=True)
+        if not click.confirm(f"delete the {len(exc.uploaded)} file(s) this launch uploaded?", default=True,
+                             err=True):
+            raise
+        deleted = await delete_uploads(client, exc.uploaded, registry=registry, backend=choice.key)
+        raise TrainingNotAvailable(f"fine-tuning is not available here; deleted {', '.join(deleted)}",
+                                   status=exc.status, code=exc.code) from None
 
 
 def _registry():
@@ -96,21 +142,24 @@ async def launch_cmd(source: Path, validation_file, backend_kind, base_url, then
     after the job ends (job is its final state, events every event of the job); messages go to stderr.
     """
     from core.jobs.backends import open_client, resolve_backend
-    from core.jobs.launch import launch
 
     choice = resolve_backend(backend_kind, base_url)
     options = build_launch_options(**kw)
+    check_training_type(options, choice)
     follow = then_follow if then_follow is not None else choice.kind == "local"
     registry = _registry()
     err = stderr_console()
     async with open_client(choice, train=follow) as client:
         with progress_bar(not as_json) as progress:
-            run_id, job = await launch(client, source, options, choice=choice, registry=registry, progress=progress,
-                                       validation_file=validation_file,
+            run_id, job = await launch_offering_cleanup(
+                                       client, source, options, choice=choice, registry=registry, progress=progress,
+                                       validation_file=validation_file, as_json=as_json,
                                        on_estimate=lambda cost: err.print(f"estimated cost: {cost.describe()}",
                                                                           soft_wrap=True))
+        from core.jobs.statuses import describe
+
         launched = (f"launched [bold]{job['id']}[/] (run {run_id}) on {choice.describe()}: "
-                    f"{job['model']}, status {job['status']}")
+                    f"{job['model']}, status {describe(job['status'])}")
         (err if as_json else stdout_console()).print(launched, soft_wrap=True)
         events: list[dict] = []
         if follow:
@@ -187,7 +236,9 @@ def _print_outcome(job: dict) -> None:
         error = job.get("error") or {}
         console.print(f"[red]failed[/]: {error.get('message')} ({error.get('code')})")
     else:
-        console.print(f"{status}")
+        from core.jobs.statuses import describe
+
+        console.print(describe(status))
 
 
 @click.command("results")
@@ -240,13 +291,14 @@ async def jobs_cmd(backend_kind, base_url, limit, as_json) -> None:
     import time as _time
 
     from core.cli.reports import render_jobs
+    from core.jobs.statuses import describe
 
     registry = _registry()
     rows = []
     for job in jobs:
         run = registry.run_for_job(choice.key, job["id"])
         rows.append({"job": job["id"], "run": (run["name"] or run["id"]) if run else "-", "model": job.get("model", ""),
-                     "status": job.get("status", ""), "fine-tuned model": job.get("fine_tuned_model") or "-",
+                     "status": describe(job.get("status")), "fine-tuned model": job.get("fine_tuned_model") or "-",
                      "created": _time.strftime("%Y-%m-%d %H:%M", _time.localtime(job["created_at"]))})
     render_jobs(stdout_console(), choice.describe(), rows)
 

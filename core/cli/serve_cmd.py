@@ -64,7 +64,9 @@ def _data_dir(path: Path) -> Path:
 @click.option("--pace", type=float, default=0.0, show_default=True, help="Seconds per training step, to watch curves grow.")
 @click.option("--faults", default=None, help="Inject faults, e.g. '429=0.1,500=0.05,drop=0.02,latency=0.05'.")
 @click.option("--deny-training", is_flag=True, help="Answer job creation with 403 training_not_available (rehearsal).")
-def serve_cmd(host, port, data_dir, api_key, pace, faults, deny_training) -> None:
+@click.option("--azure", is_flag=True, help="Also answer in Azure OpenAI's shapes under /openai/ (api-version, "
+                                            "deployments, trainingType, Azure's job statuses).")
+def serve_cmd(host, port, data_dir, api_key, pace, faults, deny_training, azure) -> None:
     """Serve OpenAI's fine-tuning API on this machine; training runs locally."""
     import uvicorn
 
@@ -82,8 +84,10 @@ def serve_cmd(host, port, data_dir, api_key, pace, faults, deny_training) -> Non
     fault_config = FaultConfig.parse(faults)
     directory = _data_dir(Path(data_dir) if data_dir else local_backend_dir())
     sock = _listen(host, port)
-    app = create_app(directory, api_key=api_key, pace=pace, faults=fault_config, deny_training=deny_training)
+    app = create_app(directory, api_key=api_key, pace=pace, faults=fault_config, deny_training=deny_training,
+                     azure=azure)
     click.echo(f"startune local backend on http://{url_host(host)}:{port}/v1 (data: {directory})"
+               + (f"; Azure endpoint http://{url_host(host)}:{port}" if azure else "")
                + (" — bearer key required" if api_key else ""), err=True)
     server = uvicorn.Server(uvicorn.Config(app, log_level="warning", timeout_graceful_shutdown=GRACE_SECONDS))
     try:

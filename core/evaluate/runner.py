@@ -50,7 +50,12 @@ def _sha(path: Path) -> str:
 
 
 def eval_key(model: str, data_sha: str, options: EvalOptions) -> str:
-    blob = orjson.dumps({"model": model, "data": data_sha, **options.key_part()}, option=orjson.OPT_SORT_KEYS)
+    return eval_key_of(model, data_sha, options.key_part())
+
+
+def eval_key_of(model: str, data_sha: str, key_part: dict) -> str:
+    """The key of an evaluation's stored answers, from what the registry keeps of it (options as key_part)."""
+    blob = orjson.dumps({"model": model, "data": data_sha, **key_part}, option=orjson.OPT_SORT_KEYS)
     return hashlib.sha256(blob).hexdigest()[:32]
 
 

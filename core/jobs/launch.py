@@ -29,6 +29,8 @@ class LaunchOptions:
     integrations: list | None = None           # passed through, e.g. [{"type": "wandb", "wandb": {...}}]
     metadata: dict[str, str] = field(default_factory=dict)
     class_weight: str = "auto"                 # local backend only: "auto" | "none" | "balanced"
+    training_type: str | None = None           # Azure's trainingType: Standard, GlobalStandard or Developer
+    cleanup: bool = False                      # on a refused job, delete the files this launch uploaded
 
     def hyperparameters(self) -> dict:
         hp = {"n_epochs": self.n_epochs, "batch_size": self.batch_size,
@@ -72,8 +74,10 @@ def sha256_file(path: Path) -> str:
     return digest.hexdigest()
 
 
-async def upload(client, path: Path, *, registry, backend: str, progress: ProgressFn = null_progress) -> str:
-    """The file id of ``path`` on this backend: reused when the same bytes are already there."""
+async def upload(client, path: Path, *, registry, backend: str, progress: ProgressFn = null_progress,
+                 created_ids: list[str] | None = None) -> str:
+    """The file id of ``path`` on this backend: reused when the same bytes are already there.
+    ``created_ids`` collects the ids of files this call really uploaded (not reused ones)."""
     import openai
 
     size = path.stat().st_size
@@ -97,7 +101,25 @@ async def upload(client, path: Path, *, registry, backend: str, progress: Progre
                                             purpose="fine-tune")
     progress(stage, size, size)
     registry.add_upload(backend, sha, created.id, path.name, size)
+    if created_ids is not None:
+        created_ids.append(created.id)
     return created.id
+
+
+async def delete_uploads(client, file_ids: list[str], *, registry, backend: str) -> list[str]:
+    """Delete files from the backend (and forget them); returns the ids deleted. A file already gone
+    counts as deleted: the point is that nothing is left behind."""
+    import openai
+
+    deleted = []
+    for file_id in file_ids:
+        try:
+            await client.files.delete(file_id)
+        except openai.NotFoundError:
+            pass
+        registry.forget_upload(backend, file_id)
+        deleted.append(file_id)
+    return deleted
 
 
 def read_manifest(build_dir: Path) -> dict:
@@ -167,6 +189,27 @@ def _user_manifest(inp: LaunchInput, n_train: int, n_valid: int | None) -> dict:
     return {"input": {"source": str(inp.train), "format": "jsonl"}, "user_files": True, "splits": splits}
 
 
+async def _refused(client, error, uploaded: list[str], used: list[str], options: LaunchOptions, *, registry, backend: str):
+    """The 403's error, saying what became of the files this launch uploaded (deleted with cleanup)."""
+    from core.jobs.errors import TrainingNotAvailable
+
+    if options.cleanup:
+        # files reused from an earlier refused launch count too, unless a run trained on them
+        referenced = {(r["job"] or {}).get(k) for r in registry.list_runs() if r["backend"] == backend
+                      for k in ("training_file", "validation_file")}
+        deleted = await delete_uploads(client, [f for f in used if f and f not in referenced], registry=registry,
+                                       backend=backend)
+        if not deleted:
+            return error
+        return TrainingNotAvailable(f"{error.message}. Deleted the {len(deleted)} file(s) this launch uploaded "
+                                    f"({', '.join(deleted)})", status=error.status, code=error.code)
+    if not uploaded:
+        return error
+    return TrainingNotAvailable(f"{error.message}. This launch uploaded {', '.join(uploaded)}, which stay on "
+                                f"the backend", hint="rerun with --cleanup to delete them", uploaded=uploaded,
+                                status=error.status, code=error.code)
+
+
 async def launch(client, build_dir: Path, options: LaunchOptions, *, choice, registry,
                  progress: ProgressFn = null_progress, on_estimate=None,
                  validation_file: Path | None = None) -> tuple[str, dict]:
@@ -174,7 +217,7 @@ async def launch(client, build_dir: Path, options: LaunchOptions, *, choice, reg
     ``build_dir`` is a build folder, a folder with train.jsonl, or a training JSONL file.
     ``on_estimate(cost)`` hears the cost estimate before anything is uploaded or created."""
     from core.errors import StartuneError
-    from core.jobs.errors import explain
+    from core.jobs.errors import TrainingNotAvailable, explain
     from core.jobs.hyperparams import check_hyperparameters
     from core.validation.validate import validate_file
 
@@ -210,11 +253,14 @@ async def launch(client, build_dir: Path, options: LaunchOptions, *, choice, reg
                           hint=cost.describe())
     build_id = registry.add_build(build_dir, manifest)
     manifest_sha = registry.build(build_id)["manifest_sha"]
+    uploaded: list[str] = []
+    train_id = valid_id = None
     try:
-        train_id = await upload(client, train, registry=registry, backend=choice.key, progress=progress)
-        valid_id = None
+        train_id = await upload(client, train, registry=registry, backend=choice.key, progress=progress,
+                                created_ids=uploaded)
         if valid is not None and valid.stat().st_size:
-            valid_id = await upload(client, valid, registry=registry, backend=choice.key, progress=progress)
+            valid_id = await upload(client, valid, registry=registry, backend=choice.key, progress=progress,
+                                    created_ids=uploaded)
         metadata = {"startune_manifest": manifest_sha[:16], **options.metadata}
         kwargs = dict(model=model, training_file=train_id, suffix=options.suffix, metadata=metadata,
                       method={"type": "supervised", "supervised": {"hyperparameters": options.hyperparameters()}})
@@ -224,6 +270,8 @@ async def launch(client, build_dir: Path, options: LaunchOptions, *, choice, reg
             kwargs["seed"] = options.seed
         if options.integrations:
             kwargs["integrations"] = options.integrations
+        if options.training_type:
+            kwargs["extra_body"] = {"trainingType": options.training_type}
         job = await client.fine_tuning.jobs.create(**{k: v for k, v in kwargs.items() if v is not None})
     except StartuneError:
         raise
@@ -231,7 +279,10 @@ async def launch(client, build_dir: Path, options: LaunchOptions, *, choice, reg
         import openai
 
         if isinstance(exc, openai.OpenAIError):
-            raise explain(exc, choice.describe()) from None
+            error = explain(exc, choice.describe())
+            if isinstance(error, TrainingNotAvailable):
+                raise await _refused(client, error, uploaded, [train_id, valid_id], options, registry=registry, backend=choice.key) from None
+            raise error from None
         raise
     job_dict = job.model_dump(mode="json", exclude_unset=True)
     config = {
@@ -240,6 +291,8 @@ async def launch(client, build_dir: Path, options: LaunchOptions, *, choice, reg
         "prepare": manifest.get("options", {}), "examples": {k: v["examples"] for k, v in manifest["splits"].items()},
         "estimated_cost": cost.to_dict(),
     }
+    if options.training_type:
+        config["training_type"] = options.training_type
     run_id = registry.add_run(backend=choice.key, job=job_dict, name=options.name or options.suffix,
                               dataset=manifest.get("input", {}).get("source"), build_dir=str(build_dir),
                               config=config, cost_usd=cost.usd)
