@@ -13,12 +13,17 @@ from core.data.labels import LabelSet
 from core.data.load import LoadedDataset, load_dataset
 from core.data.sample import ORDERS, Balance, Order, order_split, sample_split
 from core.data.split import SPLITS, check_fractions, rng_for, split_by_column, split_frame
+from core.data.build_dir import build_folder
 from core.data.write import manifest_bytes, write_file, write_jsonl
 from core.errors import ConfigError, DataError
 from core.progress import ProgressFn, null_progress
 
 if TYPE_CHECKING:
+    from concurrent.futures import Future
+
     import pandas as pd
+
+    from core.validation.validate import ValidationReport
 
 DEFAULT_SEED = 42
 MANIFEST = "manifest.json"
@@ -73,6 +78,7 @@ class BuildResult:
     manifest: dict
     clean_report: CleanReport
     splits: dict[str, pd.DataFrame] = field(repr=False, default_factory=dict)
+    validation: dict[str, ValidationReport] = field(repr=False, default_factory=dict)  # prepare(validate=True)
 
     @property
     def manifest_path(self) -> Path:
@@ -146,10 +152,17 @@ def prepare(
     out_dir: str | Path,
     options: PrepareOptions | None = None,
     progress: ProgressFn | None = None,
+    *,
+    validate: bool = False,
+    model: str | None = None,
 ) -> BuildResult:
+    """Build ``out_dir`` as a whole (see core.data.build_dir). With ``validate``, also the report
+    validate_file would give each non-empty file for ``model``, made from the records as they are
+    written: exact token counts of the texts in memory, on a few threads, no re-reading."""
     options = options or PrepareOptions()
     progress = progress or null_progress
     options.check()
+    encoding = preload_encoding(options.format, model) if validate else None
     if isinstance(source, LoadedDataset):
         ds = source
     else:
@@ -160,19 +173,29 @@ def prepare(
     splits, report, leaked = build_splits(ds, options, progress)
 
     out = Path(out_dir).expanduser()
-    if out.exists() and not out.is_dir():
-        raise ConfigError("output path exists and is not a folder", path=out)
-    out.mkdir(parents=True, exist_ok=True)
     files, digests, sizes = {}, {}, {}
-    for i, (name, frame) in enumerate(splits.items()):
-        progress("write", i, len(splits))
-        files[name] = out / f"{name}.jsonl"
-        digests[name], sizes[name] = write_jsonl(
-            files[name], frame, options.format, system_prompt=options.system_prompt,
-            separator=options.separator, stop=options.stop,
-        )
-    progress("write", len(splits), len(splits))
+    tokens = _TokenTally(options, model, encoding) if validate else None
+    try:
+        with build_folder(out) as work:
+            for i, (name, frame) in enumerate(splits.items()):
+                progress("write", i, len(splits))
+                files[name] = out / f"{name}.jsonl"
+                digests[name], sizes[name] = write_jsonl(
+                    work / files[name].name, frame, options.format, system_prompt=options.system_prompt,
+                    separator=options.separator, stop=options.stop,
+                    on_chunk=tokens.submit(name) if tokens else None,
+                )
+            progress("write", len(splits), len(splits))
+            manifest = _manifest(ds, options, report, leaked, splits, files, digests, sizes)
+            write_file(work / MANIFEST, manifest_bytes(manifest))
+            validation = tokens.reports(files, splits, progress) if tokens else {}
+    finally:
+        if tokens:
+            tokens.close()
+    return BuildResult(out, files, manifest, report, splits, validation)
 
+
+def _manifest(ds, options, report, leaked, splits, files, digests, sizes) -> dict:
     manifest = {
         "startune_version": _version(),
         "created_at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
@@ -198,8 +221,7 @@ def prepare(
             for name, frame in splits.items()
         },
     }
-    write_file(out / MANIFEST, manifest_bytes(manifest))
-    return BuildResult(out, files, manifest, report, splits)
+    return manifest
 
 
 def _version() -> str:
@@ -209,3 +231,68 @@ def _version() -> str:
         return version("startune")
     except PackageNotFoundError:
         return "0+unknown"
+
+
+def preload_encoding(fmt: str, model: str | None) -> Future:
+    """Start loading the model's tokenizer on a thread: it overlaps reading the table."""
+    import threading
+    from concurrent.futures import Future
+
+    from core.validation.validate import model_for_format
+
+    future: Future = Future()
+
+    def load() -> None:
+        try:
+            from core.validation.models import model_info
+            from core.validation.tokens import get_encoding
+
+            future.set_result(get_encoding(model_info(model_for_format(fmt, model)).encoding))
+        except BaseException as exc:  # handed to the caller by future.result()
+            future.set_exception(exc)
+
+    threading.Thread(target=load, name="load-tokenizer", daemon=True).start()
+    return future
+
+
+class _TokenTally:
+    """Token counts of every written record, from the texts the writer holds, counted on threads
+    while the writer serialises; turned into validation reports at the end."""
+
+    def __init__(self, options: PrepareOptions, model: str | None, encoding: Future) -> None:
+        self.options = options
+        self.model = model
+        self.encoding = encoding
+        self.counter = None
+        self.futures: dict[str, list] = {}
+
+    def submit(self, name: str):
+        from core.validation.tokens import ParallelCounter
+
+        if self.counter is None:
+            self.counter = ParallelCounter(self.encoding.result())
+        futures = self.futures.setdefault(name, [])
+        suffix = self.options.separator if self.options.format == "completion" else ""
+        return lambda texts: futures.extend(self.counter.submit(texts, suffix))
+
+    def reports(self, files: dict[str, Path], splits: dict[str, pd.DataFrame], progress: ProgressFn) -> dict:
+        import numpy as np
+
+        from core.validation.validate import validate_built
+
+        out = {}
+        for name, frame in splits.items():
+            if not len(frame):
+                continue
+            progress("tokens", 0, len(frame))
+            counts = np.concatenate([f.result() for f in self.futures[name]])
+            out[name] = validate_built(
+                files[name], frame["label"], counts, self.options.format, model=self.model,
+                system_prompt=self.options.system_prompt, separator=self.options.separator, stop=self.options.stop,
+            )
+            progress("tokens", len(frame), len(frame))
+        return out
+
+    def close(self) -> None:
+        if self.counter is not None:
+            self.counter.close()

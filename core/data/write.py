@@ -8,6 +8,7 @@ is byte-identical to ``orjson.dumps(chat_record(...))``, streamed in chunks so m
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -44,14 +45,20 @@ def _template(fmt: str, label: str, system_prompt: str | None, separator: str, s
 
 
 def iter_jsonl_chunks(frame: pd.DataFrame, fmt: str, *, system_prompt: str | None = None,
-                      separator: str = DEFAULT_SEPARATOR, stop: str | None = None):
+                      separator: str = DEFAULT_SEPARATOR, stop: str | None = None,
+                      on_chunk: Callable[[list[str]], object] | None = None):
+    """Chunks of JSONL bytes. Texts become Python strings one chunk at a time (memory stays flat);
+    ``on_chunk`` sees each chunk's texts first (the pipeline counts their tokens meanwhile)."""
     pieces = {label: _template(fmt, label, system_prompt, separator, stop) for label in frame["label"].unique()}
-    texts = frame["text"].tolist()
-    labels = frame["label"].tolist()
+    text_column, label_column = frame["text"], frame["label"]
     dumps = orjson.dumps
-    for start in range(0, len(texts), CHUNK):
+    for start in range(0, len(frame), CHUNK):
+        texts = text_column.iloc[start : start + CHUNK].tolist()
+        labels = label_column.iloc[start : start + CHUNK].tolist()
+        if on_chunk is not None:
+            on_chunk(texts)
         out = []
-        for text, label in zip(texts[start : start + CHUNK], labels[start : start + CHUNK]):
+        for text, label in zip(texts, labels):
             head, tail = pieces[label]
             body = dumps(text)
             if fmt == "completion":
