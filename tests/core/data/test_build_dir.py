@@ -71,10 +71,10 @@ def test_sigkill_while_rewriting_a_build_leaves_the_old_or_the_new_build_whole(t
 
 
 @pytest.mark.slow
-def test_two_prepares_into_one_folder_at_once_give_one_whole_build(sample_csv, tmp_path):
+def test_two_prepares_into_one_folder_at_once_give_one_whole_build(threads_csv, tmp_path):
     out = tmp_path / "build"
-    for _ in range(3):
-        procs = [subprocess.Popen(_prepare_cmd(sample_csv, out, seed), env=_env(), stdout=subprocess.DEVNULL,
+    for _ in range(2):
+        procs = [subprocess.Popen(_prepare_cmd(threads_csv, out, seed), env=_env(), stdout=subprocess.DEVNULL,
                                   stderr=subprocess.PIPE) for seed in (11, 12)]
         for proc in procs:
             assert proc.wait() == 0, proc.stderr.read().decode()
