@@ -10,6 +10,7 @@ from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Literal
 
 import numpy as np
+import pyarrow.compute as pc
 
 from core.data.labels import LabelSet
 
@@ -40,22 +41,21 @@ class CleanReport:
 
 
 def normalise_labels(raw: pd.Series, labels: LabelSet) -> tuple[pd.Series, pd.Series]:
-    """LabelSet.normalise_series on the distinct raw values only, then spread back by code."""
+    """LabelSet.normalise_series on the distinct raw values only, then spread back by code (an
+    Arrow take of the few distinct results: no Python object per row)."""
     import pandas as pd
+    import pyarrow as pa
 
     codes, uniques = pd.factorize(raw, use_na_sentinel=True)
     norm_u, reason_u = labels.normalise_series(pd.Series(uniques, dtype=object))
-    missing = codes < 0
-    take = np.where(missing, 0, codes)
-    if len(uniques):
-        norm = pd.Series(norm_u.to_numpy(dtype=object)[take], index=raw.index, dtype="string")
-        reason = pd.Series(reason_u.to_numpy(dtype=object)[take], index=raw.index, dtype="string")
-    else:
-        norm = pd.Series(pd.NA, index=raw.index, dtype="string")
-        reason = pd.Series(pd.NA, index=raw.index, dtype="string")
-    norm[missing] = pd.NA
-    reason[missing] = "missing_label"
-    return norm, reason
+    missing_reason = len(reason_u)  # one more slot: rows whose raw label is missing
+    index = pa.array(np.where(codes < 0, missing_reason, codes))
+
+    def spread(values: pd.Series, missing_value: str | None) -> pd.Series:
+        small = pa.array([*(None if pd.isna(v) else str(v) for v in values), missing_value], type=pa.large_string())
+        return pd.Series(pd.arrays.ArrowStringArray(small.take(index)), index=raw.index)
+
+    return spread(norm_u, None), spread(reason_u, "missing_label")
 
 
 def _first_of_group(group: np.ndarray, mask: np.ndarray) -> np.ndarray:
@@ -83,21 +83,51 @@ def clean(
     a group together). Text is compared after stripping surrounding whitespace, which is also what
     gets written. With ``dedup`` off, duplicates stay.
     """
+    rows, texts, report = clean_keys(frame, text_column, label_column, labels, dedup=dedup,
+                                     conflict_policy=conflict_policy)
+    rows.insert(0, "text", take_texts(texts, rows["row"].to_numpy()))
+    return rows, report
+
+
+def take_texts(texts, rows):
+    """The stripped texts of 1-based input ``rows``, as a string Series (one Arrow take)."""
+    import pandas as pd
+    import pyarrow as pa
+
+    taken = texts.take(pa.array(np.asarray(rows, dtype=np.int64) - 1))
+    if isinstance(taken, pa.ChunkedArray):
+        taken = taken.combine_chunks() if taken.num_chunks != 1 else taken.chunk(0)
+    return pd.Series(pd.arrays.ArrowStringArray(taken.cast(pa.large_string())))
+
+
+def clean_keys(
+    frame: pd.DataFrame,
+    text_column: str,
+    label_column: str,
+    labels: LabelSet,
+    *,
+    dedup: bool = True,
+    conflict_policy: ConflictPolicy = "keep_first",
+):
+    """``clean`` without copying texts: (kept rows with columns label/row/group, the stripped texts of
+    every input row as an Arrow array (row r is at r - 1), report). Splitting, sampling and ordering
+    move these small rows; the writer takes each chunk's texts when it needs them."""
     import pandas as pd
 
     if conflict_policy not in CONFLICT_POLICIES:
         raise ValueError(f"unknown conflict policy {conflict_policy!r}")
     n = len(frame)
     report = CleanReport(rows_in=n)
-    text = frame[text_column].astype("string").fillna("").str.strip()
+    text = _stripped(frame[text_column])
     label, reason = normalise_labels(frame[label_column], labels)
-    empty = (text == "").to_numpy(dtype=bool)
+    empty = pc.equal(pc.utf8_length(text), 0).to_numpy(zero_copy_only=False)
     bad_label = label.isna().to_numpy(dtype=bool) & ~empty
     report.empty_text = int(empty.sum())
     report.invalid_labels = {str(k): int(v) for k, v in reason[bad_label].value_counts().items()}
     keep = ~empty & ~bad_label
 
-    group, _ = pd.factorize(text)
+    # one integer per distinct text: rules below work on these compact keys, never on the texts
+    group = _factorize(text)
     label_code = np.full(n, -1, dtype=np.int64)
     label_code[keep] = pd.Categorical(label[keep], categories=list(labels.values)).codes
     n_labels = len(labels.values)
@@ -139,13 +169,32 @@ def clean(
 
     idx = np.flatnonzero(keep)
     out = pd.DataFrame({
-        "text": text.iloc[idx].reset_index(drop=True),
         "label": label.iloc[idx].reset_index(drop=True),
         "row": idx + 1,
         "group": group[idx],
     })
     report.rows_out = len(out)
-    return out, report
+    return out, text, report
+
+
+def _stripped(column: pd.Series):
+    """The column as one Arrow string array, missing values as "", surrounding whitespace removed
+    (Arrow's Unicode whitespace, as pandas' .str.strip() on Arrow-backed strings)."""
+    import pyarrow as pa
+
+    arr = pa.array(column.astype("string[pyarrow]").array)  # zero-copy for Arrow-backed columns
+    if isinstance(arr, pa.Array):
+        arr = pa.chunked_array([arr])
+    if not pa.types.is_large_string(arr.type):
+        arr = arr.cast(pa.large_string())
+    arr = pc.utf8_trim_whitespace(pc.fill_null(arr, ""))
+    return arr.combine_chunks() if arr.num_chunks != 1 else arr.chunk(0)
+
+
+def _factorize(text) -> np.ndarray:
+    """Codes 0..k-1 in order of first appearance (as pd.factorize), by Arrow's hash table."""
+    encoded = pc.dictionary_encode(text)
+    return encoded.indices.to_numpy(zero_copy_only=False).astype(np.int64, copy=False)
 
 
 def _majority_label(group, label_code, pair, mask, n_labels) -> np.ndarray:

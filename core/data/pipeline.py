@@ -7,7 +7,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
-from core.data.clean import CONFLICT_POLICIES, CleanReport, ConflictPolicy, clean
+from core.data.clean import CONFLICT_POLICIES, CleanReport, ConflictPolicy, clean_keys, take_texts
 from core.data.formats import COMPLETION_FORMAT_NOTE, DEFAULT_SEPARATOR, FORMATS
 from core.data.labels import LabelSet
 from core.data.load import LoadedDataset, load_dataset
@@ -22,6 +22,7 @@ if TYPE_CHECKING:
     from concurrent.futures import Future
 
     import pandas as pd
+    import pyarrow as pa
 
     from core.validation.validate import ValidationReport
 
@@ -77,7 +78,7 @@ class BuildResult:
     files: dict[str, Path]
     manifest: dict
     clean_report: CleanReport
-    splits: dict[str, pd.DataFrame] = field(repr=False, default_factory=dict)
+    splits: dict[str, pd.DataFrame] = field(repr=False, default_factory=dict)  # label/row/group, no text
     validation: dict[str, ValidationReport] = field(repr=False, default_factory=dict)  # prepare(validate=True)
 
     @property
@@ -87,11 +88,12 @@ class BuildResult:
 
 def build_splits(
     ds: LoadedDataset, options: PrepareOptions, progress: ProgressFn = null_progress
-) -> tuple[dict[str, pd.DataFrame], CleanReport, int]:
-    """Everything but the writing: (ordered splits with text/label/row, cleaning report, leaked rows)."""
+) -> tuple[dict[str, pd.DataFrame], CleanReport, int, pa.Array]:
+    """Everything but the writing: (ordered splits with label/row/group, cleaning report, leaked rows,
+    the stripped texts by input row). Splits hold no texts: the writer takes them by ``row``."""
     options.check()
     progress("clean", 0, 4)
-    cleaned, report = clean(
+    cleaned, texts, report = clean_keys(
         ds.frame, ds.text_column, ds.label_column, options.labels,
         dedup=options.dedup, conflict_policy=options.conflict_policy,
     )
@@ -124,7 +126,7 @@ def build_splits(
         part = sample_split(splits[name], samples.get(name), options.balance, rng_for(options.seed, 2, i))
         splits[name] = order_split(part, options.order, options.labels, rng_for(options.seed, 3, i))
     progress("order", 3, 4)
-    return splits, report, leaked
+    return splits, report, leaked, texts
 
 
 def preview(ds: LoadedDataset, options: PrepareOptions, n: int = 5) -> tuple[list[str], dict[str, dict[str, int]], CleanReport]:
@@ -132,8 +134,9 @@ def preview(ds: LoadedDataset, options: PrepareOptions, n: int = 5) -> tuple[lis
     the cleaning report, without writing anything (the TUI's live preview)."""
     from core.data.write import jsonl_bytes
 
-    splits, report, _ = build_splits(ds, options)
+    splits, report, _, texts = build_splits(ds, options)
     head = splits["train"].head(n)
+    head = head.assign(text=take_texts(texts, head["row"].to_numpy()).to_numpy())
     lines = jsonl_bytes(head, options.format, system_prompt=options.system_prompt, separator=options.separator,
                         stop=options.stop).decode("utf-8").splitlines()
     counts = {name: {v: int(c) for v, c in frame["label"].value_counts().reindex(
@@ -170,7 +173,7 @@ def prepare(
             source, text_column=options.text_column, label_column=options.label_column,
             split_column=options.split_column, progress=progress,
         )
-    splits, report, leaked = build_splits(ds, options, progress)
+    splits, report, leaked, texts = build_splits(ds, options, progress)
 
     out = Path(out_dir).expanduser()
     files, digests, sizes = {}, {}, {}
@@ -182,7 +185,7 @@ def prepare(
                 files[name] = out / f"{name}.jsonl"
                 digests[name], sizes[name] = write_jsonl(
                     work / files[name].name, frame, options.format, system_prompt=options.system_prompt,
-                    separator=options.separator, stop=options.stop,
+                    separator=options.separator, stop=options.stop, texts=texts,
                     on_chunk=tokens.submit(name) if tokens else None,
                 )
             progress("write", len(splits), len(splits))

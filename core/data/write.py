@@ -19,6 +19,7 @@ from core.data.formats import DEFAULT_SEPARATOR, chat_record, completion_record
 
 if TYPE_CHECKING:
     import pandas as pd
+    import pyarrow as pa
 
 CHUNK = 20_000
 _MARK = "\x00startune-text\x00"
@@ -46,19 +47,24 @@ def _template(fmt: str, label: str, system_prompt: str | None, separator: str, s
 
 def iter_jsonl_chunks(frame: pd.DataFrame, fmt: str, *, system_prompt: str | None = None,
                       separator: str = DEFAULT_SEPARATOR, stop: str | None = None,
-                      on_chunk: Callable[[list[str]], object] | None = None):
-    """Chunks of JSONL bytes. Texts become Python strings one chunk at a time (memory stays flat);
+                      texts: pa.Array | None = None, on_chunk: Callable[[list[str]], object] | None = None):
+    """Chunks of JSONL bytes. Texts become Python strings one chunk at a time (memory stays flat):
+    from the frame's ``text`` column, or taken by its 1-based ``row`` column from ``texts``.
     ``on_chunk`` sees each chunk's texts first (the pipeline counts their tokens meanwhile)."""
     pieces = {label: _template(fmt, label, system_prompt, separator, stop) for label in frame["label"].unique()}
-    text_column, label_column = frame["text"], frame["label"]
+    label_column = frame["label"]
+    rows = frame["row"].to_numpy() - 1 if texts is not None else None
     dumps = orjson.dumps
     for start in range(0, len(frame), CHUNK):
-        texts = text_column.iloc[start : start + CHUNK].tolist()
+        if rows is None:
+            texts_now = frame["text"].iloc[start : start + CHUNK].tolist()
+        else:
+            texts_now = texts.take(rows[start : start + CHUNK]).to_pylist()
         labels = label_column.iloc[start : start + CHUNK].tolist()
         if on_chunk is not None:
-            on_chunk(texts)
+            on_chunk(texts_now)
         out = []
-        for text, label in zip(texts, labels):
+        for text, label in zip(texts_now, labels):
             head, tail = pieces[label]
             body = dumps(text)
             if fmt == "completion":
