@@ -54,7 +54,11 @@ def get_encoding(name: str) -> tiktoken.Encoding:
             spec = constructor()
         finally:
             public.load_tiktoken_bpe = original
-    return tiktoken.Encoding(**spec)
+    enc = tiktoken.Encoding(**spec)
+    # tiktoken keeps the Python dict of ranks only to pickle the encoding; its Rust core holds its
+    # own copy. Dropping it saves ~28 MB of a prepare's peak memory (nothing here pickles encodings).
+    enc._mergeable_ranks = None
+    return enc
 
 
 def encoding_for_model(model: str) -> tiktoken.Encoding:
