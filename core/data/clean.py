@@ -89,15 +89,32 @@ def clean(
     return rows, report
 
 
-def take_texts(texts, rows):
-    """The stripped texts of 1-based input ``rows``, as a string Series (one Arrow take)."""
-    import pandas as pd
-    import pyarrow as pa
+class Texts:
+    """The review texts of every input row, stripped when taken: no second copy of the column."""
 
-    taken = texts.take(pa.array(np.asarray(rows, dtype=np.int64) - 1))
-    if isinstance(taken, pa.ChunkedArray):
-        taken = taken.combine_chunks() if taken.num_chunks != 1 else taken.chunk(0)
-    return pd.Series(pd.arrays.ArrowStringArray(taken.cast(pa.large_string())))
+    def __init__(self, raw) -> None:
+        self.raw = raw  # an Arrow string array, row r at r - 1
+
+    def __len__(self) -> int:
+        return len(self.raw)
+
+    def take(self, positions) -> list[str]:
+        """Stripped texts at 0-based ``positions``, as Python strings."""
+        import pyarrow as pa
+
+        return _strip(self.raw.take(pa.array(np.asarray(positions, dtype=np.int64)))).to_pylist()
+
+
+def _strip(arr):
+    # Arrow's Unicode whitespace, as pandas' .str.strip() on Arrow-backed strings always did
+    return pc.utf8_trim_whitespace(pc.fill_null(arr, ""))
+
+
+def take_texts(texts: Texts, rows):
+    """The stripped texts of 1-based input ``rows``, as a string Series."""
+    import pandas as pd
+
+    return pd.Series(texts.take(np.asarray(rows, dtype=np.int64) - 1), dtype="string")
 
 
 def clean_keys(
@@ -109,25 +126,24 @@ def clean_keys(
     dedup: bool = True,
     conflict_policy: ConflictPolicy = "keep_first",
 ):
-    """``clean`` without copying texts: (kept rows with columns label/row/group, the stripped texts of
-    every input row as an Arrow array (row r is at r - 1), report). Splitting, sampling and ordering
-    move these small rows; the writer takes each chunk's texts when it needs them."""
+    """``clean`` without copying texts: (kept rows with columns label/row/group, Texts of every input
+    row, report). Texts are compared by 128-bit hashes of their stripped bytes; splitting, sampling
+    and ordering move these small rows; the writer takes each chunk's texts when it needs them."""
     import pandas as pd
 
     if conflict_policy not in CONFLICT_POLICIES:
         raise ValueError(f"unknown conflict policy {conflict_policy!r}")
     n = len(frame)
     report = CleanReport(rows_in=n)
-    text = _stripped(frame[text_column])
+    texts = Texts(_arrow(frame[text_column]))
+    # one integer per distinct text: rules below work on these compact keys, never on the texts
+    group, empty = _text_keys(texts.raw)
     label, reason = normalise_labels(frame[label_column], labels)
-    empty = pc.equal(pc.utf8_length(text), 0).to_numpy(zero_copy_only=False)
     bad_label = label.isna().to_numpy(dtype=bool) & ~empty
     report.empty_text = int(empty.sum())
     report.invalid_labels = {str(k): int(v) for k, v in reason[bad_label].value_counts().items()}
     keep = ~empty & ~bad_label
 
-    # one integer per distinct text: rules below work on these compact keys, never on the texts
-    group = _factorize(text)
     label_code = np.full(n, -1, dtype=np.int64)
     label_code[keep] = pd.Categorical(label[keep], categories=list(labels.values)).codes
     n_labels = len(labels.values)
@@ -136,8 +152,10 @@ def clean_keys(
     repeated = keep & pd.Series(group).duplicated(keep=False).to_numpy()
     exact = np.zeros(n, dtype=bool)
     if repeated.any():
-        sub = frame[repeated]
-        exact[np.flatnonzero(repeated)] = sub.duplicated(keep="first").to_numpy()
+        # compare integer codes of each column over those rows, not copies of the rows themselves
+        sub = np.flatnonzero(repeated)
+        codes = {i: pd.factorize(frame[c].iloc[sub])[0] for i, c in enumerate(frame.columns)}
+        exact[sub] = pd.DataFrame(codes).duplicated(keep="first").to_numpy()
     report.exact_duplicates = int(exact.sum())
     if dedup:
         keep &= ~exact
@@ -174,27 +192,50 @@ def clean_keys(
         "group": group[idx],
     })
     report.rows_out = len(out)
-    return out, text, report
+    return out, texts, report
 
 
-def _stripped(column: pd.Series):
-    """The column as one Arrow string array, missing values as "", surrounding whitespace removed
-    (Arrow's Unicode whitespace, as pandas' .str.strip() on Arrow-backed strings)."""
+def _arrow(column: pd.Series):
+    """The column as one Arrow string array (zero-copy for Arrow-backed columns)."""
     import pyarrow as pa
 
-    arr = pa.array(column.astype("string[pyarrow]").array)  # zero-copy for Arrow-backed columns
-    if isinstance(arr, pa.Array):
-        arr = pa.chunked_array([arr])
-    if not pa.types.is_large_string(arr.type):
-        arr = arr.cast(pa.large_string())
-    arr = pc.utf8_trim_whitespace(pc.fill_null(arr, ""))
-    return arr.combine_chunks() if arr.num_chunks != 1 else arr.chunk(0)
+    arr = pa.array(column.astype("string[pyarrow]").array)
+    if isinstance(arr, pa.ChunkedArray):
+        arr = arr.combine_chunks() if arr.num_chunks != 1 else arr.chunk(0)
+    return arr
 
 
-def _factorize(text) -> np.ndarray:
-    """Codes 0..k-1 in order of first appearance (as pd.factorize), by Arrow's hash table."""
-    encoded = pc.dictionary_encode(text)
-    return encoded.indices.to_numpy(zero_copy_only=False).astype(np.int64, copy=False)
+KEY_CHUNK = 1 << 16
+
+
+def _text_keys(raw) -> tuple[np.ndarray, np.ndarray]:
+    """(group code per row, empty-after-stripping per row). Codes number distinct stripped texts in
+    order of first appearance, like pd.factorize, found by two independent 64-bit hashes (xxh3,
+    xxh64) of each text's bytes, so memory is 16 bytes a row, whatever the texts' length. The second
+    hash checks the first: a collision of both (~2^-128) is the only way two texts could merge; if the
+    first collides alone, Arrow's exact hash table decides instead."""
+    import pandas as pd
+    import pyarrow as pa
+    import xxhash
+
+    n = len(raw)
+    first_hash = np.empty(n, dtype=np.uint64)
+    check_hash = np.empty(n, dtype=np.uint64)
+    empty = np.empty(n, dtype=bool)
+    h1, h2 = xxhash.xxh3_64_intdigest, xxhash.xxh64_intdigest
+    for start in range(0, n, KEY_CHUNK):
+        stripped = _strip(raw.slice(start, KEY_CHUNK))
+        stop = start + len(stripped)
+        empty[start:stop] = pc.equal(pc.utf8_length(stripped), 0).to_numpy(zero_copy_only=False)
+        data = stripped.cast(pa.large_binary()).to_pylist()
+        first_hash[start:stop] = np.fromiter(map(h1, data), dtype=np.uint64, count=len(data))
+        check_hash[start:stop] = np.fromiter(map(h2, data), dtype=np.uint64, count=len(data))
+    group, _ = pd.factorize(first_hash)
+    group = group.astype(np.int64, copy=False)
+    firsts = np.unique(group, return_index=True)[1]  # codes are 0..k-1: first row of each
+    if n and (check_hash != check_hash[firsts[group]]).any():
+        group = pc.dictionary_encode(_strip(raw)).indices.to_numpy(zero_copy_only=False).astype(np.int64)
+    return group, empty
 
 
 def _majority_label(group, label_code, pair, mask, n_labels) -> np.ndarray:

@@ -22,8 +22,8 @@ if TYPE_CHECKING:
     from concurrent.futures import Future
 
     import pandas as pd
-    import pyarrow as pa
 
+    from core.data.clean import Texts
     from core.validation.validate import ValidationReport
 
 DEFAULT_SEED = 42
@@ -88,7 +88,7 @@ class BuildResult:
 
 def build_splits(
     ds: LoadedDataset, options: PrepareOptions, progress: ProgressFn = null_progress
-) -> tuple[dict[str, pd.DataFrame], CleanReport, int, pa.Array]:
+) -> tuple[dict[str, pd.DataFrame], CleanReport, int, Texts]:
     """Everything but the writing: (ordered splits with label/row/group, cleaning report, leaked rows,
     the stripped texts by input row). Splits hold no texts: the writer takes them by ``row``."""
     options.check()

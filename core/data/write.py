@@ -19,7 +19,8 @@ from core.data.formats import DEFAULT_SEPARATOR, chat_record, completion_record
 
 if TYPE_CHECKING:
     import pandas as pd
-    import pyarrow as pa
+
+    from core.data.clean import Texts
 
 CHUNK = 20_000
 _MARK = "\x00startune-text\x00"
@@ -47,7 +48,7 @@ def _template(fmt: str, label: str, system_prompt: str | None, separator: str, s
 
 def iter_jsonl_chunks(frame: pd.DataFrame, fmt: str, *, system_prompt: str | None = None,
                       separator: str = DEFAULT_SEPARATOR, stop: str | None = None,
-                      texts: pa.Array | None = None, on_chunk: Callable[[list[str]], object] | None = None):
+                      texts: Texts | None = None, on_chunk: Callable[[list[str]], object] | None = None):
     """Chunks of JSONL bytes. Texts become Python strings one chunk at a time (memory stays flat):
     from the frame's ``text`` column, or taken by its 1-based ``row`` column from ``texts``.
     ``on_chunk`` sees each chunk's texts first (the pipeline counts their tokens meanwhile)."""
@@ -59,7 +60,7 @@ def iter_jsonl_chunks(frame: pd.DataFrame, fmt: str, *, system_prompt: str | Non
         if rows is None:
             texts_now = frame["text"].iloc[start : start + CHUNK].tolist()
         else:
-            texts_now = texts.take(rows[start : start + CHUNK]).to_pylist()
+            texts_now = texts.take(rows[start : start + CHUNK])
         labels = label_column.iloc[start : start + CHUNK].tolist()
         if on_chunk is not None:
             on_chunk(texts_now)

@@ -259,9 +259,7 @@ def validate_built(
     report, info = _new_report(path, fmt, model, n, out)
     enc = get_encoding(info.encoding)
     fixed = np.zeros(len(uniques), dtype=np.int64)
-    first_rows = np.zeros(len(uniques), dtype=np.int64)
-    if len(uniques):
-        first_rows[codes[::-1]] = np.arange(n - 1, -1, -1)  # first row of each label
+    first_rows = np.unique(codes, return_index=True)[1]  # codes are 0..k-1: first row of each label
     per_label = np.bincount(codes, minlength=len(uniques))
     ok = np.ones(len(uniques), dtype=bool)
     for i, label in enumerate(uniques):
