@@ -145,7 +145,11 @@ def clean_keys(
     keep = ~empty & ~bad_label
 
     label_code = np.full(n, -1, dtype=np.int64)
-    label_code[keep] = pd.Categorical(label[keep], categories=list(labels.values)).codes
+    # position in the label set, by Arrow (a Categorical would make a Python string per row first)
+    import pyarrow as pa
+
+    position = pc.index_in(_arrow(label), value_set=pa.array(list(labels.values), type=pa.large_string()))
+    label_code[keep] = pc.fill_null(position, -1).to_numpy()[keep]
     n_labels = len(labels.values)
 
     # Whole-row duplicates can only be among rows whose text repeats: check just those.
@@ -196,13 +200,15 @@ def clean_keys(
 
 
 def _arrow(column: pd.Series):
-    """The column as one Arrow string array (zero-copy for Arrow-backed columns)."""
+    """The column as Arrow strings, zero-copy for Arrow-backed columns: the chunks a streaming reader
+    made are kept as they are (joining them would copy every text once more)."""
+    import pandas as pd
     import pyarrow as pa
 
-    arr = pa.array(column.astype("string[pyarrow]").array)
-    if isinstance(arr, pa.ChunkedArray):
-        arr = arr.combine_chunks() if arr.num_chunks != 1 else arr.chunk(0)
-    return arr
+    if not (isinstance(column.dtype, pd.StringDtype) and column.dtype.storage == "pyarrow"):
+        column = column.astype("string[pyarrow]")
+    arr = pa.array(column.array)  # through __arrow_array__: the column's own chunks
+    return arr if isinstance(arr, pa.ChunkedArray) else pa.chunked_array([arr])
 
 
 KEY_CHUNK = 1 << 16
