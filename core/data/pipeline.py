@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import functools
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
@@ -181,12 +182,13 @@ def prepare(
     try:
         with build_folder(out) as work:
             for i, (name, frame) in enumerate(splits.items()):
+                if tokens:
+                    tokens.submit(name, texts, frame["row"].to_numpy() - 1)
                 progress("write", i, len(splits))
                 files[name] = out / f"{name}.jsonl"
                 digests[name], sizes[name] = write_jsonl(
                     work / files[name].name, frame, options.format, system_prompt=options.system_prompt,
                     separator=options.separator, stop=options.stop, texts=texts,
-                    on_chunk=tokens.submit(name) if tokens else None,
                 )
             progress("write", len(splits), len(splits))
             manifest = _manifest(ds, options, report, leaked, splits, files, digests, sizes)
@@ -269,14 +271,19 @@ class _TokenTally:
         self.counter = None
         self.futures: dict[str, list] = {}
 
-    def submit(self, name: str):
+    def submit(self, name: str, texts: Texts, positions) -> None:
+        """Queue the split's texts (by input position) for counting, while the writer writes them.
+        Each chunk's texts are made by the counting thread itself: queued work holds only positions."""
         from core.validation.tokens import ParallelCounter
 
         if self.counter is None:
             self.counter = ParallelCounter(self.encoding.result())
-        futures = self.futures.setdefault(name, [])
         suffix = self.options.separator if self.options.format == "completion" else ""
-        return lambda texts: futures.extend(self.counter.submit(texts, suffix))
+        step = self.counter.CHUNK
+        self.futures[name] = [
+            self.counter.submit_lazy(functools.partial(texts.take, positions[start : start + step]), suffix)
+            for start in range(0, len(positions), step)
+        ]
 
     def reports(self, files: dict[str, Path], splits: dict[str, pd.DataFrame], progress: ProgressFn) -> dict:
         import numpy as np
@@ -288,7 +295,7 @@ class _TokenTally:
             if not len(frame):
                 continue
             progress("tokens", 0, len(frame))
-            counts = np.concatenate([f.result() for f in self.futures[name]])
+            counts = np.concatenate([f.result() for f in self.futures[name]])  # file order
             out[name] = validate_built(
                 files[name], frame["label"], counts, self.options.format, model=self.model,
                 system_prompt=self.options.system_prompt, separator=self.options.separator, stop=self.options.stop,

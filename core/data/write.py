@@ -8,7 +8,6 @@ is byte-identical to ``orjson.dumps(chat_record(...))``, streamed in chunks so m
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -48,10 +47,9 @@ def _template(fmt: str, label: str, system_prompt: str | None, separator: str, s
 
 def iter_jsonl_chunks(frame: pd.DataFrame, fmt: str, *, system_prompt: str | None = None,
                       separator: str = DEFAULT_SEPARATOR, stop: str | None = None,
-                      texts: Texts | None = None, on_chunk: Callable[[list[str]], object] | None = None):
+                      texts: Texts | None = None):
     """Chunks of JSONL bytes. Texts become Python strings one chunk at a time (memory stays flat):
-    from the frame's ``text`` column, or taken by its 1-based ``row`` column from ``texts``.
-    ``on_chunk`` sees each chunk's texts first (the pipeline counts their tokens meanwhile)."""
+    from the frame's ``text`` column, or taken by its 1-based ``row`` column from ``texts``."""
     pieces = {label: _template(fmt, label, system_prompt, separator, stop) for label in frame["label"].unique()}
     label_column = frame["label"]
     rows = frame["row"].to_numpy() - 1 if texts is not None else None
@@ -62,8 +60,6 @@ def iter_jsonl_chunks(frame: pd.DataFrame, fmt: str, *, system_prompt: str | Non
         else:
             texts_now = texts.take(rows[start : start + CHUNK])
         labels = label_column.iloc[start : start + CHUNK].tolist()
-        if on_chunk is not None:
-            on_chunk(texts_now)
         out = []
         for text, label in zip(texts_now, labels):
             head, tail = pieces[label]

@@ -12,7 +12,7 @@ import gzip
 import hashlib
 import os
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from binascii import a2b_base64
 from importlib.resources import files
@@ -151,8 +151,11 @@ def default_threads() -> int:
         return max(1, min(4, os.cpu_count() or 1))
 
 
-def _count_chunk(encode, texts: Sequence[str], suffix: str):
+def _count_chunk(encode, texts: Sequence[str] | Callable[[], Sequence[str]], suffix: str):
     import numpy as np
+
+    if callable(texts):
+        texts = texts()
 
     if suffix:
         return np.fromiter((len(encode(t + suffix)) for t in texts), dtype=np.int64, count=len(texts))
@@ -180,6 +183,11 @@ class ParallelCounter:
         self.pool = ThreadPoolExecutor(threads or default_threads(), thread_name_prefix="tokens")
         self._switch = sys.getswitchinterval()
         sys.setswitchinterval(min(self._switch, self.SWITCH_INTERVAL))
+
+    def submit_lazy(self, make_texts: Callable[[], Sequence[str]], suffix: str = "") -> Future:
+        """One future for a chunk whose texts the worker makes itself (``make_texts()``), so that
+        work queued behind a busy counter holds no strings."""
+        return self.pool.submit(_count_chunk, self.encode, make_texts, suffix)
 
     def submit(self, texts: Sequence[str], suffix: str = "") -> list[Future]:
         """Futures of int64 arrays, one per chunk, in order; ``suffix`` is appended to every text."""
