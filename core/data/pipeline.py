@@ -175,6 +175,10 @@ def prepare(
             split_column=options.split_column, progress=progress,
         )
     splits, report, leaked, texts = build_splits(ds, options, progress)
+    source_info = _source_info(ds, options)
+    if not isinstance(source, LoadedDataset):
+        # from here on only the text column is needed (``texts`` holds it): let the others go
+        del ds
 
     out = Path(out_dir).expanduser()
     files, digests, sizes = {}, {}, {}
@@ -191,7 +195,7 @@ def prepare(
                     separator=options.separator, stop=options.stop, texts=texts,
                 )
             progress("write", len(splits), len(splits))
-            manifest = _manifest(ds, options, report, leaked, splits, files, digests, sizes)
+            manifest = _manifest(source_info, options, report, leaked, splits, files, digests, sizes)
             write_file(work / MANIFEST, manifest_bytes(manifest))
             validation = tokens.reports(files, splits, progress) if tokens else {}
     finally:
@@ -200,15 +204,19 @@ def prepare(
     return BuildResult(out, files, manifest, report, splits, validation)
 
 
-def _manifest(ds, options, report, leaked, splits, files, digests, sizes) -> dict:
+def _source_info(ds: LoadedDataset, options: PrepareOptions) -> dict:
+    return {
+        "source": ds.source, "format": ds.format, "fingerprint": ds.fingerprint, "rows": ds.rows,
+        "text_column": ds.text_column, "label_column": ds.label_column,
+        "split_column": options.split_column or ds.split_column,
+    }
+
+
+def _manifest(source_info, options, report, leaked, splits, files, digests, sizes) -> dict:
     manifest = {
         "startune_version": _version(),
         "created_at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
-        "input": {
-            "source": ds.source, "format": ds.format, "fingerprint": ds.fingerprint, "rows": ds.rows,
-            "text_column": ds.text_column, "label_column": ds.label_column,
-            "split_column": options.split_column or ds.split_column,
-        },
+        "input": source_info,
         "options": options.to_dict(),
         "seed": options.seed,
         "format": options.format,
