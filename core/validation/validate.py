@@ -256,12 +256,13 @@ def validate_built(
     codes, uniques = pd.factorize(pd.Series(labels).astype(object), sort=False)
     n = len(codes)
     out = _Collector()
-    report, info = _new_report(path, fmt, model, n, out)
+    whole_file = _Collector()  # issues of the file as a whole come after the lines' ones
+    report, info = _new_report(path, fmt, model, n, whole_file)
     enc = get_encoding(info.encoding)
     fixed = np.zeros(len(uniques), dtype=np.int64)
-    first_rows = np.unique(codes, return_index=True)[1]  # codes are 0..k-1: first row of each label
     per_label = np.bincount(codes, minlength=len(uniques))
     ok = np.ones(len(uniques), dtype=bool)
+    probes: list[list[ValidationIssue]] = []
     for i, label in enumerate(uniques):
         if fmt == "chat":
             record = chat_record("x", label, system_prompt)
@@ -270,12 +271,18 @@ def validate_built(
             record = completion_record("x", label, separator, stop)
             fixed[i] = count_completion_tokens("", record["completion"], enc)[0]
         probe = _Collector()
-        ok[i] = (_check_chat if fmt == "chat" else _check_completion)(record, int(first_rows[i]) + 1, probe)
+        ok[i] = (_check_chat if fmt == "chat" else _check_completion)(record, 0, probe)
+        probes.append(probe.issues)
         for issue in probe.issues:
             out.counts[issue.code] += int(per_label[i])
-            if len(out.issues) < MAX_ISSUES_KEPT:
-                out.issues.append(issue)
     keep = ok[codes] if n else np.zeros(0, dtype=bool)
+    # the first issues with their lines, as a line-by-line pass would keep them
+    for row in np.flatnonzero(~keep)[:MAX_ISSUES_KEPT]:
+        for issue in probes[codes[row]]:
+            if len(out.issues) < MAX_ISSUES_KEPT:
+                out.issues.append(ValidationIssue(issue.code, int(row) + 1, issue.message, issue.param))
+    for issue in whole_file.issues:
+        out.add(issue.code, None, issue.message.removeprefix(ERROR_CODES[issue.code]).removeprefix(": "))
     totals = (fixed[codes] + np.asarray(text_tokens, dtype=np.int64))[keep]
     lines = np.flatnonzero(keep) + 1
     no_system = int(keep.sum()) if fmt == "chat" and not system_prompt else 0
@@ -286,7 +293,6 @@ def validate_built(
         if not _ends_with_separator(separator):
             not_separated = int(keep.sum())
     _summarise_tokens(report, totals, lines, fmt, no_system, not_space, not_separated)
-    out.issues.sort(key=lambda issue: issue.line or 0)
     return _finish(report, out, int(keep.sum()), n_epochs)
 
 
