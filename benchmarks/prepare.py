@@ -168,7 +168,11 @@ def run_reference(csv: Path, out: Path) -> dict:
     seed_s, seed_rss = timed([sys.executable, __file__, "--child", "seed", str(csv), str(out)])
     book_s, book_rss = timed([sys.executable, __file__, "--child", "cookbook",
                               *(str(out / f"{name}.jsonl") for name in SPLITS)])
-    return {"seconds": seed_s + book_s, "seed": seed_s, "cookbook": book_s, "rss": max(seed_rss, book_rss)}
+    # `startune validate FILE` on files from elsewhere (the seed way's): against the cookbook alone
+    validate = [timed([sys.executable, "-m", "core", "validate", str(out / f"{name}.jsonl"), "--json"])
+                for name in SPLITS]
+    return {"seconds": seed_s + book_s, "seed": seed_s, "cookbook": book_s, "rss": max(seed_rss, book_rss),
+            "validate": sum(s for s, _ in validate), "validate_rss": max(r for _, r in validate)}
 
 
 def main() -> None:
@@ -214,6 +218,10 @@ def main() -> None:
                   f"peak RSS {rss:.0f} MB ({rss / size_mb:.1f}x the CSV)")
         s = results["startune"]
         if results["reference"]:
+            ref = results["reference"]
+            print(f"startune validate FILE x3 (the seed way's files): "
+                  f"{min(r['validate'] for r in ref):.2f} s vs cookbook {min(r['cookbook'] for r in ref):.2f} s, "
+                  f"peak RSS {max(r['validate_rss'] for r in ref):.0f} MB")
             ratios = sorted(r["seconds"] / o["seconds"] for r, o in zip(results["reference"], s))
             print(f"speed-up of startune prepare over seed + cookbook: {ratios[0]:.1f}-{ratios[-1]:.1f}x "
                   f"(target >= 6x)")
