@@ -288,8 +288,9 @@ def validate_built(
     no_system = int(keep.sum()) if fmt == "chat" and not system_prompt else 0
     not_space = not_separated = 0
     if fmt == "completion":
-        completion = [completion_record("x", label, separator, stop) for label in uniques]
-        not_space = int(sum(per_label[i] for i, r in enumerate(completion) if ok[i] and not r["completion"][:1].isspace()))
+        spaced = np.array([completion_record("x", label, separator, stop)["completion"][:1].isspace()
+                           for label in uniques], dtype=bool)
+        not_space = int(per_label[ok & ~spaced].sum())
         if not _ends_with_separator(separator):
             not_separated = int(keep.sum())
     _summarise_tokens(report, totals, lines, fmt, no_system, not_space, not_separated)
