@@ -104,13 +104,12 @@ def inspect_cmd(dataset: str, text_column, label_column, labels_spec, page, page
 def prepare_cmd(dataset: str, out_dir: Path, model, as_json, **kw) -> None:
     """Clean, split, sample, order and write DATASET as fine-tuning JSONL, then validate it."""
     from core.data.pipeline import prepare
-    from core.validation.validate import validate_file
 
     options = build_options(**kw)
     with progress_bar(not as_json) as progress:
-        result = prepare(dataset, out_dir, options, progress=progress)
-        reports = {name: validate_file(path, model, progress=progress) for name, path in result.files.items()
-                   if result.manifest["splits"][name]["examples"]}
+        # validated as written (exact token counts from memory), not by reading the files back
+        result = prepare(dataset, out_dir, options, progress=progress, validate=True, model=model)
+        reports = result.validation
     for report in reports.values():
         drop_default_system_warning(report, options.system_prompt)
     warn_about_build(stderr_console(), result.manifest)
