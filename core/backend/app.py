@@ -7,21 +7,22 @@
 from __future__ import annotations
 
 import hashlib
-import hmac
 import time
 from pathlib import Path
 
 import orjson
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
+from starlette.datastructures import UploadFile
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
-from starlette.routing import Route
+from starlette.routing import Match, Route
 
 from core.backend import LOCAL_BASE_MODEL, LOCAL_ORG, base_models
 from core.backend.errors import ApiError, bad_request, error_response, not_found
 from core.backend.faults import DroppedConnection, FaultConfig, FaultMiddleware
+from core.backend.guards import AuthMiddleware, BodyLimitMiddleware
 from core.backend.ids import new_id
 from core.backend.inference import ModelCache, chat_completion, completion
 from core.backend.requests import check_create_job
@@ -29,7 +30,10 @@ from core.backend.runner import ACTIVE, TERMINAL, JobRunner, event
 from core.backend.store import Store
 
 MAX_UPLOAD = 512 * 1024 * 1024
-UPLOAD_PURPOSES = ("fine-tune",)
+MAX_BODY = 32 * 1024 * 1024  # any other request body (JSON); a chat request this big is already absurd
+UPLOAD_PURPOSES = ("assistants", "batch", "fine-tune", "vision", "user_data", "evals")
+FORM_FIELDS = ("file", "purpose", "expires_after", "expires_after[anchor]", "expires_after[seconds]")
+EXPIRY_SECONDS = (3600, 2_592_000)
 TRAINING_NOT_AVAILABLE = (
     "Fine-tuning is no longer available for your organization. OpenAI stopped new fine-tuning jobs for "
     "organizations without recent fine-tuning on 2026-07-02, and for all organizations on 2027-01-06."
@@ -40,13 +44,14 @@ class Backend:
     """What the routes share: the store, the runner, loaded models, options."""
 
     def __init__(self, data_dir: Path, *, api_key: str | None, pace: float, deny_training: bool,
-                 max_upload: int = MAX_UPLOAD, lease: float = 15.0) -> None:
+                 max_upload: int = MAX_UPLOAD, max_body: int = MAX_BODY, lease: float = 15.0) -> None:
         self.store = Store(data_dir)
         self.runner = JobRunner(self.store, pace=pace, lease=lease)
         self.models = ModelCache(self.store)
         self.api_key = api_key
         self.deny_training = deny_training
         self.max_upload = max_upload
+        self.max_body = max_body
 
 
 def _public(job: dict) -> dict:
@@ -65,7 +70,9 @@ async def _json(request: Request) -> dict:
     return body
 
 
-def _limit(request: Request, default: int, maximum: int = 10_000) -> int:
+def _limit(request: Request, default: int, maximum: int = 10_000, *, strict: bool = False) -> int:
+    """The ``limit`` query parameter: at least 1; above ``maximum`` it is an error only where OpenAI documents
+    the bound (``strict``), elsewhere a page is simply capped."""
     raw = request.query_params.get("limit")
     if raw is None:
         return default
@@ -73,9 +80,23 @@ def _limit(request: Request, default: int, maximum: int = 10_000) -> int:
         value = int(raw)
     except ValueError:
         raise bad_request(f"Invalid limit: {raw!r}", param="limit") from None
-    if not 1 <= value <= maximum:
+    if value < 1 or strict and value > maximum:
         raise bad_request(f"limit must be between 1 and {maximum}", param="limit")
-    return value
+    return min(value, maximum)
+
+
+def _order(request: Request) -> str:
+    order = request.query_params.get("order", "desc")
+    if order not in ("asc", "desc"):
+        raise bad_request(f"Invalid order: {order!r}. Expected 'asc' or 'desc'.", param="order")
+    return order
+
+
+def _page(items: list, limit: int) -> dict:
+    # the spec types first_id/last_id as strings: an empty page has empty ones, not nulls
+    page = items[:limit]
+    return {"object": "list", "data": page, "first_id": page[0]["id"] if page else "",
+            "last_id": page[-1]["id"] if page else "", "has_more": len(items) > limit}
 
 
 def _backend(request: Request) -> Backend:
@@ -85,61 +106,96 @@ def _backend(request: Request) -> Backend:
 # -- files ----------------------------------------------------------------------------------
 async def upload_file(request: Request) -> Response:
     b = _backend(request)
-    length = request.headers.get("content-length")
-    if length and length.isdigit() and int(length) > b.max_upload + 65_536:
-        raise ApiError(413, f"File too large: uploads are limited to {b.max_upload // 2**20} MB.", param="file",
-                       code="file_too_large")
     try:
+        # the body limit middleware stops this read at the upload limit, so the spool never grows past it
         form = await request.form(max_files=1, max_fields=10)
+    except ApiError:
+        raise
     except Exception as exc:
         raise bad_request(f"Could not parse the multipart form: {exc}", param="file") from None
+    try:
+        purpose, upload, expires_after = _check_form(form)
+        file_id = new_id("file-")
+        target = b.store.file_path(file_id)
+        digest, size = hashlib.sha256(), 0
+        tmp = target.with_suffix(".part")
+        try:
+            with tmp.open("wb") as out:
+                while chunk := await upload.read(1 << 20):
+                    size += len(chunk)
+                    if size > b.max_upload:
+                        raise ApiError(413, f"File too large: uploads are limited to {b.max_upload // 2**20} MB.",
+                                       param="file", code="file_too_large")
+                    digest.update(chunk)
+                    out.write(chunk)
+            tmp.replace(target)
+        finally:
+            tmp.unlink(missing_ok=True)
+    finally:
+        await form.close()
+    # the name is kept as a label only; the file on disk is named by its id
+    filename = Path(upload.filename or "upload.jsonl").name[:255] or "upload.jsonl"
+    now = int(time.time())
+    obj = {"object": "file", "id": file_id, "purpose": purpose, "filename": filename, "bytes": size,
+           "created_at": now, "status": "processed"}
+    if expires_after is not None:
+        obj["expires_at"] = now + expires_after
+    b.store.add_file(obj, digest.hexdigest())
+    return JSONResponse(obj)
+
+
+def _check_form(form) -> tuple[str, UploadFile, int | None]:
+    unknown = sorted(set(form.keys()) - set(FORM_FIELDS))
+    if unknown:
+        raise bad_request(f"Unrecognized request argument supplied: {', '.join(unknown)}", param=unknown[0])
+    repeated = sorted(k for k in set(form.keys()) if len(form.getlist(k)) > 1)
+    if repeated:
+        raise bad_request(f"'{repeated[0]}' was given more than once.", param=repeated[0])
     purpose = form.get("purpose")
     upload = form.get("file")
     if not isinstance(purpose, str):
         raise bad_request("Missing required parameter: 'purpose'.", param="purpose")
     if purpose not in UPLOAD_PURPOSES:
-        raise bad_request(f"Invalid purpose '{purpose}'. The local backend accepts: {', '.join(UPLOAD_PURPOSES)}.",
+        raise bad_request(f"Invalid purpose '{purpose}'. Expected one of: {', '.join(UPLOAD_PURPOSES)}.",
                           param="purpose")
-    if upload is None or isinstance(upload, str):
+    if not isinstance(upload, UploadFile):
         raise bad_request("Missing required parameter: 'file'.", param="file")
-    file_id = new_id("file-")
-    target = b.store.file_path(file_id)
-    digest, size = hashlib.sha256(), 0
-    tmp = target.with_suffix(".part")
-    try:
-        with tmp.open("wb") as out:
-            while chunk := await upload.read(1 << 20):
-                size += len(chunk)
-                if size > b.max_upload:
-                    raise ApiError(413, f"File too large: uploads are limited to {b.max_upload // 2**20} MB.",
-                                   param="file", code="file_too_large")
-                digest.update(chunk)
-                out.write(chunk)
-        tmp.replace(target)
-    finally:
-        tmp.unlink(missing_ok=True)
-        await form.close()
-    # the name is kept as a label only; the file on disk is named by its id
-    filename = Path(upload.filename or "upload.jsonl").name[:255] or "upload.jsonl"
-    obj = {"object": "file", "id": file_id, "purpose": purpose, "filename": filename, "bytes": size,
-           "created_at": int(time.time()), "status": "processed"}
-    b.store.add_file(obj, digest.hexdigest())
-    return JSONResponse(obj)
+    return purpose, upload, _expires_after(form)
+
+
+def _expires_after(form) -> int | None:
+    """Seconds after creation at which the file expires: OpenAI's client sends ``expires_after[anchor]`` and
+    ``expires_after[seconds]`` fields; a JSON ``expires_after`` part means the same."""
+    if "expires_after" in form:
+        try:
+            value = orjson.loads(form["expires_after"]) if isinstance(form["expires_after"], str) else None
+        except orjson.JSONDecodeError:
+            value = None
+    elif "expires_after[anchor]" in form or "expires_after[seconds]" in form:
+        value = {"anchor": form.get("expires_after[anchor]"), "seconds": form.get("expires_after[seconds]")}
+        if isinstance(value["seconds"], str) and value["seconds"].isdigit():
+            value["seconds"] = int(value["seconds"])
+    else:
+        return None
+    lo, hi = EXPIRY_SECONDS
+    if (not isinstance(value, dict) or set(value) - {"anchor", "seconds"} or value.get("anchor") != "created_at"
+            or not isinstance(value.get("seconds"), int) or isinstance(value["seconds"], bool)
+            or not lo <= value["seconds"] <= hi):
+        raise bad_request(f"Invalid 'expires_after': expected anchor 'created_at' and seconds between {lo} and {hi}.",
+                          param="expires_after")
+    return value["seconds"]
 
 
 async def list_files(request: Request) -> Response:
     b = _backend(request)
     files = b.store.list_files(request.query_params.get("purpose"))
-    if request.query_params.get("order") == "asc":
+    if _order(request) == "asc":
         files.reverse()
     after = request.query_params.get("after")
     if after:
         ids = [f["id"] for f in files]
         files = files[ids.index(after) + 1:] if after in ids else []
-    limit = _limit(request, 10_000)
-    page = files[:limit]
-    return JSONResponse({"object": "list", "data": page, "first_id": page[0]["id"] if page else None,
-                         "last_id": page[-1]["id"] if page else None, "has_more": len(files) > limit})
+    return JSONResponse(_page(files, _limit(request, 10_000, strict=True)))
 
 
 def _file(b: Backend, file_id: str) -> dict:
@@ -214,6 +270,12 @@ async def list_jobs(request: Request) -> Response:
     jobs = b.store.list_jobs()
     wanted = {k[len("metadata["):-1]: v for k, v in request.query_params.items()
               if k.startswith("metadata[") and k.endswith("]")}
+    bare = request.query_params.get("metadata")
+    if bare is not None and bare != "null":
+        raise bad_request("Invalid metadata filter: use metadata[key]=value, or metadata=null.", param="metadata")
+    if "" in wanted:
+        # what a client sends for a metadata filter that is not an object (metadata[]=5)
+        raise bad_request("Invalid metadata filter: use metadata[key]=value with a non-empty key.", param="metadata")
     if wanted:
         jobs = [j for j in jobs if all((j.get("metadata") or {}).get(k) == v for k, v in wanted.items())]
     elif request.query_params.get("metadata") == "null":
@@ -290,10 +352,7 @@ async def job_checkpoints(request: Request) -> Response:
     if after:
         ids = [c["id"] for c in items]
         items = items[ids.index(after) + 1:] if after in ids else []
-    limit = _limit(request, 10, 100)
-    page = items[:limit]
-    return JSONResponse({"object": "list", "data": page, "first_id": page[0]["id"] if page else None,
-                         "last_id": page[-1]["id"] if page else None, "has_more": len(items) > limit})
+    return JSONResponse(_page(items, _limit(request, 10, 100)))
 
 
 # -- models and completions -------------------------------------------------------------------
@@ -328,6 +387,8 @@ async def delete_model(request: Request) -> Response:
     return JSONResponse({"id": model_id, "object": "model", "deleted": True})
 
 
+# Inference (featurising a long text, scoring it) runs in a worker thread: a big request must not hold up the
+# event loop, and with it every other request.
 async def chat_completions(request: Request) -> Response:
     body = await _json(request)
     if body.get("stream"):
@@ -375,7 +436,11 @@ async def _http_error(request: Request, exc: HTTPException) -> Response:
     if exc.status_code == 404:
         return error_response(404, f"Invalid URL ({request.method} {request.url.path})")
     if exc.status_code == 405:
-        return error_response(405, f"Method {request.method} not allowed for {request.url.path}")
+        # the path's routes are split by method: list them all, as Allow must
+        allowed = sorted({m for r in request.app.routes if isinstance(r, Route) and r.methods
+                          and r.matches(request.scope)[0] != Match.NONE for m in r.methods})
+        return error_response(405, f"Method {request.method} not allowed for {request.url.path}",
+                              headers={"Allow": ", ".join(allowed)})
     return error_response(exc.status_code, str(exc.detail))
 
 
@@ -390,35 +455,24 @@ async def _server_error(request: Request, exc: Exception) -> Response:
                           code="server_error")
 
 
-class AuthMiddleware:
-    def __init__(self, app, api_key: str) -> None:
-        self.app, self.expected = app, f"Bearer {api_key}".encode()
-
-    async def __call__(self, scope, receive, send) -> None:
-        if scope["type"] == "http" and scope["path"].startswith("/v1/"):
-            given = dict(scope["headers"]).get(b"authorization", b"")
-            if not hmac.compare_digest(given, self.expected):
-                from core.jobs.keys import mask_key
-
-                shown = mask_key(given.decode(errors="replace").removeprefix("Bearer ")) if given else "none"
-                response = error_response(401, f"Incorrect API key provided: {shown}.", code="invalid_api_key")
-                await response(scope, receive, send)
-                return
-        await self.app(scope, receive, send)
-
-
 def create_app(data_dir: Path, *, api_key: str | None = None, pace: float = 0.0,
                faults: FaultConfig | None = None, deny_training: bool = False, lease: float = 15.0,
-               max_upload: int = MAX_UPLOAD, start_runner: bool = True) -> Starlette:
+               max_upload: int = MAX_UPLOAD, max_body: int = MAX_BODY, start_runner: bool = True,
+               azure: bool = False) -> Starlette:
     backend = Backend(Path(data_dir), api_key=api_key, pace=pace, deny_training=deny_training,
-                      max_upload=max_upload, lease=lease)
+                      max_upload=max_upload, max_body=max_body, lease=lease)
     app = Starlette(routes=ROUTES, exception_handlers={ApiError: _api_error, HTTPException: _http_error,
                                                       Exception: _server_error})
     app.state.backend = backend
+    app.add_middleware(BodyLimitMiddleware, upload_path="/v1/files", max_upload=max_upload, max_body=max_body)
     if faults is not None:
         app.add_middleware(FaultMiddleware, config=faults)
     if api_key:
         app.add_middleware(AuthMiddleware, api_key=api_key)
+    if azure:  # outermost: turns Azure's paths and api-key header into the OpenAI ones the rest expects
+        from core.backend.azure import AzureShapes
+
+        app.add_middleware(AzureShapes, backend=backend)
     if start_runner:
         backend.runner.start()
     return app

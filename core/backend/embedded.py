@@ -15,17 +15,21 @@ DUMMY_KEY = "startune-local"  # the embedded backend needs no key; the client in
 
 
 class EmbeddedBackend:
-    """A job trains while some process holding a backend on its data directory is alive; the next
-    one to open it resumes unfinished jobs."""
+    """A job trains while some process holding a backend with a runner on its data directory is
+    alive; the next one to open it with a runner resumes unfinished jobs.
+
+    ``start_runner=False`` serves the API without ever claiming a job: what commands that only read
+    or change a job's state (jobs, results, cancel, a launch that does not wait) must use."""
 
     def __init__(self, data_dir: Path | None = None, *, pace: float = 0.0, faults: FaultConfig | None = None,
-                 deny_training: bool = False, lease: float = 15.0, start_runner: bool = True) -> None:
+                 deny_training: bool = False, lease: float = 15.0, start_runner: bool = True,
+                 azure: bool = False) -> None:
         from core.backend.app import create_app
         from core.paths import local_backend_dir
 
         self.data_dir = Path(data_dir) if data_dir is not None else local_backend_dir()
         self.app = create_app(self.data_dir, pace=pace, faults=faults, deny_training=deny_training, lease=lease,
-                              start_runner=start_runner)
+                              start_runner=start_runner, azure=azure)
         self._clients: list = []
 
     @property
@@ -36,10 +40,24 @@ class EmbeddedBackend:
         import httpx2
         import openai
 
+        from core.jobs.retry import DEFAULT_POLICY
+
         transport = httpx2.ASGITransport(app=self.app)
         http_client = openai.DefaultAsyncHttpxClient(transport=transport)
-        kw.setdefault("max_retries", 4)
+        kw = DEFAULT_POLICY.client_options() | kw
         client = openai.AsyncOpenAI(api_key=DUMMY_KEY, base_url=BASE_URL, http_client=http_client, **kw)
+        self._clients.append(client)
+        return client
+
+    def azure_client(self, api_version: str = "2024-10-21", **kw) -> openai.AsyncAzureOpenAI:
+        """The real AsyncAzureOpenAI client, for a backend made with ``azure=True``."""
+        import httpx2
+        import openai
+
+        http_client = openai.DefaultAsyncHttpxClient(transport=httpx2.ASGITransport(app=self.app))
+        kw.setdefault("max_retries", 4)
+        client = openai.AsyncAzureOpenAI(azure_endpoint=BASE_URL.removesuffix("/v1"), api_key=DUMMY_KEY,
+                                         api_version=api_version, http_client=http_client, **kw)
         self._clients.append(client)
         return client
 

@@ -7,6 +7,7 @@ For tests, and for users who want to rehearse how startune copes with a flaky ba
 from __future__ import annotations
 
 import asyncio
+import math
 import random
 import threading
 from dataclasses import dataclass
@@ -39,6 +40,13 @@ class FaultConfig:
                 values[names[key]] = int(value) if key == "seed" else float(value)
             except ValueError:
                 raise ConfigError(f"fault {key!r} needs a number, got {value!r}") from None
+        for key, value in values.items():
+            if key == "seed":
+                continue
+            share = key.startswith("rate_")
+            if not math.isfinite(value) or value < 0 or (share and value > 1):
+                raise ConfigError(f"fault {key.removeprefix('rate_')!r} is {value:g}: use "
+                                  + ("a share from 0 to 1" if share else "0 or more seconds"))
         config = cls(**values)
         if config.rate_429 + config.rate_500 + config.rate_drop > 1:
             raise ConfigError("fault shares add up to more than 1")

@@ -11,6 +11,7 @@ from pathlib import Path
 from core.backend import LOCAL_BASE_MODEL
 from core.backend.errors import ApiError, bad_request
 from core.backend.ids import new_id
+from core.backend.requests import check_chat_request, check_completion_request
 from core.backend.store import Store
 from core.backend.base_models import find as find_base_model
 from core.backend.model_files import ModelFileError, load_model
@@ -63,6 +64,20 @@ def _count(text: str) -> int:
     return len(get_encoding("o200k_base").encode_ordinary(text))
 
 
+def _decode(tokens: list[int]) -> str:
+    """Token ids as text; ids outside the vocabulary carry no text for the local model."""
+    from core.validation.tokens import get_encoding
+
+    enc = get_encoding("o200k_base")
+    pieces = []
+    for token in tokens:
+        try:
+            pieces.append(enc.decode_single_token_bytes(token))
+        except (KeyError, OverflowError):
+            continue
+    return b"".join(pieces).decode("utf-8", errors="replace")
+
+
 def _ranked(model: TrainedModel, text: str) -> list[tuple[str, float]]:
     return _ranked_many(model, [text])[0]
 
@@ -86,17 +101,8 @@ def _top_n(body: dict, key: str, default: int) -> int:
 
 
 def chat_completion(models: ModelCache, body: dict) -> dict:
-    model_id = body.get("model")
-    messages = body.get("messages")
-    if not isinstance(model_id, str):
-        raise bad_request("Missing required parameter: 'model'.", param="model")
-    if not isinstance(messages, list) or not messages:
-        raise bad_request("Missing required parameter: 'messages'.", param="messages")
-    users = [m.get("content") for m in messages if isinstance(m, dict) and m.get("role") == "user"]
-    if not users:
-        raise bad_request("The local model answers the last user message; none was given", param="messages")
-    text = users[-1] if isinstance(users[-1], str) else "".join(
-        p.get("text", "") for p in users[-1] if isinstance(p, dict))
+    text = check_chat_request(body)
+    model_id, messages = body["model"], body["messages"]
     model = models.get(model_id)
     ranked = _ranked(model, text)
     answer, logprob = ranked[0]
@@ -122,13 +128,8 @@ def chat_completion(models: ModelCache, body: dict) -> dict:
 
 
 def completion(models: ModelCache, body: dict) -> dict:
-    model_id = body.get("model")
-    prompt = body.get("prompt")
-    if not isinstance(model_id, str):
-        raise bad_request("Missing required parameter: 'model'.", param="model")
-    prompts = [prompt] if isinstance(prompt, str) else prompt
-    if not isinstance(prompts, list) or not prompts or not all(isinstance(p, str) for p in prompts):
-        raise bad_request("'prompt' must be a string or a list of strings", param="prompt")
+    prompts = check_completion_request(body, _decode)
+    model_id = body["model"]
     model = models.get(model_id)
     k = _top_n(body, "logprobs", 0) if body.get("logprobs") is not None else None
     choices, prompt_tokens, completion_tokens = [], 0, 0

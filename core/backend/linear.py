@@ -33,6 +33,7 @@ PATIENCE = 2                 # epochs without a better validation loss before st
 SEARCH_LIMIT = 30_000        # training examples the auto search looks at, at most
 HOLDOUT = 0.1                # share of training held out when the job has no validation file
 MIN_FOR_HOLDOUT = 50
+FEW_TEXTS = 64              # up to this many texts, transform without scikit-learn's per-call overhead
 FEATURES = {"word_ngrams": [1, 2], "char_ngrams": [2, 5], "sublinear_tf": True, "min_df": 2}
 
 
@@ -52,6 +53,7 @@ class Featurizer:
 
     def __init__(self, word, char) -> None:
         self.word, self.char = word, char
+        self._analyzers: dict = {}
 
     @classmethod
     def fit(cls, texts: Sequence[str]) -> tuple[Featurizer, object]:
@@ -74,7 +76,33 @@ class Featurizer:
     def transform(self, texts: Sequence[str]):
         from scipy.sparse import hstack
 
+        if len(texts) <= FEW_TEXTS:
+            return hstack([self._few(self.word, texts), self._few(self.char, texts)], format="csr")
         return hstack([self.word.transform(texts), self.char.transform(texts)], format="csr")
+
+    def _few(self, vectorizer, texts: Sequence[str]):
+        """TF-IDF of a few texts without scikit-learn's per-call input checks, which cost ~20 ms: the
+        same analyzer, vocabulary, sublinear tf, idf and L2 norm (a test holds the two paths equal)."""
+        from collections import Counter
+
+        from scipy.sparse import csr_matrix
+
+        analyze = self._analyzers.get(id(vectorizer))
+        if analyze is None:
+            analyze = self._analyzers[id(vectorizer)] = vectorizer.build_analyzer()
+        vocab, idf = vectorizer.vocabulary_, vectorizer.idf_
+        indptr, indices, values = [0], [], []
+        for text in texts:
+            counts = Counter(j for j in map(vocab.get, analyze(text)) if j is not None)
+            cols = np.fromiter(counts.keys(), dtype=np.int64, count=len(counts))
+            tf = np.fromiter(counts.values(), dtype=np.float64, count=len(counts))
+            row = (1.0 + np.log(tf)) * idf[cols] if len(cols) else tf
+            norm = np.sqrt(np.dot(row, row))
+            indices.extend(cols.tolist())
+            values.extend((row / norm if norm else row).tolist())
+            indptr.append(len(indices))
+        return csr_matrix((np.array(values, dtype=np.float32), np.array(indices, dtype=np.int64), indptr),
+                          shape=(len(texts), len(vocab)))
 
     @property
     def n_features(self) -> int:
@@ -236,7 +264,7 @@ class LinearTrainer:
     def _batch_size(self) -> int:
         if self.requested["batch_size"] != "auto":
             return int(self.requested["batch_size"])
-        return int(min(256, max(8, self.n // 10)))
+        return int(min(256, max(8, self.n // 50)))
 
     def _early_stopping(self) -> bool:
         asked = self.requested["early_stopping"]

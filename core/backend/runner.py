@@ -209,7 +209,9 @@ class JobRunner:
             if not file_id:
                 loaded.append([])
                 continue
-            self._emit(job_id, "info", f"Validating {param.replace('_', ' ')}: {file_id}")
+            # a fixed id: a restart during validation validates again but logs it once
+            self.store.add_event(job_id, event("info", f"Validating {param.replace('_', ' ')}: {file_id}")
+                                 | {"id": f"ftevent-{job_id.removeprefix('ftjob-')}-{param.split('_')[0]}"})
             path = self.store.file_path(file_id)
             if self.store.get_file(file_id) is None or not path.exists():
                 self._fail(job_id, f"invalid_{param}", f"File {file_id} not found", param)

@@ -137,8 +137,11 @@ class Store:
 
     # -- events ---------------------------------------------------------------------------
     def add_event(self, job_id: str, obj: dict) -> None:
+        """Store an event; one whose id is already stored is left as it was (a restarted step that
+        re-emits a fixed-id event, such as validating a file, logs it once)."""
         with self.tx() as c:
-            c.execute("INSERT INTO events (job_id, id, obj) VALUES (?,?,?)", (job_id, obj["id"], orjson.dumps(obj)))
+            c.execute("INSERT OR IGNORE INTO events (job_id, id, obj) VALUES (?,?,?)",
+                      (job_id, obj["id"], orjson.dumps(obj)))
 
     def list_events(self, job_id: str, after: str | None, limit: int) -> tuple[list[dict], bool] | None:
         """Newest first; ``after`` is an event id: return the events older than it."""

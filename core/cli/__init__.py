@@ -30,6 +30,9 @@ COMMANDS: dict[str, str] = {
     "resume": "core.cli.job_cmds:resume_cmd",
     "run": "core.cli.run_cmd:run_cmd",
     "evaluate": "core.cli.evaluate_cmd:evaluate_cmd",
+    "models": "core.cli.models_cmd:models_cmd",
+    "rerun": "core.cli.rerun_cmd:rerun_cmd",
+    "export": "core.cli.export_cmd:export_cmd",
     "tui": "tui.cli:tui_cmd",  # the app owns its command: core never imports tui
 }
 

@@ -12,8 +12,9 @@ from core.cli.job_common import backend_options, run_async
 
 @click.command("evaluate")
 @click.argument("models", nargs=-1, required=True)
-@click.option("--data", type=click.Path(exists=True, dir_okay=False, path_type=Path), required=True,
-              help="A chat or prompt/completion JSONL, e.g. BUILD_DIR/test.jsonl.")
+@click.option("--data", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None,
+              help="A chat or prompt/completion JSONL, e.g. BUILD_DIR/test.jsonl (default: the first run's "
+                   "test split, when MODELS name runs).")
 @backend_options
 @click.option("--system-prompt", default=None, help="Replace the data's system prompt (e.g. for a base model).")
 @click.option("--few-shot", type=int, default=0, show_default=True, help="K train examples in each prompt.")
@@ -29,29 +30,76 @@ async def evaluate_cmd(models, data: Path, backend_kind, base_url, system_prompt
                        concurrency, rpm, tpm, as_json) -> None:
     """Ask each of MODELS for the label of every example in --data and report the scores.
 
-    Answers are stored as they arrive: rerunning after an interruption continues where it stopped."""
+    MODELS are model names on the chosen backend, or runs (run id, job id or name): each run's
+    fine-tuned model is asked on the backend it trained on, so a run and its re-run elsewhere
+    (`startune rerun`) are scored side by side on the same split, with what each cost.
+    Answers are stored as they arrive: rerunning after an interruption continues where it stopped,
+    and a model that is gone is still scored from its stored answers."""
+    import contextlib
+
+    from core.cli.job_common import check_backend_reachable as check_reachable
     from core.evaluate.runner import EvalOptions, estimate_cost, evaluate
+    from core.evaluate.targets import default_data, resolve_targets
     from core.jobs.backends import open_client, resolve_backend
     from core.registry.db import Registry
 
+    registry = Registry()
+    choice = resolve_backend(backend_kind, base_url)
+    targets = resolve_targets(models, registry, choice)
+    data = data or default_data(targets)
     if few_shot and train_file is None:
         train_file = data.parent / "train.jsonl"
     options = EvalOptions(system_prompt=system_prompt, few_shot=few_shot, train=train_file, limit=limit)
-    choice = resolve_backend(backend_kind, base_url)
-    registry = Registry()
     err = stderr_console()
-    reports = []
-    async with open_client(choice) as client:
-        for model in models:
+    if (few_shot or system_prompt) and all(t.choice.kind == "local" for t in targets):
+        # the local backend's models read the review alone: shots and system prompts would only
+        # inflate the token estimate and split the stored answers from plain runs
+        err.print("warning: local models answer from the review text alone; --few-shot and --system-prompt "
+                  "change nothing for them and are left out")
+        options = EvalOptions(limit=limit)
+    reports, costs = [], []
+    async with contextlib.AsyncExitStack() as stack:
+        clients: dict[str, object] = {}
+        for target in targets:
+            if target.choice.key not in clients:
+                clients[target.choice.key] = await stack.enter_async_context(open_client(target.choice, train=False))
+                await check_reachable(clients[target.choice.key])
+        for target in targets:
+            model = target.model
             cost = estimate_cost(model, data, options)
+            costs.append(cost)
             price = "free" if cost["usd"] == 0 else ("price unknown" if cost["usd"] is None else f"~${cost['usd']:,.4f}")
-            err.print(f"{model}: {cost['examples']:,} examples, ~{cost['input_tokens']:,} input tokens ({price})")
+            err.print(f"{target.label}: {cost['examples']:,} examples, ~{cost['input_tokens']:,} input tokens ({price})",
+                      soft_wrap=True)
             with progress_bar(not as_json) as progress:
-                reports.append(await evaluate(client, model, data, options, concurrency=concurrency, rpm=rpm,
-                                              tpm=tpm, registry=registry, progress=progress))
+                reports.append(await evaluate(clients[target.choice.key], model, data, options,
+                                              concurrency=concurrency, rpm=rpm, tpm=tpm, registry=registry,
+                                              progress=progress, run_id=target.run_id))
+    with_runs = any(t.run_id for t in targets)
     if as_json:
-        print_json(reports[0].to_dict() if len(reports) == 1 else [r.to_dict() for r in reports])
+        docs = [r.to_dict() | (t.to_dict(c) if with_runs else {}) for r, t, c in zip(reports, targets, costs)]
+        print_json(docs[0] if len(docs) == 1 else docs)
         return
     from core.cli.reports import render_evaluations
 
-    render_evaluations(stdout_console(), reports)
+    console = stdout_console()
+    render_evaluations(console, reports)
+    if with_runs:
+        render_costs(console, targets, reports, costs)
+
+
+def render_costs(console, targets, reports, costs) -> None:
+    """What each model cost: its training (the launch's estimate) and this evaluation."""
+    from rich.table import Table
+
+    def usd(value) -> str:
+        return "-" if value is None else "free" if value == 0 else f"${value:,.4f}"
+
+    table = Table(title="runs and costs")
+    for col in ("model", "run", "backend", "re-run of", "training (est.)", "this evaluation (est.)", "accuracy"):
+        table.add_column(col, overflow="fold")
+    for target, report, cost in zip(targets, reports, costs):
+        run = target.run or {}
+        table.add_row(target.model, target.run_id or "-", target.choice.kind, run.get("rerun_of") or "-",
+                      usd(target.training_cost_usd), usd(cost.get("usd")), f"{report.metrics['accuracy']:.1%}")
+    console.print(table)

@@ -17,12 +17,20 @@ def launch_options(f):
         click.option("--batch-size", default="auto", show_default=True, help="1-256 or auto."),
         click.option("--lr-multiplier", "learning_rate_multiplier", default="auto", show_default=True,
                      help="Learning-rate multiplier (> 0) or auto."),
+        click.option("--class-weight", type=click.Choice(["auto", "none", "balanced"]), default="auto",
+                     show_default=True, help="Local backend: weigh rare labels up (auto: chosen on validation)."),
         click.option("--suffix", default=None, help="Up to 64 characters in the fine-tuned model's name."),
         click.option("--job-seed", "job_seed", type=int, default=None, help="Training seed (same seed, same run)."),
         click.option("--no-validation", is_flag=True, help="Do not upload val.jsonl."),
         click.option("--max-cost", type=float, default=None, help="Refuse to launch above this estimate (USD)."),
         click.option("--name", default=None, help="Run name in the registry."),
         click.option("--wandb-project", default=None, help="Pass a Weights & Biases integration to the job."),
+        click.option("--azure-training-type", "training_type", default=None,
+                     type=click.Choice(["Standard", "GlobalStandard", "Developer"], case_sensitive=False),
+                     help="Azure OpenAI only: the job's trainingType (Developer: cheapest, no data residency)."),
+        click.option("--cleanup", is_flag=True,
+                     help="If the backend refuses to train (403 training_not_available), delete the files "
+                          "this launch uploaded."),
     ]):
         f = opt(f)
     return f
@@ -32,14 +40,59 @@ def build_launch_options(**kw):
     from core.cli_values import auto_or
     from core.jobs.launch import LaunchOptions
 
+    from core.jobs.hyperparams import check_hyperparameters
+
+    n_epochs, batch_size = auto_or(kw.get("n_epochs"), int), auto_or(kw.get("batch_size"), int)
+    lr = auto_or(kw.get("learning_rate_multiplier"), float)
+    check_hyperparameters(n_epochs, batch_size, lr)  # before anything is priced, uploaded or created
     integrations = None
     if kw.get("wandb_project"):
         integrations = [{"type": "wandb", "wandb": {"project": kw["wandb_project"]}}]
+    training_type = kw.get("training_type")
+    if training_type:
+        # click hands back the choice as written in the list, whatever case the user typed
+        training_type = {c.lower(): c for c in ("Standard", "GlobalStandard", "Developer")}[training_type.lower()]
     return LaunchOptions(
-        model=kw.get("model"), n_epochs=auto_or(kw.get("n_epochs"), int), batch_size=auto_or(kw.get("batch_size"), int),
-        learning_rate_multiplier=auto_or(kw.get("learning_rate_multiplier"), float), suffix=kw.get("suffix"),
+        training_type=training_type, cleanup=bool(kw.get("cleanup")),
+        model=kw.get("model"), n_epochs=n_epochs, batch_size=batch_size, learning_rate_multiplier=lr,
+        suffix=kw.get("suffix"),
         seed=kw.get("job_seed"), validation=not kw.get("no_validation"), max_cost=kw.get("max_cost"),
-        name=kw.get("name"), integrations=integrations)
+        name=kw.get("name"), integrations=integrations, class_weight=kw.get("class_weight") or "auto")
+
+
+def check_training_type(options, choice) -> None:
+    from core.errors import ConfigError
+
+    if options.training_type and choice.kind != "azure":
+        raise ConfigError(f"--azure-training-type is for Azure OpenAI, not the {choice.kind} backend",
+                          hint="add --backend azure, or drop the flag")
+
+
+def interactive() -> bool:
+    """A person at a terminal who can answer a question (never a script reading --json)."""
+    import sys
+
+    return sys.stdin.isatty() and sys.stderr.isatty()
+
+
+async def launch_offering_cleanup(client, source, options, *, choice, registry, as_json: bool, **kw):
+    """launch(); when the backend refuses to train and left this launch's files behind, ask (on a
+    terminal) whether to delete them. --cleanup deletes them without asking."""
+    from core.jobs.errors import TrainingNotAvailable
+    from core.jobs.launch import delete_uploads, launch
+
+    try:
+        return await launch(client, source, options, choice=choice, registry=registry, **kw)
+    except TrainingNotAvailable as exc:
+        if not exc.uploaded or as_json or not interactive():
+            raise
+        stderr_console().print(f"[red]{exc.message}[/]", soft_wrap=True)
+        if not click.confirm(f"delete the {len(exc.uploaded)} file(s) this launch uploaded?", default=True,
+                             err=True):
+            raise
+        deleted = await delete_uploads(client, exc.uploaded, registry=registry, backend=choice.key)
+        raise TrainingNotAvailable(f"fine-tuning is not available here; deleted {', '.join(deleted)}",
+                                   status=exc.status, code=exc.code) from None
 
 
 def _registry():
@@ -50,62 +103,125 @@ def _registry():
 
 def _resolve(ref: str, backend_kind, base_url):
     """(choice, job id) for a run id, job id or run name; a job unknown to the registry is
-    looked up on the chosen backend."""
+    looked up on the chosen backend. A run's job lives on the run's backend."""
+    from core.errors import ConfigError
     from core.jobs.backends import BackendChoice, resolve_backend
 
     run = _registry().find_run(ref)
-    if run is not None and backend_kind is None and base_url is None:
-        kind, _, url = run["backend"].partition(":")
-        return BackendChoice(kind, url or None), run["job_id"]
-    return resolve_backend(backend_kind, base_url), ref
+    if run is None:
+        return resolve_backend(backend_kind, base_url), ref
+    kind, _, url = run["backend"].partition(":")
+    choice = BackendChoice(kind, url or None)
+    if backend_kind is not None or base_url is not None:
+        asked = resolve_backend(backend_kind, base_url)
+        if asked.key != choice.key:
+            raise ConfigError(f"run {ref!r} ran on the {run['backend']} backend, not {asked.key}",
+                              hint=f"drop --backend/--base-url, or give the job id {run['job_id']}")
+        choice = asked
+    return choice, run["job_id"]
 
 
 @click.command("launch")
-@click.argument("build_dir", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.argument("source", type=click.Path(exists=True, path_type=Path))
+@click.option("--validation", "validation_file", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              default=None, help="Validation JSONL (default: val.jsonl beside train.jsonl in a folder).")
 @launch_options
 @backend_options
 @click.option("--follow/--no-follow", "then_follow", default=None,
-              help="Follow the job after creating it (default: yes on the local backend).")
+              help="Follow the job until it ends (default: yes on the local backend, which trains only "
+                   "while a startune process waits for it).")
 @option_json()
 @run_async
-async def launch_cmd(build_dir: Path, backend_kind, base_url, then_follow, as_json, **kw) -> None:
-    """Upload BUILD_DIR's files and create the fine-tuning job."""
+async def launch_cmd(source: Path, validation_file, backend_kind, base_url, then_follow, as_json, **kw) -> None:
+    """Validate and upload SOURCE and create the fine-tuning job.
+
+    SOURCE is a build folder from `startune prepare` (its files are checked against manifest.json),
+    a folder holding train.jsonl [and val.jsonl], or your own training JSONL file.
+
+    --json prints exactly one JSON document on stdout, {"run_id", "job", "events"}: when following,
+    after the job ends (job is its final state, events every event of the job); messages go to stderr.
+    """
     from core.jobs.backends import open_client, resolve_backend
-    from core.jobs.launch import launch
 
     choice = resolve_backend(backend_kind, base_url)
     options = build_launch_options(**kw)
+    check_training_type(options, choice)
+    follow = then_follow if then_follow is not None else choice.kind == "local"
     registry = _registry()
-    async with open_client(choice) as client:
+    err = stderr_console()
+    async with open_client(choice, train=follow) as client:
         with progress_bar(not as_json) as progress:
-            run_id, job = await launch(client, build_dir, options, choice=choice, registry=registry, progress=progress,
-                                       on_estimate=lambda cost: stderr_console().print(f"estimated cost: {cost.describe()}"))
-        if as_json:
-            print_json(job)
-        else:
-            stdout_console().print(f"launched [bold]{job['id']}[/] (run {run_id}) on {choice.describe()}: "
-                                   f"{job['model']}, status {job['status']}")
-        # the embedded backend trains only while a process holds it: follow unless told not to
-        if then_follow or (then_follow is None and choice.kind == "local" and not as_json):
-            await follow_job(client, registry, choice, job["id"], as_json=False)
-        elif choice.kind == "local" and not as_json:
-            stderr_console().print("the local backend trains while a startune process holds it: "
-                                   f"`startune follow {job['id']}` continues the job")
+            run_id, job = await launch_offering_cleanup(
+                                       client, source, options, choice=choice, registry=registry, progress=progress,
+                                       validation_file=validation_file, as_json=as_json,
+                                       on_estimate=lambda cost: err.print(f"estimated cost: {cost.describe()}",
+                                                                          soft_wrap=True))
+        from core.jobs.statuses import describe
+
+        launched = (f"launched [bold]{job['id']}[/] (run {run_id}) on {choice.describe()}: "
+                    f"{job['model']}, status {describe(job['status'])}")
+        (err if as_json else stdout_console()).print(launched, soft_wrap=True)
+        events: list[dict] = []
+        if follow:
+            job, events = await _follow_or_explain(client, registry, choice, job["id"], run_id,
+                                                   output="collect" if as_json else "human")
+        elif choice.kind == "local":
+            err.print(f"job {job['id']} waits: the local backend trains only while a startune process follows it; "
+                      f"`startune follow {job['id']}` trains it, `startune cancel {job['id']}` cancels it",
+                      soft_wrap=True)
+    if as_json:
+        print_json({"run_id": run_id, "job": job, "events": events})
+    elif follow:
+        _print_outcome(job)
+
+
+async def _follow_or_explain(client, registry, choice, job_id: str, run_id: str, *, output: str,
+                             since: str | None = None):
+    """follow_job; an interruption says what was left running and how to continue or cancel it."""
+    import asyncio
+
+    try:
+        return await follow_job(client, registry, choice, job_id, output=output, since=since)
+    except (KeyboardInterrupt, asyncio.CancelledError):
+        left_behind(job_id, run_id, choice)
+        raise
+
+
+def left_behind(job_id: str, run_id: str, choice) -> None:
+    where = "the local backend trains it only while followed" if choice.kind == "local" else "it keeps training"
+    stderr_console().print(
+        f"[yellow]interrupted: job {job_id} (run {run_id}) was left unfinished; {where}. "
+        f"Continue: startune follow {job_id}  Cancel: startune cancel {job_id}[/]", soft_wrap=True)
 
 
 @click.command("follow")
 @click.argument("job")
 @backend_options
+@click.option("--since", "since", metavar="EVENT_ID", default=None,
+              help="Start after this event (the last id you saw); default: the job's first event.")
 @option_json()
 @run_async
-async def follow_cmd(job: str, backend_kind, base_url, as_json) -> None:
-    """Follow JOB (job id, run id or run name) until it ends; --json prints each event once."""
+async def follow_cmd(job: str, backend_kind, base_url, since, as_json) -> None:
+    """Show JOB's events (job id, run id or run name) from its first (or after --since), then follow
+    it until it ends.
+
+    A finished job shows its stored history. --json prints JSON Lines: one event per line on stdout,
+    each once, oldest first; nothing else goes to stdout. A rerun with --since (the last id you got)
+    continues the stream without a gap."""
+    from core.cli.job_common import check_reachable
     from core.jobs.backends import open_client
+
+    from core.registry.db import TERMINAL
 
     choice, job_id = _resolve(job, backend_kind, base_url)
     registry = _registry()
-    async with open_client(choice) as client:
-        final = await follow_job(client, registry, choice, job_id, as_json=as_json)
+    async with open_client(choice, train=False) as client:
+        current = await check_reachable(client, job_id)
+    # train in process only for a job that still needs it, never as a side effect of a look
+    async with open_client(choice, train=current.get("status") not in TERMINAL) as client:
+        run = registry.run_for_job(choice.key, job_id)
+        final, _ = await _follow_or_explain(client, registry, choice, job_id, run["id"] if run else "-",
+                                            output="lines" if as_json else "human", since=since)
     if not as_json:
         _print_outcome(final)
 
@@ -120,7 +236,9 @@ def _print_outcome(job: dict) -> None:
         error = job.get("error") or {}
         console.print(f"[red]failed[/]: {error.get('message')} ({error.get('code')})")
     else:
-        console.print(f"{status}")
+        from core.jobs.statuses import describe
+
+        console.print(describe(status))
 
 
 @click.command("results")
@@ -138,7 +256,7 @@ async def results_cmd(job: str, backend_kind, base_url, out_file, as_json) -> No
 
     choice, job_id = _resolve(job, backend_kind, base_url)
     registry = _registry()
-    async with open_client(choice) as client:
+    async with open_client(choice, train=False) as client:
         job_obj = (await client.fine_tuning.jobs.retrieve(job_id)).model_dump(mode="json", exclude_unset=True)
         run = registry.run_for_job(choice.key, job_id)
         run_id = run["id"] if run else registry.add_run(backend=choice.key, job=job_obj)
@@ -164,25 +282,25 @@ async def jobs_cmd(backend_kind, base_url, limit, as_json) -> None:
     from core.jobs.backends import open_client, resolve_backend
 
     choice = resolve_backend(backend_kind, base_url)
-    async with open_client(choice) as client:
+    async with open_client(choice, train=False) as client:
         page = await client.fine_tuning.jobs.list(limit=limit)
     jobs = [j.model_dump(mode="json", exclude_unset=True) for j in page.data]
     if as_json:
         print_json(jobs)
         return
-    from rich.table import Table
-
-    registry = _registry()
-    table = Table(title=choice.describe(), title_justify="left")
-    for col in ("job", "run", "model", "status", "fine-tuned model", "created"):
-        table.add_column(col)
     import time as _time
 
+    from core.cli.reports import render_jobs
+    from core.jobs.statuses import describe
+
+    registry = _registry()
+    rows = []
     for job in jobs:
         run = registry.run_for_job(choice.key, job["id"])
-        table.add_row(job["id"], run["name"] if run else "-", job.get("model", ""), job.get("status", ""),
-                      job.get("fine_tuned_model") or "", _time.strftime("%Y-%m-%d %H:%M", _time.localtime(job["created_at"])))
-    stdout_console().print(table)
+        rows.append({"job": job["id"], "run": (run["name"] or run["id"]) if run else "-", "model": job.get("model", ""),
+                     "status": describe(job.get("status")), "fine-tuned model": job.get("fine_tuned_model") or "-",
+                     "created": _time.strftime("%Y-%m-%d %H:%M", _time.localtime(job["created_at"]))})
+    render_jobs(stdout_console(), choice.describe(), rows)
 
 
 def _control(action: str):
@@ -195,7 +313,7 @@ def _control(action: str):
         from core.jobs.backends import open_client
 
         choice, job_id = _resolve(job, backend_kind, base_url)
-        async with open_client(choice) as client:
+        async with open_client(choice, train=False) as client:
             result = await getattr(client.fine_tuning.jobs, action)(job_id)
         job_obj = result.model_dump(mode="json", exclude_unset=True)
         registry = _registry()

@@ -44,56 +44,99 @@ def event_line(event: dict) -> str:
     return f"[dim]{stamp}[/] {event.get('message', '')}"
 
 
-async def follow_job(client, registry, choice, job_id: str, *, as_json: bool, quiet_metrics: bool = True) -> dict:
-    """Follow to a terminal status. --json: each event once as a JSON line on stdout, nothing else
-    there. Otherwise: messages on stdout (metrics summarised in a live status line on stderr)."""
-    from rich.live import Live
+def status_text(job: dict, series, elapsed: float, width: int = 80):
+    """The live status line: one terminal line of ``width`` (cut at the end, never wrapped)."""
     from rich.text import Text
+
+    parts = [f"{job.get('status', '...')}"]
+    if series.total_steps:
+        parts.append(f"step {series.last_step:,}/{series.total_steps:,}")
+    for label, key, fmt in (("train loss", "train_loss", "{:.3f}"), ("valid loss", "valid_loss", "{:.3f}"),
+                            ("valid acc", "valid_mean_token_accuracy", "{:.1%}")):
+        value = series.last(key)
+        if value is not None:
+            parts.append(f"{label} {fmt.format(value)}")
+    parts.append(f"{elapsed:.0f}s")
+    text = Text(" · ".join(parts), style="bold cyan", no_wrap=True, overflow="ellipsis")
+    text.truncate(max(10, width - 1), overflow="ellipsis")
+    return text
+
+
+async def check_reachable(client, job_id: str) -> dict:
+    """The job, fetched once with the SDK's own bounded retries: an unreachable backend or an
+    unknown job becomes one line now instead of an endless poll."""
+    job = await client.with_options(max_retries=2, timeout=20.0).fine_tuning.jobs.retrieve(job_id)
+    return job.model_dump(mode="json", exclude_unset=True)
+
+
+async def check_backend_reachable(client) -> None:
+    """One bounded request before a long run of them: an unreachable backend is one line within
+    seconds. Only connection failures count; a server without /models is fine."""
+    import openai
+
+    try:
+        await client.with_options(max_retries=2, timeout=20.0).models.list()
+    except (openai.APIConnectionError, openai.APITimeoutError):
+        raise
+    except openai.OpenAIError:
+        pass
+
+
+async def follow_job(client, registry, choice, job_id: str, *, output: str = "human", history: bool = True,
+                     quiet_metrics: bool = True, since: str | None = None) -> tuple[dict, list[dict]]:
+    """Follow to a terminal status; returns (final job, every event of the job shown or collected).
+
+    history: the job's whole stream from its first event (or after event ``since``), so a finished job
+    shows its story and a rerun after any interruption shows every event.
+    output "human": messages on stdout, metrics summarised in a live line on stderr.
+    output "lines": each event once as a JSON line on stdout (JSON Lines), nothing else there.
+    output "collect": nothing on stdout (the caller prints one JSON document at the end)."""
+    from rich.live import Live
 
     from core.jobs.retry import PollIntervals
     from core.jobs.series import MetricSeries
     from core.jobs.track import track
 
     intervals = PollIntervals.fast() if choice.kind == "local" else PollIntervals()
-    series = MetricSeries.from_events(registry.events(choice.key, job_id))
+    series = MetricSeries()
     out, err = stdout_console(), stderr_console()
     started = time.monotonic()
     state = {"job": {}}
+    shown: list[dict] = []
+    shown_ids: set[str] = set()
 
-    def status_line() -> Text:
-        job = state["job"]
-        parts = [f"{job.get('status', '...')}"]
-        if series.total_steps:
-            parts.append(f"step {series.last_step}/{series.total_steps}")
-        for label, key in (("train loss", "train_loss"), ("valid loss", "valid_loss"),
-                           ("valid acc", "valid_mean_token_accuracy")):
-            value = series.last(key)
-            if value is not None:
-                parts.append(f"{label} {value:.3f}")
-        parts.append(f"{time.monotonic() - started:.0f}s")
-        return Text(" · ".join(parts), style="bold cyan")
+    def show(event: dict) -> None:
+        if event.get("id") in shown_ids:
+            return
+        shown_ids.add(event.get("id"))
+        shown.append(event)
+        series.add(event)
+        if output == "lines":
+            print_json_line(event)
+        elif output == "human" and not (quiet_metrics and event.get("type") == "metrics"
+                                        and series.last_step != series.total_steps):
+            out.print(event_line(event), style=level_style(event.get("level", "info")))
 
     def on_job(job: dict) -> None:
         state["job"] = job
 
     def on_retry(exc, wait: float) -> None:
-        err.print(f"[yellow]backend busy ({exc.__class__.__name__}); retrying in {wait:.1f}s[/]")
+        import openai
 
-    live = Live(status_line(), console=err, transient=True, refresh_per_second=4,
+        what = "backend unreachable" if isinstance(exc, openai.APIConnectionError) else "backend busy"
+        err.print(f"[yellow]{what} ({exc.__class__.__name__}); retrying in {wait:.1f}s[/]")
+
+    live = Live(status_text({}, series, 0, err.width), console=err, transient=True, refresh_per_second=4,
                 auto_refresh=err.is_terminal) if err.is_terminal else None
     try:
         if live is not None:
             live.start()
         async for event in track(client, registry, backend=choice.key, job_id=job_id, intervals=intervals,
-                                 on_job=on_job, on_retry=on_retry):
-            series.add(event)
-            if as_json:
-                print_json_line(event)
-            elif not (quiet_metrics and event.get("type") == "metrics" and series.last_step != series.total_steps):
-                out.print(event_line(event), style=level_style(event.get("level", "info")))
+                                 on_job=on_job, on_retry=on_retry, replay=history, since=since):
+            show(event)
             if live is not None:
-                live.update(status_line())
+                live.update(status_text(state["job"], series, time.monotonic() - started, err.width))
     finally:
         if live is not None:
             live.stop()
-    return state["job"]
+    return state["job"], shown

@@ -46,6 +46,21 @@ def prepare_options(f):
     return f
 
 
+def warn_about_build(console, manifest: dict) -> None:
+    from core.data.notices import build_warnings
+
+    warnings = manifest["warnings"] if "warnings" in manifest else build_warnings(manifest)
+    for warning in warnings:
+        console.print(f"[bold yellow]warning:[/] {warning}", soft_wrap=True)
+
+
+def drop_default_system_warning(report, system_prompt: str | None) -> None:
+    """Records without a system message are what the build was asked for when no --system-prompt
+    was given: warning about it is noise."""
+    if not system_prompt:
+        report.warnings = [w for w in report.warnings if not w.endswith("have no system message")]
+
+
 def build_options(**kw):
     """PrepareOptions from the click options shared by prepare and run."""
     from core.data.options import options_from_strings
@@ -89,13 +104,15 @@ def inspect_cmd(dataset: str, text_column, label_column, labels_spec, page, page
 def prepare_cmd(dataset: str, out_dir: Path, model, as_json, **kw) -> None:
     """Clean, split, sample, order and write DATASET as fine-tuning JSONL, then validate it."""
     from core.data.pipeline import prepare
-    from core.validation.validate import validate_file
 
     options = build_options(**kw)
     with progress_bar(not as_json) as progress:
-        result = prepare(dataset, out_dir, options, progress=progress)
-        reports = {name: validate_file(path, model, progress=progress) for name, path in result.files.items()
-                   if result.manifest["splits"][name]["examples"]}
+        # validated as written (exact token counts from memory), not by reading the files back
+        result = prepare(dataset, out_dir, options, progress=progress, validate=True, model=model)
+        reports = result.validation
+    for report in reports.values():
+        drop_default_system_warning(report, options.system_prompt)
+    warn_about_build(stderr_console(), result.manifest)
     if as_json:
         print_json({"out_dir": str(result.out_dir), "manifest": result.manifest,
                     "validation": {k: r.to_dict() for k, r in reports.items()}})

@@ -28,8 +28,8 @@ def render_summary(console: Console, summary, rows: list[dict], page: int, pages
         console.print("problems: " + ", ".join(f"{k} {v:,}" for k, v in problems.items()))
     if summary.text_length:
         s = summary.text_length
-        console.print(f"text length (chars): min {s['min']}, median {s['median']:g}, mean {s['mean']:g}, "
-                      f"p90 {s['p90']:g}, p99 {s['p99']:g}, max {s['max']}")
+        console.print(f"text length (chars): min {s['min']:,}, median {s['median']:,.0f}, mean {s['mean']:,.0f}, "
+                      f"p90 {s['p90']:,.0f}, p99 {s['p99']:,.0f}, max {s['max']:,}")
     table = Table(title=f"page {page} of {pages:,}", title_justify="left")
     for col in rows[0].keys() if rows else []:
         table.add_column(str(col), overflow="fold", max_width=80 if col == summary.text_column else None)
@@ -69,36 +69,64 @@ def render_validation(console: Console, report, title: str | None = None, show_c
     console.print(f"[bold]{head}[/]: {report.format}, {report.n_examples:,} examples for {report.model}: {status}")
     for code, n in report.error_counts.items():
         first = next((e for e in report.errors if e.code == code), None)
-        console.print(f"  [red]{code}[/] x{n}" + (f"  first: {first}" if first else ""))
+        console.print(f"  [red]{code}[/] x{n:,}" + (f"  first: {first}" if first else ""))
     for warning in report.warnings:
         console.print(f"  [yellow]warning:[/] {warning}")
     if report.token_stats:
         t = report.token_stats
-        console.print(f"  tokens per example: min {t['min']}, median {t['median']:g}, p90 {t['p90']:g}, "
-                      f"max {t['max']} (limit {report.max_example_tokens:,})")
+        console.print(f"  tokens per example: min {t['min']:,}, median {t['median']:,.0f}, p90 {t['p90']:,.0f}, "
+                      f"max {t['max']:,} (limit {report.max_example_tokens:,})")
         if show_cost:
             console.print(f"  default epochs {report.default_epochs}; est. cost {report.cost.describe()}")
 
 
+def fits(console: Console, renderable) -> bool:
+    """Whether a table with unwrappable cells fits the console's width."""
+    from rich.measure import Measurement
+
+    unbounded = console.options.update(max_width=10_000)  # measured against the width, it would shrink to it
+    return Measurement.get(console, unbounded, renderable).maximum <= console.width
+
+
+def render_jobs(console: Console, title: str, rows: list[dict[str, str]]) -> None:
+    """A table when it fits; otherwise one block per job, each id whole on its own line (ids are
+    what the other commands take, so they are never cut or folded)."""
+    table = Table(title=title, title_justify="left")
+    for col in ("job", "run", "model", "status", "fine-tuned model", "created"):
+        table.add_column(col, no_wrap=True)
+    for row in rows:
+        table.add_row(*row.values())
+    if fits(console, table):
+        console.print(table)
+        return
+    console.print(title, soft_wrap=True)
+    for row in rows:
+        console.print(f"[bold]{row['job']}[/]  {row['status']}  {row['created']}", soft_wrap=True)
+        console.print(f"  run         {row['run']}", soft_wrap=True)
+        console.print(f"  model       {row['model']}", soft_wrap=True)
+        console.print(f"  fine-tuned  {row['fine-tuned model']}", soft_wrap=True)
+
+
+def _metric(name: str, value: float) -> str:
+    return _pct(value) if "accuracy" in name else f"{value:.4f}"
+
+
 def render_results(console: Console, job: dict, table, checkpoints) -> None:
-    console.print(f"[bold]{job['id']}[/] {job.get('status')}: {job.get('fine_tuned_model') or '-'}")
+    console.print(f"[bold]{job['id']}[/] {job.get('status')}: {job.get('fine_tuned_model') or '-'}", soft_wrap=True)
     if table.path:
-        console.print(f"result CSV saved to {table.path} ({len(table.rows)} steps)")
-    summary = Table(show_header=True)
+        console.print(f"result CSV saved to {table.path} ({table.steps:,} steps, "
+                      f"{len(table.rows):,} of them reported)", soft_wrap=True)
+    summary = Table(show_header=True, caption=f"end: train metrics are the median of the last {table.end_window} "
+                                               "reported steps (one batch is noisy)" if table.end_window > 1 else None)
     summary.add_column("metric")
     summary.add_column("first", justify="right")
-    summary.add_column("last", justify="right")
+    summary.add_column("end", justify="right")
     summary.add_column("best", justify="right")
-    for name in ("train_loss", "valid_loss", "train_accuracy", "valid_mean_token_accuracy"):
-        _, values = table.column(name) if name in table.columns else ([], [])
-        if not values:
-            continue
-        best = max(values) if "accuracy" in name else min(values)
-        summary.add_row(name, f"{values[0]:.4f}", f"{values[-1]:.4f}", f"{best:.4f}")
+    for name, values in table.summary().items():
+        summary.add_row(name, *(_metric(name, values[k]) for k in ("first", "end", "best")))
     console.print(summary)
-    if checkpoints:
-        console.print("checkpoints: " + ", ".join(f"step {c.step_number}: {c.fine_tuned_model_checkpoint}"
-                                                  for c in checkpoints))
+    for c in checkpoints or []:
+        console.print(f"checkpoint step {c.step_number:,}: {c.fine_tuned_model_checkpoint}", soft_wrap=True)
 
 
 def _pct(value) -> str:
@@ -106,26 +134,39 @@ def _pct(value) -> str:
 
 
 def render_evaluations(console: Console, reports) -> None:
-    table = Table(title=f"{reports[0].data}: {reports[0].metrics['n']:,} examples", title_justify="left")
-    table.add_column("model", overflow="fold")
-    for col in ("accuracy", "95% CI", "macro-F1", "MAE", "within 1", "unparseable"):
-        table.add_column(col, justify="right")
-    for report in reports:
-        m = report.metrics
-        ci = m.get("ci95", {}).get("accuracy")
-        table.add_row(report.model, _pct(m["accuracy"]), f"{_pct(ci[0])}-{_pct(ci[1])}" if ci else "-",
-                      f"{m['macro_f1']:.3f}" if m["macro_f1"] is not None else "-",
-                      f"{m['mae']:.2f}" if m["mae"] is not None else "-", _pct(m["within_one"]),
-                      f"{m['unparseable']:,}")
+    def table_of(names: list[str]) -> Table:
+        table = Table()
+        table.add_column("model", no_wrap=True)
+        for col in ("accuracy", "95% CI", "macro-F1", "MAE", "within 1", "unparseable"):
+            table.add_column(col, justify="right", no_wrap=True)
+        for name, report in zip(names, reports):
+            m = report.metrics
+            ci = m.get("ci95", {}).get("accuracy")
+            table.add_row(name, _pct(m["accuracy"]), f"{_pct(ci[0])}-{_pct(ci[1])}" if ci else "-",
+                          f"{m['macro_f1']:.3f}" if m["macro_f1"] is not None else "-",
+                          f"{m['mae']:.2f}" if m["mae"] is not None else "-", _pct(m["within_one"]),
+                          f"{m['unparseable']:,}")
+        return table
+
+    console.print(f"{reports[0].data}: {reports[0].metrics['n']:,} examples", soft_wrap=True)
+    table = table_of([r.model for r in reports])
+    if not fits(console, table):
+        # long model ids do not fit beside the scores: number them, and list each id whole
+        keys = [f"#{i}" for i in range(1, len(reports) + 1)]
+        table = table_of(keys)
+        for key, report in zip(keys, reports):
+            console.print(f"{key} {report.model}", soft_wrap=True)
     console.print(table)
+    console.print("confusion matrices (rows: true label, columns: answer)")
     for report in reports:
         conf = report.metrics["confusion"]
-        matrix = Table(title=f"confusion: {report.model} (rows: true, columns: answered)", title_justify="left")
+        console.print(report.model, soft_wrap=True)
+        matrix = Table()
         matrix.add_column("")
         for col in conf["columns"]:
             matrix.add_column(col if col != "unparseable" else "?", justify="right")
         for label, row in zip(conf["labels"], conf["matrix"]):
             top = max(row) or 1
-            matrix.add_row(label, *(f"[{'bold green' if i == conf['labels'].index(label) else 'dim' if v < top else 'yellow'}]{v}[/]"
+            matrix.add_row(label, *(f"[{'bold green' if i == conf['labels'].index(label) else 'dim' if v < top else 'yellow'}]{v:,}[/]"
                                     for i, v in enumerate(row)))
         console.print(matrix)

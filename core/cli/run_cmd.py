@@ -8,8 +8,9 @@ from pathlib import Path
 import click
 
 from core.cli.console import option_json, print_json, progress_bar, stderr_console, stdout_console
-from core.cli.job_cmds import build_launch_options, launch_options
-from core.cli.job_common import backend_options, follow_job, run_async
+from core.cli.job_cmds import (_follow_or_explain, build_launch_options, check_training_type,
+                               launch_offering_cleanup, launch_options)
+from core.cli.job_common import backend_options, run_async
 from core.cli.prepare_cmds import build_options, dataset_options, prepare_options
 
 
@@ -28,7 +29,6 @@ async def run_cmd(dataset: str, out_dir: Path | None, backend_kind, base_url, pa
     """The whole job on DATASET: build the JSONL, launch a fine-tune, follow it, fetch its results."""
     from core.data.pipeline import prepare
     from core.jobs.backends import open_client, resolve_backend
-    from core.jobs.launch import launch
     from core.jobs.results import download_results
     from core.paths import runs_dir
     from core.registry.db import Registry
@@ -39,23 +39,41 @@ async def run_cmd(dataset: str, out_dir: Path | None, backend_kind, base_url, pa
     options = build_options(**prepare_kw)
     launch_opts = build_launch_options(**kw)
     choice = resolve_backend(backend_kind, base_url)
+    check_training_type(launch_opts, choice)
     registry = Registry()
     err = stderr_console()
-    if out_dir is None:
-        out_dir = runs_dir() / "builds" / f"{Path(dataset).stem}-{time.strftime('%Y%m%d-%H%M%S')}"
+    build = None
+    reused = find_identical_build(dataset, options) if out_dir is None else None
+    if reused is not None:
+        from core.jobs.launch import read_manifest
 
-    with progress_bar(not as_json) as progress:
-        build = prepare(dataset, out_dir, options, progress=progress)
-    counts = {k: v["examples"] for k, v in build.manifest["splits"].items()}
-    err.print(f"built {out_dir}: " + ", ".join(f"{k} {v:,}" for k, v in counts.items()))
-    async with open_client(choice, pace=pace) as client:
+        out_dir, manifest = reused, read_manifest(reused)
+        err.print(f"reusing the identical build {out_dir}", soft_wrap=True)
+    else:
+        out_dir = out_dir or runs_dir() / "builds" / f"{Path(dataset).stem}-{time.strftime('%Y%m%d-%H%M%S')}"
         with progress_bar(not as_json) as progress:
-            run_id, job = await launch(client, out_dir, launch_opts, choice=choice, registry=registry,
-                                       progress=progress,
-                                       on_estimate=lambda cost: err.print(f"estimated cost: {cost.describe()}"))
-        err.print(f"launched {job['id']} on {choice.describe()} ({job['model']})")
-        final = await follow_job(client, registry, choice, job["id"], as_json=False) if not as_json else \
-            await _follow_quietly(client, registry, choice, job["id"])
+            build = prepare(dataset, out_dir, options, progress=progress)
+        manifest = build.manifest
+    counts = {k: v["examples"] for k, v in manifest["splits"].items()}
+    err.print(f"built {out_dir}: " + ", ".join(f"{k} {v:,}" for k, v in counts.items()), soft_wrap=True)
+    if build is not None:
+        from core.cli.prepare_cmds import warn_about_build
+
+        warn_about_build(err, manifest)
+    async with open_client(choice, train=True, pace=pace) as client:
+        left = await unfinished_run(client, registry, choice, out_dir, launch_opts) if reused is not None else None
+        if left is not None:
+            run_id, job = left
+            err.print(f"continuing job {job['id']} (run {run_id}), left unfinished on this build; "
+                      f"`startune cancel {job['id']}` first to start a new one", soft_wrap=True)
+        else:
+            with progress_bar(not as_json) as progress:
+                run_id, job = await launch_offering_cleanup(
+                    client, out_dir, launch_opts, choice=choice, registry=registry, progress=progress, as_json=as_json,
+                    on_estimate=lambda cost: err.print(f"estimated cost: {cost.describe()}", soft_wrap=True))
+            err.print(f"launched {job['id']} on {choice.describe()} ({job['model']})", soft_wrap=True)
+        final, _ = await _follow_or_explain(client, registry, choice, job["id"], run_id,
+                                            output="collect" if as_json else "human")
         table = None
         if final.get("status") == "succeeded" and final.get("result_files"):
             target = runs_dir() / run_id / "results.csv"
@@ -76,13 +94,55 @@ async def run_cmd(dataset: str, out_dir: Path | None, backend_kind, base_url, pa
     console.print(f"next: startune evaluate {final['fine_tuned_model']} --data {out_dir / 'test.jsonl'}", soft_wrap=True)
 
 
-async def _follow_quietly(client, registry, choice, job_id: str) -> dict:
-    from core.jobs.retry import PollIntervals
-    from core.jobs.track import track
+def find_identical_build(dataset: str, options) -> Path | None:
+    """A build under startune's runs folder made from the same bytes with the same options, whose
+    files still match its manifest: a rerun (say after Ctrl-C) reuses it instead of building again."""
+    import orjson
 
-    state = {}
-    intervals = PollIntervals.fast() if choice.kind == "local" else PollIntervals()
-    async for _ in track(client, registry, backend=choice.key, job_id=job_id, intervals=intervals,
-                         on_job=lambda job: state.update(job=job)):
-        pass
-    return state["job"]
+    from core.errors import StartuneError
+    from core.jobs.launch import verify_build
+    from core.paths import runs_dir
+
+    path = Path(dataset).expanduser()
+    builds = runs_dir() / "builds"
+    if not path.is_file() or not builds.is_dir():
+        return None
+    from core.data.load import file_fingerprint
+
+    wanted = orjson.loads(orjson.dumps(options.to_dict()))
+    fingerprint = None
+    for manifest_path in sorted(builds.glob("*/manifest.json"), reverse=True):  # newest first
+        try:
+            manifest = orjson.loads(manifest_path.read_bytes())
+        except orjson.JSONDecodeError:
+            continue
+        if manifest.get("options") != wanted:
+            continue
+        fingerprint = fingerprint or file_fingerprint(path)
+        if (manifest.get("input") or {}).get("fingerprint") != fingerprint:
+            continue
+        try:
+            verify_build(manifest_path.parent, manifest)
+        except StartuneError:
+            continue
+        return manifest_path.parent
+    return None
+
+
+async def unfinished_run(client, registry, choice, build_dir: Path, options) -> tuple[str, dict] | None:
+    """(run id, job) of a job launched from this build with these settings that has not finished
+    (an interrupted run): a rerun follows it instead of launching a second one."""
+    from core.registry.db import TERMINAL
+
+    for run in reversed(registry.unfinished_runs()):  # newest first
+        config = run.get("config") or {}
+        if (run.get("build_dir") != str(build_dir) or run.get("backend") != choice.key
+                or config.get("hyperparameters") != options.hyperparameters()
+                or (options.model and config.get("model") != options.model)
+                or config.get("suffix") != options.suffix or config.get("seed") != options.seed):
+            continue
+        job = (await client.fine_tuning.jobs.retrieve(run["job_id"])).model_dump(mode="json", exclude_unset=True)
+        registry.update_run(run["id"], job)
+        if job.get("status") not in TERMINAL:
+            return run["id"], job
+    return None

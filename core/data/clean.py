@@ -10,6 +10,7 @@ from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Literal
 
 import numpy as np
+import pyarrow.compute as pc
 
 from core.data.labels import LabelSet
 
@@ -40,22 +41,55 @@ class CleanReport:
 
 
 def normalise_labels(raw: pd.Series, labels: LabelSet) -> tuple[pd.Series, pd.Series]:
-    """LabelSet.normalise_series on the distinct raw values only, then spread back by code."""
+    """LabelSet.normalise_series on the distinct raw values only, then spread back by code (an
+    Arrow take of the few distinct results: no Python object per row)."""
     import pandas as pd
+    import pyarrow as pa
 
+    nested = _nested(raw)
+    if nested is not None:  # a list or object is no label (and cannot be hashed): its own reason
+        raw = raw.mask(nested)
     codes, uniques = pd.factorize(raw, use_na_sentinel=True)
     norm_u, reason_u = labels.normalise_series(pd.Series(uniques, dtype=object))
-    missing = codes < 0
-    take = np.where(missing, 0, codes)
-    if len(uniques):
-        norm = pd.Series(norm_u.to_numpy(dtype=object)[take], index=raw.index, dtype="string")
-        reason = pd.Series(reason_u.to_numpy(dtype=object)[take], index=raw.index, dtype="string")
-    else:
-        norm = pd.Series(pd.NA, index=raw.index, dtype="string")
-        reason = pd.Series(pd.NA, index=raw.index, dtype="string")
-    norm[missing] = pd.NA
-    reason[missing] = "missing_label"
+    missing_reason = len(reason_u)  # one more slot: rows whose raw label is missing
+    index = pa.array(np.where(codes < 0, missing_reason, codes))
+
+    def spread(values: pd.Series, missing_value: str | None) -> pd.Series:
+        small = pa.array([*(None if pd.isna(v) else str(v) for v in values), missing_value], type=pa.large_string())
+        return pd.Series(pd.arrays.ArrowStringArray(small.take(index)), index=raw.index)
+
+    norm, reason = spread(norm_u, None), spread(reason_u, "missing_label")
+    if nested is not None:
+        reason = reason.mask(nested.to_numpy(dtype=bool), NOT_A_VALUE)
     return norm, reason
+
+
+NOT_A_VALUE = "list_or_object"
+
+
+def _nested(column: pd.Series) -> pd.Series | None:
+    """True where a cell holds a list or an object (typed inputs only); None when there are none."""
+    from pandas.api.types import infer_dtype
+
+    if column.dtype != object or infer_dtype(column, skipna=True) not in ("mixed", "mixed-integer", "unknown-array"):
+        return None
+    nested = column.map(lambda v: isinstance(v, (list, dict, tuple, np.ndarray)))
+    return nested if nested.any() else None
+
+
+def _hashable(frame: pd.DataFrame) -> pd.DataFrame:
+    """Lists and objects in other columns as JSON text, so whole-row comparisons can hash them."""
+    import orjson
+
+    out = frame
+    for name in frame.columns:
+        nested = _nested(frame[name])
+        if nested is not None:
+            if out is frame:
+                out = frame.copy()
+            out[name] = frame[name].map(lambda v: orjson.dumps(v, default=str, option=orjson.OPT_SERIALIZE_NUMPY)
+                                        if isinstance(v, (list, dict, tuple, np.ndarray)) else v)
+    return out
 
 
 def _first_of_group(group: np.ndarray, mask: np.ndarray) -> np.ndarray:
@@ -83,31 +117,85 @@ def clean(
     a group together). Text is compared after stripping surrounding whitespace, which is also what
     gets written. With ``dedup`` off, duplicates stay.
     """
+    rows, texts, report = clean_keys(frame, text_column, label_column, labels, dedup=dedup,
+                                     conflict_policy=conflict_policy)
+    rows.insert(0, "text", take_texts(texts, rows["row"].to_numpy()))
+    return rows, report
+
+
+class Texts:
+    """The review texts of every input row, stripped when taken: no second copy of the column."""
+
+    def __init__(self, raw) -> None:
+        self.raw = raw  # an Arrow string array, row r at r - 1
+
+    def __len__(self) -> int:
+        return len(self.raw)
+
+    def take(self, positions) -> list[str]:
+        """Stripped texts at 0-based ``positions``, as Python strings."""
+        import pyarrow as pa
+
+        return _strip(self.raw.take(pa.array(np.asarray(positions, dtype=np.int64)))).to_pylist()
+
+
+def _strip(arr):
+    # Arrow's Unicode whitespace, as pandas' .str.strip() on Arrow-backed strings always did
+    return pc.utf8_trim_whitespace(pc.fill_null(arr, ""))
+
+
+def take_texts(texts: Texts, rows):
+    """The stripped texts of 1-based input ``rows``, as a string Series."""
+    import pandas as pd
+
+    return pd.Series(texts.take(np.asarray(rows, dtype=np.int64) - 1), dtype="string")
+
+
+def clean_keys(
+    frame: pd.DataFrame,
+    text_column: str,
+    label_column: str,
+    labels: LabelSet,
+    *,
+    dedup: bool = True,
+    conflict_policy: ConflictPolicy = "keep_first",
+):
+    """``clean`` without copying texts: (kept rows with columns label/row/group, Texts of every input
+    row, report). Texts are compared by 128-bit hashes of their stripped bytes; splitting, sampling
+    and ordering move these small rows; the writer takes each chunk's texts when it needs them."""
     import pandas as pd
 
     if conflict_policy not in CONFLICT_POLICIES:
         raise ValueError(f"unknown conflict policy {conflict_policy!r}")
     n = len(frame)
     report = CleanReport(rows_in=n)
-    text = frame[text_column].astype("string").fillna("").str.strip()
+    texts = Texts(_arrow(frame[text_column]))
+    # one integer per distinct text: rules below work on these compact keys, never on the texts
+    group, empty = _text_keys(texts.raw)
     label, reason = normalise_labels(frame[label_column], labels)
-    empty = (text == "").to_numpy(dtype=bool)
     bad_label = label.isna().to_numpy(dtype=bool) & ~empty
     report.empty_text = int(empty.sum())
     report.invalid_labels = {str(k): int(v) for k, v in reason[bad_label].value_counts().items()}
     keep = ~empty & ~bad_label
 
-    group, _ = pd.factorize(text)
     label_code = np.full(n, -1, dtype=np.int64)
-    label_code[keep] = pd.Categorical(label[keep], categories=list(labels.values)).codes
+    # position in the label set, by Arrow (a Categorical would make a Python string per row first)
+    import pyarrow as pa
+
+    position = pc.index_in(_arrow(label), value_set=pa.array(list(labels.values), type=pa.large_string()))
+    label_code[keep] = pc.fill_null(position, -1).to_numpy()[keep]
     n_labels = len(labels.values)
 
     # Whole-row duplicates can only be among rows whose text repeats: check just those.
     repeated = keep & pd.Series(group).duplicated(keep=False).to_numpy()
     exact = np.zeros(n, dtype=bool)
     if repeated.any():
-        sub = frame[repeated]
-        exact[np.flatnonzero(repeated)] = sub.duplicated(keep="first").to_numpy()
+        # compare integer codes of each column over those rows, not copies of the rows themselves
+        # (lists and objects as JSON text first, so they can be hashed)
+        sub = np.flatnonzero(repeated)
+        rows = _hashable(frame.iloc[sub])
+        codes = {i: pd.factorize(rows.iloc[:, i])[0] for i in range(rows.shape[1])}
+        exact[sub] = pd.DataFrame(codes).duplicated(keep="first").to_numpy()
     report.exact_duplicates = int(exact.sum())
     if dedup:
         keep &= ~exact
@@ -139,13 +227,57 @@ def clean(
 
     idx = np.flatnonzero(keep)
     out = pd.DataFrame({
-        "text": text.iloc[idx].reset_index(drop=True),
         "label": label.iloc[idx].reset_index(drop=True),
         "row": idx + 1,
         "group": group[idx],
     })
     report.rows_out = len(out)
-    return out, report
+    return out, texts, report
+
+
+def _arrow(column: pd.Series):
+    """The column as Arrow strings, zero-copy for Arrow-backed columns: the chunks a streaming reader
+    made are kept as they are (joining them would copy every text once more)."""
+    import pandas as pd
+    import pyarrow as pa
+
+    if not (isinstance(column.dtype, pd.StringDtype) and column.dtype.storage == "pyarrow"):
+        column = column.astype("string[pyarrow]")
+    arr = pa.array(column.array)  # through __arrow_array__: the column's own chunks
+    return arr if isinstance(arr, pa.ChunkedArray) else pa.chunked_array([arr])
+
+
+KEY_CHUNK = 1 << 16
+
+
+def _text_keys(raw) -> tuple[np.ndarray, np.ndarray]:
+    """(group code per row, empty-after-stripping per row). Codes number distinct stripped texts in
+    order of first appearance, like pd.factorize, found by two independent 64-bit hashes (xxh3,
+    xxh64) of each text's bytes, so memory is 16 bytes a row, whatever the texts' length. The second
+    hash checks the first: a collision of both (~2^-128) is the only way two texts could merge; if the
+    first collides alone, Arrow's exact hash table decides instead."""
+    import pandas as pd
+    import pyarrow as pa
+    import xxhash
+
+    n = len(raw)
+    first_hash = np.empty(n, dtype=np.uint64)
+    check_hash = np.empty(n, dtype=np.uint64)
+    empty = np.empty(n, dtype=bool)
+    h1, h2 = xxhash.xxh3_64_intdigest, xxhash.xxh64_intdigest
+    for start in range(0, n, KEY_CHUNK):
+        stripped = _strip(raw.slice(start, KEY_CHUNK))
+        stop = start + len(stripped)
+        empty[start:stop] = pc.equal(pc.utf8_length(stripped), 0).to_numpy(zero_copy_only=False)
+        data = stripped.cast(pa.large_binary()).to_pylist()
+        first_hash[start:stop] = np.fromiter(map(h1, data), dtype=np.uint64, count=len(data))
+        check_hash[start:stop] = np.fromiter(map(h2, data), dtype=np.uint64, count=len(data))
+    group, _ = pd.factorize(first_hash)
+    group = group.astype(np.int64, copy=False)
+    firsts = np.unique(group, return_index=True)[1]  # codes are 0..k-1: first row of each
+    if n and (check_hash != check_hash[firsts[group]]).any():
+        group = pc.dictionary_encode(_strip(raw)).indices.to_numpy(zero_copy_only=False).astype(np.int64)
+    return group, empty
 
 
 def _majority_label(group, label_code, pair, mask, n_labels) -> np.ndarray:

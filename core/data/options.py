@@ -8,10 +8,15 @@ from core.data.split import SPLITS
 from core.errors import ConfigError
 
 
-def _unescape(text: str | None) -> str | None:
+def _unescape(text: str | None, flag: str) -> str | None:
+    """Backslash escapes as typed on a command line ('\\n\\n###\\n\\n'); a broken one is one line."""
     if text is None:
         return None
-    return text.encode("utf-8").decode("unicode_escape").encode("latin-1").decode("utf-8")
+    try:
+        return text.encode("utf-8").decode("unicode_escape").encode("latin-1").decode("utf-8")
+    except UnicodeError as exc:
+        raise ConfigError(f"{flag} {text!r}: invalid backslash escape ({exc.reason})",
+                          hint="use \\n, \\t, \\xNN or \\\\ for a backslash") from None
 
 
 def options_from_strings(**kw) -> PrepareOptions:
@@ -41,7 +46,8 @@ def options_from_strings(**kw) -> PrepareOptions:
         labels=LabelSet.parse(kw.get("labels_spec")), dedup=kw["dedup"], conflict_policy=kw["conflicts"],
         fractions=fractions, seed=kw["seed"], stratify=kw["stratify"], split_column=kw.get("split_column"),
         samples=samples, balance=balance, order=kw["order"], format=kw["fmt"],
-        system_prompt=kw.get("system_prompt"), separator=_unescape(kw["separator"]), stop=_unescape(kw.get("stop")),
+        system_prompt=kw.get("system_prompt"), separator=_unescape(kw["separator"], "--separator"),
+        stop=_unescape(kw.get("stop"), "--stop"),
     )
     options.check()
     return options

@@ -3,22 +3,30 @@
 from __future__ import annotations
 
 import datetime as dt
+import functools
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
-from core.data.clean import CONFLICT_POLICIES, CleanReport, ConflictPolicy, clean
+from core.data.clean import CONFLICT_POLICIES, CleanReport, ConflictPolicy, clean_keys, take_texts
 from core.data.formats import COMPLETION_FORMAT_NOTE, DEFAULT_SEPARATOR, FORMATS
 from core.data.labels import LabelSet
+from core.data.notices import DROP_WARN_SHARE, record_notices
 from core.data.load import LoadedDataset, load_dataset
 from core.data.sample import ORDERS, Balance, Order, order_split, sample_split
 from core.data.split import SPLITS, check_fractions, rng_for, split_by_column, split_frame
+from core.data.build_dir import build_folder
 from core.data.write import manifest_bytes, write_file, write_jsonl
 from core.errors import ConfigError, DataError
 from core.progress import ProgressFn, null_progress
 
 if TYPE_CHECKING:
+    from concurrent.futures import Future
+
     import pandas as pd
+
+    from core.data.clean import Texts
+    from core.validation.validate import ValidationReport
 
 DEFAULT_SEED = 42
 MANIFEST = "manifest.json"
@@ -72,7 +80,8 @@ class BuildResult:
     files: dict[str, Path]
     manifest: dict
     clean_report: CleanReport
-    splits: dict[str, pd.DataFrame] = field(repr=False, default_factory=dict)
+    splits: dict[str, pd.DataFrame] = field(repr=False, default_factory=dict)  # label/row/group, no text
+    validation: dict[str, ValidationReport] = field(repr=False, default_factory=dict)  # prepare(validate=True)
 
     @property
     def manifest_path(self) -> Path:
@@ -81,11 +90,12 @@ class BuildResult:
 
 def build_splits(
     ds: LoadedDataset, options: PrepareOptions, progress: ProgressFn = null_progress
-) -> tuple[dict[str, pd.DataFrame], CleanReport, int]:
-    """Everything but the writing: (ordered splits with text/label/row, cleaning report, leaked rows)."""
+) -> tuple[dict[str, pd.DataFrame], CleanReport, int, Texts]:
+    """Everything but the writing: (ordered splits with label/row/group, cleaning report, leaked rows,
+    the stripped texts by input row). Splits hold no texts: the writer takes them by ``row``."""
     options.check()
     progress("clean", 0, 4)
-    cleaned, report = clean(
+    cleaned, texts, report = clean_keys(
         ds.frame, ds.text_column, ds.label_column, options.labels,
         dedup=options.dedup, conflict_policy=options.conflict_policy,
     )
@@ -118,7 +128,7 @@ def build_splits(
         part = sample_split(splits[name], samples.get(name), options.balance, rng_for(options.seed, 2, i))
         splits[name] = order_split(part, options.order, options.labels, rng_for(options.seed, 3, i))
     progress("order", 3, 4)
-    return splits, report, leaked
+    return splits, report, leaked, texts
 
 
 def preview(ds: LoadedDataset, options: PrepareOptions, n: int = 5) -> tuple[list[str], dict[str, dict[str, int]], CleanReport]:
@@ -126,8 +136,9 @@ def preview(ds: LoadedDataset, options: PrepareOptions, n: int = 5) -> tuple[lis
     the cleaning report, without writing anything (the TUI's live preview)."""
     from core.data.write import jsonl_bytes
 
-    splits, report, _ = build_splits(ds, options)
+    splits, report, _, texts = build_splits(ds, options)
     head = splits["train"].head(n)
+    head = head.assign(text=take_texts(texts, head["row"].to_numpy()).to_numpy())
     lines = jsonl_bytes(head, options.format, system_prompt=options.system_prompt, separator=options.separator,
                         stop=options.stop).decode("utf-8").splitlines()
     counts = {name: {v: int(c) for v, c in frame["label"].value_counts().reindex(
@@ -146,10 +157,17 @@ def prepare(
     out_dir: str | Path,
     options: PrepareOptions | None = None,
     progress: ProgressFn | None = None,
+    *,
+    validate: bool = False,
+    model: str | None = None,
 ) -> BuildResult:
+    """Build ``out_dir`` as a whole (see core.data.build_dir). With ``validate``, also the report
+    validate_file would give each non-empty file for ``model``, made from the records as they are
+    written: exact token counts of the texts in memory, on a few threads, no re-reading."""
     options = options or PrepareOptions()
     progress = progress or null_progress
     options.check()
+    encoding = preload_encoding(options.format, model) if validate else None
     if isinstance(source, LoadedDataset):
         ds = source
     else:
@@ -157,30 +175,54 @@ def prepare(
             source, text_column=options.text_column, label_column=options.label_column,
             split_column=options.split_column, progress=progress,
         )
-    splits, report, leaked = build_splits(ds, options, progress)
+    splits, report, leaked, texts = build_splits(ds, options, progress)
+    source_info = _source_info(ds, options)
+    # the whole table is kept only when many rows were dropped: the warning then looks for the
+    # column that fits the labels better
+    unusable = report.empty_text + sum(report.invalid_labels.values())
+    notice_frame = ds.frame if report.rows_in and unusable / report.rows_in > DROP_WARN_SHARE else None
+    if not isinstance(source, LoadedDataset):
+        # from here on only the text column is needed (``texts`` holds it): let the others go
+        del ds
 
     out = Path(out_dir).expanduser()
-    if out.exists() and not out.is_dir():
-        raise ConfigError("output path exists and is not a folder", path=out)
-    out.mkdir(parents=True, exist_ok=True)
     files, digests, sizes = {}, {}, {}
-    for i, (name, frame) in enumerate(splits.items()):
-        progress("write", i, len(splits))
-        files[name] = out / f"{name}.jsonl"
-        digests[name], sizes[name] = write_jsonl(
-            files[name], frame, options.format, system_prompt=options.system_prompt,
-            separator=options.separator, stop=options.stop,
-        )
-    progress("write", len(splits), len(splits))
+    tokens = _TokenTally(options, model, encoding) if validate else None
+    try:
+        with build_folder(out) as work:
+            for i, (name, frame) in enumerate(splits.items()):
+                if tokens:
+                    tokens.submit(name, texts, frame["row"].to_numpy() - 1)
+                progress("write", i, len(splits))
+                files[name] = out / f"{name}.jsonl"
+                digests[name], sizes[name] = write_jsonl(
+                    work / files[name].name, frame, options.format, system_prompt=options.system_prompt,
+                    separator=options.separator, stop=options.stop, texts=texts,
+                )
+            progress("write", len(splits), len(splits))
+            manifest = _manifest(source_info, options, report, leaked, splits, files, digests, sizes)
+            record_notices(manifest, notice_frame, options.labels)  # real sample counts, warnings
+            write_file(work / MANIFEST, manifest_bytes(manifest))
+            validation = tokens.reports(files, splits, progress) if tokens else {}
+    finally:
+        if tokens:
+            tokens.close()
+    return BuildResult(out, files, manifest, report, splits, validation)
 
+
+def _source_info(ds: LoadedDataset, options: PrepareOptions) -> dict:
+    return {
+        "source": ds.source, "format": ds.format, "fingerprint": ds.fingerprint, "rows": ds.rows,
+        "text_column": ds.text_column, "label_column": ds.label_column,
+        "split_column": options.split_column or ds.split_column,
+    }
+
+
+def _manifest(source_info, options, report, leaked, splits, files, digests, sizes) -> dict:
     manifest = {
         "startune_version": _version(),
         "created_at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
-        "input": {
-            "source": ds.source, "format": ds.format, "fingerprint": ds.fingerprint, "rows": ds.rows,
-            "text_column": ds.text_column, "label_column": ds.label_column,
-            "split_column": options.split_column or ds.split_column,
-        },
+        "input": source_info,
         "options": options.to_dict(),
         "seed": options.seed,
         "format": options.format,
@@ -198,8 +240,7 @@ def prepare(
             for name, frame in splits.items()
         },
     }
-    write_file(out / MANIFEST, manifest_bytes(manifest))
-    return BuildResult(out, files, manifest, report, splits)
+    return manifest
 
 
 def _version() -> str:
@@ -209,3 +250,73 @@ def _version() -> str:
         return version("startune")
     except PackageNotFoundError:
         return "0+unknown"
+
+
+def preload_encoding(fmt: str, model: str | None) -> Future:
+    """Start loading the model's tokenizer on a thread: it overlaps reading the table."""
+    import threading
+    from concurrent.futures import Future
+
+    from core.validation.validate import model_for_format
+
+    future: Future = Future()
+
+    def load() -> None:
+        try:
+            from core.validation.models import model_info
+            from core.validation.tokens import get_encoding
+
+            future.set_result(get_encoding(model_info(model_for_format(fmt, model)).encoding))
+        except BaseException as exc:  # handed to the caller by future.result()
+            future.set_exception(exc)
+
+    threading.Thread(target=load, name="load-tokenizer", daemon=True).start()
+    return future
+
+
+class _TokenTally:
+    """Token counts of every written record, from the texts the writer holds, counted on threads
+    while the writer serialises; turned into validation reports at the end."""
+
+    def __init__(self, options: PrepareOptions, model: str | None, encoding: Future) -> None:
+        self.options = options
+        self.model = model
+        self.encoding = encoding
+        self.counter = None
+        self.futures: dict[str, list] = {}
+
+    def submit(self, name: str, texts: Texts, positions) -> None:
+        """Queue the split's texts (by input position) for counting, while the writer writes them.
+        Each chunk's texts are made by the counting thread itself: queued work holds only positions."""
+        from core.validation.tokens import ParallelCounter
+
+        if self.counter is None:
+            self.counter = ParallelCounter(self.encoding.result())
+        suffix = self.options.separator if self.options.format == "completion" else ""
+        step = self.counter.CHUNK
+        self.futures[name] = [
+            self.counter.submit_lazy(functools.partial(texts.take, positions[start : start + step]), suffix)
+            for start in range(0, len(positions), step)
+        ]
+
+    def reports(self, files: dict[str, Path], splits: dict[str, pd.DataFrame], progress: ProgressFn) -> dict:
+        import numpy as np
+
+        from core.validation.validate import validate_built
+
+        out = {}
+        for name, frame in splits.items():
+            if not len(frame):
+                continue
+            progress("tokens", 0, len(frame))
+            counts = np.concatenate([f.result() for f in self.futures[name]])  # file order
+            out[name] = validate_built(
+                files[name], frame["label"], counts, self.options.format, model=self.model,
+                system_prompt=self.options.system_prompt, separator=self.options.separator, stop=self.options.stop,
+            )
+            progress("tokens", len(frame), len(frame))
+        return out
+
+    def close(self) -> None:
+        if self.counter is not None:
+            self.counter.close()

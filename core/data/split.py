@@ -95,7 +95,8 @@ def split_by_column(frame: pd.DataFrame, values: pd.Series, column: str) -> tupl
             f"split column {column!r} has values that are not train/val/test: {shown}", column=column
         )
     rank = mapped.map({"train": 0, "val": 1, "test": 2}).astype("int64").to_numpy()
-    best = pd.Series(rank).groupby(frame["text"].to_numpy()).transform("max").to_numpy()
+    keys = frame["group"].to_numpy() if "group" in frame else frame["text"].to_numpy()  # group: one code per text
+    best = pd.Series(rank).groupby(keys).transform("max").to_numpy()
     leaked = rank < best
     kept = frame[~leaked]
     kept_rank = rank[~leaked]

@@ -19,6 +19,8 @@ from core.data.formats import DEFAULT_SEPARATOR, chat_record, completion_record
 if TYPE_CHECKING:
     import pandas as pd
 
+    from core.data.clean import Texts
+
 CHUNK = 20_000
 _MARK = "\x00startune-text\x00"
 
@@ -44,14 +46,22 @@ def _template(fmt: str, label: str, system_prompt: str | None, separator: str, s
 
 
 def iter_jsonl_chunks(frame: pd.DataFrame, fmt: str, *, system_prompt: str | None = None,
-                      separator: str = DEFAULT_SEPARATOR, stop: str | None = None):
+                      separator: str = DEFAULT_SEPARATOR, stop: str | None = None,
+                      texts: Texts | None = None):
+    """Chunks of JSONL bytes. Texts become Python strings one chunk at a time (memory stays flat):
+    from the frame's ``text`` column, or taken by its 1-based ``row`` column from ``texts``."""
     pieces = {label: _template(fmt, label, system_prompt, separator, stop) for label in frame["label"].unique()}
-    texts = frame["text"].tolist()
-    labels = frame["label"].tolist()
+    label_column = frame["label"]
+    rows = frame["row"].to_numpy() - 1 if texts is not None else None
     dumps = orjson.dumps
-    for start in range(0, len(texts), CHUNK):
+    for start in range(0, len(frame), CHUNK):
+        if rows is None:
+            texts_now = frame["text"].iloc[start : start + CHUNK].tolist()
+        else:
+            texts_now = texts.take(rows[start : start + CHUNK])
+        labels = label_column.iloc[start : start + CHUNK].tolist()
         out = []
-        for text, label in zip(texts[start : start + CHUNK], labels[start : start + CHUNK]):
+        for text, label in zip(texts_now, labels):
             head, tail = pieces[label]
             body = dumps(text)
             if fmt == "completion":

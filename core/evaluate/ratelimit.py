@@ -1,42 +1,25 @@
-"""A client-side limit on requests and tokens per minute, so a user's tier is not hammered."""
+"""A client-side limit on requests and tokens per minute, so a user's tier is not hammered.
+
+aiolimiter's leaky buckets, each holding a minute's worth (the burst a per-minute limit allows)."""
 
 from __future__ import annotations
-
-import asyncio
-import time
-
-
-class Bucket:
-    """Token bucket refilled continuously at ``per_minute / 60`` per second, holding a minute's worth."""
-
-    def __init__(self, per_minute: float | None, clock=time.monotonic) -> None:
-        self.rate = per_minute / 60 if per_minute else None
-        self.capacity = per_minute or 0
-        self.level = float(self.capacity)
-        self.clock = clock
-        self.stamp = clock()
-        self.lock = asyncio.Lock()
-
-    async def take(self, amount: float = 1.0) -> None:
-        if self.rate is None:
-            return
-        amount = min(amount, self.capacity)  # a request bigger than the bucket waits for a full one
-        async with self.lock:
-            while True:
-                now = self.clock()
-                self.level = min(self.capacity, self.level + (now - self.stamp) * self.rate)
-                self.stamp = now
-                if self.level >= amount:
-                    self.level -= amount
-                    return
-                await asyncio.sleep((amount - self.level) / self.rate)
 
 
 class RateLimiter:
     def __init__(self, rpm: float | None = None, tpm: float | None = None) -> None:
-        self.requests = Bucket(rpm)
-        self.tokens = Bucket(tpm)
+        from aiolimiter import AsyncLimiter
+
+        from core.errors import ConfigError
+
+        for flag, value in (("--rpm", rpm), ("--tpm", tpm)):
+            if value is not None and not value > 0:  # NaN and negatives too
+                raise ConfigError(f"{flag} {value}: give a limit above 0, or leave it out")
+        self.requests = AsyncLimiter(rpm, 60) if rpm else None
+        self.tokens = AsyncLimiter(tpm, 60) if tpm else None
 
     async def acquire(self, tokens: int) -> None:
-        await self.requests.take(1)
-        await self.tokens.take(tokens)
+        if self.requests is not None:
+            await self.requests.acquire(min(1, self.requests.max_rate))
+        if self.tokens is not None:
+            # a request bigger than the bucket waits for a full one rather than never running
+            await self.tokens.acquire(min(tokens, self.tokens.max_rate))

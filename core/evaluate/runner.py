@@ -50,7 +50,12 @@ def _sha(path: Path) -> str:
 
 
 def eval_key(model: str, data_sha: str, options: EvalOptions) -> str:
-    blob = orjson.dumps({"model": model, "data": data_sha, **options.key_part()}, option=orjson.OPT_SORT_KEYS)
+    return eval_key_of(model, data_sha, options.key_part())
+
+
+def eval_key_of(model: str, data_sha: str, key_part: dict) -> str:
+    """The key of an evaluation's stored answers, from what the registry keeps of it (options as key_part)."""
+    blob = orjson.dumps({"model": model, "data": data_sha, **key_part}, option=orjson.OPT_SORT_KEYS)
     return hashlib.sha256(blob).hexdigest()[:32]
 
 
@@ -151,7 +156,7 @@ async def evaluate(client, model: str, data: Path, options: EvalOptions | None =
                    progress: ProgressFn | None = None, run_id: str | None = None) -> EvalReport:
     import openai
 
-    from core.jobs.retry import PollIntervals, call_with_backoff
+    from core.jobs.retry import call_with_backoff, without_sdk_retries
 
     options = options or EvalOptions()
     progress = progress or null_progress
@@ -165,7 +170,7 @@ async def evaluate(client, model: str, data: Path, options: EvalOptions | None =
     todo = [i for i in range(len(examples)) if i not in answers]
     limiter = RateLimiter(rpm, tpm)
     semaphore = asyncio.Semaphore(concurrency)
-    intervals = PollIntervals(max_backoff=30.0)
+    client = without_sdk_retries(client)  # retried below, by the one policy
     state = {"logprobs": True, "done": len(answers), "made": 0}
     progress("evaluate", state["done"], len(examples))
 
@@ -176,7 +181,7 @@ async def evaluate(client, model: str, data: Path, options: EvalOptions | None =
                 await limiter.acquire(estimate_tokens(body))
                 create = client.chat.completions.create if kind == "chat" else client.completions.create
                 try:
-                    response = await call_with_backoff(lambda create=create, body=body: create(**body), intervals)
+                    response = await call_with_backoff(lambda create=create, body=body: create(**body))
                     break
                 except openai.BadRequestError as exc:
                     # some backends refuse logprobs: ask without them rather than fail

@@ -60,10 +60,12 @@ async def default_model(client, choice: BackendChoice) -> str:
         return choice.default_model
     from core.backend import LOCAL_BASE_MODEL
 
+    import openai
+
     try:
         listed = {m.id for m in (await client.models.list()).data}
-    except Exception:  # a server without /models: fall back to OpenAI's default
-        listed = set()
+    except openai.APIStatusError:  # a server without /models: fall back to OpenAI's default
+        listed = set()  # (an unreachable server is not swallowed: retrying the launch against it would only wait)
     return LOCAL_BASE_MODEL if LOCAL_BASE_MODEL in listed else choice.default_model
 
 
@@ -113,29 +115,38 @@ def remote_client(choice: BackendChoice) -> openai.AsyncOpenAI:
     """A client for OpenAI, Azure or a compatible server; keys come from the environment only."""
     import openai
 
+    from core.jobs.retry import DEFAULT_POLICY
+
+    retries = DEFAULT_POLICY.client_options()  # bounded: a dead server is reported, not waited for
     if choice.kind == "azure":
         if not os.environ.get("AZURE_OPENAI_API_KEY") or not choice.base_url:
             raise ConfigError("Azure needs AZURE_OPENAI_API_KEY and AZURE_OPENAI_ENDPOINT in the environment")
         return openai.AsyncAzureOpenAI(
             azure_endpoint=choice.base_url, api_key=os.environ["AZURE_OPENAI_API_KEY"],
-            api_version=os.environ.get("OPENAI_API_VERSION", DEFAULT_AZURE_API_VERSION))
+            api_version=os.environ.get("OPENAI_API_VERSION", DEFAULT_AZURE_API_VERSION), **retries)
     if choice.kind == "openai":
         if not os.environ.get("OPENAI_API_KEY"):
             raise ConfigError("OPENAI_API_KEY is not set", hint="export it, or use --backend local")
-        return openai.AsyncOpenAI(base_url=choice.base_url)  # key, org and project from the environment
+        return openai.AsyncOpenAI(base_url=choice.base_url, **retries)  # key, org and project from the environment
     if choice.kind == "compatible":
-        return openai.AsyncOpenAI(base_url=choice.base_url, api_key=os.environ.get("OPENAI_API_KEY") or "none")
+        return openai.AsyncOpenAI(base_url=choice.base_url, api_key=os.environ.get("OPENAI_API_KEY") or "none",
+                                  **retries)
     raise ConfigError(f"{choice.kind} is not a remote backend")
 
 
 @asynccontextmanager
-async def open_client(choice: BackendChoice, *, pace: float = 0.0, local_dir=None,
+async def open_client(choice: BackendChoice, *, train: bool = False, pace: float = 0.0, local_dir=None,
                       faults=None, deny_training: bool = False) -> AsyncIterator[openai.AsyncOpenAI]:
-    """An AsyncOpenAI client for the backend; the local one lives as long as the context."""
+    """An AsyncOpenAI client for the backend; the local one lives as long as the context.
+
+    ``train``: the local backend trains pending jobs in this process. Only commands that wait for a
+    job to finish ask for it; a command that merely looks (jobs, results, cancel...) must never claim
+    a job, or it would train part of it and throw that away when it exits."""
     if choice.kind == "local":
         from core.backend.embedded import EmbeddedBackend
 
-        backend = EmbeddedBackend(local_dir, pace=pace, faults=faults, deny_training=deny_training)
+        backend = EmbeddedBackend(local_dir, pace=pace, faults=faults, deny_training=deny_training,
+                                  start_runner=train)
         try:
             yield backend.client()
         finally:

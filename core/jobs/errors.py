@@ -5,11 +5,36 @@ from __future__ import annotations
 from core.errors import BackendError
 from core.jobs.keys import redact
 
-WIND_DOWN = (
-    "OpenAI is winding down self-serve fine-tuning: new jobs are blocked for organizations without "
-    "recent fine-tuning since 2026-07-02 and for every organization from 2027-01-06. The local backend "
-    "(--backend local) and Azure OpenAI (--backend azure) still train"
-)
+NOT_DEPLOYED = ("the model is not deployed{where}: on Azure a fine-tuned model answers only through a deployment "
+                "of it; create one (Azure AI Foundry > Deployments, or `az cognitiveservices account deployment "
+                "create`) and give the deployment name as the model")
+
+
+def __getattr__(name: str) -> str:
+    # WIND_DOWN was a constant; it now follows the clock and the user's date table
+    if name == "WIND_DOWN":
+        from core.jobs.lifecycle import wind_down_message
+
+        return wind_down_message()
+    raise AttributeError(name)
+
+
+class TrainingNotAvailable(BackendError):
+    """A 403 training_not_available; ``uploaded`` names the files the failed launch uploaded."""
+
+    def __init__(self, message: str, *, uploaded: list[str] | None = None, **kw) -> None:
+        self.uploaded = list(uploaded or [])
+        super().__init__(message, **kw)
+
+
+def _deployment(exc) -> str | None:
+    """The deployment name in an Azure data-plane URL (/openai/deployments/NAME/...)."""
+    request = getattr(exc, "request", None)
+    path = str(getattr(request, "url", "") or "")
+    marker = "/openai/deployments/"
+    if marker not in path:
+        return None
+    return path.split(marker, 1)[1].split("/", 1)[0] or None
 
 
 def _retry_after(exc) -> str:
@@ -35,7 +60,14 @@ def explain(exc: BaseException, backend: str | None = None) -> BackendError:
             text = f"the API key was refused{where}: {message}"
             hint = "check OPENAI_API_KEY (or AZURE_OPENAI_API_KEY) in your environment"
         elif status == 403 and code == "training_not_available":
-            text, hint = f"fine-tuning is not available to this organization{where}: {WIND_DOWN}", None
+            from core.jobs.lifecycle import wind_down_message
+
+            return TrainingNotAvailable(f"fine-tuning is not available to this organization{where}: "
+                                        f"{wind_down_message()}", status=status, code=code)
+        elif status == 404 and code == "DeploymentNotFound":
+            name = _deployment(exc)
+            text, hint = NOT_DEPLOYED.format(where=f" ({name!r}{', ' + backend if backend else ''})" if name
+                                             else where), None
         elif status == 403:
             text, hint = f"permission denied{where}: {message}", "check the key's project and its permissions"
         elif status == 404:

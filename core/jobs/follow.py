@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable
 
-from core.jobs.retry import PollIntervals, call_with_backoff
+from core.jobs.retry import PollIntervals, call_with_backoff, without_sdk_retries
 from core.registry.db import TERMINAL, content_key
 
 PAGE = 100
@@ -27,7 +27,7 @@ class EventFollower:
     def __init__(self, client, job_id: str, *, seen_ids=(), seen_keys=(), intervals: PollIntervals | None = None,
                  sleep: Callable[[float], Awaitable] = asyncio.sleep,
                  on_job: Callable[[dict], None] | None = None, on_retry=None) -> None:
-        self.client = client
+        self.client = without_sdk_retries(client)  # the policy retries here, with on_retry; never both
         self.job_id = job_id
         self.seen_ids: set[str] = set(seen_ids)
         self.seen_keys: set[str] = set(seen_keys)

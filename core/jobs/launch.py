@@ -28,10 +28,16 @@ class LaunchOptions:
     name: str | None = None
     integrations: list | None = None           # passed through, e.g. [{"type": "wandb", "wandb": {...}}]
     metadata: dict[str, str] = field(default_factory=dict)
+    class_weight: str = "auto"                 # local backend only: "auto" | "none" | "balanced"
+    training_type: str | None = None           # Azure's trainingType: Standard, GlobalStandard or Developer
+    cleanup: bool = False                      # on a refused job, delete the files this launch uploaded
 
     def hyperparameters(self) -> dict:
-        return {"n_epochs": self.n_epochs, "batch_size": self.batch_size,
-                "learning_rate_multiplier": self.learning_rate_multiplier}
+        hp = {"n_epochs": self.n_epochs, "batch_size": self.batch_size,
+              "learning_rate_multiplier": self.learning_rate_multiplier}
+        if self.class_weight != "auto":        # startune's own setting: sent only when asked for
+            hp["class_weight"] = self.class_weight
+        return hp
 
 
 class _ProgressReader(io.RawIOBase):
@@ -68,8 +74,10 @@ def sha256_file(path: Path) -> str:
     return digest.hexdigest()
 
 
-async def upload(client, path: Path, *, registry, backend: str, progress: ProgressFn = null_progress) -> str:
-    """The file id of ``path`` on this backend: reused when the same bytes are already there."""
+async def upload(client, path: Path, *, registry, backend: str, progress: ProgressFn = null_progress,
+                 created_ids: list[str] | None = None) -> str:
+    """The file id of ``path`` on this backend: reused when the same bytes are already there.
+    ``created_ids`` collects the ids of files this call really uploaded (not reused ones)."""
     import openai
 
     size = path.stat().st_size
@@ -93,7 +101,25 @@ async def upload(client, path: Path, *, registry, backend: str, progress: Progre
                                             purpose="fine-tune")
     progress(stage, size, size)
     registry.add_upload(backend, sha, created.id, path.name, size)
+    if created_ids is not None:
+        created_ids.append(created.id)
     return created.id
+
+
+async def delete_uploads(client, file_ids: list[str], *, registry, backend: str) -> list[str]:
+    """Delete files from the backend (and forget them); returns the ids deleted. A file already gone
+    counts as deleted: the point is that nothing is left behind."""
+    import openai
+
+    deleted = []
+    for file_id in file_ids:
+        try:
+            await client.files.delete(file_id)
+        except openai.NotFoundError:
+            pass
+        registry.forget_upload(backend, file_id)
+        deleted.append(file_id)
+    return deleted
 
 
 def read_manifest(build_dir: Path) -> dict:
@@ -101,21 +127,107 @@ def read_manifest(build_dir: Path) -> dict:
     if not path.is_file():
         raise DataError("no manifest.json: not a build folder", path=build_dir,
                         hint="create one with `startune prepare DATASET --out DIR`")
-    return orjson.loads(path.read_bytes())
+    try:
+        return orjson.loads(path.read_bytes())
+    except orjson.JSONDecodeError as exc:
+        raise DataError(f"manifest.json is not valid JSON ({exc})", path=path) from None
+
+
+def verify_build(build_dir: Path, manifest: dict) -> None:
+    """Refuse a build whose files are not the ones its manifest describes (edited, truncated, swapped):
+    the registry would otherwise record options and counts for data that was never trained on."""
+    for name, split in (manifest.get("splits") or {}).items():
+        path = Path(build_dir) / split.get("file", f"{name}.jsonl")
+        expected = split.get("sha256")
+        if not expected:
+            continue
+        if not path.is_file():
+            raise DataError("listed in manifest.json but missing", path=path,
+                            hint="rebuild with `startune prepare`")
+        if sha256_file(path) != expected.removeprefix("sha256:"):
+            raise DataError("changed since it was built: its sha256 differs from manifest.json", path=path,
+                            hint="rebuild with `startune prepare`, or launch the file itself: startune launch FILE")
+
+
+@dataclass
+class LaunchInput:
+    """What a launch uploads: a build folder's files, or the user's own JSONL."""
+
+    train: Path
+    valid: Path | None
+    manifest: dict | None          # None for the user's own files
+    folder: Path
+
+
+def launch_input(source: Path, validation: Path | None = None) -> LaunchInput:
+    """A build folder (manifest checked against its files), a folder holding train.jsonl [val.jsonl]
+    without manifest, or a training JSONL file; ``validation`` overrides the folder's val.jsonl."""
+    source = Path(source)
+    if validation is not None and not Path(validation).is_file():
+        raise DataError("validation file not found", path=validation)
+    if source.is_file():
+        return LaunchInput(source, Path(validation) if validation else None, None, source.parent)
+    if not source.is_dir():
+        raise DataError("not found", path=source)
+    train = source / "train.jsonl"
+    if not train.is_file():
+        raise DataError("no train.jsonl in this folder", path=source,
+                        hint="give a training JSONL file, or a folder from `startune prepare`")
+    manifest = None
+    if (source / "manifest.json").is_file():
+        manifest = read_manifest(source)
+        verify_build(source, manifest)
+    valid = Path(validation) if validation else source / "val.jsonl"
+    return LaunchInput(train, valid if valid.is_file() else None, manifest, source)
+
+
+def _user_manifest(inp: LaunchInput, n_train: int, n_valid: int | None) -> dict:
+    """A minimal manifest for the user's own files, so the registry records what was launched."""
+    splits = {"train": {"file": str(inp.train), "examples": n_train, "sha256": sha256_file(inp.train)}}
+    if inp.valid is not None:
+        splits["val"] = {"file": str(inp.valid), "examples": n_valid or 0, "sha256": sha256_file(inp.valid)}
+    return {"input": {"source": str(inp.train), "format": "jsonl"}, "user_files": True, "splits": splits}
+
+
+async def _refused(client, error, uploaded: list[str], used: list[str], options: LaunchOptions, *, registry, backend: str):
+    """The 403's error, saying what became of the files this launch uploaded (deleted with cleanup)."""
+    from core.jobs.errors import TrainingNotAvailable
+
+    if options.cleanup:
+        # files reused from an earlier refused launch count too, unless a run trained on them
+        referenced = {(r["job"] or {}).get(k) for r in registry.list_runs() if r["backend"] == backend
+                      for k in ("training_file", "validation_file")}
+        deleted = await delete_uploads(client, [f for f in used if f and f not in referenced], registry=registry,
+                                       backend=backend)
+        if not deleted:
+            return error
+        return TrainingNotAvailable(f"{error.message}. Deleted the {len(deleted)} file(s) this launch uploaded "
+                                    f"({', '.join(deleted)})", status=error.status, code=error.code)
+    if not uploaded:
+        return error
+    return TrainingNotAvailable(f"{error.message}. This launch uploaded {', '.join(uploaded)}, which stay on "
+                                f"the backend", hint="rerun with --cleanup to delete them", uploaded=uploaded,
+                                status=error.status, code=error.code)
 
 
 async def launch(client, build_dir: Path, options: LaunchOptions, *, choice, registry,
-                 progress: ProgressFn = null_progress, on_estimate=None) -> tuple[str, dict]:
-    """Validate, price, upload and create the job; returns (run id, job as a dict).
+                 progress: ProgressFn = null_progress, on_estimate=None,
+                 validation_file: Path | None = None) -> tuple[str, dict]:
+    """Check, validate, price, upload and create the job; returns (run id, job as a dict).
+    ``build_dir`` is a build folder, a folder with train.jsonl, or a training JSONL file.
     ``on_estimate(cost)`` hears the cost estimate before anything is uploaded or created."""
     from core.errors import StartuneError
-    from core.jobs.errors import explain
+    from core.jobs.errors import TrainingNotAvailable, explain
+    from core.jobs.hyperparams import check_hyperparameters
     from core.validation.validate import validate_file
 
-    build_dir = Path(build_dir)
-    manifest = read_manifest(build_dir)
-    train = build_dir / "train.jsonl"
-    valid = build_dir / "val.jsonl"
+    check_hyperparameters(options.n_epochs, options.batch_size, options.learning_rate_multiplier)
+    if options.class_weight != "auto" and choice.kind in ("openai", "azure"):
+        raise ConfigError(f"class weights are a setting of startune's local backend; {choice.describe()} "
+                          f"does not take them (leave them at auto)")
+    inp = launch_input(Path(build_dir), validation_file)
+    build_dir, train = inp.folder, inp.train
+    valid = inp.valid if options.validation else None
     from core.jobs.backends import default_model
 
     model = options.model or await default_model(client, choice)
@@ -125,6 +237,14 @@ async def launch(client, build_dir: Path, options: LaunchOptions, *, choice, reg
         first = report.first_error()
         raise DataError(f"training file has format errors, first: {first}", path=train,
                         hint="run `startune validate` on it")
+    n_valid = None
+    if valid is not None and valid.stat().st_size and inp.manifest is None:
+        valid_report = validate_file(valid, model, progress=progress)
+        if not valid_report.ok:
+            raise DataError(f"validation file has format errors, first: {valid_report.first_error()}", path=valid,
+                            hint="run `startune validate` on it")
+        n_valid = valid_report.n_examples
+    manifest = inp.manifest or _user_manifest(inp, report.n_examples, n_valid)
     cost = report.cost
     if on_estimate is not None:
         on_estimate(cost)
@@ -133,11 +253,14 @@ async def launch(client, build_dir: Path, options: LaunchOptions, *, choice, reg
                           hint=cost.describe())
     build_id = registry.add_build(build_dir, manifest)
     manifest_sha = registry.build(build_id)["manifest_sha"]
+    uploaded: list[str] = []
+    train_id = valid_id = None
     try:
-        train_id = await upload(client, train, registry=registry, backend=choice.key, progress=progress)
-        valid_id = None
-        if options.validation and valid.is_file() and valid.stat().st_size:
-            valid_id = await upload(client, valid, registry=registry, backend=choice.key, progress=progress)
+        train_id = await upload(client, train, registry=registry, backend=choice.key, progress=progress,
+                                created_ids=uploaded)
+        if valid is not None and valid.stat().st_size:
+            valid_id = await upload(client, valid, registry=registry, backend=choice.key, progress=progress,
+                                    created_ids=uploaded)
         metadata = {"startune_manifest": manifest_sha[:16], **options.metadata}
         kwargs = dict(model=model, training_file=train_id, suffix=options.suffix, metadata=metadata,
                       method={"type": "supervised", "supervised": {"hyperparameters": options.hyperparameters()}})
@@ -147,6 +270,8 @@ async def launch(client, build_dir: Path, options: LaunchOptions, *, choice, reg
             kwargs["seed"] = options.seed
         if options.integrations:
             kwargs["integrations"] = options.integrations
+        if options.training_type:
+            kwargs["extra_body"] = {"trainingType": options.training_type}
         job = await client.fine_tuning.jobs.create(**{k: v for k, v in kwargs.items() if v is not None})
     except StartuneError:
         raise
@@ -154,7 +279,10 @@ async def launch(client, build_dir: Path, options: LaunchOptions, *, choice, reg
         import openai
 
         if isinstance(exc, openai.OpenAIError):
-            raise explain(exc, choice.describe()) from None
+            error = explain(exc, choice.describe())
+            if isinstance(error, TrainingNotAvailable):
+                raise await _refused(client, error, uploaded, [train_id, valid_id], options, registry=registry, backend=choice.key) from None
+            raise error from None
         raise
     job_dict = job.model_dump(mode="json", exclude_unset=True)
     config = {
@@ -163,6 +291,8 @@ async def launch(client, build_dir: Path, options: LaunchOptions, *, choice, reg
         "prepare": manifest.get("options", {}), "examples": {k: v["examples"] for k, v in manifest["splits"].items()},
         "estimated_cost": cost.to_dict(),
     }
+    if options.training_type:
+        config["training_type"] = options.training_type
     run_id = registry.add_run(backend=choice.key, job=job_dict, name=options.name or options.suffix,
                               dataset=manifest.get("input", {}).get("source"), build_dir=str(build_dir),
                               config=config, cost_usd=cost.usd)

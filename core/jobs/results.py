@@ -6,10 +6,14 @@ import base64
 import binascii
 import csv
 import io
+import statistics
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from core.errors import BackendError
+
+METRICS = ("train_loss", "valid_loss", "train_accuracy", "valid_mean_token_accuracy")
+END_WINDOW = 10  # reported steps averaged for a train metric's end value
 
 
 @dataclass
@@ -23,9 +27,37 @@ class ResultTable:
         pairs = [(r["step"], r[name]) for r in self.rows if r.get(name) is not None and r.get("step") is not None]
         return [p[0] for p in pairs], [p[1] for p in pairs]
 
+    @property
+    def steps(self) -> int:
+        """The job's step count: its last step (the last step is always reported, others may be
+        thinned out), not the number of rows."""
+        return int(max((r["step"] for r in self.rows if r.get("step") is not None), default=0))
+
+    @property
+    def end_window(self) -> int:
+        """How many of the last reported steps the train metrics' end value is the median of."""
+        return max(1, min(END_WINDOW, len(self.rows) // 4))
+
+    def summary(self) -> dict[str, dict[str, float]]:
+        """first, end and best of each metric. A train value is one batch's, and an epoch's last
+        batch may hold 2 examples (accuracy 0 or 1): its end value is the median of the last
+        ``end_window`` reported steps. Validation values are already means over many examples."""
+        out = {}
+        for name in METRICS:
+            if name not in self.columns:
+                continue
+            _, values = self.column(name)
+            if not values:
+                continue
+            tail = values[-self.end_window:] if name.startswith("train") else values[-1:]
+            out[name] = {"first": values[0], "end": statistics.median(tail),
+                         "best": max(values) if "accuracy" in name else min(values)}
+        return out
+
     def to_dict(self) -> dict:
         return {"columns": self.columns, "rows": self.rows, "path": str(self.path) if self.path else None,
-                "file_ids": self.file_ids}
+                "file_ids": self.file_ids, "steps": self.steps, "reported_steps": len(self.rows),
+                "end_window": self.end_window, "summary": self.summary()}
 
 
 def decode_result(content: bytes) -> str:

@@ -34,6 +34,11 @@ MIGRATIONS = [
                               options TEXT, report TEXT, created_at REAL);
     CREATE TABLE eval_answers (eval_key TEXT, idx INTEGER, obj TEXT, PRIMARY KEY (eval_key, idx));
     """,
+    # 2: a run re-launched elsewhere (`startune rerun`) points at the run it repeats
+    """
+    ALTER TABLE runs ADD COLUMN rerun_of TEXT;
+    CREATE INDEX runs_rerun_of ON runs (rerun_of);
+    """,
 ]
 
 TERMINAL = ("succeeded", "failed", "cancelled")
@@ -144,6 +149,15 @@ class Registry:
 
     def unfinished_runs(self) -> list[dict]:
         rows = self._conn().execute(f"SELECT * FROM runs WHERE status NOT IN {TERMINAL} ORDER BY created_at")
+        return [self._run(r) for r in rows]
+
+    def link_rerun(self, run_id: str, source_run_id: str) -> None:
+        """Record that ``run_id`` repeats ``source_run_id`` (same build, same settings, another backend)."""
+        with self._tx() as c:
+            c.execute("UPDATE runs SET rerun_of=? WHERE id=?", (source_run_id, run_id))
+
+    def reruns_of(self, run_id: str) -> list[dict]:
+        rows = self._conn().execute("SELECT * FROM runs WHERE rerun_of=? ORDER BY created_at", (run_id,))
         return [self._run(r) for r in rows]
 
     def delete_run(self, run_id: str) -> None:

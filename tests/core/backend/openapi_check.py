@@ -27,7 +27,46 @@ def spec() -> dict:
     # The spec's FineTuningJob.status enum predates pause/resume, whose own paths return a paused job.
     status = patched["components"]["schemas"]["FineTuningJob"]["properties"]["status"]
     status["enum"] = [*status["enum"], "paused"]
+    # An upload may have purpose "evals" (CreateFileRequest), but the File object's enum forgot it.
+    purpose = patched["components"]["schemas"]["OpenAIFile"]["properties"]["purpose"]
+    purpose["enum"] = [*purpose["enum"], "evals"]
+    _document_errors(patched)
+    _bound_limits(patched)
+    # File content is the file's bytes (JSONL here), not a JSON string as the spec's content type says.
+    content = patched["paths"]["/files/{file_id}/content"]["get"]["responses"]["200"]
+    content["content"] = {"application/octet-stream": {"schema": {"type": "string", "format": "binary"}}}
     return patched
+
+
+# The spec lists only the success status of most operations, yet OpenAI answers these in its error shape
+# (ErrorResponse): 400 bad request, 401 bad key, 404 unknown object, 413 body too large, 429 rate limit,
+# and 403 where an action is refused (deleting a base model, training denied to the organisation).
+ERROR_STATUSES = (400, 401, 404, 413, 429)
+FORBIDDEN = {("post", "/fine_tuning/jobs"), ("delete", "/models/{model}")}
+
+
+def _document_errors(doc: dict) -> None:
+    error = {"description": "An error, in OpenAI's error shape.",
+             "content": {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorResponse"}}}}
+    for path, item in doc["paths"].items():
+        for method, op in item.items():
+            if method not in ("get", "post", "delete"):
+                continue
+            statuses = ERROR_STATUSES + ((403,) if (method, path) in FORBIDDEN else ())
+            for status in statuses:
+                op["responses"].setdefault(str(status), error)
+
+
+def _bound_limits(doc: dict) -> None:
+    """``limit`` parameters are bare integers in the spec; OpenAI rejects a limit below 1 (and, for files,
+    above 10,000, as that parameter's description says)."""
+    for path, item in doc["paths"].items():
+        for method, op in item.items():
+            for param in op.get("parameters", []) if isinstance(op, dict) else ():
+                if param.get("name") == "limit" and param.get("in") == "query":
+                    param["schema"] = {**param["schema"], "minimum": 1}
+                    if path == "/files":
+                        param["schema"]["maximum"] = 10_000
 
 
 def _fix_boolean_exclusive_minimum(node) -> None:

@@ -106,7 +106,7 @@ async def test_bad_requests_get_openai_errors(api, tmp_path):
         with pytest.raises(openai.NotFoundError):
             await call
     with pytest.raises(openai.BadRequestError) as info:
-        await api.files.create(file=("x.jsonl", b"{}"), purpose="assistants")
+        await api.files.create(file=("x.jsonl", b"{}"), purpose="fine_tune")
     assert info.value.body["param"] == "purpose"
     with pytest.raises(openai.BadRequestError) as info:
         await api.post("/fine_tuning/jobs", cast_to=object, content=b"{not json",

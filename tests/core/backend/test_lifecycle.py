@@ -227,3 +227,18 @@ async def test_faults_over_real_http(tmp_path):
         await client.close()
     finally:
         server.stop()
+
+
+async def test_restart_during_validation_logs_it_once(tmp_path):
+    """A job restarted while its files are validated is validated again, but says so once."""
+    from core.backend.runner import JobRunner
+
+    async with EmbeddedBackend(tmp_path / "b", lease=1.0, start_runner=False) as backend:
+        client = backend.client()
+        job = await _start(client, tmp_path)
+        store = backend.app.state.backend.store
+        runner = JobRunner(store)
+        for _ in range(2):                       # the second pass is what a restarted process does
+            assert runner._validate(store.get_job(job.id)) is not None
+        messages = [e.message for e in await all_events(client, job.id)]
+        assert sum(m.startswith("Validating training file") for m in messages) == 1

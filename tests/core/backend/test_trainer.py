@@ -150,3 +150,14 @@ def test_tiny_and_odd_training_sets():
     trainer.setup(lambda m: None, lambda: None)
     model = trainer.train()
     assert model.predict_proba(["a"]).shape == (1, 2)
+
+
+def test_few_texts_path_equals_scikit_learns(default_run, threads_build):
+    from scipy.sparse import hstack
+
+    _, model, _, _ = default_run
+    f = model.featurizer
+    texts = [e.text for e in threads_build["test"][:60]] + ["", "🔥🔥", "a"]
+    fast = f.transform(texts)
+    reference = hstack([f.word.transform(texts), f.char.transform(texts)], format="csr")
+    assert np.allclose(fast.toarray(), reference.toarray(), atol=1e-6)

@@ -65,3 +65,22 @@ def test_custom_label_set():
     out, report = clean(frame, "review", "star", LabelSet.parse("neg,pos"))
     assert dict(zip(out["text"], out["label"])) == {"a": "pos", "b": "neg"}
     assert report.invalid_labels == {"unknown_label": 1}
+
+
+def test_text_keys_number_texts_like_factorize_even_when_the_first_hash_collides(threads_csv, monkeypatch):
+    import pyarrow as pa
+    import xxhash
+
+    from core.data import clean as clean_module
+
+    raw = load_dataset(threads_csv).frame["review_description"]
+    texts = [*raw.tolist()[:3000], "  padded  ", "padded", "", "   ", None]
+    expected = pd.factorize(pd.Series(texts, dtype="string").fillna("").str.strip())[0]
+    arrow = pa.array(texts, type=pa.large_string())
+    group, empty = clean_module._text_keys(arrow)
+    assert (group == expected).all()
+    assert empty.tolist()[-3:] == [True, True, True] and empty.sum() == 3 + sum(not str(t).strip() for t in texts[:3000])
+    # every text with the same first hash: the second hash sees it and exact hashing takes over
+    monkeypatch.setattr(xxhash, "xxh3_64_intdigest", lambda data: 7)
+    group, _ = clean_module._text_keys(arrow)
+    assert (group == expected).all()

@@ -88,9 +88,8 @@ def test_interrupted_write_leaves_no_file_under_a_final_name(sample_csv, tmp_pat
     monkeypatch.setattr(pipeline, "write_jsonl", failing_write)
     with pytest.raises(KeyboardInterrupt):
         prepare(sample_csv, tmp_path / "b", PrepareOptions())
-    names = sorted(p.name for p in (tmp_path / "b").iterdir())
-    assert names == ["train.jsonl"]  # complete; val was never renamed into place, no temp file left
-    assert not (tmp_path / "b" / "manifest.json").exists()
+    # the build is written aside and swapped in whole: nothing of it, and no temporary folder, is left
+    assert sorted(p.name for p in tmp_path.iterdir()) == [".b.lock"]
 
 
 def test_bad_options_are_config_errors(sample_csv, tmp_path):

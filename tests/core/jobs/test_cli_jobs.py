@@ -37,7 +37,7 @@ def test_run_over_http_with_a_compatible_base_url(run_cli, sample_csv, tmp_path)
 
 def test_launch_then_follow_in_another_process_completes_the_job(run_cli, sample_csv, tmp_path):
     _json(run_cli("prepare", sample_csv, "--out", tmp_path / "b", "--samples", "train=100,val=20,test=20", "--json"))
-    job = _json(run_cli("launch", tmp_path / "b", "--json"))
+    job = _json(run_cli("launch", tmp_path / "b", "--no-follow", "--json"))["job"]
     assert job["status"] == "validating_files"
     follow = run_cli("follow", job["id"], "--json")
     assert follow.exit_code == 0
@@ -46,8 +46,11 @@ def test_launch_then_follow_in_another_process_completes_the_job(run_cli, sample
     assert events[-1]["message"] == "The job has successfully completed"
     assert len({e["id"] for e in events}) == len(events)
     assert [e["created_at"] for e in events] == sorted(e["created_at"] for e in events)
-    again = run_cli("follow", job["id"], "--json")  # everything was seen: nothing is printed twice
-    assert again.exit_code == 0 and again.stdout == ""
+    again = run_cli("follow", job["id"], "--json")  # a finished job shows its stored history, each event once
+    assert again.exit_code == 0 and again.stdout == follow.stdout
+    assert [orjson.loads(line)["id"] for line in again.stdout.splitlines()] == [e["id"] for e in events]
+    after = run_cli("follow", job["id"], "--json", "--since", events[-2]["id"])
+    assert after.exit_code == 0 and [orjson.loads(line) for line in after.stdout.splitlines()] == events[-1:]
 
 
 def test_max_cost_refuses(run_cli, sample_csv, tmp_path):
@@ -70,7 +73,7 @@ def test_training_not_available_is_explained(run_cli, sample_csv, tmp_path):
 
 def test_control_commands(run_cli, sample_csv, tmp_path):
     _json(run_cli("prepare", sample_csv, "--out", tmp_path / "b", "--json"))
-    job = _json(run_cli("launch", tmp_path / "b", "--json"))
+    job = _json(run_cli("launch", tmp_path / "b", "--no-follow", "--json"))["job"]
     cancelled = _json(run_cli("cancel", job["id"], "--json"))
     assert cancelled["status"] == "cancelled"
     result = run_cli("pause", job["id"])
@@ -82,8 +85,8 @@ def test_second_launch_reuses_the_uploaded_files(run_cli, sample_csv, tmp_path):
     from core.paths import local_backend_dir
 
     _json(run_cli("prepare", sample_csv, "--out", tmp_path / "b", "--samples", "train=60,val=20,test=20", "--json"))
-    first = _json(run_cli("launch", tmp_path / "b", "--json"))
-    second = _json(run_cli("launch", tmp_path / "b", "--json"))
+    first = _json(run_cli("launch", tmp_path / "b", "--no-follow", "--json"))["job"]
+    second = _json(run_cli("launch", tmp_path / "b", "--no-follow", "--json"))["job"]
     assert first["training_file"] == second["training_file"]
     assert first["validation_file"] == second["validation_file"]
     assert len(Store(local_backend_dir()).list_files("fine-tune")) == 2  # train and val, uploaded once

@@ -73,6 +73,10 @@ def test_chat_token_count_matches_openai_cookbook_arithmetic():
      "message_unrecognized_key"),
     ({"messages": [{"role": "robot", "content": "hi"}, {"role": "assistant", "content": "5"}]},
      "unrecognized_role"),
+    ({"messages": [{"role": ["user"], "content": "hi"}, {"role": "assistant", "content": "5"}]},
+     "unrecognized_role"),  # issue 18: an unhashable role was a TypeError
+    ({"messages": [{"role": {"name": "user"}, "content": "hi"}, {"role": "assistant", "content": "5"}]},
+     "unrecognized_role"),
     ({"messages": [{"role": "user", "content": ""}, {"role": "assistant", "content": "5"}]}, "missing_content"),
     ({"messages": [{"role": "user", "content": "hi"}]}, "example_missing_assistant_message"),
     ({"prompt": "x\n\n###\n\n", "completion": " 5"}, "mixed_formats"),

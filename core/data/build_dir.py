@@ -1,0 +1,141 @@
+"""A build folder that changes as a whole: written aside, swapped in, one writer at a time.
+
+Each file being atomic is not enough: a kill between two renames would leave a new train.jsonl beside
+an old manifest.json. So a build is written into a fresh hidden sibling folder and swapped with the
+old one in a single rename (Linux renameat2 RENAME_EXCHANGE; elsewhere two renames, and the next run
+puts the old folder back if a kill fell between them). A lock file beside the folder serialises
+writers, and whoever holds it removes what killed runs left behind.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import ctypes.util
+import os
+import secrets
+import shutil
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+from core.errors import ConfigError
+
+BUILD_FILES = frozenset({"manifest.json", "train.jsonl", "val.jsonl", "test.jsonl"})
+LOCK_WAIT_SECONDS = 600.0
+_RENAME_EXCHANGE = 2
+
+
+def _names(out: Path) -> tuple[str, str, str]:
+    return f".{out.name}.build-", f".{out.name}.old-", ".tmp"
+
+
+def _lock_path(out: Path) -> Path:
+    return out.parent / f".{out.name}.lock"
+
+
+def _exchange(a: Path, b: Path) -> bool:
+    """Swap two paths in one step; False where the system cannot (then the caller falls back)."""
+    if not sys.platform.startswith("linux"):
+        return False
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+        renameat2 = libc.renameat2
+    except (OSError, AttributeError):
+        return False
+    at_fdcwd = -100
+    rc = renameat2(at_fdcwd, os.fsencode(a), at_fdcwd, os.fsencode(b), _RENAME_EXCHANGE)
+    if rc != 0:
+        errno = ctypes.get_errno()
+        if errno in (22, 38, 95):  # EINVAL, ENOSYS, EOPNOTSUPP: this filesystem cannot exchange
+            return False
+        raise OSError(errno, os.strerror(errno), str(b))
+    return True
+
+
+def _fsync_dir(path: Path) -> None:
+    with contextlib.suppress(OSError):  # not every platform can open a folder
+        fd = os.open(path, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+
+def recover_and_clean(out: Path) -> None:
+    """Call with the lock held: put back an old build a kill left aside, remove temporary leftovers."""
+    build, old, tmp = _names(out)
+    leftovers = sorted(p for p in out.parent.glob(f"{old}*{tmp}") if p.is_dir())
+    if leftovers and not out.exists():
+        os.rename(leftovers.pop(), out)
+    for path in [*leftovers, *(p for p in out.parent.glob(f"{build}*{tmp}"))]:
+        if path.is_dir():
+            shutil.rmtree(path, ignore_errors=True)
+        else:
+            with contextlib.suppress(FileNotFoundError):
+                path.unlink()
+    if out.is_dir():
+        for stale in out.glob(".*.tmp"):  # from per-file atomic writes of killed runs
+            with contextlib.suppress(FileNotFoundError):
+                stale.unlink()
+
+
+def _check_replaceable(out: Path) -> None:
+    if not out.exists():
+        return
+    if not out.is_dir():
+        raise ConfigError("output path exists and is not a folder", path=out)
+    others = sorted(p.name for p in out.iterdir() if p.name not in BUILD_FILES)
+    if others:
+        shown = ", ".join(others[:3]) + (", ..." if len(others) > 3 else "")
+        raise ConfigError(f"folder holds files that are not part of a startune build ({shown})", path=out,
+                          hint="choose a new or empty folder for --out")
+
+
+@contextlib.contextmanager
+def build_folder(out_dir: str | Path) -> Iterator[Path]:
+    """Yield an empty temporary folder beside ``out_dir``; when the block succeeds, it becomes
+    ``out_dir`` in one step (the old build, if any, is removed). On failure ``out_dir`` is untouched."""
+    from filelock import FileLock, Timeout
+
+    out = Path(out_dir).expanduser().absolute()
+    if out.exists() and not out.is_dir():
+        raise ConfigError("output path exists and is not a folder", path=out_dir)
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ConfigError(f"cannot create the output folder: {exc.strerror}", path=out.parent) from None
+    lock = FileLock(_lock_path(out))
+    try:
+        lock.acquire(timeout=LOCK_WAIT_SECONDS)
+    except Timeout:
+        raise ConfigError("another startune prepare is still writing this folder", path=out_dir) from None
+    try:
+        recover_and_clean(out)
+        _check_replaceable(out)
+        build, old, tmp = _names(out)
+        while True:
+            work = out.parent / f"{build}{secrets.token_hex(4)}{tmp}"
+            try:
+                work.mkdir()  # honours the umask, unlike mkdtemp's 0700
+                break
+            except FileExistsError:
+                continue
+        try:
+            yield work
+            _fsync_dir(work)
+            _swap_in(work, out, out.parent / f"{old}{secrets.token_hex(4)}{tmp}")
+        finally:
+            shutil.rmtree(work, ignore_errors=True)  # after a swap: the old build
+    finally:
+        lock.release()
+
+
+def _swap_in(work: Path, out: Path, aside: Path) -> None:
+    if not out.exists():
+        os.rename(work, out)
+    elif not _exchange(work, out):
+        os.rename(out, aside)
+        os.rename(work, out)
+        shutil.rmtree(aside, ignore_errors=True)
+    _fsync_dir(out.parent)
