@@ -8,12 +8,13 @@ import time
 
 import click
 
+from core.choices import BACKEND_KINDS
 from core.cli.console import print_json_line, stderr_console, stdout_console
 
 
 def backend_options(f):
     f = click.option("--base-url", default=None, help="Any OpenAI-compatible server (implies --backend compatible).")(f)
-    f = click.option("--backend", "backend_kind", type=click.Choice(["local", "openai", "azure", "compatible"]),
+    f = click.option("--backend", "backend_kind", type=click.Choice(BACKEND_KINDS),
                      default=None, help="Default: settings file, else OpenAI/Azure when a key is set, else local.")(f)
     return f
 

@@ -132,7 +132,7 @@ def find_identical_build(dataset: str, options) -> Path | None:
 async def unfinished_run(client, registry, choice, build_dir: Path, options) -> tuple[str, dict] | None:
     """(run id, job) of a job launched from this build with these settings that has not finished
     (an interrupted run): a rerun follows it instead of launching a second one."""
-    from core.registry.db import TERMINAL
+    from core.status import TERMINAL
 
     for run in reversed(registry.unfinished_runs()):  # newest first
         config = run.get("config") or {}

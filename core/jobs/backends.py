@@ -9,18 +9,18 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from core.choices import BACKEND_KINDS, BackendKind
 from core.errors import ConfigError
 
 if TYPE_CHECKING:
     import openai
 
-KINDS = ("local", "openai", "azure", "compatible")
 DEFAULT_AZURE_API_VERSION = "2024-10-21"
 
 
 @dataclass(frozen=True)
 class BackendChoice:
-    kind: str
+    kind: BackendKind
     base_url: str | None = None
 
     @property
@@ -100,8 +100,8 @@ def resolve_backend(kind: str | None = None, base_url: str | None = None) -> Bac
             kind = "openai"
         else:
             kind = "local"
-    if kind not in KINDS:
-        raise ConfigError(f"unknown backend {kind!r}: use {', '.join(KINDS)}")
+    if kind not in BACKEND_KINDS:
+        raise ConfigError(f"unknown backend {kind!r}: use {', '.join(BACKEND_KINDS)}")
     if kind == "compatible" and not base_url:
         raise ConfigError("the compatible backend needs --base-url URL")
     if kind == "openai":

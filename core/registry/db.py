@@ -16,6 +16,7 @@ from pathlib import Path
 import orjson
 
 from core.sqlite import Database
+from core.status import TERMINAL
 
 MIGRATIONS = [
     """
@@ -41,7 +42,6 @@ MIGRATIONS = [
     """,
 ]
 
-TERMINAL = ("succeeded", "failed", "cancelled")
 
 
 def content_key(event: dict) -> str:
