@@ -252,8 +252,7 @@ def _print_outcome(job: dict) -> None:
 async def results_cmd(job: str, backend_kind, base_url, out_file, as_json) -> None:
     """Download JOB's result CSV (base64 or plain), save it and summarise it."""
     from core.jobs.backends import open_client
-    from core.jobs.results import download_results
-    from core.paths import runs_dir
+    from core.jobs.results import download_and_record
 
     choice, job_id = _resolve(job, backend_kind, base_url)
     registry = _registry()
@@ -261,10 +260,8 @@ async def results_cmd(job: str, backend_kind, base_url, out_file, as_json) -> No
         job_obj = (await client.fine_tuning.jobs.retrieve(job_id)).model_dump(mode="json", exclude_unset=True)
         run = registry.run_for_job(choice.key, job_id)
         run_id = run["id"] if run else registry.add_run(backend=choice.key, job=job_obj)
-        target = out_file or runs_dir() / run_id / "results.csv"
-        table = await download_results(client, job_obj, save_to=target)
+        table = await download_and_record(client, registry, run_id, job_obj, save_to=out_file)
         checkpoints = (await client.fine_tuning.jobs.checkpoints.list(job_id)).data
-    registry.update_run(run_id, job_obj, results_csv=str(target))
     if as_json:
         print_json(table.to_dict() | {"checkpoints": [c.model_dump(mode="json") for c in checkpoints]})
         return
