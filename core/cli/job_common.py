@@ -94,7 +94,7 @@ async def follow_job(client, registry, choice, job_id: str, *, output: str = "hu
     output "collect": nothing on stdout (the caller prints one JSON document at the end)."""
     from rich.live import Live
 
-    from core.jobs.retry import PollIntervals
+    from core.retry import PollIntervals
     from core.jobs.series import MetricSeries
     from core.jobs.track import track
 

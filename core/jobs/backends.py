@@ -41,7 +41,7 @@ class BackendChoice:
         return DEFAULT_MODEL
 
     def describe(self) -> str:
-        from core.jobs.keys import mask_key
+        from core.keys import mask_key
 
         if self.kind == "local":
             return "local backend (in process, trains on this machine)"
@@ -115,7 +115,7 @@ def remote_client(choice: BackendChoice) -> openai.AsyncOpenAI:
     """A client for OpenAI, Azure or a compatible server; keys come from the environment only."""
     import openai
 
-    from core.jobs.retry import DEFAULT_POLICY
+    from core.retry import DEFAULT_POLICY
 
     retries = DEFAULT_POLICY.client_options()  # bounded: a dead server is reported, not waited for
     if choice.kind == "azure":

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from core.errors import BackendError
-from core.jobs.keys import redact
+from core.keys import redact
 
 NOT_DEPLOYED = ("the model is not deployed{where}: on Azure a fine-tuned model answers only through a deployment "
                 "of it; create one (Azure AI Foundry > Deployments, or `az cognitiveservices account deployment "

@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable
 
-from core.jobs.retry import PollIntervals, call_with_backoff, without_sdk_retries
+from core.retry import PollIntervals, call_with_backoff, without_sdk_retries
 from core.registry.db import content_key
 from core.status import TERMINAL
 

@@ -6,7 +6,7 @@ from collections.abc import AsyncIterator
 
 from core.errors import ConfigError
 from core.jobs.follow import EventFollower
-from core.jobs.retry import PollIntervals
+from core.retry import PollIntervals
 from core.jobs.series import MetricSeries
 from core.registry.db import content_key
 
