@@ -10,15 +10,6 @@ NOT_DEPLOYED = ("the model is not deployed{where}: on Azure a fine-tuned model a
                 "create`) and give the deployment name as the model")
 
 
-def __getattr__(name: str) -> str:
-    # WIND_DOWN was a constant; it now follows the clock and the user's date table
-    if name == "WIND_DOWN":
-        from core.jobs.lifecycle import wind_down_message
-
-        return wind_down_message()
-    raise AttributeError(name)
-
-
 class TrainingNotAvailable(BackendError):
     """A 403 training_not_available; ``uploaded`` names the files the failed launch uploaded."""
 

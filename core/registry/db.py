@@ -43,7 +43,6 @@ MIGRATIONS = [
 ]
 
 
-
 def content_key(event: dict) -> str:
     """What identifies an event when a server regenerates ids: its time, type and message."""
     return f"{event.get('created_at')}|{event.get('type') or 'message'}|{event.get('message')}"
@@ -202,11 +201,6 @@ class Registry:
             for run_id, obj in rows:
                 out[run_id].append(orjson.loads(obj))
         return out
-
-    def seen_event_keys(self, backend: str, job_id: str) -> tuple[set[str], set[str]]:
-        rows = self._conn().execute("SELECT event_id, content_key FROM events WHERE backend=? AND job_id=?",
-                                    (backend, job_id)).fetchall()
-        return {r[0] for r in rows}, {r[1] for r in rows}
 
     # -- evaluations --------------------------------------------------------------------------
     def add_evaluation(self, *, model: str, data: str, data_sha: str, options: dict, report: dict,
