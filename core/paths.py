@@ -57,7 +57,3 @@ def runs_dir() -> Path:
     path.mkdir(parents=True, exist_ok=True)
     return path
 
-
-def repo_assets_dir() -> Path:
-    """The ``assets/`` folder of a source checkout (the bundled sample lives there)."""
-    return Path(__file__).resolve().parent.parent / "assets"

@@ -26,8 +26,9 @@ from core.backend.guards import AuthMiddleware, BodyLimitMiddleware
 from core.backend.ids import new_id
 from core.backend.inference import ModelCache, chat_completion, completion
 from core.backend.requests import check_create_job
-from core.backend.runner import ACTIVE, TERMINAL, JobRunner, event
+from core.backend.runner import JobRunner, event
 from core.backend.store import Store
+from core.status import CANCELLABLE, PAUSABLE, RESUMABLE
 
 MAX_UPLOAD = 512 * 1024 * 1024
 MAX_BODY = 32 * 1024 * 1024  # any other request body (JSON); a chat request this big is already absurd
@@ -303,7 +304,7 @@ async def cancel_job(request: Request) -> Response:
     b = _backend(request)
     job_id = request.path_params["job_id"]
     job = _job(b, job_id)
-    done = b.store.transition(job_id, ACTIVE + ("paused",), "cancelled", event=event("info", "Fine-tuning job cancelled"),
+    done = b.store.transition(job_id, CANCELLABLE, "cancelled", event=event("info", "Fine-tuning job cancelled"),
                               finished_at=int(time.time()), estimated_finish=None)
     if done is None:
         raise bad_request(f"Job {job_id} has already {job['status']} and cannot be cancelled.", code="invalid_state")
@@ -314,7 +315,7 @@ async def pause_job(request: Request) -> Response:
     b = _backend(request)
     job_id = request.path_params["job_id"]
     job = _job(b, job_id)
-    done = b.store.transition(job_id, ("running", "queued"), "paused", event=event("info", "Fine-tuning job paused"),
+    done = b.store.transition(job_id, PAUSABLE, "paused", event=event("info", "Fine-tuning job paused"),
                               estimated_finish=None)
     if done is None:
         raise bad_request(f"Job {job_id} is {job['status']}; only a running job can be paused.", code="invalid_state")
@@ -325,7 +326,7 @@ async def resume_job(request: Request) -> Response:
     b = _backend(request)
     job_id = request.path_params["job_id"]
     job = _job(b, job_id)
-    done = b.store.transition(job_id, ("paused",), "running", event=event("info", "Fine-tuning job resumed"))
+    done = b.store.transition(job_id, RESUMABLE, "running", event=event("info", "Fine-tuning job resumed"))
     if done is None:
         raise bad_request(f"Job {job_id} is {job['status']}; only a paused job can be resumed.", code="invalid_state")
     b.runner.wake()
@@ -478,4 +479,4 @@ def create_app(data_dir: Path, *, api_key: str | None = None, pace: float = 0.0,
     return app
 
 
-__all__ = ["create_app", "LOCAL_BASE_MODEL", "TERMINAL"]
+__all__ = ["create_app", "LOCAL_BASE_MODEL"]

@@ -19,7 +19,8 @@ from urllib.parse import parse_qs, unquote
 
 import orjson
 
-TRAINING_TYPES = ("Standard", "GlobalStandard", "Developer")
+from core.choices import TRAINING_TYPES
+
 STATUSES = {"validating_files": "created", "queued": "pending"}
 DEPLOYMENT_NOT_FOUND = ("The API deployment for this resource does not exist. If you created the deployment "
                         "within the last 5 minutes, please wait a moment and try again.")

@@ -40,7 +40,7 @@ class EmbeddedBackend:
         import httpx2
         import openai
 
-        from core.jobs.retry import DEFAULT_POLICY
+        from core.retry import DEFAULT_POLICY
 
         transport = httpx2.ASGITransport(app=self.app)
         http_client = openai.DefaultAsyncHttpxClient(transport=transport)

@@ -24,7 +24,7 @@ class AuthMiddleware:
             scheme, _, token = given.strip().partition(" ")
             if scheme.lower() != "bearer" or not hmac.compare_digest(token.strip().encode(errors="replace"),
                                                                      self.expected):
-                from core.jobs.keys import mask_key
+                from core.keys import mask_key
 
                 shown = mask_key(token.strip()) if token.strip() else "none"
                 message = (f"Incorrect API key provided: {shown}." if scheme.lower() == "bearer" else

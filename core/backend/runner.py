@@ -21,9 +21,8 @@ from core.backend.store import Store, process_owner
 from core.backend.base_models import make_trainer
 from core.backend.model_files import write_dir
 from core.backend.training import StepMetrics, TrainedModel, Trainer, TrainingDataError
+from core.status import ACTIVE, UNFINISHED
 
-ACTIVE = ("validating_files", "queued", "running")
-TERMINAL = ("succeeded", "failed", "cancelled")
 
 
 class JobStopped(Exception):
@@ -85,7 +84,7 @@ class JobRunner:
         self.store.add_event(job_id, event(level, message, **kw))
 
     def _fail(self, job_id: str, code: str, message: str, param: str | None = None) -> None:
-        self.store.transition(job_id, ACTIVE + ("paused",), "failed", event=event("error", message),
+        self.store.transition(job_id, UNFINISHED, "failed", event=event("error", message),
                               finished_at=int(time.time()), error={"code": code, "message": message, "param": param},
                               estimated_finish=None)
 

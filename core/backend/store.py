@@ -167,9 +167,6 @@ class Store:
                 out.append(obj["data"])
         return out
 
-    def count_events(self, job_id: str) -> int:
-        return self._conn().execute("SELECT count(*) FROM events WHERE job_id=?", (job_id,)).fetchone()[0]
-
     # -- checkpoints and models -----------------------------------------------------------
     def add_checkpoint(self, obj: dict, path: Path, keep: int = 3) -> None:
         with self.tx() as c:

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import click
 
+from core.choices import CLASS_WEIGHTS, TRAINING_TYPES
 from core.cli.console import option_json, print_json, progress_bar, stderr_console, stdout_console
 from core.cli.job_common import backend_options, follow_job, run_async
 
@@ -17,7 +18,7 @@ def launch_options(f):
         click.option("--batch-size", default="auto", show_default=True, help="1-256 or auto."),
         click.option("--lr-multiplier", "learning_rate_multiplier", default="auto", show_default=True,
                      help="Learning-rate multiplier (> 0) or auto."),
-        click.option("--class-weight", type=click.Choice(["auto", "none", "balanced"]), default="auto",
+        click.option("--class-weight", type=click.Choice(CLASS_WEIGHTS), default="auto",
                      show_default=True, help="Local backend: weigh rare labels up (auto: chosen on validation)."),
         click.option("--suffix", default=None, help="Up to 64 characters in the fine-tuned model's name."),
         click.option("--job-seed", "job_seed", type=int, default=None, help="Training seed (same seed, same run)."),
@@ -26,7 +27,7 @@ def launch_options(f):
         click.option("--name", default=None, help="Run name in the registry."),
         click.option("--wandb-project", default=None, help="Pass a Weights & Biases integration to the job."),
         click.option("--azure-training-type", "training_type", default=None,
-                     type=click.Choice(["Standard", "GlobalStandard", "Developer"], case_sensitive=False),
+                     type=click.Choice(TRAINING_TYPES, case_sensitive=False),
                      help="Azure OpenAI only: the job's trainingType (Developer: cheapest, no data residency)."),
         click.option("--cleanup", is_flag=True,
                      help="If the backend refuses to train (403 training_not_available), delete the files "
@@ -156,7 +157,7 @@ async def launch_cmd(source: Path, validation_file, backend_kind, base_url, then
                                        validation_file=validation_file, as_json=as_json,
                                        on_estimate=lambda cost: err.print(f"estimated cost: {cost.describe()}",
                                                                           soft_wrap=True))
-        from core.jobs.statuses import describe
+        from core.status import describe
 
         launched = (f"launched [bold]{job['id']}[/] (run {run_id}) on {choice.describe()}: "
                     f"{job['model']}, status {describe(job['status'])}")
@@ -211,7 +212,7 @@ async def follow_cmd(job: str, backend_kind, base_url, since, as_json) -> None:
     from core.cli.job_common import check_reachable
     from core.jobs.backends import open_client
 
-    from core.registry.db import TERMINAL
+    from core.status import TERMINAL
 
     choice, job_id = _resolve(job, backend_kind, base_url)
     registry = _registry()
@@ -236,7 +237,7 @@ def _print_outcome(job: dict) -> None:
         error = job.get("error") or {}
         console.print(f"[red]failed[/]: {error.get('message')} ({error.get('code')})")
     else:
-        from core.jobs.statuses import describe
+        from core.status import describe
 
         console.print(describe(status))
 
@@ -251,8 +252,7 @@ def _print_outcome(job: dict) -> None:
 async def results_cmd(job: str, backend_kind, base_url, out_file, as_json) -> None:
     """Download JOB's result CSV (base64 or plain), save it and summarise it."""
     from core.jobs.backends import open_client
-    from core.jobs.results import download_results
-    from core.paths import runs_dir
+    from core.jobs.results import download_and_record
 
     choice, job_id = _resolve(job, backend_kind, base_url)
     registry = _registry()
@@ -260,10 +260,8 @@ async def results_cmd(job: str, backend_kind, base_url, out_file, as_json) -> No
         job_obj = (await client.fine_tuning.jobs.retrieve(job_id)).model_dump(mode="json", exclude_unset=True)
         run = registry.run_for_job(choice.key, job_id)
         run_id = run["id"] if run else registry.add_run(backend=choice.key, job=job_obj)
-        target = out_file or runs_dir() / run_id / "results.csv"
-        table = await download_results(client, job_obj, save_to=target)
+        table = await download_and_record(client, registry, run_id, job_obj, save_to=out_file)
         checkpoints = (await client.fine_tuning.jobs.checkpoints.list(job_id)).data
-    registry.update_run(run_id, job_obj, results_csv=str(target))
     if as_json:
         print_json(table.to_dict() | {"checkpoints": [c.model_dump(mode="json") for c in checkpoints]})
         return
@@ -291,7 +289,7 @@ async def jobs_cmd(backend_kind, base_url, limit, as_json) -> None:
     import time as _time
 
     from core.cli.reports import render_jobs
-    from core.jobs.statuses import describe
+    from core.status import describe
 
     registry = _registry()
     rows = []

@@ -8,12 +8,13 @@ import time
 
 import click
 
+from core.choices import BACKEND_KINDS
 from core.cli.console import print_json_line, stderr_console, stdout_console
 
 
 def backend_options(f):
     f = click.option("--base-url", default=None, help="Any OpenAI-compatible server (implies --backend compatible).")(f)
-    f = click.option("--backend", "backend_kind", type=click.Choice(["local", "openai", "azure", "compatible"]),
+    f = click.option("--backend", "backend_kind", type=click.Choice(BACKEND_KINDS),
                      default=None, help="Default: settings file, else OpenAI/Azure when a key is set, else local.")(f)
     return f
 
@@ -93,7 +94,7 @@ async def follow_job(client, registry, choice, job_id: str, *, output: str = "hu
     output "collect": nothing on stdout (the caller prints one JSON document at the end)."""
     from rich.live import Live
 
-    from core.jobs.retry import PollIntervals
+    from core.retry import PollIntervals
     from core.jobs.series import MetricSeries
     from core.jobs.track import track
 

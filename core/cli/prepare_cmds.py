@@ -6,6 +6,8 @@ from pathlib import Path
 
 import click
 
+from core.choices import (CONFLICT_POLICIES, DEFAULT_CONFLICT_POLICY, DEFAULT_FORMAT, DEFAULT_FRACTIONS, DEFAULT_LABELS,
+                          DEFAULT_ORDER, DEFAULT_SEED, DEFAULT_SEPARATOR, FORMATS, ORDERS, escaped)
 from core.cli.console import option_json, print_json, progress_bar, stderr_console, stdout_console
 
 
@@ -13,7 +15,7 @@ def dataset_options(f):
     for opt in reversed([
         click.option("--text-column", help="Column holding the review text (detected when omitted)."),
         click.option("--label-column", help="Column holding the label (detected when omitted)."),
-        click.option("--labels", "labels_spec", default="1-5", show_default=True,
+        click.option("--labels", "labels_spec", default=DEFAULT_LABELS, show_default=True,
                      help="Allowed labels: a range '1-5' or a list 'neg,neu,pos'."),
     ]):
         f = opt(f)
@@ -24,21 +26,21 @@ def prepare_options(f):
     for opt in reversed([
         click.option("--split-column", help="Use this column's train/val/test values instead of splitting."),
         click.option("--dedup/--no-dedup", default=True, show_default=True, help="Drop duplicate texts."),
-        click.option("--conflicts", type=click.Choice(["keep_first", "drop", "majority"]), default="keep_first",
+        click.option("--conflicts", type=click.Choice(CONFLICT_POLICIES), default=DEFAULT_CONFLICT_POLICY,
                      show_default=True, help="Texts seen with different labels."),
-        click.option("--split", "fractions", default="0.6,0.2,0.2", show_default=True,
+        click.option("--split", "fractions", default=DEFAULT_FRACTIONS, show_default=True,
                      help="Train,val,test fractions."),
-        click.option("--seed", type=int, default=42, show_default=True),
+        click.option("--seed", type=int, default=DEFAULT_SEED, show_default=True),
         click.option("--stratify/--no-stratify", default=False, show_default=True,
                      help="Keep label proportions in every split."),
         click.option("--samples", "samples_spec", default=None,
                      help="Examples per split: N for all, or train=N,val=N,test=N."),
         click.option("--balance", default=None, help="'equal' per label, or a per-label cap N."),
-        click.option("--order", type=click.Choice(["shuffled", "sorted"]), default="shuffled", show_default=True),
-        click.option("--format", "fmt", type=click.Choice(["chat", "completion"]), default="chat",
+        click.option("--order", type=click.Choice(ORDERS), default=DEFAULT_ORDER, show_default=True),
+        click.option("--format", "fmt", type=click.Choice(FORMATS), default=DEFAULT_FORMAT,
                      show_default=True, help="completion is a legacy export (babbage/davinci no longer train)."),
         click.option("--system-prompt", default=None, help="System message for chat records (none by default)."),
-        click.option("--separator", default="\\n\\n###\\n\\n", show_default=True,
+        click.option("--separator", default=escaped(DEFAULT_SEPARATOR), show_default=True,
                      help="End of each prompt (completion format); backslash escapes allowed."),
         click.option("--stop", default=None, help="Appended to each completion (completion format)."),
     ]):

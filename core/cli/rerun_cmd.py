@@ -6,6 +6,7 @@ import functools
 
 import click
 
+from core.choices import TRAINING_TYPES
 from core.cli.console import option_json, print_json, progress_bar, stderr_console, stdout_console
 from core.cli.job_common import backend_options, run_async
 
@@ -17,7 +18,7 @@ from core.cli.job_common import backend_options, run_async
 @click.option("--suffix", default=None, help="Model name suffix (default: the run's).")
 @click.option("--name", default=None, help="Name of the new run (default: '<run> on <backend>').")
 @click.option("--azure-training-type", "training_type", default=None,
-              type=click.Choice(["Standard", "GlobalStandard", "Developer"], case_sensitive=False),
+              type=click.Choice(TRAINING_TYPES, case_sensitive=False),
               help="Azure OpenAI only: the job's trainingType.")
 @click.option("--cleanup", is_flag=True, help="If the target refuses to train, delete the files uploaded for it.")
 @click.option("--follow/--no-follow", "then_follow", default=None,

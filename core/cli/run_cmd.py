@@ -29,7 +29,7 @@ async def run_cmd(dataset: str, out_dir: Path | None, backend_kind, base_url, pa
     """The whole job on DATASET: build the JSONL, launch a fine-tune, follow it, fetch its results."""
     from core.data.pipeline import prepare
     from core.jobs.backends import open_client, resolve_backend
-    from core.jobs.results import download_results
+    from core.jobs.results import download_and_record
     from core.paths import runs_dir
     from core.registry.db import Registry
 
@@ -76,9 +76,7 @@ async def run_cmd(dataset: str, out_dir: Path | None, backend_kind, base_url, pa
                                             output="collect" if as_json else "human")
         table = None
         if final.get("status") == "succeeded" and final.get("result_files"):
-            target = runs_dir() / run_id / "results.csv"
-            table = await download_results(client, final, save_to=target)
-            registry.update_run(run_id, final, results_csv=str(target))
+            table = await download_and_record(client, registry, run_id, final)
     if as_json:
         print_json({"run_id": run_id, "build_dir": str(out_dir), "job": final,
                     "results": table.to_dict() if table else None})
@@ -132,7 +130,7 @@ def find_identical_build(dataset: str, options) -> Path | None:
 async def unfinished_run(client, registry, choice, build_dir: Path, options) -> tuple[str, dict] | None:
     """(run id, job) of a job launched from this build with these settings that has not finished
     (an interrupted run): a rerun follows it instead of launching a second one."""
-    from core.registry.db import TERMINAL
+    from core.status import TERMINAL
 
     for run in reversed(registry.unfinished_runs()):  # newest first
         config = run.get("config") or {}

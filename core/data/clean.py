@@ -7,18 +7,17 @@ those codes with numpy: on 288K rows this is several times faster than pandas st
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pyarrow.compute as pc
 
+from core.choices import CONFLICT_POLICIES, DEFAULT_CONFLICT_POLICY, ConflictPolicy
 from core.data.labels import LabelSet
 
 if TYPE_CHECKING:
     import pandas as pd
 
-ConflictPolicy = Literal["keep_first", "drop", "majority"]
-CONFLICT_POLICIES = ("keep_first", "drop", "majority")
 
 
 @dataclass
@@ -109,7 +108,7 @@ def clean(
     labels: LabelSet,
     *,
     dedup: bool = True,
-    conflict_policy: ConflictPolicy = "keep_first",
+    conflict_policy: ConflictPolicy = DEFAULT_CONFLICT_POLICY,
 ) -> tuple[pd.DataFrame, CleanReport]:
     """Return (kept rows with columns text/label/row/group, report).
 
@@ -158,7 +157,7 @@ def clean_keys(
     labels: LabelSet,
     *,
     dedup: bool = True,
-    conflict_policy: ConflictPolicy = "keep_first",
+    conflict_policy: ConflictPolicy = DEFAULT_CONFLICT_POLICY,
 ):
     """``clean`` without copying texts: (kept rows with columns label/row/group, Texts of every input
     row, report). Texts are compared by 128-bit hashes of their stripped bytes; splitting, sampling

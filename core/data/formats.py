@@ -9,12 +9,10 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
 
+from core.choices import DEFAULT_SEPARATOR, Format
 from core.errors import DataError
 
-DEFAULT_SEPARATOR = "\n\n###\n\n"
-FORMATS = ("chat", "completion")
 
 # babbage-002 and davinci-002 no longer train at OpenAI; the legacy format is kept as an export
 # and for the local backend and compatible servers that still accept it.
@@ -42,7 +40,7 @@ def completion_record(
 @dataclass(frozen=True)
 class Example:
     line: int
-    format: Literal["chat", "completion"]
+    format: Format
     text: str
     label: str
     system_prompt: str | None = None

@@ -53,14 +53,6 @@ class LabelSet:
     def index(self, label: str) -> int:
         return self.values.index(label)
 
-    def normalise(self, raw: object) -> str | None:
-        """'5', 5, 5.0, ' 5 ' -> '5'; 'five', 5.5, 0, None -> None."""
-        import pandas as pd
-
-        labels, _ = self.normalise_series(pd.Series([raw], dtype=object))
-        value = labels.iloc[0]
-        return None if pd.isna(value) else value
-
     def normalise_series(self, raw: pd.Series) -> tuple[pd.Series, pd.Series]:
         """Vectorised: (labels as str or NA, reason codes as str or NA) for every row."""
         import numpy as np

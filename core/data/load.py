@@ -20,7 +20,6 @@ TEXT_COLUMNS = (
     "body", "comment", "sentence", "document", "reviewtext", "summary",
 )
 LABEL_COLUMNS = ("star", "stars", "rating", "ratings", "score", "label", "labels", "overall", "stars_rating")
-SPLIT_COLUMNS = ("split", "subset", "partition", "fold")
 
 FORMATS = {
     ".csv": "csv", ".tsv": "tsv", ".tab": "tsv", ".json": "json", ".jsonl": "jsonl",
@@ -65,13 +64,6 @@ def detect_columns(columns: Sequence[str]) -> tuple[str | None, str | None]:
         return None
 
     return pick(TEXT_COLUMNS), pick(LABEL_COLUMNS)
-
-
-def detect_split_column(columns: Sequence[str]) -> str | None:
-    for col in columns:
-        if _norm(col) in SPLIT_COLUMNS:
-            return col
-    return None
 
 
 def file_fingerprint(path: Path, progress: ProgressFn = null_progress) -> str:

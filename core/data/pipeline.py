@@ -6,14 +6,16 @@ import datetime as dt
 import functools
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING
 
-from core.data.clean import CONFLICT_POLICIES, CleanReport, ConflictPolicy, clean_keys, take_texts
-from core.data.formats import COMPLETION_FORMAT_NOTE, DEFAULT_SEPARATOR, FORMATS
+from core.choices import (CONFLICT_POLICIES, DEFAULT_CONFLICT_POLICY, DEFAULT_FORMAT, DEFAULT_ORDER, DEFAULT_SEED,
+                          DEFAULT_SEPARATOR, FORMATS, ORDERS, ConflictPolicy, Format, Order)
+from core.data.clean import CleanReport, clean_keys, take_texts
+from core.data.formats import COMPLETION_FORMAT_NOTE
 from core.data.labels import LabelSet
 from core.data.notices import DROP_WARN_SHARE, record_notices
 from core.data.load import LoadedDataset, load_dataset
-from core.data.sample import ORDERS, Balance, Order, order_split, sample_split
+from core.data.sample import Balance, order_split, sample_split
 from core.data.split import SPLITS, check_fractions, rng_for, split_by_column, split_frame
 from core.data.build_dir import build_folder
 from core.data.write import manifest_bytes, write_file, write_jsonl
@@ -28,7 +30,6 @@ if TYPE_CHECKING:
     from core.data.clean import Texts
     from core.validation.validate import ValidationReport
 
-DEFAULT_SEED = 42
 MANIFEST = "manifest.json"
 
 
@@ -38,15 +39,15 @@ class PrepareOptions:
     label_column: str | None = None
     labels: LabelSet = field(default_factory=LabelSet)
     dedup: bool = True
-    conflict_policy: ConflictPolicy = "keep_first"
+    conflict_policy: ConflictPolicy = DEFAULT_CONFLICT_POLICY
     fractions: tuple[float, float, float] = (0.6, 0.2, 0.2)
     seed: int = DEFAULT_SEED
     stratify: bool = False
     split_column: str | None = None
     samples: dict[str, int] | None = None        # per split; a missing split keeps all its rows
     balance: Balance = None                       # None, "equal" or a per-label cap
-    order: Order = "shuffled"
-    format: Literal["chat", "completion"] = "chat"
+    order: Order = DEFAULT_ORDER
+    format: Format = DEFAULT_FORMAT
     system_prompt: str | None = None
     separator: str = DEFAULT_SEPARATOR
     stop: str | None = None

@@ -7,14 +7,13 @@ from typing import TYPE_CHECKING, Literal
 import numpy as np
 
 from core.data.labels import LabelSet
+from core.choices import ORDERS, Order
 from core.errors import ConfigError
 
 if TYPE_CHECKING:
     import pandas as pd
 
 Balance = Literal["equal"] | int | None
-Order = Literal["shuffled", "sorted"]
-ORDERS = ("shuffled", "sorted")
 
 
 def sample_split(

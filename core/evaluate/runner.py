@@ -156,7 +156,7 @@ async def evaluate(client, model: str, data: Path, options: EvalOptions | None =
                    progress: ProgressFn | None = None, run_id: str | None = None) -> EvalReport:
     import openai
 
-    from core.jobs.retry import call_with_backoff, without_sdk_retries
+    from core.retry import call_with_backoff, without_sdk_retries
 
     options = options or EvalOptions()
     progress = progress or null_progress

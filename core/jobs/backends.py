@@ -9,18 +9,18 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from core.choices import BACKEND_KINDS, BackendKind
 from core.errors import ConfigError
 
 if TYPE_CHECKING:
     import openai
 
-KINDS = ("local", "openai", "azure", "compatible")
 DEFAULT_AZURE_API_VERSION = "2024-10-21"
 
 
 @dataclass(frozen=True)
 class BackendChoice:
-    kind: str
+    kind: BackendKind
     base_url: str | None = None
 
     @property
@@ -41,7 +41,7 @@ class BackendChoice:
         return DEFAULT_MODEL
 
     def describe(self) -> str:
-        from core.jobs.keys import mask_key
+        from core.keys import mask_key
 
         if self.kind == "local":
             return "local backend (in process, trains on this machine)"
@@ -100,8 +100,8 @@ def resolve_backend(kind: str | None = None, base_url: str | None = None) -> Bac
             kind = "openai"
         else:
             kind = "local"
-    if kind not in KINDS:
-        raise ConfigError(f"unknown backend {kind!r}: use {', '.join(KINDS)}")
+    if kind not in BACKEND_KINDS:
+        raise ConfigError(f"unknown backend {kind!r}: use {', '.join(BACKEND_KINDS)}")
     if kind == "compatible" and not base_url:
         raise ConfigError("the compatible backend needs --base-url URL")
     if kind == "openai":
@@ -115,7 +115,7 @@ def remote_client(choice: BackendChoice) -> openai.AsyncOpenAI:
     """A client for OpenAI, Azure or a compatible server; keys come from the environment only."""
     import openai
 
-    from core.jobs.retry import DEFAULT_POLICY
+    from core.retry import DEFAULT_POLICY
 
     retries = DEFAULT_POLICY.client_options()  # bounded: a dead server is reported, not waited for
     if choice.kind == "azure":

@@ -3,20 +3,11 @@
 from __future__ import annotations
 
 from core.errors import BackendError
-from core.jobs.keys import redact
+from core.keys import redact
 
 NOT_DEPLOYED = ("the model is not deployed{where}: on Azure a fine-tuned model answers only through a deployment "
                 "of it; create one (Azure AI Foundry > Deployments, or `az cognitiveservices account deployment "
                 "create`) and give the deployment name as the model")
-
-
-def __getattr__(name: str) -> str:
-    # WIND_DOWN was a constant; it now follows the clock and the user's date table
-    if name == "WIND_DOWN":
-        from core.jobs.lifecycle import wind_down_message
-
-        return wind_down_message()
-    raise AttributeError(name)
 
 
 class TrainingNotAvailable(BackendError):

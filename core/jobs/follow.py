@@ -11,8 +11,9 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable
 
-from core.jobs.retry import PollIntervals, call_with_backoff, without_sdk_retries
-from core.registry.db import TERMINAL, content_key
+from core.retry import PollIntervals, call_with_backoff, without_sdk_retries
+from core.registry.db import content_key
+from core.status import TERMINAL
 
 PAGE = 100
 

@@ -108,3 +108,14 @@ async def download_results(client, job: dict, save_to: Path | None = None) -> Re
         write_text(save_to, text)
         table.path = save_to
     return table
+
+
+async def download_and_record(client, registry, run_id: str, job: dict, save_to: Path | None = None) -> ResultTable:
+    """The one way a front end gets a run's results: the CSV saved beside the run (or at ``save_to``),
+    and the registry told where it is (and the job as it was when fetched, when given)."""
+    from core.paths import runs_dir
+
+    target = save_to or runs_dir() / run_id / "results.csv"
+    table = await download_results(client, job, save_to=target)
+    registry.update_run(run_id, job, results_csv=str(target))
+    return table

@@ -6,8 +6,7 @@ from collections.abc import AsyncIterator
 
 from core.errors import ConfigError
 from core.jobs.follow import EventFollower
-from core.jobs.retry import PollIntervals
-from core.jobs.series import MetricSeries
+from core.retry import PollIntervals
 from core.registry.db import content_key
 
 
@@ -64,6 +63,3 @@ async def track(client, registry, *, backend: str, job_id: str, intervals: PollI
         registry.add_events(backend, job_id, [event])
         yield event
 
-
-def stored_series(registry, backend: str, job_id: str) -> MetricSeries:
-    return MetricSeries.from_events(registry.events(backend, job_id))

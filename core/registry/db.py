@@ -16,6 +16,7 @@ from pathlib import Path
 import orjson
 
 from core.sqlite import Database
+from core.status import TERMINAL
 
 MIGRATIONS = [
     """
@@ -40,8 +41,6 @@ MIGRATIONS = [
     CREATE INDEX runs_rerun_of ON runs (rerun_of);
     """,
 ]
-
-TERMINAL = ("succeeded", "failed", "cancelled")
 
 
 def content_key(event: dict) -> str:
@@ -191,10 +190,17 @@ class Registry:
                                     (backend, job_id))
         return [orjson.loads(r[0]) for r in rows]
 
-    def seen_event_keys(self, backend: str, job_id: str) -> tuple[set[str], set[str]]:
-        rows = self._conn().execute("SELECT event_id, content_key FROM events WHERE backend=? AND job_id=?",
-                                    (backend, job_id)).fetchall()
-        return {r[0] for r in rows}, {r[1] for r in rows}
+    def events_of_runs(self, run_ids: list[str]) -> dict[str, list[dict]]:
+        """Each run's events in one query (the Runs and Compare views chart every run at once)."""
+        out: dict[str, list[dict]] = {run_id: [] for run_id in run_ids}
+        if run_ids:
+            marks = ",".join("?" * len(run_ids))
+            rows = self._conn().execute(
+                "SELECT r.id, e.obj FROM runs r JOIN events e ON e.backend=r.backend AND e.job_id=r.job_id "
+                f"WHERE r.id IN ({marks}) ORDER BY e.seq", run_ids)
+            for run_id, obj in rows:
+                out[run_id].append(orjson.loads(obj))
+        return out
 
     # -- evaluations --------------------------------------------------------------------------
     def add_evaluation(self, *, model: str, data: str, data_sha: str, options: dict, report: dict,
@@ -212,6 +218,18 @@ class Registry:
             sql, args = sql + " AND model=?", [*args, model]
         rows = self._conn().execute(sql + " ORDER BY created_at DESC", args)
         return [dict(r) | {"options": orjson.loads(r["options"]), "report": orjson.loads(r["report"])} for r in rows]
+
+    def latest_evaluations(self, run_ids: list[str]) -> dict[str, dict]:
+        """Each run's newest evaluation report, for many runs in one query; runs never evaluated are left out."""
+        out: dict[str, dict] = {}
+        if run_ids:
+            marks = ",".join("?" * len(run_ids))
+            rows = self._conn().execute(f"SELECT run_id, report FROM evaluations WHERE run_id IN ({marks}) "
+                                        "ORDER BY created_at DESC", run_ids)
+            for run_id, report in rows:
+                if run_id not in out:
+                    out[run_id] = orjson.loads(report)
+        return out
 
     def answers(self, eval_key: str) -> dict[int, dict]:
         rows = self._conn().execute("SELECT idx, obj FROM eval_answers WHERE eval_key=?", (eval_key,))

@@ -57,10 +57,6 @@ _ALIASES = {
 DEFAULT_MODEL = "gpt-4o-mini-2024-07-18"
 
 
-def known_models() -> list[str]:
-    return sorted(_table())
-
-
 @functools.cache
 def _overrides_cached(path_str: str, mtime: float) -> dict[str, dict]:
     import orjson

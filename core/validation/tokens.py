@@ -61,12 +61,6 @@ def get_encoding(name: str) -> tiktoken.Encoding:
     return enc
 
 
-def encoding_for_model(model: str) -> tiktoken.Encoding:
-    from core.validation.models import model_info
-
-    return get_encoding(model_info(model).encoding)
-
-
 def count_chat_tokens(messages: list[dict], enc: tiktoken.Encoding) -> tuple[int, int]:
     """(tokens of the whole example, tokens of assistant turns), counted as OpenAI's cookbook does:
     3 per message for the chat markup, the encoded values, 1 more for a name, 3 to prime the reply."""

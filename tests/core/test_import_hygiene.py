@@ -26,6 +26,14 @@ def test_core_modules_are_found():
     assert "core.errors" in names and "core.cli" in names
 
 
+def test_every_core_file_is_a_module_the_walk_finds():
+    """A folder without __init__.py is skipped by the walk (and by packaging): every .py file counts."""
+    root = Path(core.__file__).parent
+    files = {".".join(("core", *p.relative_to(root).with_suffix("").parts)).removesuffix(".__init__")
+             for p in root.rglob("*.py")}
+    assert files - set(_core_modules()) == set()
+
+
 def test_importing_all_of_core_loads_no_ui():
     script = (
         "import importlib, json, sys\n"

@@ -3,7 +3,7 @@ from __future__ import annotations
 import asyncio
 import time
 
-TERMINAL = ("succeeded", "failed", "cancelled")
+from core.status import TERMINAL
 
 
 async def wait_for(client, job_id: str, statuses=TERMINAL, timeout: float = 60.0):

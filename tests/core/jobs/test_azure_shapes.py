@@ -41,7 +41,7 @@ async def test_azure_client_uploads_creates_with_training_type_and_sees_azure_st
 
 
 def test_azure_statuses_are_explained():
-    from core.jobs.statuses import describe, is_waiting
+    from core.status import describe, is_waiting
 
     assert describe("pending") == "pending: waiting to start (Azure)" and is_waiting("created")
     assert describe("running") == "running" and not is_waiting("succeeded")

@@ -7,7 +7,7 @@ import openai
 import pytest
 
 from core.jobs.errors import explain
-from core.jobs.keys import mask_key, redact
+from core.keys import mask_key, redact
 from tests.fixtures.backend import ServerThread
 
 KEY = "sk-proj-SECRETsecret0123456789abcdWXYZ"

@@ -8,7 +8,7 @@ import openai
 import pytest
 
 from core.backend.faults import FaultConfig
-from core.jobs.retry import PollIntervals
+from core.retry import PollIntervals
 from core.jobs.series import MetricSeries
 from core.jobs.track import track
 from core.registry.db import Registry

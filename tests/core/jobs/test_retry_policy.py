@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from core.backend.faults import FaultConfig
-from core.jobs.retry import RetryPolicy, call_with_backoff
+from core.retry import RetryPolicy, call_with_backoff
 from tests.fixtures.backend import ServerThread, write_chat_jsonl
 
 REPO = Path(__file__).resolve().parents[3]

@@ -1,0 +1,32 @@
+"""The values a user picks from, and their defaults: one home for the command line's choices, the app's
+selects and the code that acts on them. Plain data, no imports, so ``startune --help`` stays fast."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+# Preparation
+ConflictPolicy = Literal["keep_first", "drop", "majority"]
+CONFLICT_POLICIES: tuple[ConflictPolicy, ...] = ("keep_first", "drop", "majority")
+DEFAULT_CONFLICT_POLICY: ConflictPolicy = "keep_first"
+Order = Literal["shuffled", "sorted"]
+ORDERS: tuple[Order, ...] = ("shuffled", "sorted")
+DEFAULT_ORDER: Order = "shuffled"
+Format = Literal["chat", "completion"]
+FORMATS: tuple[Format, ...] = ("chat", "completion")
+DEFAULT_FORMAT: Format = "chat"
+DEFAULT_SEED = 42
+DEFAULT_SEPARATOR = "\n\n###\n\n"
+DEFAULT_LABELS = "1-5"
+DEFAULT_FRACTIONS = "0.6,0.2,0.2"
+
+# Training
+BackendKind = Literal["local", "openai", "azure", "compatible"]
+BACKEND_KINDS: tuple[BackendKind, ...] = ("local", "openai", "azure", "compatible")
+CLASS_WEIGHTS = ("auto", "none", "balanced")           # the local backend's own hyperparameter
+TRAINING_TYPES = ("Standard", "GlobalStandard", "Developer")  # Azure OpenAI's trainingType
+
+
+def escaped(text: str) -> str:
+    """A default as typed on a command line or in a field: '\\n\\n###\\n\\n' for DEFAULT_SEPARATOR."""
+    return text.encode("unicode_escape").decode("ascii")

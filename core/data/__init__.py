@@ -1,0 +1,1 @@
+"""Preparing a review dataset for fine-tuning: load, clean, split, sample, format, write."""
