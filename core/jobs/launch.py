@@ -104,6 +104,40 @@ def read_manifest(build_dir: Path) -> dict:
     return orjson.loads(path.read_bytes())
 
 
+def training_files(source: Path) -> tuple[Path, Path | None, dict]:
+    """(train file, validation file or None, manifest) of a build folder, or of one JSONL file of the
+    user's own (no validation file; a manifest naming only the file)."""
+    source = Path(source)
+    if source.is_file() and source.suffix == ".jsonl":
+        return source, None, {"input": {"source": str(source)}, "splits": {}}
+    manifest = read_manifest(source)
+    valid = source / "val.jsonl"
+    return source / "train.jsonl", valid if valid.is_file() and valid.stat().st_size else None, manifest
+
+
+def recent_builds(registry, folder: Path | None = None) -> list[dict]:
+    """Builds the user can launch, newest first, each once: the registry's, then any other build
+    folder under ``folder`` (default: runs_dir()/builds). Each: path, created_at, manifest."""
+    from core.paths import runs_dir
+
+    found: dict[str, dict] = {}
+    for build in registry.list_builds():
+        path = Path(build["out_dir"])
+        if str(path) not in found and (path / "manifest.json").is_file() and (path / "train.jsonl").is_file():
+            found[str(path)] = {"path": path, "created_at": build["created_at"], "manifest": build["manifest"]}
+    folder = runs_dir() / "builds" if folder is None else folder
+    if folder.is_dir():
+        for manifest_path in folder.glob("*/manifest.json"):
+            path = manifest_path.parent
+            if str(path) not in found and (path / "train.jsonl").is_file():
+                try:
+                    manifest = orjson.loads(manifest_path.read_bytes())
+                except orjson.JSONDecodeError:
+                    continue
+                found[str(path)] = {"path": path, "created_at": manifest_path.stat().st_mtime, "manifest": manifest}
+    return sorted(found.values(), key=lambda b: b["created_at"], reverse=True)
+
+
 async def launch(client, build_dir: Path, options: LaunchOptions, *, choice, registry,
                  progress: ProgressFn = null_progress, on_estimate=None) -> tuple[str, dict]:
     """Validate, price, upload and create the job; returns (run id, job as a dict).
@@ -113,9 +147,7 @@ async def launch(client, build_dir: Path, options: LaunchOptions, *, choice, reg
     from core.validation.validate import validate_file
 
     build_dir = Path(build_dir)
-    manifest = read_manifest(build_dir)
-    train = build_dir / "train.jsonl"
-    valid = build_dir / "val.jsonl"
+    train, valid, manifest = training_files(build_dir)
     from core.jobs.backends import default_model
 
     model = options.model or await default_model(client, choice)
@@ -136,7 +168,7 @@ async def launch(client, build_dir: Path, options: LaunchOptions, *, choice, reg
     try:
         train_id = await upload(client, train, registry=registry, backend=choice.key, progress=progress)
         valid_id = None
-        if options.validation and valid.is_file() and valid.stat().st_size:
+        if options.validation and valid is not None:
             valid_id = await upload(client, valid, registry=registry, backend=choice.key, progress=progress)
         metadata = {"startune_manifest": manifest_sha[:16], **options.metadata}
         kwargs = dict(model=model, training_file=train_id, suffix=options.suffix, metadata=metadata,

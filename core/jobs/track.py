@@ -9,6 +9,19 @@ from core.jobs.retry import PollIntervals
 from core.jobs.series import MetricSeries
 
 
+# what the fine-tuning API accepts in each state (anything else answers 400 invalid_state)
+CONTROLS = {
+    "cancel": ("validating_files", "queued", "running", "paused"),
+    "pause": ("queued", "running"),
+    "resume": ("paused",),
+}
+
+
+def allowed_controls(status: str | None) -> set[str]:
+    """The controls (cancel, pause, resume) a job in ``status`` accepts."""
+    return {action for action, states in CONTROLS.items() if status in states}
+
+
 async def track(client, registry, *, backend: str, job_id: str, intervals: PollIntervals | None = None,
                 on_job=None, on_retry=None) -> AsyncIterator[dict]:
     """Yield each new event once (oldest first) after storing it; resumes after the last stored

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 from textual_plotext import PlotextPlot
 
 REDRAW_EVERY = 0.25  # seconds: redrawing a chart per event floods a terminal over SSH
@@ -23,8 +25,44 @@ def whole_ticks(low: float, high: float, count: int = 5) -> list[int]:
     return ticks
 
 
+def nice_ticks(low: float, high: float, count: int = 5) -> list[float]:
+    """Evenly spaced ticks on a round step (1, 2 or 5 times a power of ten) covering low..high:
+    the same distance between every two labels, and labels that read as numbers people write."""
+    if not (math.isfinite(low) and math.isfinite(high)):
+        return [0.0]
+    if high - low < 1e-12:
+        low, high = low - 0.5 * (abs(low) or 1), high + 0.5 * (abs(high) or 1)
+    raw = (high - low) / max(1, count - 1)
+    magnitude = 10 ** math.floor(math.log10(raw))
+    step = next(m * magnitude for m in (1, 2, 2.5, 5, 10) if m * magnitude >= raw * 0.999)
+    first = math.floor(low / step + 1e-9) * step
+    last = math.ceil(high / step - 1e-9) * step
+    n = int(round((last - first) / step))
+    return [round(first + i * step, 12) for i in range(n + 1)]
+
+
+def tick_labels(ticks: list[float]) -> list[str]:
+    """The same number of decimals on every label, as few as the step needs."""
+    if len(ticks) < 2:
+        return [f"{t:g}" for t in ticks]
+    step = abs(ticks[1] - ticks[0])
+    decimals = 0
+    while decimals < 6 and abs(round(step, decimals) - step) > step * 1e-6:
+        decimals += 1
+    return [f"{t:.{decimals}f}" for t in ticks]
+
+
+# series colours, also used by the legend in the border title (plotext's own legend covers data)
+PALETTE = [(66, 165, 245), (255, 167, 38), (102, 187, 106), (236, 64, 122), (171, 71, 188), (38, 198, 218)]
+
+
 class SeriesChart(PlotextPlot):
-    """Named line series; ``append`` adds points, a timer redraws when something changed."""
+    """Named line series; ``append`` adds points, a timer redraws when something changed. The
+    legend is the border title, coloured like the lines, so it never hides a point."""
+
+    DEFAULT_CSS = """
+    SeriesChart { border-top: solid $primary-muted; border-title-align: left; border-title-color: $text; }
+    """
 
     def __init__(self, title: str, *, ylabel: str = "", id: str | None = None, classes: str | None = None) -> None:
         super().__init__(id=id, classes=classes)
@@ -32,6 +70,7 @@ class SeriesChart(PlotextPlot):
         self.ylabel = ylabel
         self.lines: dict[str, tuple[list[float], list[float]]] = {}
         self._dirty = True
+        self.border_title = title
 
     def on_mount(self) -> None:
         super().on_mount()
@@ -58,24 +97,38 @@ class SeriesChart(PlotextPlot):
     def _flush(self) -> None:
         if self._dirty:
             self._dirty = False
+            self._legend()
             self.refresh()
+
+    def _legend(self) -> None:
+        from rich.markup import escape
+
+        drawn = [name for name, (xs, _) in self.lines.items() if xs]
+        if not drawn:
+            self.border_title = f"{escape(self.title)} (no data yet)"
+            return
+        keys = "  ".join(f"[rgb{PALETTE[i % len(PALETTE)]}]━━[/] {escape(name)}"
+                         for i, name in enumerate(self.lines) if name in drawn)
+        self.border_title = f"{escape(self.title)}  {keys}"
 
     def render(self):
         plt = self.plt
         plt.clear_data()
         plt.clear_figure()
-        plt.title(self.title)
         if self.ylabel:
             plt.ylabel(self.ylabel)
-        drawn = [xs for xs, _ in self.lines.values() if xs]
-        for name, (xs, ys) in self.lines.items():
+        drawn = [(xs, ys) for xs, ys in self.lines.values() if xs]
+        for i, (xs, ys) in enumerate(self.lines.values()):
             if xs:
                 # quadrant blocks: drawn by more terminal fonts than braille
-                plt.plot(xs, ys, label=name, marker="hd")
+                plt.plot(xs, ys, marker="hd", color=PALETTE[i % len(PALETTE)])
         if drawn:
-            plt.xticks(whole_ticks(min(x[0] for x in drawn), max(x[-1] for x in drawn)))
-        else:
-            plt.title(f"{self.title} (no data yet)")
+            plt.xticks(whole_ticks(min(x[0] for x, _ in drawn), max(x[-1] for x, _ in drawn)))
+            ys = [y for _, values in drawn for y in values]
+            rows = max(2, self.size.height - 3)  # less the x axis and its labels
+            ticks = nice_ticks(min(ys), max(ys), max(2, min(5, rows // 2)))
+            plt.ylim(ticks[0], ticks[-1])
+            plt.yticks(ticks, tick_labels(ticks))
         return super().render()
 
 
