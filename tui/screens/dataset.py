@@ -202,27 +202,40 @@ class DatasetScreen(AppScreen):
         ds = self.app.dataset
         table = self.query_one("#preview", DataTable)
         table.clear(columns=True)
-        number = len(f"{len(ds.frame):,}")
-        label = max(5, len(ds.label_column))
-        # the text takes what is left, so nothing scrolls sideways; the full review is shown below
-        text = max(10, table.size.width - number - label - 7)
+        number, label = self._fixed_widths()
         table.add_column("#", key="#", width=number)
         table.add_column(ds.label_column, key="label", width=label)
-        table.add_column(ds.text_column, key="text", width=text)
+        table.add_column(ds.text_column, key="text", width=self._text_width())
+
+    def _fixed_widths(self) -> tuple[int, int]:
+        ds = self.app.dataset
+        return len(f"{len(ds.frame):,}"), max(5, len(ds.label_column))
+
+    def _text_width(self) -> int:
+        """The text takes what is left, so nothing scrolls sideways; the full review is shown below."""
+        number, label = self._fixed_widths()
+        return max(10, self.query_one("#preview", DataTable).size.width - number - label - 7)
 
     @on(PageTable.Resized)
     def on_table_resized(self) -> None:
         self.call_after_refresh(self._refit)
 
     def _refit(self) -> None:
+        """A page holds what the table shows; the selected row stays selected."""
         if self.pager is None:
             return
-        fits = self._fits()
         from core.data.inspect import PreviewPager
 
+        table = self.query_one("#preview", DataTable)
+        fits = self._fits()
+        text_width = table.ordered_columns[-1].width if table.ordered_columns else 0
+        if fits == self.pager.page_size and text_width == self._text_width():
+            return
+        selected = self.first_row + (table.cursor_row if getattr(self, "rows", None) else 0)
         self.pager = PreviewPager(self.app.dataset, page_size=fits)
+        self.first_row = selected - selected % fits
         self._columns()
-        self._show_page()
+        self._show_page(cursor=selected % fits)
 
     @property
     def page_no(self) -> int:
@@ -240,8 +253,9 @@ class DatasetScreen(AppScreen):
         if self.rows:
             table.move_cursor(row=min(cursor, len(self.rows) - 1))
         self.query_one("#page-info", Static).update(f"page {self.page_no + 1:,} of {self.pager.n_pages:,}")
-        self.query_one("#goto", Input).validators = [Integer(1, max(1, self.pager.rows),
-                                                             f"a row from 1 to {self.pager.rows:,}")]
+        goto = self.query_one("#goto", Input)
+        if not goto.validators or goto.validators[0].maximum != max(1, self.pager.rows):
+            goto.validators = [Integer(1, max(1, self.pager.rows), f"a row from 1 to {self.pager.rows:,}")]
         self._show_review()
 
     def action_page(self, delta: int) -> None:
@@ -261,7 +275,9 @@ class DatasetScreen(AppScreen):
         row = rows[table.cursor_row]
         label = Text(f"row {row['#']:,} · {ds.label_column} {row[ds.label_column]} · ", style="bold")
         self.query_one("#review-text", Static).update(label + Text(shown(row[ds.text_column])))
-        self.query_one("#review", VerticalScroll).scroll_home(animate=False)
+        review = self.query_one("#review", VerticalScroll)
+        if review.scroll_y:
+            review.scroll_home(animate=False)
 
     @on(DataTable.RowSelected, "#preview")
     def open_review(self) -> None:

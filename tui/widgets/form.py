@@ -53,8 +53,8 @@ def field(label: str, widget: Widget) -> Field:
 def first_error(screen) -> tuple[Input, str] | None:
     """The first input of the screen whose value its validators refuse, with the reason."""
     for widget in screen.query(Input):
-        if not widget.display or widget.disabled:
-            continue
+        if widget.disabled or not all(node.display for node in (widget, *widget.ancestors)):
+            continue  # a hidden field (e.g. the JSONL path while a build is chosen) is not asked for
         result = widget.validate(widget.value)
         if result is not None and not result.is_valid:
             field = next((a for a in widget.ancestors if isinstance(a, Field)), None)
