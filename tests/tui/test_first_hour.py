@@ -22,7 +22,7 @@ from tui.screens.launch import OWN_FILE, LaunchScreen
 from tui.screens.monitor import MonitorScreen
 from tui.screens.results import ResultsScreen
 from tui.screens.runs import RunsScreen
-from tui.widgets.charts import SeriesChart, nice_ticks, tick_labels
+from tui.widgets.charts import SeriesChart, even_axis, tick_labels
 from tui.widgets.event_log import EventLog
 from tui.widgets.form import Field
 
@@ -357,13 +357,26 @@ def test_seconds_left_uses_the_pace_of_recent_steps():
     assert series.seconds_left(now=1200) == 0
 
 
-def test_y_ticks_are_evenly_spaced_round_numbers():
-    for low, high in ((0.35, 1.62), (0.2, 0.9), (0.123, 0.129), (3.0, 3.0), (0, 1795)):
-        ticks = nice_ticks(low, high, 5)
-        steps = {round(b - a, 9) for a, b in zip(ticks, ticks[1:])}
-        assert len(steps) == 1 and ticks[0] <= low and ticks[-1] >= high
-        labels = tick_labels(ticks)
-        assert len({len(label.split(".")[-1]) for label in labels if "." in label}) <= 1
+@pytest.mark.parametrize("height", [8, 9, 10, 11, 13, 17])
+@pytest.mark.parametrize(("low", "high"), [(0.35, 1.62), (0.2, 0.9), (0.123, 0.129), (3.0, 3.0), (0, 1795)])
+def test_y_ticks_are_round_numbers_evenly_spaced_on_screen(low, high, height):
+    import re
+
+    import plotext
+
+    plt = plotext._core  # a figure of its own, drawn as a chart widget draws it
+    plt.clear_figure()
+    plt.plotsize(30, height)
+    plt.plot([1, 2, 3], [low, (low + high) / 2, high])
+    axis_low, axis_high, ticks = even_axis(low, high, height - 3)
+    plt.ylim(axis_low, axis_high)
+    plt.yticks(ticks, tick_labels(ticks))
+    lines = re.sub(r"\x1b\[[0-9;]*m", "", plt.build()).splitlines()
+    rows = [i for i, line in enumerate(lines) if "┤" in line]
+    assert len(rows) == len(ticks) >= 2 and ticks[0] <= low and ticks[-1] >= high
+    assert len({b - a for a, b in zip(rows, rows[1:])}) == 1  # the same number of rows between ticks
+    assert len({round(b - a, 9) for a, b in zip(ticks, ticks[1:])}) == 1
+    assert len({len(label.split(".")[-1]) for label in tick_labels(ticks) if "." in label}) <= 1
 
 
 async def test_chart_legend_is_outside_the_plot(demo_registry, local_choice):

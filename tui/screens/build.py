@@ -20,7 +20,7 @@ from tui.widgets.form import Checks, Field, field, first_error
 
 PREVIEW_DELAY = 0.3  # seconds of quiet typing before the preview is rebuilt
 DEFAULT_SEPARATOR = "\\n\\n###\\n\\n"  # as typed: escapes are read like Python's
-SYSTEM_IGNORED = "ignored in the prompt/completion format: its records have no system message"
+SYSTEM_IGNORED = "ignored: prompt/completion records have no system message"
 
 
 def _options_with(**values) -> None:
@@ -51,7 +51,7 @@ def check_separator(value: str) -> None:
     try:
         _options_with(separator=value, fmt="completion")
     except UnicodeDecodeError:
-        raise ConfigError("unfinished escape: \\n is a new line, \\t a tab, \\\\ a backslash, \\xNN a byte") from None
+        raise ConfigError("unfinished escape (\\n new line, \\t tab, \\\\ backslash)") from None
 
 
 def record_text(line: str) -> Text:
@@ -273,7 +273,9 @@ class BuildScreen(AppScreen):
         chart = self.query_one("#split-histogram", BarChart)
         chart.display = True
         chart.show({name: s["labels"] for name, s in splits.items()})
-        self.query_one("#build-side", VerticalScroll).scroll_end(animate=False)
+        # the result first: what was built and the validation, then the rest below
+        self.query_one("#build-side", VerticalScroll).scroll_to_widget(self.query_one("#build-status"), animate=False,
+                                                                       top=True)
 
     def action_launch(self) -> None:
         self.app.action_open_launch()

@@ -105,7 +105,7 @@ class DatasetScreen(AppScreen):
                 with Horizontal(id="page-line"):
                     yield Static("", id="page-info", classes="hint")
                     yield Label("go to row", classes="hint")
-                    yield Input("", id="goto", compact=True, type="integer", placeholder="#")
+                    yield Input("", id="goto", compact=True, type="integer", placeholder="#", valid_empty=True)
             yield BarChart("Labels", id="histogram")
         yield Footer(compact=True)
 
@@ -273,8 +273,9 @@ class DatasetScreen(AppScreen):
             return
         ds = self.app.dataset
         row = rows[table.cursor_row]
-        label = Text(f"row {row['#']:,} · {ds.label_column} {row[ds.label_column]} · ", style="bold")
-        self.query_one("#review-text", Static).update(label + Text(shown(row[ds.text_column])))
+        review = Text(f"row {row['#']:,} · {ds.label_column} {row[ds.label_column]} · ", style="bold")
+        review.append(shown(row[ds.text_column]), style="not bold")
+        self.query_one("#review-text", Static).update(review)
         review = self.query_one("#review", VerticalScroll)
         if review.scroll_y:
             review.scroll_home(animate=False)

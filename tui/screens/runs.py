@@ -25,19 +25,30 @@ def run_row(run: dict, series, accuracy: float | None) -> tuple:
     )
 
 
-WELCOME = """\
-[b]Welcome to startune[/b]: from labelled reviews to a fine-tuned model, in four steps.
+WELCOME_STEPS = (
+    ("n", "pick a dataset: a CSV, TSV, JSON(L) or Parquet file of texts and labels "
+          "(try assets/sample_reviews.csv)"),
+    ("ctrl+b", "on to Build: clean, split and write the training files"),
+    ("ctrl+l", "on to Launch: pick a model, see the cost, start the job, watch it train"),
+    ("r, e", "on a finished run: its results, then its score on the test split"),
+    ("j", "or follow a job that already runs on the backend"),
+    ("F1", "every key · ctrl+p every screen and action · ctrl+q quit"),
+)
 
-  [b]n[/b]       pick a dataset (a CSV, TSV, JSON(L) or Parquet file with text and 1-5 stars;
-          try [b]assets/sample_reviews.csv[/b])
-  [b]ctrl+b[/b]  on to Build: clean, split and write the training files
-  [b]ctrl+l[/b]  on to Launch: pick a model, see the cost, start the job
-          then watch it train here; [b]r[/b] shows the results, [b]e[/b] scores the test split
 
-  [b]j[/b]       or follow a job that already runs on the backend
-  [b]F1[/b]      every key · [b]ctrl+p[/b] every screen and action · [b]ctrl+q[/b] quit
+def welcome():
+    """What a new user sees instead of an empty table: the steps, each with its key."""
+    from rich.console import Group
+    from rich.table import Table
+    from rich.text import Text
 
-Your runs will be listed here, newest first."""
+    steps = Table.grid(padding=(0, 2))
+    steps.add_column(style="bold", no_wrap=True)
+    steps.add_column()
+    for key, what in WELCOME_STEPS:
+        steps.add_row(key, what)
+    return Group(Text.from_markup("[b]Welcome to startune[/b]: from labelled reviews to a fine-tuned model.\n"),
+                 steps, Text("\nYour runs will be listed here, newest first."))
 
 
 class RunsScreen(AppScreen):
@@ -63,7 +74,7 @@ class RunsScreen(AppScreen):
         with Vertical(id="runs-body"):
             yield Static("", id="runs-backend", classes="status-line")
             yield DataTable(id="runs-table", cursor_type="row", zebra_stripes=True)
-            yield Static(WELCOME, id="runs-empty")
+            yield Static(welcome(), id="runs-empty")
         yield Footer(compact=True)
 
     def on_mount(self) -> None:
