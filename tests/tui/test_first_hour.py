@@ -495,3 +495,16 @@ async def test_whole_journey_typed_at_80x24(sample_csv, tmp_path):
         assert "n_epochs" in _text(app, "#compare-table")
         assert errors() == []
     assert app.return_value is None
+
+
+async def test_toasts_reach_the_right_edge(demo_registry, local_choice):
+    """No column of the screen below shows between a toast and the terminal's edge."""
+    from textual.widgets._toast import Toast
+
+    app = create_app(registry=demo_registry, backend=local_choice, clock=lambda: CLOCK)
+    async with app.run_test(size=(80, 24), notifications=True) as pilot:
+        app.notify("Job ftjob-1 succeeded: ft:startune-local:local:suffix:0123456789", timeout=30)
+        await wait_until(pilot, lambda: bool(app.screen.query(Toast)))
+        await pilot.pause(0.3)
+        toast = app.screen.query_one(Toast)
+        assert toast.region.right == 80

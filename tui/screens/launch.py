@@ -50,6 +50,15 @@ def auto_or_positive(value: str) -> None:
         raise ValueError("auto, or a number above 0 (e.g. 0.5 or 2)")
 
 
+def trainable(model: str) -> bool:
+    from core.validation.models import model_info
+
+    try:
+        return model.startswith("ft:") or model_info(model).trainable
+    except Exception:  # noqa: BLE001 - a model the price table does not know
+        return False
+
+
 def check_suffix(value: str) -> None:
     if len(value) > 64:
         raise ValueError(f"at most 64 characters ({len(value)} now)")
@@ -64,10 +73,9 @@ def check_jsonl(value: str) -> None:
 
 
 def build_label(build: dict) -> str:
-    splits = build["manifest"].get("splits", {})
-    examples = " · ".join(f"{k} {v.get('examples', 0):,}" for k, v in splits.items())
-    stamp = time.strftime("%Y-%m-%d %H:%M", time.localtime(build["created_at"]))
-    return f"{build['path'].name} ({stamp}{' · ' + examples if examples else ''})"
+    train = build["manifest"].get("splits", {}).get("train", {}).get("examples")
+    stamp = time.strftime("%m-%d %H:%M", time.localtime(build["created_at"]))
+    return f"{build['path'].name} · {stamp}" + (f" · {train:,} train" if train is not None else "")
 
 
 class LaunchScreen(AppScreen):
@@ -165,7 +173,7 @@ class LaunchScreen(AppScreen):
     @work(exclusive=True, group="models", exit_on_error=False)
     async def _load_models(self, choice) -> None:
         """The models the backend lists (GET /v1/models), its default first when it has one."""
-        from core.jobs.backends import missing_settings, remote_client
+        from core.jobs.backends import default_model, missing_settings, remote_client
         from tui.errors import describe
 
         select = self.query_one("#model", Select)
@@ -179,12 +187,15 @@ class LaunchScreen(AppScreen):
         client = remote_client(choice) if own else await session.client()
         try:
             listed = [m.id for m in (await client.models.list()).data]
+            default = await default_model(client, choice)
         except Exception as exc:  # noqa: BLE001 - said in place; the default model stays usable
             self.query_one("#field-model", Field).note(f"could not list models: {describe(exc)}")
             listed = []
         finally:
             if own:
                 await client.close()
+        if choice.kind in ("openai", "azure"):  # their lists hold every model; offer those that train
+            listed = [m for m in listed if trainable(m)]
         models = sorted(set(listed) | {default}, key=lambda m: (m != default, m.startswith("ft:"), m))
         select.set_options([(m, m) for m in models])
         select.value = default
