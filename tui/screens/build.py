@@ -172,15 +172,17 @@ class BuildScreen(AppScreen):
         from core.errors import StartuneError
         from tui.errors import describe
 
+        # a preview still being computed for earlier values must not land after this one
+        self._generation = getattr(self, "_generation", 0) + 1
         try:
             options = self.options()
         except StartuneError as exc:
-            self.query_one("#preview", Static).update(Text(describe(exc), style="red"))
+            self._show_preview(self._generation, "", Text(describe(exc), style="red"))
             return
-        self._render_preview(options)
+        self._render_preview(options, self._generation)
 
     @work(thread=True, exclusive=True, group="preview", exit_on_error=False)
-    def _render_preview(self, options) -> None:
+    def _render_preview(self, options, generation: int) -> None:
         from core.data.pipeline import preview
         from core.errors import StartuneError
         from tui.errors import describe
@@ -188,15 +190,17 @@ class BuildScreen(AppScreen):
         try:
             lines, counts, report = preview(self.app.dataset, options, n=3)
         except StartuneError as exc:
-            self.app.call_from_thread(self.query_one("#preview", Static).update, Text(describe(exc), style="red"))
+            self.app.call_from_thread(self._show_preview, generation, "", Text(describe(exc), style="red"))
             return
         total = {k: sum(v.values()) for k, v in counts.items()}
         summary = (f"{report.rows_out:,} of {report.rows_in:,} rows kept · "
                    + " · ".join(f"{k} {n:,}" for k, n in total.items()))
         body = Text("\n").join(record_text(line) for line in lines)
-        self.app.call_from_thread(self._show_preview, summary, body)
+        self.app.call_from_thread(self._show_preview, generation, summary, body)
 
-    def _show_preview(self, summary: str, body: Text) -> None:
+    def _show_preview(self, generation: int, summary: str, body: Text) -> None:
+        if generation != self._generation:
+            return
         self.query_one("#preview-summary", Static).update(summary)
         self.query_one("#preview", Static).update(body)
 
