@@ -5,7 +5,7 @@ from __future__ import annotations
 import subprocess
 import sys
 
-from textual.widgets import DataTable, Input, Static
+from textual.widgets import DataTable, Static
 
 from core.data.load import load_dataset
 from tests.tui.conftest import CLOCK
@@ -14,7 +14,6 @@ from tui.screens.build import BuildScreen
 from tui.screens.compare import CompareScreen
 from tui.screens.confirm import ConfirmScreen
 from tui.screens.dataset import DatasetScreen
-from tui.screens.launch import LaunchScreen
 from tui.screens.monitor import MonitorScreen
 from tui.screens.results import ResultsScreen
 from tui.screens.runs import RunsScreen
