@@ -507,3 +507,22 @@ async def test_toasts_reach_the_right_edge(demo_registry, local_choice):
         await pilot.pause(0.3)
         toast = app.screen.query_one(Toast)
         assert toast.region.right == 80
+
+
+async def test_after_a_build_the_preview_keeps_its_height_and_the_result_shows(sample_csv, demo_registry,
+                                                                              local_choice, tmp_path):
+    app = create_app(registry=demo_registry, backend=local_choice, clock=lambda: CLOCK)
+    async with app.run_test(size=(80, 24)) as pilot:
+        app.dataset = load_dataset(sample_csv)
+        app.action_open_build()
+        await wait_until(pilot, lambda: isinstance(app.screen, BuildScreen) and "rows kept" in _text(
+            app, "#preview-summary"))
+        app.screen.query_one("#out", Input).value = str(tmp_path / "b")
+        app.screen.query_one("#samples", Input).value = "train=300,val=60,test=60"
+        await pilot.press("ctrl+b")
+        await wait_until(pilot, lambda: "validation" in _text(app, "#report"))
+        await pilot.pause(0.5)
+        preview = app.screen.query_one("#preview")
+        assert preview.virtual_region.height >= 6, _text(app, "#preview")  # was squeezed to one line once the column overflowed
+        side, status = app.screen.query_one("#build-side"), app.screen.query_one("#build-status")
+        assert status.region.y == side.region.y  # "Built ..." and the report are in view, from the top

@@ -278,8 +278,9 @@ class BuildScreen(AppScreen):
         chart.display = True
         chart.show({name: s["labels"] for name, s in splits.items()})
         # the result first: what was built and the validation, then the rest below
-        self.query_one("#build-side", VerticalScroll).scroll_to_widget(self.query_one("#build-status"), animate=False,
-                                                                       top=True)
+        # once laid out: the report and the chart just appeared
+        self.call_after_refresh(self.query_one("#build-side", VerticalScroll).scroll_to_widget,
+                                self.query_one("#build-status"), animate=False, top=True)
 
     def action_launch(self) -> None:
         self.app.action_open_launch()
