@@ -148,8 +148,16 @@ def test_build_done(snap_compare, demo_registry, in_tmp, size):
         await pilot.pause()
         app.screen.query_one("#out", Input).value = "build"
         app.screen.query_one("#samples", Input).value = "train=300,val=60,test=60"
+        # the preview of these values first: landing after the build it would move the layout
+        await _settle(pilot, lambda: "train 300" in str(app.screen.query_one("#preview-summary").content))
         await pilot.press("ctrl+b")
-        await _settle(pilot, lambda: app.build_dir is not None and "validation" in str(app.screen.query_one("#report").content))
+
+        def scrolled() -> bool:
+            side, status = app.screen.query_one("#build-side"), app.screen.query_one("#build-status")
+            return (app.build_dir is not None and "validation" in str(app.screen.query_one("#report").content)
+                    and side.scroll_y == min(side.max_scroll_y, status.virtual_region.y))
+
+        await _settle(pilot, scrolled)
 
     assert snap_compare(app, terminal_size=size, run_before=before)
 
