@@ -519,10 +519,12 @@ async def test_after_a_build_the_preview_keeps_its_height_and_the_result_shows(s
             app, "#preview-summary"))
         app.screen.query_one("#out", Input).value = str(tmp_path / "b")
         app.screen.query_one("#samples", Input).value = "train=300,val=60,test=60"
-        await pilot.press("ctrl+b")
-        await wait_until(pilot, lambda: "validation" in _text(app, "#report"))
-        await pilot.pause(0.5)
-        preview = app.screen.query_one("#preview")
-        assert preview.virtual_region.height >= 6, _text(app, "#preview")  # was squeezed to one line once the column overflowed
+        await pilot.press("ctrl+b")  # typed just before: the preview of those values lands during the build
+        await wait_until(pilot, lambda: "validation" in _text(app, "#report") and "train 300" in _text(
+            app, "#preview-summary"))
         side, status = app.screen.query_one("#build-side"), app.screen.query_one("#build-status")
-        assert status.region.y == side.region.y  # "Built ..." and the report are in view, from the top
+        await wait_until(pilot, lambda: status.region.y == side.region.y, timeout=5)  # "Built ..." at the top
+        await pilot.pause(0.5)
+        assert status.region.y == side.region.y  # and it stays there
+        preview = app.screen.query_one("#preview")
+        assert preview.virtual_region.height >= 6  # was squeezed to one line once the column overflowed

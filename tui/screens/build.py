@@ -155,6 +155,7 @@ class BuildScreen(AppScreen):
     @on(Select.Changed)
     @on(Switch.Changed)
     def schedule_preview(self) -> None:
+        self._result_in_view = False  # a value changed after the build: the preview matters again
         self._notes()
         if getattr(self, "_timer", None) is not None:
             self._timer.stop()
@@ -203,6 +204,13 @@ class BuildScreen(AppScreen):
             return
         self.query_one("#preview-summary", Static).update(summary)
         self.query_one("#preview", Static).update(body)
+        if getattr(self, "_result_in_view", False):  # typed just before ctrl+b: keep the result in view
+            self._scroll_to_result()
+
+    def _scroll_to_result(self) -> None:
+        # once laid out: the report, the chart or a new preview just changed the column's height
+        self.call_after_refresh(self.query_one("#build-side", VerticalScroll).scroll_to_widget,
+                                self.query_one("#build-status"), animate=False, top=True)
 
     def action_build(self) -> None:
         from core.errors import StartuneError
@@ -278,9 +286,8 @@ class BuildScreen(AppScreen):
         chart.display = True
         chart.show({name: s["labels"] for name, s in splits.items()})
         # the result first: what was built and the validation, then the rest below
-        # once laid out: the report and the chart just appeared
-        self.call_after_refresh(self.query_one("#build-side", VerticalScroll).scroll_to_widget,
-                                self.query_one("#build-status"), animate=False, top=True)
+        self._result_in_view = True
+        self._scroll_to_result()
 
     def action_launch(self) -> None:
         self.app.action_open_launch()
