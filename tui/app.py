@@ -173,7 +173,8 @@ class StartuneApp(App):
     def on_job_updated(self, message: JobUpdated) -> None:
         for screen in self.screen_stack:
             handler = getattr(screen, "job_updated", None)
-            if handler is not None:
+            # a screen pushed but not mounted yet has no widgets: it reads the session when it mounts
+            if handler is not None and screen.is_mounted:
                 handler(message)
 
     def on_job_ended(self, message: JobEnded) -> None:

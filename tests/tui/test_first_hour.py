@@ -222,9 +222,9 @@ async def test_pause_shown_while_running_and_resume_while_paused(small_build, tm
 
     registry = Registry(tmp_path / "r.sqlite3")
     app = create_app(registry=registry, backend=BackendChoice("local"), local_dir=tmp_path / "backend",
-                     local_options={"pace": 0.05})
+                     local_options={"pace": 0.1})  # slow enough to still run once the keys are checked
     async with app.run_test(size=(80, 24)) as pilot:
-        run_id, job_id = await launch_in(app, small_build, n_epochs=5, suffix="ctl")
+        run_id, job_id = await launch_in(app, small_build, n_epochs=10, suffix="ctl")
         app.follow("local", job_id)
         app.push_screen(MonitorScreen(run_id))
         state = app.session.job("local", job_id)
@@ -233,13 +233,13 @@ async def test_pause_shown_while_running_and_resume_while_paused(small_build, tm
             return {b.binding.action for b in app.screen.active_bindings.values() if b.enabled} & {
                 "cancel", "pause", "resume"}
 
-        await wait_until(pilot, lambda: state.job.get("status") == "running")
-        await wait_until(pilot, lambda: offered() == {"cancel", "pause"})
+        await wait_until(pilot, lambda: state.job.get("status") == "running", timeout=60)
+        await wait_until(pilot, lambda: offered() == {"cancel", "pause"}, timeout=60)
         await pilot.press("p")
-        await wait_until(pilot, lambda: offered() == {"cancel", "resume"})
+        await wait_until(pilot, lambda: offered() == {"cancel", "resume"}, timeout=60)
         await pilot.press("c", "y")
-        await wait_until(pilot, lambda: state.job.get("status") == "cancelled")
-        await wait_until(pilot, lambda: offered() == set())
+        await wait_until(pilot, lambda: state.job.get("status") == "cancelled", timeout=60)
+        await wait_until(pilot, lambda: offered() == set(), timeout=60)
 
 
 async def test_dataset_reopened_from_the_palette_keeps_its_summary(sample_csv, demo_registry, local_choice):

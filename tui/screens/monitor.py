@@ -67,6 +67,8 @@ class MonitorScreen(AppScreen):
         self._load_checkpoints()
 
     def job_updated(self, message) -> None:
+        if not hasattr(self, "shown"):
+            return  # not mounted yet: on_mount draws everything the session holds
         if (message.backend, message.job_id) == (self.backend, self.job_id):
             self._sync(message.job)
 
