@@ -68,6 +68,8 @@ class StartuneApp(App):
         self.cursor_blink = cursor_blink  # off for snapshots: a blinking cursor makes them flaky
         self.initial_dataset = dataset
         self.dataset = None      # core.data.load.LoadedDataset once loaded
+        self.dataset_details = None  # (DatasetSummary, CleanReport) of that dataset, kept for reopening
+        self.labels_spec = "1-5"  # the label set the dataset is read with (Dataset screen's labels field)
         self.build_dir: Path | None = None
 
     def on_mount(self) -> None:
@@ -93,7 +95,8 @@ class StartuneApp(App):
     def action_open_dataset(self) -> None:
         from tui.screens.dataset import DatasetScreen
 
-        self.push_screen(DatasetScreen(self.initial_dataset))
+        # the first time opens the file given on the command line; later, what was loaded stays
+        self.push_screen(DatasetScreen(self.initial_dataset if self.dataset is None else None))
 
     def action_open_build(self) -> None:
         from tui.screens.build import BuildScreen
@@ -106,9 +109,7 @@ class StartuneApp(App):
     def action_open_launch(self) -> None:
         from tui.screens.launch import LaunchScreen
 
-        if self.build_dir is None:
-            self.notify("Build the JSONL files first (Build screen).", severity="warning")
-            return
+        # without a build of this session the screen offers earlier builds or a JSONL file
         self.push_screen(LaunchScreen(self.build_dir))
 
     def open_run(self, run_id: str) -> None:
@@ -172,7 +173,8 @@ class StartuneApp(App):
     def on_job_updated(self, message: JobUpdated) -> None:
         for screen in self.screen_stack:
             handler = getattr(screen, "job_updated", None)
-            if handler is not None:
+            # a screen pushed but not mounted yet has no widgets: it reads the session when it mounts
+            if handler is not None and screen.is_mounted:
                 handler(message)
 
     def on_job_ended(self, message: JobEnded) -> None:

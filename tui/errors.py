@@ -1,7 +1,33 @@
 """Worker failures as one line for a notification: user mistakes say what to do, API errors are
-explained, bugs say so without a traceback on screen."""
+explained, bugs say so without a traceback on screen. Core messages are shared with the command
+line; in the app they name the app's fields and keys, never a command-line flag."""
 
 from __future__ import annotations
+
+import re
+
+# hints core writes for the command line -> the same advice in the app's words
+APP_HINTS = {
+    "choose another --label-column or give --labels": "choose another label column or set the labels field",
+    "create one with `startune prepare DATASET --out DIR`": "build one on the Build screen",
+    "run `startune validate` on it": "rebuild it on the Build screen",
+    "export it, or use --backend local": "set it in the environment and restart, or choose the local backend",
+    "name it with --text-column": "choose it with the text column selector",
+    "name it with --label-column": "choose it with the label column selector",
+    "sample fewer examples (--samples)": "sample fewer examples (samples field)",
+    "the compatible backend needs --base-url URL": "the compatible backend needs a base URL",
+    "above --max-cost": "above the budget",
+}
+_FLAG = re.compile(r"--([a-z][\w-]*)")
+_COMMAND = re.compile(r"`startune [^`]*`")
+
+
+def app_wording(text: str) -> str:
+    """``text`` with command-line flags and commands replaced by the app's own words."""
+    for cli, app in APP_HINTS.items():
+        text = text.replace(cli, app)
+    text = _COMMAND.sub("the app", text)
+    return _FLAG.sub(lambda m: "the " + m.group(1).replace("-", " ") + " field", text)
 
 
 def describe(error: BaseException | None) -> str:
@@ -10,14 +36,14 @@ def describe(error: BaseException | None) -> str:
     if error is None:
         return "unknown error"
     if isinstance(error, StartuneError):
-        return str(error)
+        return app_wording(str(error))
     try:
         import openai
 
         if isinstance(error, openai.OpenAIError):
             from core.jobs.errors import explain
 
-            return str(explain(error))
+            return app_wording(str(explain(error)))
     except ImportError:  # pragma: no cover
         pass
     from core.jobs.keys import redact

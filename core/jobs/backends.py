@@ -111,6 +111,19 @@ def resolve_backend(kind: str | None = None, base_url: str | None = None) -> Bac
     return BackendChoice(kind, base_url)
 
 
+def missing_settings(choice: BackendChoice) -> list[str]:
+    """Environment variables (or settings) the backend needs and does not have: checked before
+    anything is priced, uploaded or created."""
+    if choice.kind == "azure":
+        return [name for name, value in (("AZURE_OPENAI_API_KEY", os.environ.get("AZURE_OPENAI_API_KEY")),
+                                         ("AZURE_OPENAI_ENDPOINT", choice.base_url)) if not value]
+    if choice.kind == "openai" and not os.environ.get("OPENAI_API_KEY"):
+        return ["OPENAI_API_KEY"]
+    if choice.kind == "compatible" and not choice.base_url:
+        return ["a base URL"]
+    return []
+
+
 def remote_client(choice: BackendChoice) -> openai.AsyncOpenAI:
     """A client for OpenAI, Azure or a compatible server; keys come from the environment only."""
     import openai

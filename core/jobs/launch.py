@@ -210,6 +210,29 @@ async def _refused(client, error, uploaded: list[str], used: list[str], options:
                                 status=error.status, code=error.code)
 
 
+def recent_builds(registry, folder: Path | None = None) -> list[dict]:
+    """Builds the user can launch, newest first, each once: the registry's, then any other build
+    folder under ``folder`` (default: runs_dir()/builds). Each: path, created_at, manifest."""
+    from core.paths import runs_dir
+
+    found: dict[str, dict] = {}
+    for build in registry.list_builds():
+        path = Path(build["out_dir"])
+        if str(path) not in found and (path / "manifest.json").is_file() and (path / "train.jsonl").is_file():
+            found[str(path)] = {"path": path, "created_at": build["created_at"], "manifest": build["manifest"]}
+    folder = runs_dir() / "builds" if folder is None else folder
+    if folder.is_dir():
+        for manifest_path in folder.glob("*/manifest.json"):
+            path = manifest_path.parent
+            if str(path) not in found and (path / "train.jsonl").is_file():
+                try:
+                    manifest = orjson.loads(manifest_path.read_bytes())
+                except orjson.JSONDecodeError:
+                    continue
+                found[str(path)] = {"path": path, "created_at": manifest_path.stat().st_mtime, "manifest": manifest}
+    return sorted(found.values(), key=lambda b: b["created_at"], reverse=True)
+
+
 async def launch(client, build_dir: Path, options: LaunchOptions, *, choice, registry,
                  progress: ProgressFn = null_progress, on_estimate=None,
                  validation_file: Path | None = None) -> tuple[str, dict]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+ETA_WINDOW = 20  # recent steps the remaining time is measured on: the pace after a pause or resume
 FIELDS = ("train_loss", "train_mean_token_accuracy", "valid_loss", "valid_mean_token_accuracy")
 
 
@@ -12,6 +13,7 @@ class MetricSeries:
     points: dict[int, dict[str, float]] = field(default_factory=dict)
     total_steps: int | None = None
     full_valid: dict[str, float] = field(default_factory=dict)
+    times: dict[int, float] = field(default_factory=dict)  # step -> when its event was created
 
     def add(self, event: dict) -> bool:
         """Take a metrics event; True when it added or changed a point."""
@@ -26,6 +28,8 @@ class MetricSeries:
             self.full_valid = {k: data[k] for k in ("full_valid_loss", "full_valid_mean_token_accuracy") if k in data}
         point = {k: float(data[k]) for k in FIELDS if data.get(k) is not None}
         self.points[int(step)] = self.points.get(int(step), {}) | point
+        if event.get("created_at") is not None:
+            self.times[int(step)] = float(event["created_at"])
         return True
 
     @classmethod
@@ -52,3 +56,13 @@ class MetricSeries:
         if not values:
             return None
         return max(values) if "accuracy" in name else min(values)
+
+    def seconds_left(self, now: float) -> float | None:
+        """Time until the last step at the pace of the latest steps, less the time since the last
+        one; None until two steps have arrived."""
+        steps = sorted(self.times)[-ETA_WINDOW:]
+        if self.total_steps is None or len(steps) < 2:
+            return None
+        per_step = (self.times[steps[-1]] - self.times[steps[0]]) / (steps[-1] - steps[0])
+        left = (self.total_steps - steps[-1]) * per_step - (now - self.times[steps[-1]])
+        return max(0.0, left)

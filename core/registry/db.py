@@ -76,6 +76,11 @@ class Registry:
         row = self._conn().execute("SELECT * FROM builds WHERE id=?", (build_id,)).fetchone()
         return dict(row) | {"manifest": orjson.loads(row["manifest"])} if row else None
 
+    def list_builds(self) -> list[dict]:
+        """Every recorded build, newest first (the same folder may appear more than once)."""
+        rows = self._conn().execute("SELECT * FROM builds ORDER BY created_at DESC, id DESC")
+        return [dict(r) | {"manifest": orjson.loads(r["manifest"])} for r in rows]
+
     def find_uploads(self, backend: str, sha256: str) -> list[str]:
         rows = self._conn().execute("SELECT file_id FROM uploads WHERE backend=? AND sha256=? ORDER BY created_at DESC",
                                     (backend, sha256))

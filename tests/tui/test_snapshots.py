@@ -148,8 +148,16 @@ def test_build_done(snap_compare, demo_registry, in_tmp, size):
         await pilot.pause()
         app.screen.query_one("#out", Input).value = "build"
         app.screen.query_one("#samples", Input).value = "train=300,val=60,test=60"
+        # the preview of these values first: landing after the build it would move the layout
+        await _settle(pilot, lambda: "train 300" in str(app.screen.query_one("#preview-summary").content))
         await pilot.press("ctrl+b")
-        await _settle(pilot, lambda: app.build_dir is not None and "validation" in str(app.screen.query_one("#report").content))
+
+        def scrolled() -> bool:
+            side, status = app.screen.query_one("#build-side"), app.screen.query_one("#build-status")
+            return (app.build_dir is not None and "validation" in str(app.screen.query_one("#report").content)
+                    and side.scroll_y == min(side.max_scroll_y, status.virtual_region.y))
+
+        await _settle(pilot, scrolled)
 
     assert snap_compare(app, terminal_size=size, run_before=before)
 
@@ -183,3 +191,68 @@ def test_backend_jobs(snap_compare, demo_registry, size):
         await _settle(pilot, lambda: pilot.app.screen.__class__.__name__ == "BackendJobsScreen")
 
     assert snap_compare(_app(demo_registry), terminal_size=size, run_before=before)
+
+
+def test_runs_empty_greets(snap_compare, tmp_path):
+    """A new user's first screen: what to do first, not 19 empty lines."""
+    from core.registry.db import Registry
+
+    async def before(pilot):
+        await _settle(pilot, lambda: pilot.app.screen.query_one("#runs-empty").display)
+
+    assert snap_compare(_app(Registry(tmp_path / "empty.sqlite3")), terminal_size=(80, 24), run_before=before)
+
+
+def test_build_refused_values(snap_compare, demo_registry):
+    """Half-typed values explained under their fields; the system prompt said to be ignored."""
+    from textual.widgets import Select
+
+    app = _app(demo_registry)
+
+    async def before(pilot):
+        await pilot.pause()
+        app.dataset = load_dataset(SAMPLE)
+        app.action_open_build()
+        await pilot.pause()
+        screen = app.screen
+        screen.query_one("#out", Input).value = "out/build"
+        screen.query_one("#format", Select).value = "completion"
+        screen.query_one("#system", Input).value = "You rate app reviews."
+        for widget_id, value in (("seed", "-"), ("separator", "\\x")):
+            screen.query_one(f"#{widget_id}", Input).focus()
+            await pilot.press(*value)
+        await _settle(pilot, lambda: "seed" in str(screen.query_one("#preview").content))
+
+    assert snap_compare(app, terminal_size=(80, 24), run_before=before)
+
+
+def test_launch_refused_epochs(snap_compare, demo_registry):
+    app = _app(demo_registry)
+
+    async def before(pilot):
+        await pilot.pause()
+        app.build_dir = Path("out/build")
+        app.action_open_launch()
+        await pilot.pause()
+        app.screen.query_one("#epochs", Input).value = ""
+        app.screen.query_one("#epochs", Input).focus()
+        await pilot.press(*"100")
+        await pilot.press("ctrl+l")
+        await _settle(pilot)
+
+    assert snap_compare(app, terminal_size=(80, 24), run_before=before)
+
+
+def test_dataset_review_and_go_to_row(snap_compare, demo_registry):
+    """The page holds what fits, the selected review is shown whole below it."""
+    from core.jobs.backends import BackendChoice
+
+    app = create_app(dataset=SAMPLE, registry=demo_registry, backend=BackendChoice("local"), clock=lambda: CLOCK)
+
+    async def before(pilot):
+        await _settle(pilot, lambda: "usable" in str(pilot.app.screen.query_one("#dataset-summary").content)
+                      and pilot.app.screen.query_one("#histogram").groups)
+        await pilot.press("ctrl+g", *"1000", "enter")
+        await _settle(pilot)
+
+    assert snap_compare(app, terminal_size=(80, 24), run_before=before)

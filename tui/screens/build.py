@@ -1,22 +1,79 @@
-"""Build: every preparation option, a live preview of the records, then the files, their
-validation report and the cost per model."""
+"""Build: every preparation option (each checked as it is typed), a live preview of the records,
+then the files, their validation report and the cost per model."""
 
 from __future__ import annotations
 
 import time
 from pathlib import Path
 
+from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, VerticalScroll
-from tui.screens.base import AppScreen
-from textual.widgets import Footer, Header, Input, ProgressBar, Select, Static, Switch
+from textual.validation import Integer
+from textual.widgets import Footer, Header, Input, Label, ProgressBar, Select, Static, Switch
 
+from tui.screens.base import AppScreen
 from tui.widgets.charts import BarChart
-from tui.widgets.form import field
+from tui.widgets.form import Checks, Field, field, first_error
 
 PREVIEW_DELAY = 0.3  # seconds of quiet typing before the preview is rebuilt
+DEFAULT_SEPARATOR = "\\n\\n###\\n\\n"  # as typed: escapes are read like Python's
+SYSTEM_IGNORED = "ignored: prompt/completion records have no system message"
+
+
+def _options_with(**values) -> None:
+    """Raise the core's error for one typed value, the others at their defaults."""
+    from core.data.options import options_from_strings
+
+    defaults = dict(dedup=True, conflicts="keep_first", fractions="0.6,0.2,0.2", seed=42, stratify=False,
+                    samples_spec=None, balance=None, order="shuffled", fmt="chat", separator=DEFAULT_SEPARATOR)
+    options_from_strings(**(defaults | values))
+
+
+def check_fractions(value: str) -> None:
+    _options_with(fractions=value)
+
+
+def check_samples(value: str) -> None:
+    _options_with(samples_spec=value.strip())
+
+
+def check_balance(value: str) -> None:
+    if value.strip() not in ("none", "equal"):
+        _options_with(balance=value.strip())
+
+
+def check_separator(value: str) -> None:
+    from core.errors import ConfigError
+
+    try:
+        _options_with(separator=value, fmt="completion")
+    except UnicodeDecodeError:
+        raise ConfigError("unfinished escape (\\n new line, \\t tab, \\\\ backslash)") from None
+
+
+def record_text(line: str) -> Text:
+    """One JSONL record for reading: a chat record one message per line, spaces after separators,
+    so long lines wrap between words and never inside a key."""
+    import orjson
+
+    record = orjson.loads(line)
+    text = Text()
+    messages = record.get("messages")
+    if isinstance(messages, list):
+        import json
+
+        text.append('{"messages": [\n')
+        for i, message in enumerate(messages):
+            text.append("  " + json.dumps(message, ensure_ascii=False) + ("," if i < len(messages) - 1 else "") + "\n")
+        text.append("]}")
+    else:
+        import json
+
+        text.append(json.dumps(record, ensure_ascii=False))
+    return text
 
 
 class BuildScreen(AppScreen):
@@ -29,40 +86,58 @@ class BuildScreen(AppScreen):
                 yield field("de-duplicate", Switch(True, id="dedup"))
                 yield field("conflicts", Select([(v, v) for v in ("keep_first", "drop", "majority")],
                                                  value="keep_first", allow_blank=False, id="conflicts"))
-                yield field("split", Input("0.6,0.2,0.2", id="fractions"))
-                yield field("seed", Input("42", id="seed", type="integer"))
+                yield field("split", Input("0.6,0.2,0.2", id="fractions", validators=[Checks(check_fractions)]))
+                yield field("seed", Input("42", id="seed", type="integer",
+                                          validators=[Integer(0, None, "a whole number, 0 or more")]))
                 yield field("stratify", Switch(False, id="stratify"))
-                yield field("samples", Input("", placeholder="all, or train=N,val=N,…", id="samples"))
-                yield field("balance", Input("", placeholder="none, equal, or a cap N", id="balance"))
+                yield field("samples", Input("", placeholder="all, or train=N,val=N,…", id="samples",
+                                             validators=[Checks(check_samples, allow_empty=True)]))
+                yield field("balance", Input("", placeholder="none, equal, or a cap N", id="balance",
+                                             validators=[Checks(check_balance, allow_empty=True)]))
                 yield field("order", Select([("shuffled", "shuffled"), ("sorted by label", "sorted")],
                                              value="shuffled", allow_blank=False, id="order"))
                 yield field("format", Select([("chat", "chat"), ("prompt/completion (export)", "completion")],
                                               value="chat", allow_blank=False, id="format"))
                 yield field("system", Input("", placeholder="system prompt (optional)", id="system"))
-                yield field("separator", Input("\\n\\n###\\n\\n", id="separator"))
-                yield field("output", Input("", id="out"))
+                yield field("separator", Input(DEFAULT_SEPARATOR, id="separator", validators=[Checks(check_separator)]))
             with VerticalScroll(id="build-side"):
+                yield Static("", id="preview-summary", classes="status-line")
                 yield Static("Preview of train.jsonl", classes="title")
                 yield Static("", id="preview", classes="code")
                 yield Static("", id="build-status", classes="status-line")
                 yield ProgressBar(id="build-progress", show_eta=False)
                 yield Static("", id="report")
                 yield BarChart("Labels per split", id="split-histogram")
-        yield Footer()
+        # the whole width: a build folder's path is long
+        with Horizontal(id="build-out"):
+            yield Label("output", classes="field-label")
+            yield Input("", id="out", compact=True)
+        yield Footer(compact=True)
 
     def on_mount(self) -> None:
         ds = self.app.dataset
         stamp = time.strftime("%Y%m%d-%H%M%S", time.gmtime(self.app.session.clock()))
         from core.paths import runs_dir
 
-        self.query_one("#out", Input).value = str(runs_dir() / "builds" / f"{Path(ds.source).stem}-{stamp}")
+        out = runs_dir() / "builds" / f"{Path(ds.source).stem}-{stamp}"
+        try:  # ~/... reads shorter, and expanduser() gives it back when building
+            out = Path("~") / out.relative_to(Path.home())
+        except ValueError:
+            pass
+        self.query_one("#out", Input).value = str(out)
         self.query_one("#build-progress").display = False
         self.query_one("#split-histogram").display = False
         self._timer = None
         self.schedule_preview()
 
     def options(self):
+        """The preparation options; a value a field refuses raises ConfigError naming the field."""
         from core.data.options import options_from_strings
+        from core.errors import ConfigError
+
+        refused = first_error(self)
+        if refused is not None:
+            raise ConfigError(refused[1])
 
         def value(widget_id: str):
             return self.query_one(f"#{widget_id}").value
@@ -70,72 +145,120 @@ class BuildScreen(AppScreen):
         balance = value("balance").strip() or None
         return options_from_strings(
             text_column=self.app.dataset.text_column, label_column=self.app.dataset.label_column,
-            dedup=value("dedup"), conflicts=value("conflicts"), fractions=value("fractions"),
-            seed=int(value("seed") or 42), stratify=value("stratify"), samples_spec=value("samples").strip() or None,
-            balance=None if balance == "none" else balance, order=value("order"), fmt=value("format"),
-            system_prompt=value("system") or None, separator=value("separator"))
+            labels_spec=self.app.labels_spec, dedup=value("dedup"), conflicts=value("conflicts"),
+            fractions=value("fractions"), seed=int(value("seed") or 42), stratify=value("stratify"),
+            samples_spec=value("samples").strip() or None, balance=None if balance == "none" else balance,
+            order=value("order"), fmt=value("format"), system_prompt=value("system") or None,
+            separator=value("separator"))
 
     @on(Input.Changed)
     @on(Select.Changed)
     @on(Switch.Changed)
     def schedule_preview(self) -> None:
+        self._result_in_view = False  # a value changed after the build: the preview matters again
+        self._notes()
         if getattr(self, "_timer", None) is not None:
             self._timer.stop()
         self._timer = self.set_timer(PREVIEW_DELAY, self._preview)
 
+    def _notes(self) -> None:
+        """Remarks that depend on two fields: a system prompt the chosen format cannot carry."""
+        completion = self.query_one("#format", Select).value == "completion"
+        system = self.query_one("#field-system", Field)
+        system.note(SYSTEM_IGNORED if completion and self.query_one("#system", Input).value.strip() else "",
+                    error=False)
+        self.query_one("#field-separator").display = completion
+
     def _preview(self) -> None:
         from core.errors import StartuneError
+        from tui.errors import describe
 
+        # a preview still being computed for earlier values must not land after this one
+        self._generation = getattr(self, "_generation", 0) + 1
         try:
             options = self.options()
-        except (StartuneError, ValueError) as exc:
-            self.query_one("#preview", Static).update(f"[red]{exc}[/]")
+        except StartuneError as exc:
+            self._show_preview(self._generation, "", Text(describe(exc), style="red"))
             return
-        self._render_preview(options)
+        self._render_preview(options, self._generation)
 
     @work(thread=True, exclusive=True, group="preview", exit_on_error=False)
-    def _render_preview(self, options) -> None:
-        from rich.text import Text
-
+    def _render_preview(self, options, generation: int) -> None:
         from core.data.pipeline import preview
         from core.errors import StartuneError
+        from tui.errors import describe
 
         try:
             lines, counts, report = preview(self.app.dataset, options, n=3)
         except StartuneError as exc:
-            self.app.call_from_thread(self.query_one("#preview", Static).update, Text(str(exc), style="red"))
+            self.app.call_from_thread(self._show_preview, generation, "", Text(describe(exc), style="red"))
             return
         total = {k: sum(v.values()) for k, v in counts.items()}
-        summary = (f"\n{report.rows_out:,} of {report.rows_in:,} rows kept · " +
-                   " · ".join(f"{k} {n:,}" for k, n in total.items()))
-        self.app.call_from_thread(self.query_one("#preview", Static).update, Text("\n".join(lines) + summary))
+        summary = (f"{report.rows_out:,} of {report.rows_in:,} rows kept · "
+                   + " · ".join(f"{k} {n:,}" for k, n in total.items()))
+        body = Text("\n").join(record_text(line) for line in lines)
+        self.app.call_from_thread(self._show_preview, generation, summary, body)
+
+    def _show_preview(self, generation: int, summary: str, body: Text) -> None:
+        if generation != self._generation:
+            return
+        self.query_one("#preview-summary", Static).update(summary)
+        self.query_one("#preview", Static).update(body)
+        if getattr(self, "_result_in_view", False):  # typed just before ctrl+b: keep the result in view
+            self._scroll_to_result()
+
+    def _scroll_to_result(self) -> None:
+        # once laid out: the report, the chart or a new preview just changed the column's height
+        self.call_after_refresh(self.query_one("#build-side", VerticalScroll).scroll_to_widget,
+                                self.query_one("#build-status"), animate=False, top=True)
 
     def action_build(self) -> None:
         from core.errors import StartuneError
+        from tui.errors import describe
 
+        refused = first_error(self)
+        if refused is not None:
+            refused[0].focus()
+            self.app.notify(refused[1], severity="error")
+            return
         try:
             options = self.options()
         except StartuneError as exc:
-            self.app.notify(str(exc), severity="error")
+            self.app.notify(describe(exc), severity="error")
+            return
+        out = self.query_one("#out", Input).value.strip()
+        if not out:
+            self.query_one("#out", Input).focus()
+            self.app.notify("output: give a folder for the files", severity="error")
             return
         bar = self.query_one("#build-progress", ProgressBar)
         bar.display = True
         bar.update(total=None, progress=0)
         self.query_one("#build-status", Static).update("Building ...")
-        self._build(options, Path(self.query_one("#out", Input).value).expanduser())
+        self._build(options, Path(out).expanduser())
 
     @work(thread=True, exclusive=True, group="build", exit_on_error=False)
     def _build(self, options, out_dir: Path) -> None:
         from core.data.pipeline import prepare
+        from core.errors import StartuneError
         from core.validation.validate import cost_by_model
+        from tui.errors import describe
 
         def progress(stage: str, done: int, total: int | None = None) -> None:
             self.app.call_from_thread(self._progress, stage, done, total)
 
-        result = prepare(self.app.dataset, out_dir, options, progress=progress)
-        report, costs = cost_by_model(result.files["train"], progress=progress)
+        try:
+            result = prepare(self.app.dataset, out_dir, options, progress=progress)
+            report, costs = cost_by_model(result.files["train"], progress=progress)
+        except StartuneError as exc:
+            self.app.call_from_thread(self._failed, describe(exc))
+            return
         self.app.session.registry.add_build(out_dir, result.manifest)
         self.app.call_from_thread(self._built, result, report, costs)
+
+    def _failed(self, message: str) -> None:
+        self.query_one("#build-progress").display = False
+        self.query_one("#build-status", Static).update(Text(message, style="red"))
 
     def _progress(self, stage: str, done: int, total: int | None) -> None:
         self.query_one("#build-status", Static).update(f"{stage} ...")
@@ -148,7 +271,7 @@ class BuildScreen(AppScreen):
         self.query_one("#build-progress").display = False
         splits = result.manifest["splits"]
         self.query_one("#build-status", Static).update(
-            f"[green]Built[/] {result.out_dir}: " + ", ".join(f"{k} {v['examples']:,}" for k, v in splits.items())
+            "[green]Built[/] " + ", ".join(f"{k} {v['examples']:,}" for k, v in splits.items())
             + " · ctrl+l to launch")
         lines = [f"validation: {'[green]ok[/]' if report.ok else '[red]' + str(sum(report.error_counts.values())) + ' errors[/]'}"
                  f" · {report.n_examples:,} examples"]
@@ -162,6 +285,9 @@ class BuildScreen(AppScreen):
         chart = self.query_one("#split-histogram", BarChart)
         chart.display = True
         chart.show({name: s["labels"] for name, s in splits.items()})
+        # the result first: what was built and the validation, then the rest below
+        self._result_in_view = True
+        self._scroll_to_result()
 
     def action_launch(self) -> None:
         self.app.action_open_launch()

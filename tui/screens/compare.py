@@ -28,7 +28,7 @@ class CompareScreen(AppScreen):
             yield SeriesChart("valid token accuracy", id="compare-accuracy")
         with VerticalScroll(id="compare-bottom"):
             yield Static("", id="compare-table")
-        yield Footer()
+        yield Footer(compact=True)
 
     def on_mount(self) -> None:
         from core.jobs.series import MetricSeries

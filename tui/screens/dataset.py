@@ -1,4 +1,5 @@
-"""Dataset: pick a file, check the detected columns, page through rows, see the star histogram."""
+"""Dataset: pick a file, check the detected columns and the label set, page through rows (as many
+per page as the table shows), read the selected review in full, see the label histogram."""
 
 from __future__ import annotations
 
@@ -8,23 +9,68 @@ from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import Horizontal, Vertical
-from tui.screens.base import AppScreen
-from textual.widgets import DataTable, DirectoryTree, Footer, Header, Label, Select, Static
+from textual.message import Message
+from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.validation import Integer
+from textual.widgets import DataTable, DirectoryTree, Footer, Header, Input, Label, Select, Static
 
+from tui.screens.base import AppModal, AppScreen
 from tui.widgets.charts import BarChart
+from tui.widgets.form import Checks
 from tui.widgets.path_input import PathInput
 
-PAGE_SIZE = 50
-TEXT_WIDTH = 200  # characters of each review shown; the rest is cut
+MIN_PAGE = 5  # rows per page when the table has not been laid out yet
+# emoji presentation selectors: terminals draw the emoji two cells wide where Textual counts one,
+# which shifts the rest of the line; shown without them, as the text symbol
+_PRESENTATION = dict.fromkeys(map(ord, "\ufe0f\ufe0e"))
+
+
+def shown(text: object) -> str:
+    return str(text).translate(_PRESENTATION)
+
+
+class PageTable(DataTable):
+    """The preview table; says when its size changes so a page holds exactly what fits."""
+
+    class Resized(Message):
+        pass
+
+    def on_resize(self) -> None:
+        self.post_message(self.Resized())
+
+
+def labels_check(spec: str) -> None:
+    from core.data.labels import LabelSet
+
+    LabelSet.parse(spec)
+
+
+class ReviewScreen(AppModal):
+    """One review, whole, however long."""
+
+    BINDINGS = [Binding("escape,enter,q", "dismiss", "Close")]
+
+    def __init__(self, title: str, text: str) -> None:
+        super().__init__()
+        self.title_text, self.text = title, text
+
+    def compose(self) -> ComposeResult:
+        with VerticalScroll(id="review-dialog"):
+            yield Static(self.title_text, classes="title")
+            yield Static(Text(self.text))
+
+    def action_dismiss(self) -> None:
+        self.dismiss()
 
 
 class DatasetScreen(AppScreen):
     BINDINGS = [
-        Binding("ctrl+o", "load", "Load"),
-        Binding("ctrl+t", "tree", "File tree"),
-        Binding("pageup", "page(-1)", "Prev page"),
-        Binding("pagedown", "page(1)", "Next page"),
+        Binding("ctrl+o", "load", "Load", show=False),  # enter in the path field does the same
+        Binding("ctrl+t", "tree", "File tree", show=False),  # said in the summary line
+        # priority: the table's own page keys would scroll inside a page that already fits
+        Binding("pageup", "page(-1)", "Prev", key_display="PgUp", priority=True),
+        Binding("pagedown", "page(1)", "Next", key_display="PgDn", priority=True),
+        Binding("ctrl+g", "goto", "Go to"),
         Binding("ctrl+b", "build", "Build"),
     ]
 
@@ -32,110 +78,259 @@ class DatasetScreen(AppScreen):
         super().__init__()
         self.initial = path
         self.pager = None
-        self.page_no = 0
+        self.first_row = 0  # 0-based row at the top of the page; kept when the page size changes
 
     def compose(self) -> ComposeResult:
         yield Header()
         with Horizontal(id="dataset-top"):
-            yield PathInput(str(self.initial or ""), id="path")
+            yield Label("file", classes="field-label")
+            yield PathInput(str(self.initial or ""), id="path", compact=True)
         with Horizontal(id="dataset-columns"):
-            yield Label("text")
-            yield Select([], id="text-column", prompt="text column", allow_blank=True)
+            yield Label("text", classes="field-label")
+            yield Select([], id="text-column", prompt="text column", allow_blank=True, compact=True)
             yield Label("label")
-            yield Select([], id="label-column", prompt="label column", allow_blank=True)
+            yield Select([], id="label-column", prompt="label column", allow_blank=True, compact=True)
+            yield Label("labels")
+            yield Input(self.app.labels_spec, id="labels", compact=True, validate_on=["changed", "submitted"],
+                        validators=[Checks(labels_check)], tooltip="1-5, or names like neg,neu,pos")
+        yield Static("", id="labels-note", classes="field-note -error")
         with Horizontal(id="dataset-body"):
             yield DirectoryTree(Path.cwd(), id="tree")
             with Vertical(id="dataset-main"):
-                yield Static("Type a path and press enter (ctrl+t: file tree).", id="dataset-summary", classes="status-line")
-                yield DataTable(id="preview", zebra_stripes=True)
-                yield Static("", id="page-info", classes="hint")
+                yield Static("Type a path and press enter (ctrl+t: file tree).", id="dataset-summary",
+                             classes="status-line")
+                yield PageTable(id="preview", zebra_stripes=True, cursor_type="row")
+                with VerticalScroll(id="review"):
+                    yield Static("", id="review-text")
+                with Horizontal(id="page-line"):
+                    yield Static("", id="page-info", classes="hint")
+                    yield Label("go to row", classes="hint")
+                    yield Input("", id="goto", compact=True, type="integer", placeholder="#", valid_empty=True)
             yield BarChart("Labels", id="histogram")
-        yield Footer()
+        yield Footer(compact=True)
 
     def on_mount(self) -> None:
         self.query_one("#tree").display = False
+        self.query_one("#labels-note").display = False
         if self.initial is not None:
             self.action_load()
         elif self.app.dataset is not None:
+            # reopened (palette, Runs): show what was loaded, summary and histogram included
             self.query_one(PathInput).value = self.app.dataset.source
-            self._loaded(self.app.dataset, None)
+            self._loaded(self.app.dataset, self.app.dataset_details)
 
-    @on(PathInput.Submitted)
-    def action_load(self, text_column: str | None = None, label_column: str | None = None) -> None:
+    # -- loading ---------------------------------------------------------------------------
+    @on(Input.Submitted, "#path")
+    def path_submitted(self) -> None:
+        self.action_load()
+
+    def action_load(self) -> None:
+        self._start_load(None, None)
+
+    def _start_load(self, text_column: str | None, label_column: str | None) -> None:
         path = self.query_one(PathInput).value.strip()
+        labels = self.query_one("#labels", Input)
+        if not labels.is_valid:
+            labels.focus()
+            return
         if path:
             self.query_one("#dataset-summary", Static).update(f"Loading {path} ...")
-            self._load(path, text_column, label_column)
+            self._load(path, text_column, label_column, labels.value.strip() or "1-5")
+        else:
+            self.query_one("#dataset-summary", Static).update("Type a path first (ctrl+t: file tree).")
 
     @work(thread=True, exclusive=True, group="dataset", exit_on_error=False)
-    def _load(self, path: str, text_column: str | None, label_column: str | None) -> None:
+    def _load(self, path: str, text_column: str | None, label_column: str | None, labels_spec: str) -> None:
         from core.data.clean import clean
         from core.data.inspect import summarise
         from core.data.labels import LabelSet
         from core.data.load import load_dataset
         from core.errors import StartuneError
+        from tui.errors import describe
 
         try:
+            labels = LabelSet.parse(labels_spec)
             ds = load_dataset(path, text_column=text_column, label_column=label_column)
-            summary = summarise(ds)
-            _, report = clean(ds.frame, ds.text_column, ds.label_column, LabelSet())
+            summary = summarise(ds, labels)
+            _, report = clean(ds.frame, ds.text_column, ds.label_column, labels)
         except StartuneError as exc:
-            self.app.call_from_thread(self.query_one("#dataset-summary", Static).update, f"[red]{exc}[/]")
-            raise
-        self.app.call_from_thread(self._loaded, ds, (summary, report))
+            # said where the user looks; the screen stays usable for another try
+            self.app.call_from_thread(self.query_one("#dataset-summary", Static).update,
+                                      Text(describe(exc), style="red"))
+            return
+        self.app.call_from_thread(self._loaded, ds, (summary, report), labels_spec)
 
-    def _loaded(self, ds, details) -> None:
+    def _loaded(self, ds, details, labels_spec: str | None = None) -> None:
         from core.data.inspect import PreviewPager
 
         self.app.dataset = ds
+        self.app.dataset_details = details
+        if labels_spec is not None:
+            self.app.labels_spec = labels_spec
         columns = [(c, c) for c in ds.frame.columns]
         for select_id, value in (("#text-column", ds.text_column), ("#label-column", ds.label_column)):
             select = self.query_one(select_id, Select)
             with select.prevent(Select.Changed):
                 select.set_options(columns)
                 select.value = value
-        self.pager = PreviewPager(ds, page_size=PAGE_SIZE)
-        self.page_no = 0
-        table = self.query_one("#preview", DataTable)
-        table.clear(columns=True)
-        # fixed widths: columns do not jump while paging, and no page has to be measured first
-        table.add_column("#", key="#", width=len(f"{len(ds.frame):,}"))
-        table.add_column(ds.label_column, key="label", width=max(5, len(ds.label_column)))
-        table.add_column(ds.text_column, key="text", width=TEXT_WIDTH)
+        self.pager = PreviewPager(ds, page_size=self._fits())
+        self.first_row = 0
+        self._columns()
         self._show_page()
         if details is not None:
-            summary, report = details
-            problems = [f"{summary.empty_texts:,} empty"] + [f"{n:,} {k.replace('_', ' ')}" for k, n in summary.invalid_labels.items()]
-            self.query_one("#dataset-summary", Static).update(
-                f"[b]{Path(ds.source).name}[/] {summary.rows:,} rows · text [b]{ds.text_column}[/] · label "
-                f"[b]{ds.label_column}[/] · {', '.join(problems)} · {report.exact_duplicates:,} exact duplicates · "
-                f"{report.duplicate_texts:,} repeated texts · {report.conflicting_texts:,} texts with conflicting labels "
-                f"· {report.rows_out:,} usable")
-            self.query_one(BarChart).show({"all": summary.label_histogram})
+            self._summary(ds, *details)
+        if not self.query_one("#preview", DataTable).size.height:  # not laid out yet: fit once it is
+            self.call_after_refresh(self._refit)
 
-    def _show_page(self) -> None:
+    def _summary(self, ds, summary, report) -> None:
+        invalid = sum(summary.invalid_labels.values())
+        problems = [f"{summary.empty_texts:,} empty", f"{invalid:,} bad labels",
+                    f"{report.exact_duplicates:,} exact duplicates", f"{report.duplicate_texts:,} repeated",
+                    f"{report.conflicting_texts:,} conflicting"]
+        self.query_one("#dataset-summary", Static).update(
+            f"[b]{Path(ds.source).name}[/] {summary.rows:,} rows · [b]{report.rows_out:,} usable[/]\n"
+            + " · ".join(problems))
+        self.query_one(BarChart).show({"all": summary.label_histogram})
+
+    # -- paging ----------------------------------------------------------------------------
+    def _fits(self) -> int:
+        """Rows the table shows without scrolling (its header takes one line)."""
+        height = self.query_one("#preview", DataTable).size.height
+        return max(MIN_PAGE, height - 1) if height else MIN_PAGE
+
+    def _columns(self) -> None:
+        ds = self.app.dataset
+        table = self.query_one("#preview", DataTable)
+        table.clear(columns=True)
+        number, label = self._fixed_widths()
+        table.add_column("#", key="#", width=number)
+        table.add_column(ds.label_column, key="label", width=label)
+        table.add_column(ds.text_column, key="text", width=self._text_width())
+
+    def _fixed_widths(self) -> tuple[int, int]:
+        ds = self.app.dataset
+        return len(f"{len(ds.frame):,}"), max(5, len(ds.label_column))
+
+    def _text_width(self) -> int:
+        """The text takes what is left, so nothing scrolls sideways; the full review is shown below."""
+        number, label = self._fixed_widths()
+        return max(10, self.query_one("#preview", DataTable).size.width - number - label - 7)
+
+    @on(PageTable.Resized)
+    def on_table_resized(self) -> None:
+        self.call_after_refresh(self._refit)
+
+    def _refit(self) -> None:
+        """A page holds what the table shows; the selected row stays selected."""
+        if self.pager is None:
+            return
+        from core.data.inspect import PreviewPager
+
+        table = self.query_one("#preview", DataTable)
+        fits = self._fits()
+        text_width = table.ordered_columns[-1].width if table.ordered_columns else 0
+        if fits == self.pager.page_size and text_width == self._text_width():
+            return
+        selected = self.first_row + (table.cursor_row if getattr(self, "rows", None) else 0)
+        self.pager = PreviewPager(self.app.dataset, page_size=fits)
+        self.first_row = selected - selected % fits
+        self._columns()
+        self._show_page(cursor=selected % fits)
+
+    @property
+    def page_no(self) -> int:
+        return self.first_row // self.pager.page_size
+
+    def _show_page(self, cursor: int = 0) -> None:
         table = self.query_one("#preview", DataTable)
         table.clear()
         ds = self.app.dataset
-        for row in self.pager.page(self.page_no):
-            text = str(row[ds.text_column]).replace("\n", " ⏎ ")
-            table.add_row(Text(f"{row['#']:,}", justify="right"), row[ds.label_column], text[:TEXT_WIDTH])
-        self.query_one("#page-info", Static).update(
-            f"page {self.page_no + 1:,} of {self.pager.n_pages:,} (page up / page down)")
+        width = table.ordered_columns[-1].width if table.ordered_columns else 40
+        self.rows = self.pager.page(self.page_no)
+        for row in self.rows:
+            text = shown(row[ds.text_column]).replace("\n", " ⏎ ")
+            table.add_row(Text(f"{row['#']:,}", justify="right"), shown(row[ds.label_column]), text[:width])
+        if self.rows:
+            table.move_cursor(row=min(cursor, len(self.rows) - 1))
+        self.query_one("#page-info", Static).update(f"page {self.page_no + 1:,} of {self.pager.n_pages:,}")
+        goto = self.query_one("#goto", Input)
+        if not goto.validators or goto.validators[0].maximum != max(1, self.pager.rows):
+            goto.validators = [Integer(1, max(1, self.pager.rows), f"a row from 1 to {self.pager.rows:,}")]
+        self._show_review()
 
     def action_page(self, delta: int) -> None:
         if self.pager is not None:
-            self.page_no = min(max(0, self.page_no + delta), self.pager.n_pages - 1)
+            page = min(max(0, self.page_no + delta), self.pager.n_pages - 1)
+            self.first_row = page * self.pager.page_size
             self._show_page()
 
+    @on(DataTable.RowHighlighted, "#preview")
+    def _show_review(self) -> None:
+        table = self.query_one("#preview", DataTable)
+        rows = getattr(self, "rows", [])
+        if not rows or table.cursor_row >= len(rows):
+            self.query_one("#review-text", Static).update("")
+            return
+        ds = self.app.dataset
+        row = rows[table.cursor_row]
+        review = Text(f"row {row['#']:,} · {ds.label_column} {row[ds.label_column]} · ", style="bold")
+        review.append(shown(row[ds.text_column]), style="not bold")
+        self.query_one("#review-text", Static).update(review)
+        review = self.query_one("#review", VerticalScroll)
+        if review.scroll_y:
+            review.scroll_home(animate=False)
+
+    @on(DataTable.RowSelected, "#preview")
+    def open_review(self) -> None:
+        """Enter on a row: the whole review in a dialog (the pane below may be too short)."""
+        table = self.query_one("#preview", DataTable)
+        rows = getattr(self, "rows", [])
+        if rows and table.cursor_row < len(rows):
+            ds = self.app.dataset
+            row = rows[table.cursor_row]
+            self.app.push_screen(ReviewScreen(f"row {row['#']:,} · {ds.label_column} {row[ds.label_column]}",
+                                              shown(row[ds.text_column])))
+
+    def action_goto(self) -> None:
+        self.query_one("#goto", Input).focus()
+
+    @on(Input.Submitted, "#goto")
+    def goto_submitted(self, event: Input.Submitted) -> None:
+        if self.pager is None:
+            return
+        if event.validation_result is not None and not event.validation_result.is_valid:
+            self.app.notify("; ".join(event.validation_result.failure_descriptions), severity="warning")
+            return
+        target = int(event.value) - 1
+        self.first_row = target - target % self.pager.page_size
+        self._show_page(cursor=target % self.pager.page_size)
+        event.input.value = ""
+        self.query_one("#preview", DataTable).focus()
+
+    # -- columns and labels ----------------------------------------------------------------
     @on(Select.Changed)
     def columns_changed(self, event: Select.Changed) -> None:
         text = self.query_one("#text-column", Select).value
         label = self.query_one("#label-column", Select).value
         if isinstance(text, str) and isinstance(label, str) and self.app.dataset is not None:
             if (text, label) != (self.app.dataset.text_column, self.app.dataset.label_column):
-                self.action_load(text, label)
+                self._start_load(text, label)
 
+    @on(Input.Changed, "#labels")
+    def labels_changed(self, event: Input.Changed) -> None:
+        note = self.query_one("#labels-note", Static)
+        result = event.validation_result
+        bad = result is not None and not result.is_valid
+        note.update(f"labels: {'; '.join(result.failure_descriptions)}" if bad else "")
+        note.display = bad
+
+    @on(Input.Submitted, "#labels")
+    def labels_submitted(self) -> None:
+        ds = self.app.dataset
+        if ds is not None:
+            self._start_load(ds.text_column, ds.label_column)
+
+    # -- file tree -------------------------------------------------------------------------
     def action_tree(self) -> None:
         tree = self.query_one("#tree")
         tree.display = not tree.display
@@ -149,4 +344,13 @@ class DatasetScreen(AppScreen):
         self.action_load()
 
     def action_build(self) -> None:
+        labels = self.query_one("#labels", Input)
+        if not labels.is_valid:
+            self.app.notify("Fix the labels field first (e.g. 1-5 or neg,neu,pos).", severity="warning")
+            return
+        if self.app.dataset is not None and labels.value.strip() != self.app.labels_spec:
+            # the label set changed but was not applied yet: apply it before building
+            self.labels_submitted()
+            self.app.notify("Labels applied; press ctrl+b again once the summary is updated.")
+            return
         self.app.action_open_build()

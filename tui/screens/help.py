@@ -13,17 +13,23 @@ HELP = """\
 
 **Everywhere**: `F1` help · `ctrl+p` command palette (screens and actions) · `escape` back · `ctrl+q` quit
 
-**Runs**: `n` new run · `enter` open · `space` select · `c` compare selected · `d` delete · `j` backend jobs · `r` refresh
+**Runs**: `enter` open · `n` new run · `space` select · `c` compare selected · `d` delete · `j` backend jobs · `r` refresh
 
-**Dataset**: `enter` or `ctrl+o` load the path · `ctrl+t` file tree · `page up` `page down` turn pages · `ctrl+b` on to Build
+**Dataset**: `enter` in the path field or `ctrl+o` load · `ctrl+t` file tree · `PgUp` `PgDn` turn pages ·
+`enter` on a row reads the whole review · `ctrl+g` go to a row · labels field: `1-5` or `neg,neu,pos`, then `enter` ·
+`ctrl+b` on to Build
 
-**Build**: `ctrl+b` build the files · `ctrl+l` on to Launch (after a build)
+**Build**: `ctrl+b` build the files · `ctrl+l` on to Launch · a value a field refuses is explained under it
 
-**Launch**: `ctrl+l` launch (asks to confirm the cost)
+**Launch**: pick a build (newest first) or a JSONL file of your own, the backend and one of its models;
+`ctrl+l` launch (checks every field and the API key, then asks to confirm the cost)
 
-**Monitor**: `c` cancel · `p` pause · `u` resume · `r` results
+**Monitor**: `c` cancel · `p` pause · `u` resume (each shown only when the job's state allows it) · `r` results
 
-**Results**: `e` evaluate on the test split · `m` monitor
+**Results**: `e` evaluate on the test split · `m` monitor · `tab` then arrows scroll the per-label table
+
+**Compare** (select two or more runs with `space` on Runs, then `c`): the runs' validation curves overlaid,
+what differs in their settings, and their best scores · `escape` back
 
 The local backend trains on this machine when no API key is set.
 """

@@ -1,54 +1,204 @@
-"""Launch: backend, model and hyperparameters; a confirmation with the cost estimate and budget."""
+"""Launch: which build (or JSONL file), backend, model (as the backend lists them) and
+hyperparameters, each checked as it is typed; then a confirmation with the cost and budget."""
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
+from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical, VerticalScroll
-from tui.screens.base import AppScreen
+from textual.validation import Integer, Number
 from textual.widgets import Button, Footer, Header, Input, Select, Static
 
-from tui.widgets.form import field
+from tui.screens.base import AppScreen
+from tui.widgets.form import Checks, Field, field, first_error
+from tui.widgets.path_input import PathInput
 
 BACKENDS = [("local (this machine)", "local"), ("OpenAI", "openai"), ("Azure OpenAI", "azure"),
             ("compatible base URL", "compatible")]
+OWN_FILE = "own-file"  # the build selector's entry for a JSONL file of the user's own
+# the fine-tuning API's limits (the same as core's hyperparameter check)
+EPOCHS, BATCH = (1, 50), (1, 256)
+
+
+def auto_or_whole(low: int, high: int):
+    def check(value: str) -> None:
+        value = value.strip()
+        if value in ("", "auto"):
+            return
+        if not value.lstrip("-").isdigit() or not low <= int(value) <= high:
+            raise ValueError(f"auto, or a whole number from {low} to {high}")
+
+    return check
+
+
+def auto_or_positive(value: str) -> None:
+    import math
+
+    value = value.strip()
+    if value in ("", "auto"):
+        return
+    try:
+        number = float(value)
+    except ValueError:
+        number = math.nan
+    if not (number > 0 and math.isfinite(number)):
+        raise ValueError("auto, or a number above 0 (e.g. 0.5 or 2)")
+
+
+def trainable(model: str) -> bool:
+    from core.validation.models import model_info
+
+    try:
+        return model.startswith("ft:") or model_info(model).trainable
+    except Exception:  # noqa: BLE001 - a model the price table does not know
+        return False
+
+
+def check_suffix(value: str) -> None:
+    if len(value) > 64:
+        raise ValueError(f"at most 64 characters ({len(value)} now)")
+
+
+def check_jsonl(value: str) -> None:
+    path = Path(value.strip()).expanduser()
+    if path.suffix != ".jsonl":
+        raise ValueError("a .jsonl file (chat or prompt/completion records)")
+    if not path.is_file():
+        raise ValueError(f"no file {value.strip()}")
+
+
+def build_label(build: dict) -> str:
+    train = build["manifest"].get("splits", {}).get("train", {}).get("examples")
+    stamp = time.strftime("%m-%d %H:%M", time.localtime(build["created_at"]))
+    return f"{build['path'].name} · {stamp}" + (f" · {train:,} train" if train is not None else "")
 
 
 class LaunchScreen(AppScreen):
     BINDINGS = [Binding("ctrl+l", "launch", "Launch")]
 
-    def __init__(self, build_dir: Path) -> None:
+    def __init__(self, build_dir: Path | None = None) -> None:
         super().__init__()
         self.build_dir = build_dir
 
     def compose(self) -> ComposeResult:
+        from core.jobs.launch import recent_builds
+
         choice = self.app.session.choice
+        builds = recent_builds(self.app.session.registry)
+        options = [(build_label(b), str(b["path"])) for b in builds]
+        if self.build_dir is not None and str(self.build_dir) not in {value for _, value in options}:
+            options.insert(0, (Path(self.build_dir).name, str(self.build_dir)))
+        options.append(("a JSONL file of my own ...", OWN_FILE))
+        selected = str(self.build_dir) if self.build_dir is not None else options[0][1]
         yield Header()
         with VerticalScroll(id="launch-form"):
-            yield Static(f"Build: {self.build_dir}", classes="status-line")
+            yield field("build", Select(options, value=selected, allow_blank=False, id="build"))
+            yield field("JSONL file", PathInput("", id="own-file", placeholder="path to a train .jsonl file", validators=[Checks(check_jsonl)],
+                                                validate_on=["changed", "submitted"]))
             yield field("backend", Select(BACKENDS, value=choice.kind, allow_blank=False, id="backend"))
             yield field("base URL", Input(choice.base_url or "", placeholder="for a compatible server", id="base-url"))
-            yield field("model", Input(choice.default_model, id="model"))
-            yield field("epochs", Input("auto", id="epochs"))
-            yield field("batch size", Input("auto", id="batch"))
-            yield field("LR multiplier", Input("auto", id="lr"))
-            yield field("suffix", Input("", placeholder="up to 64 characters", id="suffix"))
-            yield field("seed", Input("", placeholder="random", id="seed", type="integer"))
-            yield field("budget (USD)", Input("", placeholder="no limit", id="budget", type="number"))
+            yield field("model", Select([(choice.default_model, choice.default_model)], value=choice.default_model,
+                                        allow_blank=False, id="model"))
+            yield field("epochs", Input("auto", id="epochs", validators=[Checks(auto_or_whole(*EPOCHS))]))
+            yield field("batch size", Input("auto", id="batch", validators=[Checks(auto_or_whole(*BATCH))]))
+            yield field("LR multiplier", Input("auto", id="lr", validators=[Checks(auto_or_positive)]))
+            yield field("suffix", Input("", placeholder="up to 64 characters", id="suffix",
+                                        validators=[Checks(check_suffix)]))
+            yield field("seed", Input("", placeholder="random", id="seed", type="integer",
+                                      validators=[Integer(0, 2**31 - 1, "a whole number, 0 or more")], valid_empty=True))
+            yield field("budget (USD)", Input("", placeholder="no limit", id="budget", type="number",
+                                              validators=[Number(0, None, "a number of dollars, 0 or more")],
+                                              valid_empty=True))
             with Vertical(id="launch-actions"):
                 yield Button("Launch (ctrl+l)", variant="primary", id="launch", compact=True)
                 yield Static("", id="launch-error")
-        yield Footer()
+        yield Footer(compact=True)
 
+    def on_mount(self) -> None:
+        self._source_changed()
+        self._backend_shown()
+        self._load_models(self.app.session.choice)
+
+    # -- what to launch --------------------------------------------------------------------
+    @on(Select.Changed, "#build")
+    def _source_changed(self) -> None:
+        own = self.query_one("#build", Select).value == OWN_FILE
+        self.query_one("#field-own-file").display = own
+        if own and len(self.query_one("#build", Select)._options) == 1:  # noqa: SLF001 - no builds at all
+            self.query_one("#field-own-file", Field).note(
+                "No builds yet: make one on the Build screen, or give a JSONL file here.", error=False)
+
+    def _source(self) -> Path:
+        value = self.query_one("#build", Select).value
+        if value == OWN_FILE:
+            return Path(self.query_one("#own-file", Input).value.strip()).expanduser()
+        return Path(str(value))
+
+    # -- backend and its models ------------------------------------------------------------
     @on(Select.Changed, "#backend")
-    def backend_changed(self, event: Select.Changed) -> None:
-        from core.jobs.backends import BackendChoice
+    def backend_changed(self) -> None:
+        self._backend_shown()
+        try:
+            choice = self._choice()
+        except Exception:  # noqa: BLE001 - explained when launching; the list keeps the default
+            return
+        self._load_models(choice)
 
-        kind = str(event.value)
-        self.query_one("#model", Input).value = BackendChoice(kind).default_model
+    def _backend_shown(self) -> None:
+        from core.jobs.backends import missing_settings
+
+        kind = self.query_one("#backend", Select).value
+        self.query_one("#field-base-url").display = kind != "local"
+        try:
+            missing = missing_settings(self._choice())
+        except Exception:  # noqa: BLE001 - e.g. compatible without a URL yet
+            missing = ["a base URL"]
+        self.query_one("#field-backend", Field).note(self._missing_text(missing))
+
+    @staticmethod
+    def _missing_text(missing: list[str]) -> str:
+        if not missing:
+            return ""
+        return f"needs {' and '.join(missing)}: set it in the environment and restart, or choose the local backend"
+
+    @on(Input.Submitted, "#base-url")
+    def base_url_submitted(self) -> None:
+        self.backend_changed()
+
+    @work(exclusive=True, group="models", exit_on_error=False)
+    async def _load_models(self, choice) -> None:
+        """The models the backend lists (GET /v1/models), its default first when it has one."""
+        from core.jobs.backends import default_model, missing_settings, remote_client
+        from tui.errors import describe
+
+        select = self.query_one("#model", Select)
+        default = choice.default_model
+        if missing_settings(choice):
+            select.set_options([(default, default)])
+            select.value = default
+            return
+        session = self.app.session
+        own = choice != session.choice and choice.kind != "local"
+        client = remote_client(choice) if own else await session.client()
+        try:
+            listed = [m.id for m in (await client.models.list()).data]
+            default = await default_model(client, choice)
+        except Exception as exc:  # noqa: BLE001 - said in place; the default model stays usable
+            self.query_one("#field-model", Field).note(f"could not list models: {describe(exc)}")
+            listed = []
+        finally:
+            if own:
+                await client.close()
+        if choice.kind in ("openai", "azure"):  # their lists hold every model; offer those that train
+            listed = [m for m in listed if trainable(m)]
+        models = sorted(set(listed) | {default}, key=lambda m: (m != default, m.startswith("ft:"), m))
+        select.set_options([(m, m) for m in models])
+        select.value = default
 
     def _choice(self):
         from core.jobs.backends import resolve_backend
@@ -65,51 +215,78 @@ class LaunchScreen(AppScreen):
             return self.query_one(f"#{widget_id}", Input).value.strip()
 
         return LaunchOptions(
-            model=text("model") or None, n_epochs=auto_or(text("epochs"), int), batch_size=auto_or(text("batch"), int),
-            learning_rate_multiplier=auto_or(text("lr"), float), suffix=text("suffix") or None,
-            seed=int(text("seed")) if text("seed") else None,
+            model=str(self.query_one("#model", Select).value), n_epochs=auto_or(text("epochs"), int),
+            batch_size=auto_or(text("batch"), int), learning_rate_multiplier=auto_or(text("lr"), float),
+            suffix=text("suffix") or None, seed=int(text("seed")) if text("seed") else None,
             max_cost=float(text("budget")) if text("budget") else None)
+
+    # -- launching -------------------------------------------------------------------------
+    def _say(self, message: str, *, error: bool = True) -> None:
+        self.query_one("#launch-error", Static).update(Text(message, style="red" if error else ""))
 
     @on(Button.Pressed, "#launch")
     def action_launch(self) -> None:
+        """Everything the user can fix is checked here, before the cost is asked about."""
         from core.errors import StartuneError
+        from core.jobs.backends import missing_settings
+        from tui.errors import describe
 
-        self.query_one("#launch-error", Static).update("")
+        self._say("", error=False)
+        refused = first_error(self)
+        if refused is not None:
+            refused[0].focus()
+            self._say(refused[1])
+            return
         try:
             choice, options = self._choice(), self._options()
         except StartuneError as exc:
-            self.query_one("#launch-error", Static).update(f"[red]{exc}[/]")
+            self._say(describe(exc))
             return
-        self._estimate(choice, options)
+        missing = missing_settings(choice)
+        if missing:
+            self._say(f"{choice.kind}: {self._missing_text(missing)}")
+            return
+        self._say("Checking the training file ...", error=False)
+        self._estimate(choice, options, self._source())
 
     @work(thread=True, exclusive=True, group="launch", exit_on_error=False)
-    def _estimate(self, choice, options) -> None:
+    def _estimate(self, choice, options, source: Path) -> None:
+        from core.errors import StartuneError
+        from core.jobs.launch import launch_input
         from core.validation.validate import validate_file
+        from tui.errors import describe
 
-        model = options.model or choice.default_model
-        epochs = options.n_epochs if isinstance(options.n_epochs, int) else None
-        report = validate_file(self.build_dir / "train.jsonl", model, n_epochs=epochs)
-        self.app.call_from_thread(self._confirm, choice, options, report)
+        try:
+            train = launch_input(source).train
+            model = options.model or choice.default_model
+            epochs = options.n_epochs if isinstance(options.n_epochs, int) else None
+            report = validate_file(train, model, n_epochs=epochs)
+            if not report.ok:
+                raise StartuneError(f"training file has format errors, first: {report.first_error()}", path=train)
+        except StartuneError as exc:
+            self.app.call_from_thread(self._say, describe(exc))
+            return
+        self.app.call_from_thread(self._confirm, choice, options, report, source)
 
-    def _confirm(self, choice, options, report) -> None:
+    def _confirm(self, choice, options, report, source: Path) -> None:
         from tui.screens.confirm import ConfirmScreen
 
+        self._say("", error=False)
         cost = report.cost
         budget = "no budget set" if options.max_cost is None else f"budget ${options.max_cost:,.2f}"
         over = options.max_cost is not None and cost.usd is not None and cost.usd > options.max_cost
-        question = (f"Launch on {choice.describe()}?\n\n{cost.describe()}\n{budget}"
+        question = (f"Launch {source.name} on {choice.describe()}?\n\n{cost.describe()}\n{budget}"
                     + ("\n\n[red]The estimate is above the budget: the launch will be refused.[/]" if over else ""))
 
         def answered(yes: bool | None) -> None:
             if yes:
-                self.query_one("#launch-error", Static).update("Uploading and creating the job ...")
-                self._launch(choice, options)
+                self._say("Uploading and creating the job ...", error=False)
+                self._launch(choice, options, source)
 
         self.app.push_screen(ConfirmScreen(question, yes="Launch (y)", no="Cancel (n)"), answered)
 
     @work(exclusive=True, group="launch", exit_on_error=False)
-    async def _launch(self, choice, options) -> None:
-        from core.errors import StartuneError
+    async def _launch(self, choice, options, source: Path) -> None:
         from core.jobs.launch import launch
         from tui.errors import describe
 
@@ -117,9 +294,9 @@ class LaunchScreen(AppScreen):
         session.use_backend(choice)
         try:
             client = await session.client(choice)
-            run_id, job = await launch(client, self.build_dir, options, choice=choice, registry=session.registry)
-        except (StartuneError, Exception) as exc:  # explained in place, where the user is looking
-            self.query_one("#launch-error", Static).update(f"[red]{describe(exc)}[/]")
+            run_id, job = await launch(client, source, options, choice=choice, registry=session.registry)
+        except Exception as exc:  # noqa: BLE001 - explained in place, where the user is looking
+            self._say(describe(exc))
             return
         self.app.follow(choice.key, job["id"])
         from tui.screens.monitor import MonitorScreen

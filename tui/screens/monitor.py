@@ -45,9 +45,19 @@ class MonitorScreen(AppScreen):
             with Vertical(id="monitor-side"):
                 yield Static("Checkpoints", classes="title")
                 yield Static("-", id="checkpoints")
-        yield Footer()
+        yield Footer(compact=True)
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        """Cancel, pause and resume appear only when the job's state allows them."""
+        if action in ("cancel", "pause", "resume"):
+            from core.jobs.track import allowed_controls
+
+            status = self.app.session.job(self.backend, self.job_id).job.get("status")
+            return action in allowed_controls(status)
+        return True
 
     def on_mount(self) -> None:
+        self.status_shown = None
         self.shown = 0  # events of the followed job already drawn; the session holds them all
         self._sync()
         state = self.app.session.job(self.backend, self.job_id)
@@ -57,6 +67,8 @@ class MonitorScreen(AppScreen):
         self._load_checkpoints()
 
     def job_updated(self, message) -> None:
+        if not hasattr(self, "shown"):
+            return  # not mounted yet: on_mount draws everything the session holds
         if (message.backend, message.job_id) == (self.backend, self.job_id):
             self._sync(message.job)
 
@@ -92,8 +104,9 @@ class MonitorScreen(AppScreen):
         if job.get("created_at"):
             end = job.get("finished_at") or now
             parts.append(f"elapsed {fmt_duration(end - job['created_at'])}")
-        if job.get("estimated_finish") and status not in TERMINAL:
-            parts.append(f"finish in {fmt_duration(job['estimated_finish'] - now)}")
+        left = series.seconds_left(now) if status == "running" else None
+        if left is not None:
+            parts.append(f"about {fmt_duration(left)} left")
         if job.get("trained_tokens"):
             parts.append(f"{job['trained_tokens']:,} tokens")
         parts.append(f"valid loss {fmt_float(series.last('valid_loss'))}")
@@ -103,6 +116,9 @@ class MonitorScreen(AppScreen):
         if (job.get("error") or {}).get("message"):
             parts.append(f"[red]{job['error']['message']}[/]")
         self.query_one("#monitor-status", Static).update(" · ".join(parts))
+        if status != self.status_shown:
+            self.status_shown = status
+            self.refresh_bindings()
 
     @work(exclusive=True, group="checkpoints", exit_on_error=False)
     async def _load_checkpoints(self) -> None:
@@ -115,6 +131,8 @@ class MonitorScreen(AppScreen):
         self.query_one("#checkpoints", Static).update("\n".join(lines) or "none yet")
 
     def action_cancel(self) -> None:
+        if not self.check_action("cancel", ()):
+            return
         from tui.screens.confirm import ConfirmScreen
 
         def answered(yes: bool | None) -> None:
@@ -132,6 +150,8 @@ class MonitorScreen(AppScreen):
 
     @work(exclusive=True, group="control", exit_on_error=False)
     async def _control(self, action: str) -> None:
+        if not self.check_action(action, ()):
+            return  # the state changed since the key was shown
         client = await self.app.session.client()
         job = await getattr(client.fine_tuning.jobs, action)(self.job_id)
         job_dict = job.model_dump(mode="json", exclude_unset=True)

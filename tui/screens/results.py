@@ -12,7 +12,7 @@ from rich.text import Text
 from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import Horizontal, Vertical
+from textual.containers import Horizontal, Vertical, VerticalScroll
 from tui.screens.base import AppScreen
 from textual.widgets import Footer, Header, ProgressBar, Static
 
@@ -64,11 +64,13 @@ class ResultsScreen(AppScreen):
             yield SeriesChart("valid_loss", id="valid-loss")
             yield SeriesChart("valid_mean_token_accuracy", id="valid-accuracy")
         with Horizontal(id="results-bottom"):
-            yield Static("", id="evaluation")
+            # scrolls (up/down once focused): the per-label table is taller than 80x24 leaves
+            with VerticalScroll(id="evaluation-box"):
+                yield Static("", id="evaluation")
             with Vertical(id="results-side"):
                 yield ProgressBar(id="eval-progress", show_eta=False)
                 yield Static("", id="confusion")
-        yield Footer()
+        yield Footer(compact=True)
 
     def on_mount(self) -> None:
         self.query_one("#eval-progress").display = False

@@ -25,15 +25,43 @@ def run_row(run: dict, series, accuracy: float | None) -> tuple:
     )
 
 
+WELCOME_STEPS = (
+    ("n", "pick a dataset: a CSV, TSV, JSON(L) or Parquet file of texts and labels "
+          "(try assets/sample_reviews.csv)"),
+    ("ctrl+b", "on to Build: clean, split and write the training files"),
+    ("ctrl+l", "on to Launch: pick a model, see the cost, start the job, watch it train"),
+    ("r, e", "on a finished run: its results, then its score on the test split"),
+    ("j", "or follow a job that already runs on the backend"),
+    ("F1", "every key · ctrl+p every screen and action · ctrl+q quit"),
+)
+
+
+def welcome():
+    """What a new user sees instead of an empty table: the steps, each with its key."""
+    from rich.console import Group
+    from rich.table import Table
+    from rich.text import Text
+
+    steps = Table.grid(padding=(0, 2))
+    steps.add_column(style="bold", no_wrap=True)
+    steps.add_column()
+    for key, what in WELCOME_STEPS:
+        steps.add_row(key, what)
+    return Group(Text.from_markup("[b]Welcome to startune[/b]: from labelled reviews to a fine-tuned model.\n"),
+                 steps, Text("\nYour runs will be listed here, newest first."))
+
+
 class RunsScreen(AppScreen):
+    # short words: the footer shows every key at 80 columns; enter is a priority binding so the
+    # footer lists it (the table's own enter would hide it)
     BINDINGS = [
-        Binding("n", "new_run", "New run"),
-        Binding("enter", "open", "Open", show=True),
+        Binding("enter", "open", "Open", key_display="⏎", priority=True),
+        Binding("n", "new_run", "New"),
         Binding("space", "select", "Select"),
         Binding("c", "compare", "Compare"),
         Binding("d", "delete", "Delete"),
-        Binding("j", "jobs", "Backend jobs"),
-        Binding("r", "refresh", "Refresh"),
+        Binding("j", "jobs", "Jobs"),
+        Binding("r", "refresh", "Refresh", show=False),
     ]
 
     def __init__(self) -> None:
@@ -46,8 +74,8 @@ class RunsScreen(AppScreen):
         with Vertical(id="runs-body"):
             yield Static("", id="runs-backend", classes="status-line")
             yield DataTable(id="runs-table", cursor_type="row", zebra_stripes=True)
-            yield Static("No runs yet: press n to start from a dataset.", id="runs-empty", classes="hint")
-        yield Footer()
+            yield Static(welcome(), id="runs-empty")
+        yield Footer(compact=True)
 
     def on_mount(self) -> None:
         table = self.query_one(DataTable)
@@ -80,12 +108,21 @@ class RunsScreen(AppScreen):
         table = self.query_one(DataTable)
         cursor = table.cursor_row
         table.clear()
+        if bool(self.rows) != bool(rows):
+            self.call_later(self.refresh_bindings)
         self.rows = [run for run, _ in rows]
         for run, cells in rows:
             table.add_row("✓" if run["id"] in self.selected else " ", *cells, key=run["id"])
         if rows:
             table.move_cursor(row=min(cursor, len(rows) - 1))
         self.query_one("#runs-empty").display = not rows
+        table.display = bool(rows)
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        """Open, select, compare and delete need a run: hidden while there is none."""
+        if action in ("open", "select", "compare", "delete") and not self.rows:
+            return False
+        return True
 
     def _current(self) -> dict | None:
         table = self.query_one(DataTable)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 from textual_plotext import PlotextPlot
 
 REDRAW_EVERY = 0.25  # seconds: redrawing a chart per event floods a terminal over SSH
@@ -23,8 +25,67 @@ def whole_ticks(low: float, high: float, count: int = 5) -> list[int]:
     return ticks
 
 
+def nice_ticks(low: float, high: float, count: int = 5) -> list[float]:
+    """Evenly spaced ticks on a round step (1, 2 or 5 times a power of ten) covering low..high:
+    the same distance between every two labels, and labels that read as numbers people write."""
+    if not (math.isfinite(low) and math.isfinite(high)):
+        return [0.0]
+    if high - low < 1e-12:
+        low, high = low - 0.5 * (abs(low) or 1), high + 0.5 * (abs(high) or 1)
+    raw = (high - low) / max(1, count - 1)
+    magnitude = 10 ** math.floor(math.log10(raw))
+    step = next(m * magnitude for m in (1, 2, 2.5, 5, 10) if m * magnitude >= raw * 0.999)
+    first = math.floor(low / step + 1e-9) * step
+    last = math.ceil(high / step - 1e-9) * step
+    n = int(round((last - first) / step))
+    return [round(first + i * step, 12) for i in range(n + 1)]
+
+
+def even_axis(low: float, high: float, rows: int) -> tuple[float, float, list[float]]:
+    """(axis min, axis max, ticks) for a plot ``rows`` rows tall: round ticks a whole number of
+    rows apart, so the distance on screen between every two ticks is the same."""
+    rows = max(2, rows)
+    best = None
+    for count in (5, 4, 3):
+        ticks = nice_ticks(low, high, count)
+        intervals = max(1, len(ticks) - 1)
+        if intervals > rows - 1:
+            continue
+        per_tick = (rows - 1) // intervals
+        unused = rows - 1 - per_tick * intervals  # rows above the top tick
+        if best is None or unused < best[0]:
+            best = (unused, ticks, per_tick)
+    if best is None:  # a very short plot: its two ends
+        ticks, per_tick = [nice_ticks(low, high, 2)[0], nice_ticks(low, high, 2)[-1]], rows - 1
+    else:
+        _, ticks, per_tick = best
+    intervals = max(1, len(ticks) - 1)
+    per_row = (ticks[-1] - ticks[0]) / intervals / per_tick
+    return ticks[0], ticks[0] + (rows - 1) * per_row, ticks
+
+
+def tick_labels(ticks: list[float]) -> list[str]:
+    """The same number of decimals on every label, as few as the step needs."""
+    if len(ticks) < 2:
+        return [f"{t:g}" for t in ticks]
+    step = abs(ticks[1] - ticks[0])
+    decimals = 0
+    while decimals < 6 and abs(round(step, decimals) - step) > step * 1e-6:
+        decimals += 1
+    return [f"{t:.{decimals}f}" for t in ticks]
+
+
+# series colours, also used by the legend in the border title (plotext's own legend covers data)
+PALETTE = [(66, 165, 245), (255, 167, 38), (102, 187, 106), (236, 64, 122), (171, 71, 188), (38, 198, 218)]
+
+
 class SeriesChart(PlotextPlot):
-    """Named line series; ``append`` adds points, a timer redraws when something changed."""
+    """Named line series; ``append`` adds points, a timer redraws when something changed. The
+    legend is the border title, coloured like the lines, so it never hides a point."""
+
+    DEFAULT_CSS = """
+    SeriesChart { border-top: solid $primary-muted; border-title-align: left; border-title-color: $text; }
+    """
 
     def __init__(self, title: str, *, ylabel: str = "", id: str | None = None, classes: str | None = None) -> None:
         super().__init__(id=id, classes=classes)
@@ -32,6 +93,7 @@ class SeriesChart(PlotextPlot):
         self.ylabel = ylabel
         self.lines: dict[str, tuple[list[float], list[float]]] = {}
         self._dirty = True
+        self.border_title = title
 
     def on_mount(self) -> None:
         super().on_mount()
@@ -60,49 +122,100 @@ class SeriesChart(PlotextPlot):
             self._dirty = False
             self.refresh()
 
+    def _legend(self) -> bool:
+        """Set the border title: the chart's title and a coloured key per series. When both do
+        not fit, the keys only (True: the title then goes above the plot, on its own row)."""
+        from rich.markup import escape
+        from rich.text import Text
+
+        drawn = [name for name, (xs, _) in self.lines.items() if xs]
+        if not drawn:
+            title, inside = f"{escape(self.title)} (no data yet)", False
+        else:
+            keys = "  ".join(f"[rgb{PALETTE[i % len(PALETTE)]}]━━[/] {escape(name)}"
+                             for i, name in enumerate(self.lines) if name in drawn)
+            title = f"{escape(self.title)}  {keys}"
+            inside = bool(self.size.width) and Text.from_markup(title).cell_len > self.size.width - 4
+            if inside:
+                title = keys
+        if self.border_title != title:
+            self.border_title = title
+        return inside
+
     def render(self):
         plt = self.plt
         plt.clear_data()
         plt.clear_figure()
-        plt.title(self.title)
+        self._title_inside = self._legend()
+        if self._title_inside:
+            plt.title(self.title)
         if self.ylabel:
             plt.ylabel(self.ylabel)
-        drawn = [xs for xs, _ in self.lines.values() if xs]
-        for name, (xs, ys) in self.lines.items():
+        drawn = [(xs, ys) for xs, ys in self.lines.values() if xs]
+        for i, (xs, ys) in enumerate(self.lines.values()):
             if xs:
                 # quadrant blocks: drawn by more terminal fonts than braille
-                plt.plot(xs, ys, label=name, marker="hd")
+                plt.plot(xs, ys, marker="hd", color=PALETTE[i % len(PALETTE)])
         if drawn:
-            plt.xticks(whole_ticks(min(x[0] for x in drawn), max(x[-1] for x in drawn)))
-        else:
-            plt.title(f"{self.title} (no data yet)")
+            plt.xticks(whole_ticks(min(x[0] for x, _ in drawn), max(x[-1] for x, _ in drawn)))
+            ys = [y for _, values in drawn for y in values]
+            # the canvas: less the frame's top, the x axis and its labels, and a title row
+            rows = self.size.height - 3 - (1 if self._title_inside else 0)
+            low, high, ticks = even_axis(min(ys), max(ys), rows)
+            plt.ylim(low, high)
+            plt.yticks(ticks, tick_labels(ticks))
         return super().render()
 
 
 class BarChart(PlotextPlot):
-    """Counts per label, optionally one group of bars per split."""
+    """Counts per label, optionally one group of bars per split (legend in the border title)."""
+
+    DEFAULT_CSS = """
+    BarChart { border-top: solid $primary-muted; border-title-align: center; border-title-color: $text; }
+    """
 
     def __init__(self, title: str, *, id: str | None = None, classes: str | None = None) -> None:
         super().__init__(id=id, classes=classes)
         self.title = title
         self.groups: dict[str, dict[str, int]] = {}
+        self.border_title = title
 
     def show(self, groups: dict[str, dict[str, int]]) -> None:
         self.groups = groups
         self.refresh()
 
+    def _legend(self) -> bool:
+        """Title and a key per group in the border title; keys only when both do not fit (True:
+        the title then goes above the plot)."""
+        from rich.markup import escape
+        from rich.text import Text
+
+        title, inside = escape(self.title), False
+        if len(self.groups) > 1:
+            keys = "  ".join(f"[rgb{PALETTE[i % len(PALETTE)]}]██[/] {escape(name)}"
+                             for i, name in enumerate(self.groups))
+            title = f"{title}  {keys}"
+            inside = bool(self.size.width) and Text.from_markup(title).cell_len > self.size.width - 4
+            if inside:
+                title = keys
+        if self.border_title != title:
+            self.border_title = title
+        return inside
+
     def render(self):
         plt = self.plt
         plt.clear_data()
         plt.clear_figure()
-        plt.title(self.title)
+        if self._legend():
+            plt.title(self.title)
         if self.groups:
             labels = list(next(iter(self.groups.values())))
             top = max((n for g in self.groups.values() for n in g.values()), default=0)
             ticks = whole_ticks(0, top, 4)
             plt.yticks(ticks, [f"{t:,}" for t in ticks])
             if len(self.groups) == 1:
-                plt.bar(labels, list(next(iter(self.groups.values())).values()), marker="sd")
+                plt.bar(labels, list(next(iter(self.groups.values())).values()), marker="sd", color=PALETTE[0])
             else:
-                plt.multiple_bar(labels, [list(g.values()) for g in self.groups.values()], labels=list(self.groups))
+                plt.multiple_bar(labels, [list(g.values()) for g in self.groups.values()], marker="sd",
+                                 color=[PALETTE[i % len(PALETTE)] for i in range(len(self.groups))])
         return super().render()

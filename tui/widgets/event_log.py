@@ -14,7 +14,8 @@ class EventLog(RichLog):
     DEFAULT_CSS = "EventLog { height: 1fr; }"
 
     def __init__(self, *, show_metrics: bool = False, id: str | None = None) -> None:
-        super().__init__(id=id, wrap=True, markup=False, highlight=False, max_lines=2000)
+        # min_width 1: lines wrap to the log's own width (the default 78 cuts them in a narrow column)
+        super().__init__(id=id, wrap=True, markup=False, highlight=False, max_lines=2000, min_width=1)
         self.show_metrics = show_metrics
 
     def add(self, events: list[dict]) -> None:

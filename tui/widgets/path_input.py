@@ -28,5 +28,6 @@ class PathSuggester(Suggester):
 
 
 class PathInput(Input):
-    def __init__(self, value: str = "", **kw) -> None:
-        super().__init__(value=value, suggester=PathSuggester(), placeholder="path to a CSV, TSV, JSON(L) or Parquet file", **kw)
+    def __init__(self, value: str = "", *, placeholder: str = "path to a CSV, TSV, JSON(L) or Parquet file",
+                 **kw) -> None:
+        super().__init__(value=value, suggester=PathSuggester(), placeholder=placeholder, **kw)
