@@ -15,7 +15,7 @@ from textual.worker import Worker, WorkerState
 from tui.messages import JobEnded, JobUpdated
 from tui.session import Session
 
-TERMINAL = ("succeeded", "failed", "cancelled")
+from core.status import TERMINAL
 
 
 class ScreensProvider(Provider):
@@ -148,7 +148,7 @@ class StartuneApp(App):
 
     @work(group="follow", exit_on_error=False)
     async def _follow(self, backend: str, job_id: str) -> None:
-        from core.jobs.retry import PollIntervals
+        from core.retry import PollIntervals
         from core.jobs.track import track
 
         state = self.session.job(backend, job_id)

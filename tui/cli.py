@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import click
 
+from core.choices import BACKEND_KINDS
+
 
 @click.command("tui")
 @click.argument("dataset", required=False)
-@click.option("--backend", "backend_kind", type=click.Choice(["local", "openai", "azure", "compatible"]), default=None)
+@click.option("--backend", "backend_kind", type=click.Choice(BACKEND_KINDS), default=None)
 @click.option("--base-url", default=None)
 def tui_cmd(dataset: str | None = None, backend_kind=None, base_url=None) -> None:
     """Open the terminal app (on DATASET when given)."""

@@ -46,6 +46,6 @@ def describe(error: BaseException | None) -> str:
             return app_wording(str(explain(error)))
     except ImportError:  # pragma: no cover
         pass
-    from core.jobs.keys import redact
+    from core.keys import redact
 
     return redact(f"unexpected {error.__class__.__name__}: {error}")

@@ -176,7 +176,10 @@ async def test_launch_a_jsonl_file_of_your_own(small_build, tmp_path, local_choi
         await pilot.press("y")
         await wait_until(pilot, lambda: isinstance(app.screen, MonitorScreen))
     run = registry.list_runs()[0]
-    assert run["build_dir"] == str(own)
+    build = registry.list_builds()[0]
+    # the user's own file is what the run trained on (recorded in its manifest, for rerun and export)
+    assert build["manifest"]["user_files"] and build["manifest"]["splits"]["train"]["file"] == str(own)
+    assert run["build_dir"] == str(own.parent)
 
 
 async def test_the_model_list_is_what_the_backend_lists(small_build, tmp_path, local_choice):

@@ -14,12 +14,14 @@ from textual.containers import Horizontal, VerticalScroll
 from textual.validation import Integer
 from textual.widgets import Footer, Header, Input, Label, ProgressBar, Select, Static, Switch
 
+from core.choices import (CONFLICT_POLICIES, DEFAULT_CONFLICT_POLICY, DEFAULT_FORMAT, DEFAULT_FRACTIONS, DEFAULT_ORDER,
+                          DEFAULT_SEED, DEFAULT_SEPARATOR, escaped)
 from tui.screens.base import AppScreen
 from tui.widgets.charts import BarChart
 from tui.widgets.form import Checks, Field, field, first_error
 
 PREVIEW_DELAY = 0.3  # seconds of quiet typing before the preview is rebuilt
-DEFAULT_SEPARATOR = "\\n\\n###\\n\\n"  # as typed: escapes are read like Python's
+SEPARATOR_AS_TYPED = escaped(DEFAULT_SEPARATOR)  # escapes are read like Python's
 SYSTEM_IGNORED = "ignored: prompt/completion records have no system message"
 
 
@@ -27,8 +29,9 @@ def _options_with(**values) -> None:
     """Raise the core's error for one typed value, the others at their defaults."""
     from core.data.options import options_from_strings
 
-    defaults = dict(dedup=True, conflicts="keep_first", fractions="0.6,0.2,0.2", seed=42, stratify=False,
-                    samples_spec=None, balance=None, order="shuffled", fmt="chat", separator=DEFAULT_SEPARATOR)
+    defaults = dict(dedup=True, conflicts=DEFAULT_CONFLICT_POLICY, fractions=DEFAULT_FRACTIONS, seed=DEFAULT_SEED,
+                    stratify=False, samples_spec=None, balance=None, order=DEFAULT_ORDER, fmt=DEFAULT_FORMAT,
+                    separator=SEPARATOR_AS_TYPED)
     options_from_strings(**(defaults | values))
 
 
@@ -84,10 +87,10 @@ class BuildScreen(AppScreen):
         with Horizontal(id="build-body"):
             with VerticalScroll(id="build-form"):
                 yield field("de-duplicate", Switch(True, id="dedup"))
-                yield field("conflicts", Select([(v, v) for v in ("keep_first", "drop", "majority")],
-                                                 value="keep_first", allow_blank=False, id="conflicts"))
-                yield field("split", Input("0.6,0.2,0.2", id="fractions", validators=[Checks(check_fractions)]))
-                yield field("seed", Input("42", id="seed", type="integer",
+                yield field("conflicts", Select([(v, v) for v in CONFLICT_POLICIES],
+                                                 value=DEFAULT_CONFLICT_POLICY, allow_blank=False, id="conflicts"))
+                yield field("split", Input(DEFAULT_FRACTIONS, id="fractions", validators=[Checks(check_fractions)]))
+                yield field("seed", Input(str(DEFAULT_SEED), id="seed", type="integer",
                                           validators=[Integer(0, None, "a whole number, 0 or more")]))
                 yield field("stratify", Switch(False, id="stratify"))
                 yield field("samples", Input("", placeholder="all, or train=N,val=N,…", id="samples",
@@ -99,7 +102,7 @@ class BuildScreen(AppScreen):
                 yield field("format", Select([("chat", "chat"), ("prompt/completion (export)", "completion")],
                                               value="chat", allow_blank=False, id="format"))
                 yield field("system", Input("", placeholder="system prompt (optional)", id="system"))
-                yield field("separator", Input(DEFAULT_SEPARATOR, id="separator", validators=[Checks(check_separator)]))
+                yield field("separator", Input(SEPARATOR_AS_TYPED, id="separator", validators=[Checks(check_separator)]))
             with VerticalScroll(id="build-side"):
                 yield Static("", id="preview-summary", classes="status-line")
                 yield Static("Preview of train.jsonl", classes="title")
@@ -146,7 +149,7 @@ class BuildScreen(AppScreen):
         return options_from_strings(
             text_column=self.app.dataset.text_column, label_column=self.app.dataset.label_column,
             labels_spec=self.app.labels_spec, dedup=value("dedup"), conflicts=value("conflicts"),
-            fractions=value("fractions"), seed=int(value("seed") or 42), stratify=value("stratify"),
+            fractions=value("fractions"), seed=int(value("seed") or DEFAULT_SEED), stratify=value("stratify"),
             samples_spec=value("samples").strip() or None, balance=None if balance == "none" else balance,
             order=value("order"), fmt=value("format"), system_prompt=value("system") or None,
             separator=value("separator"))

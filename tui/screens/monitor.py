@@ -17,7 +17,7 @@ from tui.widgets.event_log import EventLog
 
 LOSS = (("train", "train_loss"), ("valid", "valid_loss"))
 ACCURACY = (("train", "train_mean_token_accuracy"), ("valid", "valid_mean_token_accuracy"))
-TERMINAL = ("succeeded", "failed", "cancelled")
+from core.status import TERMINAL
 
 
 class MonitorScreen(AppScreen):

@@ -79,8 +79,7 @@ class ResultsScreen(AppScreen):
 
     @work(exclusive=True, group="results", exit_on_error=False)
     async def _load(self) -> None:
-        from core.jobs.results import decode_result, download_results, parse_result_csv
-        from core.paths import runs_dir
+        from core.jobs.results import decode_result, download_and_record, parse_result_csv
 
         session = self.app.session
         run = session.registry.get_run(self.run_id)
@@ -90,9 +89,7 @@ class ResultsScreen(AppScreen):
             table.path = Path(stored)
         elif run["job"].get("result_files") and run["backend"] == session.choice.key:
             client = await session.client()
-            target = runs_dir() / self.run_id / "results.csv"
-            table = await download_results(client, run["job"], save_to=target)
-            session.registry.update_run(self.run_id, results_csv=str(target))
+            table = await download_and_record(client, session.registry, self.run_id, run["job"])
         else:
             self.query_one("#results-summary", Static).update(
                 f"[b]{run['name']}[/] {run['status']}: no result file (yet)")
