@@ -381,10 +381,13 @@ class LinearTrainer:
         p = run.progress
         self.closing_notes = []
         if self.early_stopping and p.best_epoch >= 0:
-            why = (f"validation loss stopped improving after epoch {p.best_epoch + 1}" if p.stopped
-                   else f"validation loss was lowest after epoch {p.best_epoch + 1}")
-            self.closing_notes.append(f"Early stopping: {why}; the model from that epoch (step "
-                                      f"{(p.best_epoch + 1) * self.steps_per_epoch}) is kept")
+            step = (p.best_epoch + 1) * self.steps_per_epoch
+            if p.stopped:
+                self.closing_notes.append(f"Early stopping: validation loss stopped improving after epoch "
+                                          f"{p.best_epoch + 1}; the model from that epoch (step {step}) is kept")
+            else:
+                self.closing_notes.append(f"All {self.n_epochs} epochs ran; validation loss was lowest after epoch "
+                                          f"{p.best_epoch + 1}, whose model (step {step}) is kept")
         return run.final_model(self.early_stopping)
 
     def valid_metrics(self, model: LinearModel) -> tuple[float, float] | None:

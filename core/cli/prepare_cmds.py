@@ -56,13 +56,6 @@ def warn_about_build(console, manifest: dict) -> None:
         console.print(f"[bold yellow]warning:[/] {warning}", soft_wrap=True)
 
 
-def drop_default_system_warning(report, system_prompt: str | None) -> None:
-    """Records without a system message are what the build was asked for when no --system-prompt
-    was given: warning about it is noise."""
-    if not system_prompt:
-        report.warnings = [w for w in report.warnings if not w.endswith("have no system message")]
-
-
 def build_options(**kw):
     """PrepareOptions from the click options shared by prepare and run."""
     from core.data.options import options_from_strings
@@ -106,6 +99,7 @@ def inspect_cmd(dataset: str, text_column, label_column, labels_spec, page, page
 def prepare_cmd(dataset: str, out_dir: Path, model, as_json, **kw) -> None:
     """Clean, split, sample, order and write DATASET as fine-tuning JSONL, then validate it."""
     from core.data.pipeline import prepare
+    from core.validation.validate import drop_default_system_warning
 
     options = build_options(**kw)
     with progress_bar(not as_json) as progress:

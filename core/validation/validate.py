@@ -369,3 +369,10 @@ def cost_by_model(path: str | Path, models=COMPARED_MODELS, n_epochs: int | None
         report = reports[key]
         costs.append(estimate_cost(report.billed_tokens_per_epoch, n_epochs or report.default_epochs, info.name))
     return next(iter(reports.values())), costs
+
+
+def drop_default_system_warning(report: ValidationReport, system_prompt: str | None) -> None:
+    """Records without a system message are what a build was asked for when it was given no system
+    prompt: warning about it is noise (files from elsewhere keep the warning)."""
+    if not system_prompt:
+        report.warnings = [w for w in report.warnings if not w.endswith("have no system message")]

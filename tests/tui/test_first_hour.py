@@ -461,6 +461,7 @@ async def test_whole_journey_typed_at_80x24(sample_csv, tmp_path):
         app.screen.query_one("#out", Input).value = str(tmp_path / "build")
         await pilot.press("ctrl+b")
         await wait_until(pilot, lambda: app.build_dir is not None and "validation: ok" in _text(app, "#report"))
+        assert "system message" not in _text(app, "#report")  # none was asked for: no warning about it
         await pilot.press("ctrl+l")
         assert isinstance(app.screen, LaunchScreen)
         await type_into(pilot, "suffix", "first")

@@ -244,7 +244,7 @@ class BuildScreen(AppScreen):
     def _build(self, options, out_dir: Path) -> None:
         from core.data.pipeline import prepare
         from core.errors import StartuneError
-        from core.validation.validate import cost_by_model
+        from core.validation.validate import cost_by_model, drop_default_system_warning
         from tui.errors import describe
 
         def progress(stage: str, done: int, total: int | None = None) -> None:
@@ -253,6 +253,7 @@ class BuildScreen(AppScreen):
         try:
             result = prepare(self.app.dataset, out_dir, options, progress=progress)
             report, costs = cost_by_model(result.files["train"], progress=progress)
+            drop_default_system_warning(report, options.system_prompt)
         except StartuneError as exc:
             self.app.call_from_thread(self._failed, describe(exc))
             return

@@ -101,7 +101,7 @@ class ResultsScreen(AppScreen):
         _, accs = table.column("valid_mean_token_accuracy")
         self.query_one("#results-summary", Static).update(
             f"[b]{run['name']}[/] {run['status']} · {run['job'].get('fine_tuned_model') or '-'} · "
-            f"{len(table.rows):,} steps · valid loss last {fmt_float(losses[-1] if losses else None)} best "
+            f"{table.steps:,} steps · valid loss last {fmt_float(losses[-1] if losses else None)} best "
             f"{fmt_float(min(losses) if losses else None)} · valid acc last {fmt_pct(accs[-1] if accs else None)}"
             f" · CSV: {table.path}")
 
