@@ -413,6 +413,8 @@ async def test_runs_footer_offers_open_and_an_empty_registry_greets(tmp_path, de
     app = create_app(registry=demo_registry, backend=local_choice, clock=lambda: CLOCK)
     async with app.run_test(size=(80, 24)) as pilot:
         await wait_until(pilot, lambda: app.screen.query_one(DataTable).row_count == 2)
+        # under load the footer may not be laid out yet: wait for its keys to have a place
+        await wait_until(pilot, lambda: any(key.region.width for key in app.screen.query(FooterKey)))
         await pilot.pause()
         keys = {key.description: key for key in app.screen.query(FooterKey)}
         assert "Open" in keys
