@@ -34,31 +34,16 @@ COMMANDS: dict[str, str] = {
     "rerun": "core.cli.rerun_cmd:rerun_cmd",
     "export": "core.cli.export_cmd:export_cmd",
 }
-APP_COMMAND = "tui"
-
-
-def app_command() -> click.Command | None:
-    """The terminal app's own command (``tui/cli.py``), or None where the app is not installed.
-
-    The one place core reaches the app, and only when the command runs: importing core never loads
-    tui (tests/core/test_import_hygiene.py), and the import-linter contract lists this import as
-    the single exception."""
-    try:
-        from tui.cli import tui_cmd
-    except ModuleNotFoundError as exc:
-        if exc.name in ("tui", "tui.cli"):
-            return None
-        raise
-    return tui_cmd
+APP_COMMAND = "tui"   # added by the app's own entry point (tui/cli.py), which composes core's commands
 
 
 class LazyGroup(click.Group):
     def list_commands(self, ctx: click.Context) -> list[str]:
-        return sorted([*COMMANDS, APP_COMMAND])
+        return sorted({*COMMANDS, *self.commands})
 
     def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
-        if name == APP_COMMAND:
-            return app_command()
+        if name in self.commands:
+            return self.commands[name]
         target = COMMANDS.get(name)
         if target is None:
             return None
@@ -91,14 +76,15 @@ def cli(ctx: click.Context) -> None:
     Run with no command to open the terminal app.
     """
     if ctx.invoked_subcommand is None:
-        tui = app_command()
-        if tui is None:
+        app = ctx.command.get_command(ctx, APP_COMMAND)
+        if app is None:   # core alone (no app entry point): say what there is
             click.echo(ctx.get_help())
         else:
-            ctx.invoke(tui)
+            ctx.invoke(app)
 
 
 def main(argv: list[str] | None = None) -> None:
+    """The headless commands only; the installed ``startune`` is tui.cli.main, which adds the app."""
     cli.main(args=argv, prog_name="startune")
 
 

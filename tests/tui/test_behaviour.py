@@ -231,8 +231,8 @@ async def test_paging_stays_instant_on_288065_rows(demo_registry, local_choice):
 def test_bare_startune_and_startune_tui_open_the_app(monkeypatch, sample_csv):
     from click.testing import CliRunner
 
-    from core.cli import cli
     from tui.app import StartuneApp
+    from tui.cli import cli   # the installed entry point: core's commands plus the app
 
     opened = []
     monkeypatch.setattr(StartuneApp, "run", lambda self, *a, **kw: opened.append(self))
