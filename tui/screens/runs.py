@@ -11,16 +11,19 @@ from textual.containers import Vertical
 from tui.screens.base import AppScreen
 from textual.widgets import DataTable, Footer, Header, Static
 
-from tui.formatting import fmt_float, fmt_pct, fmt_usd
+from tui.formatting import fmt_float, fmt_pct, fmt_stops, fmt_usd, today_of
 
 # what a user scans for first comes first: at 80 columns the rest scrolls sideways
-COLUMNS = ("", "run", "status", "valid loss", "best", "test acc", "cost", "model", "backend", "dataset")
+COLUMNS = ("", "run", "status", "valid loss", "best", "test acc", "cost", "stops serving", "model", "backend",
+           "dataset")
 
 
-def run_row(run: dict, series, accuracy: float | None) -> tuple:
+def run_row(run: dict, series, accuracy: float | None, today=None) -> tuple:
+    """``today``: the day shutdown dates count from (the app's clock)."""
     return (
         run["name"] or run["id"], run["status"] or "-", fmt_float(series.last("valid_loss")),
-        fmt_float(series.best("valid_loss")), fmt_pct(accuracy), fmt_usd(run["cost_usd"]), run["model"] or "-",
+        fmt_float(series.best("valid_loss")), fmt_pct(accuracy), fmt_usd(run["cost_usd"]),
+        fmt_stops(run.get("fine_tuned_model"), today, job=run.get("job")) if today else "-", run["model"] or "-",
         run["backend"].split(":")[0], Path(run["dataset"] or "-").name,
     )
 
@@ -96,12 +99,13 @@ class RunsScreen(AppScreen):
         from core.jobs.series import MetricSeries
 
         registry = self.app.session.registry
+        today = today_of(self.app.session.clock)
         rows = []
         for run in registry.list_runs():
             series = MetricSeries.from_events(registry.events(run["backend"], run["job_id"]))
             evals = registry.evaluations(run_id=run["id"])
             accuracy = evals[0]["report"].get("accuracy") if evals else None
-            rows.append((run, run_row(run, series, accuracy)))
+            rows.append((run, run_row(run, series, accuracy, today)))
         self.app.call_from_thread(self._show, rows)
 
     def _show(self, rows) -> None:

@@ -1,0 +1,69 @@
+"""Issue 15 in the app: when a paid model stops serving, re-running a run on another backend, and the
+Compare screen showing a run next to its re-run."""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+
+import pytest
+from textual.widgets import DataTable
+
+from core.jobs.backends import BackendChoice
+from core.registry.db import Registry
+from tests.tui.conftest import CLOCK
+from tests.tui.test_screens import wait_until
+from tui.app import create_app
+from tui.screens.runs import RunsScreen
+
+PAID = "ft:gpt-4o-mini-2024-07-18:acme::abc123"
+TODAY = dt.datetime.fromtimestamp(CLOCK, dt.timezone.utc).date()
+DAYS_LEFT = (dt.date(2027, 1, 14) - TODAY).days
+
+
+@pytest.fixture(scope="module")
+def small_build(tmp_path_factory) -> Path:
+    from core.data.pipeline import PrepareOptions, prepare
+
+    sample = Path(__file__).resolve().parents[2] / "assets" / "sample_reviews.csv"
+    out = tmp_path_factory.mktemp("build") / "b"
+    return prepare(sample, out, PrepareOptions(samples={"train": 60, "val": 20, "test": 20})).out_dir
+
+
+@pytest.fixture
+def paid_run(tmp_path, small_build) -> tuple[Registry, str]:
+    """A registry with one finished OpenAI run of gpt-4o-mini, trained on ``small_build``."""
+    registry = Registry(tmp_path / "r.sqlite3")
+    job = {"id": "ftjob-paid", "object": "fine_tuning.job", "model": "gpt-4o-mini-2024-07-18", "status": "succeeded",
+           "created_at": int(CLOCK) - 9000, "finished_at": int(CLOCK) - 8000, "fine_tuned_model": PAID,
+           "hyperparameters": {"n_epochs": 1, "batch_size": 4, "learning_rate_multiplier": "auto"}, "seed": 7}
+    run_id = registry.add_run(backend="openai", job=job, name="paid", dataset="assets/sample_reviews.csv",
+                              build_dir=str(small_build), cost_usd=0.42,
+                              config={"hyperparameters": {"n_epochs": 1}, "model": "gpt-4o-mini-2024-07-18"})
+    return registry, run_id
+
+
+def _cells(app, row_key: str) -> dict[str, str]:
+    table = app.screen.query_one(DataTable)
+    labels = [str(c.label) for c in table.columns.values()]
+    return dict(zip(labels, (str(v) for v in table.get_row(row_key))))
+
+
+async def test_runs_show_when_a_paid_model_stops_serving_with_days_left(paid_run, local_choice):
+    registry, run_id = paid_run
+    app = create_app(registry=registry, backend=local_choice, clock=lambda: CLOCK)
+    async with app.run_test(size=(120, 24)) as pilot:
+        await wait_until(pilot, lambda: isinstance(app.screen, RunsScreen) and app.screen.rows)
+        assert _cells(app, run_id)["stops serving"] == f"2027-01-14 ({DAYS_LEFT}d left)"
+    # the same run a year later: the date has passed
+    later = create_app(registry=registry, backend=local_choice, clock=lambda: CLOCK + 365 * 86400)
+    async with later.run_test(size=(120, 24)) as pilot:
+        await wait_until(pilot, lambda: isinstance(later.screen, RunsScreen) and later.screen.rows)
+        assert _cells(later, run_id)["stops serving"] == "2027-01-14 (ended)"
+
+
+async def test_local_models_have_no_end_of_service(demo_registry, local_choice):
+    app = create_app(registry=demo_registry, backend=local_choice, clock=lambda: CLOCK)
+    async with app.run_test(size=(120, 24)) as pilot:
+        await wait_until(pilot, lambda: isinstance(app.screen, RunsScreen) and app.screen.rows)
+        assert {_cells(app, r["id"])["stops serving"] for r in app.screen.rows} == {"-"}
