@@ -67,3 +67,46 @@ async def test_local_models_have_no_end_of_service(demo_registry, local_choice):
     async with app.run_test(size=(120, 24)) as pilot:
         await wait_until(pilot, lambda: isinstance(app.screen, RunsScreen) and app.screen.rows)
         assert {_cells(app, r["id"])["stops serving"] for r in app.screen.rows} == {"-"}
+
+
+async def test_rerun_on_local_creates_a_linked_run_that_trains(paid_run, tmp_path):
+    from textual.widgets import Select
+
+    from tui.screens.monitor import MonitorScreen
+    from tui.screens.rerun import RerunScreen
+
+    registry, source = paid_run
+    app = create_app(registry=registry, backend=BackendChoice("local"), local_dir=tmp_path / "backend",
+                     clock=lambda: CLOCK)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await wait_until(pilot, lambda: isinstance(app.screen, RunsScreen) and app.screen.rows)
+        await pilot.press("R")
+        await wait_until(pilot, lambda: isinstance(app.screen, RerunScreen))
+        assert app.screen.query_one("#rerun-backend", Select).value == "local"  # not where it ran
+        await pilot.click("#rerun-go")
+        await wait_until(pilot, lambda: isinstance(app.screen, MonitorScreen), timeout=60)
+        [again] = registry.reruns_of(source)
+        assert app.screen.run_id == again["id"] and again["backend"] == "local"
+        assert again["config"]["rerun_of"] == source
+        await wait_until(pilot, lambda: registry.get_run(again["id"])["status"] == "succeeded", timeout=120)
+        assert registry.get_run(again["id"])["fine_tuned_model"].startswith("ft:")
+
+
+async def test_rerun_failure_is_shown_in_the_dialog(paid_run, tmp_path):
+    from textual.widgets import Select
+
+    from tui.screens.rerun import RerunScreen
+
+    registry, source = paid_run
+    app = create_app(registry=registry, backend=BackendChoice("local"), local_dir=tmp_path / "backend",
+                     clock=lambda: CLOCK)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await wait_until(pilot, lambda: isinstance(app.screen, RunsScreen) and app.screen.rows)
+        await pilot.press("R")
+        await wait_until(pilot, lambda: isinstance(app.screen, RerunScreen))
+        app.screen.query_one("#rerun-backend", Select).value = "compatible"
+        await pilot.click("#rerun-go")
+        status = lambda: str(app.screen.query_one("#rerun-status").content)  # noqa: E731
+        await wait_until(pilot, lambda: "base URL" in status())
+        assert isinstance(app.screen, RerunScreen) and "--" not in status()  # the app's words, not a flag
+        assert registry.reruns_of(source) == []

@@ -63,6 +63,7 @@ class RunsScreen(AppScreen):
         Binding("space", "select", "Select"),
         Binding("c", "compare", "Compare"),
         Binding("d", "delete", "Delete"),
+        Binding("R", "rerun", "Re-run"),
         Binding("j", "jobs", "Jobs"),
         Binding("r", "refresh", "Refresh", show=False),
     ]
@@ -124,7 +125,7 @@ class RunsScreen(AppScreen):
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         """Open, select, compare and delete need a run: hidden while there is none."""
-        if action in ("open", "select", "compare", "delete") and not self.rows:
+        if action in ("open", "select", "compare", "delete", "rerun") and not self.rows:
             return False
         return True
 
@@ -175,6 +176,24 @@ class RunsScreen(AppScreen):
 
         self.app.push_screen(ConfirmScreen(f"Delete run {run['name']} from the registry?\n"
                                            "The job and its model stay on the backend."), done)
+
+    def action_rerun(self) -> None:
+        """Re-run on...: then the new run's Monitor, followed when it is on the app's backend."""
+        from tui.screens.rerun import RerunScreen
+
+        run = self._current()
+        if run is None:
+            return
+
+        def done(result) -> None:
+            if not result:
+                return
+            run_id, job_id, choice = result
+            if choice.key == self.app.session.choice.key:
+                self.app.follow(choice.key, job_id)
+            self.app.open_run(run_id)
+
+        self.app.push_screen(RerunScreen(run), done)
 
     def action_jobs(self) -> None:
         from tui.screens.jobs import BackendJobsScreen
