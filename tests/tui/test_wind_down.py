@@ -110,3 +110,51 @@ async def test_rerun_failure_is_shown_in_the_dialog(paid_run, tmp_path):
         await wait_until(pilot, lambda: "base URL" in status())
         assert isinstance(app.screen, RerunScreen) and "--" not in status()  # the app's words, not a flag
         assert registry.reruns_of(source) == []
+
+
+def _link_a_rerun(registry: Registry, source: str) -> str:
+    """A finished local run recorded as the re-run of ``source``."""
+    job = {"id": "ftjob-again", "object": "fine_tuning.job", "model": "startune-local", "status": "succeeded",
+           "created_at": int(CLOCK) - 500, "finished_at": int(CLOCK) - 400,
+           "fine_tuned_model": "ft:startune-local:local:again:1", "hyperparameters": {"n_epochs": 1}}
+    again = registry.add_run(backend="local", job=job, name="paid on local", cost_usd=0.0,
+                             config={"hyperparameters": {"n_epochs": 1}, "rerun_of": source})
+    registry.link_rerun(again, source)
+    return again
+
+
+@pytest.mark.parametrize("how", ["cursor on the source", "cursor on the re-run", "both selected"])
+async def test_compare_shows_a_run_and_its_rerun_as_a_pair(paid_run, local_choice, how):
+    from tests.tui.test_screens import _text
+    from tui.screens.compare import CompareScreen
+
+    registry, source = paid_run
+    again = _link_a_rerun(registry, source)
+    app = create_app(registry=registry, backend=local_choice, clock=lambda: CLOCK)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await wait_until(pilot, lambda: isinstance(app.screen, RunsScreen) and len(app.screen.rows) == 2)
+        table = app.screen.query_one(DataTable)
+        order = [r["id"] for r in app.screen.rows]
+        if how == "both selected":
+            for _ in order:
+                await pilot.press("space", "down")
+        else:
+            table.move_cursor(row=order.index(source if how == "cursor on the source" else again))
+        await pilot.pause()
+        await pilot.press("c")
+        await wait_until(pilot, lambda: isinstance(app.screen, CompareScreen))
+        assert set(app.screen.run_ids) == {source, again}
+        assert app.screen.pairs == [(source, again)]
+        text = _text(app, "#compare-table")
+        assert "paid re-run as paid on local" in text and "$0.42" in text
+
+
+async def test_compare_needs_two_runs_when_a_run_has_no_rerun(demo_registry, local_choice):
+    from tui.screens.compare import CompareScreen
+
+    app = create_app(registry=demo_registry, backend=local_choice, clock=lambda: CLOCK)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await wait_until(pilot, lambda: isinstance(app.screen, RunsScreen) and app.screen.rows)
+        await pilot.press("c")
+        await pilot.pause()
+        assert not isinstance(app.screen, CompareScreen) and app._notifications  # noqa: SLF001

@@ -156,8 +156,13 @@ class RunsScreen(AppScreen):
         from tui.screens.compare import CompareScreen
 
         chosen = [r["id"] for r in self.rows if r["id"] in self.selected]
+        current = self._current()
+        if not chosen and current is not None:
+            # nothing selected: the run under the cursor with the run it repeats or its re-runs
+            chosen = CompareScreen.family(self.app.session.registry, current["id"])
         if len(chosen) < 2:
-            self.app.notify("Select two or more runs with space, then press c.", severity="warning")
+            self.app.notify("Select two or more runs with space, then press c; c alone compares a run with "
+                            "its re-runs.", severity="warning")
             return
         self.app.push_screen(CompareScreen(chosen))
 
