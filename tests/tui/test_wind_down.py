@@ -158,3 +158,29 @@ async def test_compare_needs_two_runs_when_a_run_has_no_rerun(demo_registry, loc
         await pilot.press("c")
         await pilot.pause()
         assert not isinstance(app.screen, CompareScreen) and app._notifications  # noqa: SLF001
+
+
+async def test_help_names_rerun_and_the_pair(demo_registry, local_choice):
+    from textual.widgets import Markdown
+
+    app = create_app(registry=demo_registry, backend=local_choice)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.press("f1")
+        source = app.screen.query_one(Markdown).source
+        assert "`R` re-run on another backend" in source and "compares\nthe pair" in source
+
+
+async def test_rerun_dialog_fits_80x24(paid_run, tmp_path):
+    from tui.screens.rerun import RerunScreen
+
+    registry, _ = paid_run
+    app = create_app(registry=registry, backend=BackendChoice("local"), local_dir=tmp_path / "backend",
+                     clock=lambda: CLOCK, cursor_blink=False)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await wait_until(pilot, lambda: isinstance(app.screen, RunsScreen) and app.screen.rows)
+        await pilot.press("R")
+        await wait_until(pilot, lambda: isinstance(app.screen, RerunScreen))
+        await pilot.pause()
+        for widget_id in ("#rerun-backend", "#rerun-model", "#rerun-go", "#rerun-cancel"):
+            region = app.screen.query_one(widget_id).region
+            assert region.height > 0 and region.bottom <= 24 and region.right <= 80, widget_id

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
@@ -16,6 +17,7 @@ class RerunScreen(AppModal):
     """Dismissed with (new run id, job id, BackendChoice) once the job is created, or None."""
 
     BINDINGS = [Binding("escape", "cancel", "Cancel")]
+    DEFAULT_CSS = "RerunScreen { align: center middle; }"
 
     def __init__(self, run: dict) -> None:
         super().__init__()
@@ -26,8 +28,9 @@ class RerunScreen(AppModal):
         # the first backend that is not the run's own: re-running where it ran needs another model
         default = next((k for k in BACKEND_KINDS if k != source_kind), BACKEND_KINDS[0])
         with Vertical(id="dialog"):
-            yield Static(f"Re-run [b]{self.run.get('name') or self.run['id']}[/b] on another backend: "
-                         "the same build and settings where the backend takes them.", id="rerun-title")
+            yield Static(Text.assemble("Re-run ", (self.run.get("name") or self.run["id"], "bold"),
+                                       " on another backend: the same build and settings where the backend "
+                                       "takes them."), id="rerun-title")
             yield Select([(k, k) for k in BACKEND_KINDS], value=default, allow_blank=False, id="rerun-backend")
             yield Input(placeholder="model (blank: the backend's default)", id="rerun-model")
             yield Static("", id="rerun-status", classes="hint")
