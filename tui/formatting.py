@@ -23,3 +23,24 @@ def fmt_duration(seconds: float | None) -> str:
     minutes, secs = divmod(int(seconds), 60)
     hours, minutes = divmod(minutes, 60)
     return f"{hours}h{minutes:02d}m" if hours else f"{minutes}m{secs:02d}s"
+
+
+def today_of(clock) -> "dt.date":
+    """The day of the app's clock (epoch seconds, injectable so tests fix the days left)."""
+    import datetime as dt
+
+    return dt.datetime.fromtimestamp(clock(), dt.timezone.utc).date()
+
+
+def fmt_stops(model_id: str | None, today, *, job: dict | None = None) -> str:
+    """When a fine-tuned model stops serving, with days left: '2027-01-14 (57d)'; '-' when nothing is
+    announced (the local backend's models, or no model yet)."""
+    from core.jobs.lifecycle import model_life
+
+    if not model_id:
+        return "-"
+    life = model_life({"id": model_id, "shutdown_date": (job or {}).get("shutdown_date")}, today)
+    if life.shutdown_date is None:
+        return "-"
+    left = f"{life.days_left}d left" if life.days_left >= 0 else "ended"
+    return f"{life.shutdown_date} ({left})"

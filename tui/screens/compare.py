@@ -1,4 +1,5 @@
-"""Compare: the curves of two or more runs overlaid, and what differs in their configurations."""
+"""Compare: the curves of two or more runs overlaid, and what differs in their configurations; a run
+and its re-runs on other backends (issue 15) are shown as pairs."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from textual.containers import Horizontal, VerticalScroll
 from tui.screens.base import AppScreen
 from textual.widgets import Footer, Header, Static
 
-from tui.formatting import fmt_float, fmt_pct
+from tui.formatting import fmt_float, fmt_pct, fmt_usd
 from tui.widgets.charts import SeriesChart
 
 
@@ -20,6 +21,15 @@ class CompareScreen(AppScreen):
     def __init__(self, run_ids: list[str]) -> None:
         super().__init__()
         self.run_ids = run_ids
+        self.pairs: list[tuple[str, str]] = []  # (run, its re-run) among the compared runs
+
+    @staticmethod
+    def family(registry, run_id: str) -> list[str]:
+        """A run with the run it repeats or its re-runs: the ids to compare, source first; just the
+        run itself when it has neither."""
+        run = registry.get_run(run_id) or {}
+        source = run.get("rerun_of") if run.get("rerun_of") and registry.get_run(run["rerun_of"]) else run_id
+        return [source, *(r["id"] for r in registry.reruns_of(source))]
 
     def compose(self) -> ComposeResult:
         yield Header()
@@ -37,22 +47,29 @@ class CompareScreen(AppScreen):
         registry = self.app.session.registry
         runs = [registry.get_run(r) for r in self.run_ids]
         names = []
-        summary = Table(title="runs", title_justify="left", box=box.SIMPLE_HEAD, show_edge=False, padding=(0, 1))
-        for col in ("run", "status", "best valid loss", "last valid acc", "test acc"):
-            summary.add_column(col, justify="left" if col in ("run", "status") else "right")
         for run in runs:
             name = run["name"] or run["id"]
             while name in names:
                 name += "'"
             names.append(name)
+        by_id = dict(zip(self.run_ids, names))
+        self.pairs = [(run["rerun_of"], run["id"]) for run in runs if run.get("rerun_of") in by_id]
+        summary = Table(title="runs", title_justify="left", box=box.SIMPLE_HEAD, show_edge=False, padding=(0, 1),
+                        pad_edge=False, collapse_padding=True)
+        # short headers: the table fits 80 columns; 're-run of' only when a pair is compared
+        columns = ("run", "re-run of", "backend", "status") if self.pairs else ("run", "backend", "status")
+        for col in (*columns, "best loss", "valid acc", "test acc", "cost"):
+            summary.add_column(col, justify="left" if col in columns else "right", no_wrap=col in ("run", "status"))
+        for run, name in zip(runs, names):
             series = MetricSeries.from_events(registry.events(run["backend"], run["job_id"]))
             for widget_id, key in (("#compare-loss", "valid_loss"), ("#compare-accuracy", "valid_mean_token_accuracy")):
                 steps, values = series.series(key)
                 self.query_one(widget_id, SeriesChart).set_series(name, steps, values)
             evals = registry.evaluations(run_id=run["id"])
-            summary.add_row(name, run["status"], fmt_float(series.best("valid_loss")),
-                            fmt_pct(series.last("valid_mean_token_accuracy")),
-                            fmt_pct(evals[0]["report"]["accuracy"] if evals else None))
+            link = (by_id.get(run.get("rerun_of"), "-"),) if self.pairs else ()
+            summary.add_row(name, *link, run["backend"].split(":")[0], run["status"],
+                            fmt_float(series.best("valid_loss")), fmt_pct(series.last("valid_mean_token_accuracy")),
+                            fmt_pct(evals[0]["report"]["accuracy"] if evals else None), fmt_usd(run["cost_usd"]))
         diff = Table(title="what differs", title_justify="left", box=box.SIMPLE_HEAD, show_edge=False, padding=(0, 1))
         diff.add_column("setting")
         for name in names:
@@ -62,6 +79,8 @@ class CompareScreen(AppScreen):
         if not diff.row_count:
             diff.add_row("(identical configurations)", *([""] * len(names)))
         from rich.console import Group
+        from rich.text import Text
 
-        # what differs first: it is why the runs were put side by side
-        self.query_one("#compare-table", Static).update(Group(diff, summary))
+        # the pairs first, then what differs: they are why the runs were put side by side
+        pairs = [Text(f"{by_id[a]} re-run as {by_id[b]}", style="bold") for a, b in self.pairs]
+        self.query_one("#compare-table", Static).update(Group(*pairs, diff, summary))

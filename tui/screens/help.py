@@ -13,7 +13,8 @@ HELP = """\
 
 **Everywhere**: `F1` help · `ctrl+p` command palette (screens and actions) · `escape` back · `ctrl+q` quit
 
-**Runs**: `enter` open · `n` new run · `space` select · `c` compare selected · `d` delete · `j` backend jobs · `r` refresh
+**Runs**: `enter` open · `n` new run · `space` select · `c` compare selected · `d` delete · `j` backend jobs · `r` refresh ·
+`R` re-run on another backend (same build and settings) · "stops serving": when a paid model stops answering
 
 **Dataset**: `enter` in the path field or `ctrl+o` load · `ctrl+t` file tree · `PgUp` `PgDn` turn pages ·
 `enter` on a row reads the whole review · `ctrl+g` go to a row · labels field: `1-5` or `neg,neu,pos`, then `enter` ·
@@ -28,8 +29,9 @@ HELP = """\
 
 **Results**: `e` evaluate on the test split · `m` monitor · `tab` then arrows scroll the per-label table
 
-**Compare** (select two or more runs with `space` on Runs, then `c`): the runs' validation curves overlaid,
-what differs in their settings, and their best scores · `escape` back
+**Compare** (select two or more runs with `space` on Runs, then `c`; `c` alone on a run with re-runs compares
+the pair): the runs' validation curves overlaid, what differs in their settings, and their best scores and costs ·
+`escape` back
 
 The local backend trains on this machine when no API key is set.
 """

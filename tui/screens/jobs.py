@@ -9,6 +9,8 @@ from textual.containers import Vertical
 from tui.screens.base import AppModal
 from textual.widgets import DataTable, Static
 
+from tui.formatting import fmt_stops, today_of
+
 
 class BackendJobsScreen(AppModal):
     BINDINGS = [Binding("escape", "dismiss", "Close"), Binding("a", "attach", "Attach")]
@@ -25,7 +27,7 @@ class BackendJobsScreen(AppModal):
 
     def on_mount(self) -> None:
         table = self.query_one(DataTable)
-        for col in ("job", "model", "status", "fine-tuned model", "here"):
+        for col in ("job", "model", "status", "fine-tuned model", "stops serving", "here"):
             table.add_column(col)
         self.load()
 
@@ -36,10 +38,11 @@ class BackendJobsScreen(AppModal):
         self.jobs = [j.model_dump(mode="json", exclude_unset=True) for j in page.data]
         registry, backend = self.app.session.registry, self.app.session.choice.key
         table = self.query_one(DataTable)
+        today = today_of(self.app.session.clock)
         for job in self.jobs:
             tracked = "yes" if registry.run_for_job(backend, job["id"]) else ""
             table.add_row(job["id"], job.get("model", ""), job.get("status", ""), job.get("fine_tuned_model") or "",
-                          tracked)
+                          fmt_stops(job.get("fine_tuned_model"), today, job=job), tracked)
         self.query_one("#jobs-status", Static).update(
             f"{len(self.jobs)} job(s) on {self.app.session.choice.describe()}" if self.jobs
             else f"No jobs yet on {self.app.session.choice.describe()}.")

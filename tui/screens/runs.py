@@ -11,16 +11,19 @@ from textual.containers import Vertical
 from tui.screens.base import AppScreen
 from textual.widgets import DataTable, Footer, Header, Static
 
-from tui.formatting import fmt_float, fmt_pct, fmt_usd
+from tui.formatting import fmt_float, fmt_pct, fmt_stops, fmt_usd, today_of
 
 # what a user scans for first comes first: at 80 columns the rest scrolls sideways
-COLUMNS = ("", "run", "status", "valid loss", "best", "test acc", "cost", "model", "backend", "dataset")
+COLUMNS = ("", "run", "status", "valid loss", "best", "test acc", "cost", "stops serving", "model", "backend",
+           "dataset")
 
 
-def run_row(run: dict, series, accuracy: float | None) -> tuple:
+def run_row(run: dict, series, accuracy: float | None, today=None) -> tuple:
+    """``today``: the day shutdown dates count from (the app's clock)."""
     return (
         run["name"] or run["id"], run["status"] or "-", fmt_float(series.last("valid_loss")),
-        fmt_float(series.best("valid_loss")), fmt_pct(accuracy), fmt_usd(run["cost_usd"]), run["model"] or "-",
+        fmt_float(series.best("valid_loss")), fmt_pct(accuracy), fmt_usd(run["cost_usd"]),
+        fmt_stops(run.get("fine_tuned_model"), today, job=run.get("job")) if today else "-", run["model"] or "-",
         run["backend"].split(":")[0], Path(run["dataset"] or "-").name,
     )
 
@@ -60,6 +63,7 @@ class RunsScreen(AppScreen):
         Binding("space", "select", "Select"),
         Binding("c", "compare", "Compare"),
         Binding("d", "delete", "Delete"),
+        Binding("R", "rerun", "Re-run"),
         Binding("j", "jobs", "Jobs"),
         Binding("r", "refresh", "Refresh", show=False),
     ]
@@ -96,12 +100,13 @@ class RunsScreen(AppScreen):
         from core.jobs.series import MetricSeries
 
         registry = self.app.session.registry
+        today = today_of(self.app.session.clock)
         rows = []
         for run in registry.list_runs():
             series = MetricSeries.from_events(registry.events(run["backend"], run["job_id"]))
             evals = registry.evaluations(run_id=run["id"])
             accuracy = evals[0]["report"].get("accuracy") if evals else None
-            rows.append((run, run_row(run, series, accuracy)))
+            rows.append((run, run_row(run, series, accuracy, today)))
         self.app.call_from_thread(self._show, rows)
 
     def _show(self, rows) -> None:
@@ -120,7 +125,7 @@ class RunsScreen(AppScreen):
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         """Open, select, compare and delete need a run: hidden while there is none."""
-        if action in ("open", "select", "compare", "delete") and not self.rows:
+        if action in ("open", "select", "compare", "delete", "rerun") and not self.rows:
             return False
         return True
 
@@ -151,8 +156,13 @@ class RunsScreen(AppScreen):
         from tui.screens.compare import CompareScreen
 
         chosen = [r["id"] for r in self.rows if r["id"] in self.selected]
+        current = self._current()
+        if not chosen and current is not None:
+            # nothing selected: the run under the cursor with the run it repeats or its re-runs
+            chosen = CompareScreen.family(self.app.session.registry, current["id"])
         if len(chosen) < 2:
-            self.app.notify("Select two or more runs with space, then press c.", severity="warning")
+            self.app.notify("Select two or more runs with space, then press c; c alone compares a run with "
+                            "its re-runs.", severity="warning")
             return
         self.app.push_screen(CompareScreen(chosen))
 
@@ -171,6 +181,24 @@ class RunsScreen(AppScreen):
 
         self.app.push_screen(ConfirmScreen(f"Delete run {run['name']} from the registry?\n"
                                            "The job and its model stay on the backend."), done)
+
+    def action_rerun(self) -> None:
+        """Re-run on...: then the new run's Monitor, followed when it is on the app's backend."""
+        from tui.screens.rerun import RerunScreen
+
+        run = self._current()
+        if run is None:
+            return
+
+        def done(result) -> None:
+            if not result:
+                return
+            run_id, job_id, choice = result
+            if choice.key == self.app.session.choice.key:
+                self.app.follow(choice.key, job_id)
+            self.app.open_run(run_id)
+
+        self.app.push_screen(RerunScreen(run), done)
 
     def action_jobs(self) -> None:
         from tui.screens.jobs import BackendJobsScreen
