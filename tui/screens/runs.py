@@ -12,6 +12,7 @@ from tui.screens.base import AppScreen
 from textual.widgets import DataTable, Footer, Header, Static
 
 from tui.formatting import fmt_float, fmt_pct, fmt_usd
+from tui.messages import JobUpdated
 
 # what a user scans for first comes first: at 80 columns the rest scrolls sideways
 COLUMNS = ("", "run", "status", "valid loss", "best", "test acc", "cost", "model", "backend", "dataset")
@@ -87,7 +88,8 @@ class RunsScreen(AppScreen):
     def on_screen_resume(self) -> None:
         self.action_refresh()
 
-    def job_updated(self, message) -> None:
+    @on(JobUpdated)
+    def _job_updated(self, message: JobUpdated) -> None:
         if message.job is not None:
             self.action_refresh()
 
