@@ -31,28 +31,26 @@ class CompareScreen(AppScreen):
         yield Footer(compact=True)
 
     def on_mount(self) -> None:
-        from core.jobs.series import MetricSeries
+        from core.jobs.summaries import run_summaries
         from core.registry.compare import config_diff
 
-        registry = self.app.session.registry
-        runs = [registry.get_run(r) for r in self.run_ids]
+        summaries = run_summaries(self.app.session.registry, self.run_ids)
+        runs = [s.run for s in summaries]
         names = []
         summary = Table(title="runs", title_justify="left", box=box.SIMPLE_HEAD, show_edge=False, padding=(0, 1))
         for col in ("run", "status", "best valid loss", "last valid acc", "test acc"):
             summary.add_column(col, justify="left" if col in ("run", "status") else "right")
-        for run in runs:
+        for run, series, accuracy in ((s.run, s.series, s.test_accuracy) for s in summaries):
             name = run["name"] or run["id"]
             while name in names:
                 name += "'"
             names.append(name)
-            series = MetricSeries.from_events(registry.events(run["backend"], run["job_id"]))
             for widget_id, key in (("#compare-loss", "valid_loss"), ("#compare-accuracy", "valid_mean_token_accuracy")):
                 steps, values = series.series(key)
                 self.query_one(widget_id, SeriesChart).set_series(name, steps, values)
-            evals = registry.evaluations(run_id=run["id"])
             summary.add_row(name, run["status"], fmt_float(series.best("valid_loss")),
                             fmt_pct(series.last("valid_mean_token_accuracy")),
-                            fmt_pct(evals[0]["report"]["accuracy"] if evals else None))
+                            fmt_pct(accuracy))
         diff = Table(title="what differs", title_justify="left", box=box.SIMPLE_HEAD, show_edge=False, padding=(0, 1))
         diff.add_column("setting")
         for name in names:

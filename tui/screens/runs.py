@@ -95,15 +95,9 @@ class RunsScreen(AppScreen):
 
     @work(thread=True, exclusive=True, group="runs", exit_on_error=False)
     def action_refresh(self) -> None:
-        from core.jobs.series import MetricSeries
+        from core.jobs.summaries import run_summaries
 
-        registry = self.app.session.registry
-        rows = []
-        for run in registry.list_runs():
-            series = MetricSeries.from_events(registry.events(run["backend"], run["job_id"]))
-            evals = registry.evaluations(run_id=run["id"])
-            accuracy = evals[0]["report"].get("accuracy") if evals else None
-            rows.append((run, run_row(run, series, accuracy)))
+        rows = [(s.run, run_row(s.run, s.series, s.test_accuracy)) for s in run_summaries(self.app.session.registry)]
         self.app.call_from_thread(self._show, rows)
 
     def _show(self, rows) -> None:
