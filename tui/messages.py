@@ -30,3 +30,26 @@ class JobEnded(Message, bubble=False):
     backend: str
     job_id: str
     job: dict
+
+
+@dataclass
+class BuildProgress(Message, bubble=False):
+    """The build worker's progress: one stage, how far it is (total None while unknown)."""
+
+    stage: str
+    done: int
+    total: int | None = None
+
+    def can_replace(self, message: Message) -> bool:
+        # only the newest step of the bar is worth drawing
+        return isinstance(message, BuildProgress)
+
+
+@dataclass
+class BuildFinished(Message, bubble=False):
+    """The build worker's outcome: the prepared files with their validation and costs, or the error to show."""
+
+    result: object = None
+    report: object = None
+    costs: list | None = None
+    error: str | None = None
