@@ -53,3 +53,24 @@ class BuildFinished(Message, bubble=False):
     report: object = None
     costs: list | None = None
     error: str | None = None
+
+
+@dataclass
+class DatasetRead(Message, bubble=False):
+    """The Dataset screen's loading worker's outcome: the dataset with (summary, clean report), or the error."""
+
+    dataset: object = None
+    details: tuple | None = None
+    labels_spec: str | None = None
+    error: str | None = None
+
+
+@dataclass
+class LaunchChecked(Message, bubble=False):
+    """The Launch screen's check of the training file: what to confirm (with its cost), or the error."""
+
+    choice: object = None
+    options: object = None
+    report: object = None
+    source: object = None
+    error: str | None = None
