@@ -6,7 +6,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from textual import work
+from textual import on, work
 from textual.app import App
 from textual.binding import Binding
 from textual.command import DiscoveryHit, Hit, Hits, Provider
@@ -159,7 +159,7 @@ class StartuneApp(App):
                                      intervals=intervals, on_job=lambda job: self._job_seen(state, job)):
                 state.events.append(event)
                 state.series.add(event)
-                self.post_message(JobUpdated(backend, job_id, None, [event]))
+                self.post_message(JobUpdated(backend, job_id))
         finally:
             state.following = False
         self.post_message(JobEnded(backend, job_id, state.job))
@@ -168,23 +168,24 @@ class StartuneApp(App):
         changed = job.get("status") != state.job.get("status")
         state.job = job
         if changed:
-            self.post_message(JobUpdated(state.backend, state.job_id, job, []))
+            self.post_message(JobUpdated(state.backend, state.job_id, job))
 
-    def on_job_updated(self, message: JobUpdated) -> None:
+    @on(JobUpdated)
+    def _tell_screens(self, message: JobUpdated) -> None:
         for screen in self.screen_stack:
-            handler = getattr(screen, "job_updated", None)
             # a screen pushed but not mounted yet has no widgets: it reads the session when it mounts
-            if handler is not None and screen.is_mounted:
-                handler(message)
+            if screen.is_mounted:
+                screen.post_message(JobUpdated(message.backend, message.job_id, message.job))
 
-    def on_job_ended(self, message: JobEnded) -> None:
+    @on(JobEnded)
+    def _job_ended(self, message: JobEnded) -> None:
         job = message.job
         status = job.get("status")
         text = f"Job {message.job_id} {status}"
         if status == "succeeded":
             text += f": {job.get('fine_tuned_model')}"
         self.notify(text, severity="information" if status == "succeeded" else "warning", timeout=8)
-        self.on_job_updated(JobUpdated(message.backend, message.job_id, job, []))
+        self._tell_screens(JobUpdated(message.backend, message.job_id, job))
 
     # -- one place for worker failures ----------------------------------------------------
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:

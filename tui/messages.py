@@ -1,31 +1,76 @@
-"""Typed messages the workers post; screens and the app react to them."""
+"""Typed messages the workers post; the app and the screens handle them with ``@on(...)``."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from textual.message import Message
 
 
+# bubble=False: the app re-posts each update to the screens, and a screen's copy must not come back up
 @dataclass
-class JobUpdated(Message):
-    """New events (oldest first) and/or a new job state for a followed job."""
+class JobUpdated(Message, bubble=False):
+    """A followed job has new events (already in the session's FollowedJob) and/or a new state (job)."""
 
     backend: str
     job_id: str
-    job: dict | None
-    events: list[dict] = field(default_factory=list)
+    job: dict | None = None
+
+    def can_replace(self, message: Message) -> bool:
+        # Textual drops this queued update when the next one supersedes it: screens read the events
+        # from the session, so only a state change (job) must not be lost to an events-only update
+        return (isinstance(message, JobUpdated) and (message.backend, message.job_id) == (self.backend, self.job_id)
+                and (self.job is None or message.job is not None))
 
 
 @dataclass
-class JobEnded(Message):
+class JobEnded(Message, bubble=False):
+    """Following stopped: the job reached a final state (or following failed)."""
+
     backend: str
     job_id: str
     job: dict
 
 
 @dataclass
-class Progress(Message):
+class BuildProgress(Message, bubble=False):
+    """The build worker's progress: one stage, how far it is (total None while unknown)."""
+
     stage: str
     done: int
-    total: int | None
+    total: int | None = None
+
+    def can_replace(self, message: Message) -> bool:
+        # only the newest step of the bar is worth drawing
+        return isinstance(message, BuildProgress)
+
+
+@dataclass
+class BuildFinished(Message, bubble=False):
+    """The build worker's outcome: the prepared files with their validation and costs, or the error to show."""
+
+    result: object = None
+    report: object = None
+    costs: list | None = None
+    error: str | None = None
+
+
+@dataclass
+class DatasetRead(Message, bubble=False):
+    """The Dataset screen's loading worker's outcome: the dataset with (summary, clean report), or the error."""
+
+    dataset: object = None
+    details: tuple | None = None
+    labels_spec: str | None = None
+    error: str | None = None
+
+
+@dataclass
+class LaunchChecked(Message, bubble=False):
+    """The Launch screen's check of the training file: what to confirm (with its cost), or the error."""
+
+    choice: object = None
+    options: object = None
+    report: object = None
+    source: object = None
+    error: str | None = None

@@ -38,6 +38,7 @@ class Session:
         self.jobs: dict[tuple[str, str], FollowedJob] = {}
         self._client = None
         self._client_choice = None
+        self._retired: list = []  # clients of an earlier backend still used by a following worker
         self._embedded = None
 
     @property
@@ -64,6 +65,15 @@ class Session:
         choice = choice or self.choice
         if self._client is not None and self._client_choice == choice:
             return self._client
+        if self._client is not None:
+            # the backend changed: close the old client now, unless a job of that backend is still followed
+            # with it (then at exit), so its connections do not stay open for the rest of the session
+            old_key = self._client_choice.key
+            if any(job.following and job.backend == old_key for job in self.jobs.values()):
+                self._retired.append(self._client)
+            else:
+                await self._client.close()
+            self._client = None
         if choice.kind == "local":
             if self._embedded is None:
                 from core.backend.embedded import EmbeddedBackend
@@ -89,6 +99,8 @@ class Session:
         return self.jobs[key]
 
     async def aclose(self) -> None:
+        for client in self._retired:
+            await client.close()
         if self._client is not None:
             await self._client.close()
         if self._embedded is not None:

@@ -16,6 +16,7 @@ from textual.widgets import Footer, Header, Input, Label, ProgressBar, Select, S
 
 from core.choices import (CONFLICT_POLICIES, DEFAULT_CONFLICT_POLICY, DEFAULT_FORMAT, DEFAULT_FRACTIONS, DEFAULT_ORDER,
                           DEFAULT_SEED, DEFAULT_SEPARATOR, escaped)
+from tui.messages import BuildFinished, BuildProgress
 from tui.screens.base import AppScreen
 from tui.widgets.charts import BarChart
 from tui.widgets.form import Checks, Field, field, first_error
@@ -248,25 +249,33 @@ class BuildScreen(AppScreen):
         from tui.errors import describe
 
         def progress(stage: str, done: int, total: int | None = None) -> None:
-            self.app.call_from_thread(self._progress, stage, done, total)
+            self.post_message(BuildProgress(stage, done, total))
 
         try:
             result = prepare(self.app.dataset, out_dir, options, progress=progress)
             report, costs = cost_by_model(result.files["train"], progress=progress)
             drop_default_system_warning(report, options.system_prompt)
         except StartuneError as exc:
-            self.app.call_from_thread(self._failed, describe(exc))
+            self.post_message(BuildFinished(error=describe(exc)))
             return
         self.app.session.registry.add_build(out_dir, result.manifest)
-        self.app.call_from_thread(self._built, result, report, costs)
+        self.post_message(BuildFinished(result, report, costs))
+
+    @on(BuildFinished)
+    def _finished(self, message: BuildFinished) -> None:
+        if message.error is not None:
+            self._failed(message.error)
+        else:
+            self._built(message.result, message.report, message.costs)
 
     def _failed(self, message: str) -> None:
         self.query_one("#build-progress").display = False
         self.query_one("#build-status", Static).update(Text(message, style="red"))
 
-    def _progress(self, stage: str, done: int, total: int | None) -> None:
-        self.query_one("#build-status", Static).update(f"{stage} ...")
-        self.query_one("#build-progress", ProgressBar).update(total=total, progress=done)
+    @on(BuildProgress)
+    def _progress(self, message: BuildProgress) -> None:
+        self.query_one("#build-status", Static).update(f"{message.stage} ...")
+        self.query_one("#build-progress", ProgressBar).update(total=message.total, progress=message.done)
 
     def _built(self, result, report, costs) -> None:
         from tui.formatting import fmt_usd

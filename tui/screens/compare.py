@@ -41,18 +41,18 @@ class CompareScreen(AppScreen):
         yield Footer(compact=True)
 
     def on_mount(self) -> None:
-        from core.jobs.series import MetricSeries
+        from core.jobs.summaries import run_summaries
         from core.registry.compare import config_diff
 
-        registry = self.app.session.registry
-        runs = [registry.get_run(r) for r in self.run_ids]
+        summaries = run_summaries(self.app.session.registry, self.run_ids)
+        runs = [s.run for s in summaries]
         names = []
         for run in runs:
             name = run["name"] or run["id"]
             while name in names:
                 name += "'"
             names.append(name)
-        by_id = dict(zip(self.run_ids, names))
+        by_id = {run["id"]: name for run, name in zip(runs, names)}
         self.pairs = [(run["rerun_of"], run["id"]) for run in runs if run.get("rerun_of") in by_id]
         summary = Table(title="runs", title_justify="left", box=box.SIMPLE_HEAD, show_edge=False, padding=(0, 1),
                         pad_edge=False, collapse_padding=True)
@@ -60,16 +60,15 @@ class CompareScreen(AppScreen):
         columns = ("run", "re-run of", "backend", "status") if self.pairs else ("run", "backend", "status")
         for col in (*columns, "best loss", "valid acc", "test acc", "cost"):
             summary.add_column(col, justify="left" if col in columns else "right", no_wrap=col in ("run", "status"))
-        for run, name in zip(runs, names):
-            series = MetricSeries.from_events(registry.events(run["backend"], run["job_id"]))
+        for s, name in zip(summaries, names):
+            run, series = s.run, s.series
             for widget_id, key in (("#compare-loss", "valid_loss"), ("#compare-accuracy", "valid_mean_token_accuracy")):
                 steps, values = series.series(key)
                 self.query_one(widget_id, SeriesChart).set_series(name, steps, values)
-            evals = registry.evaluations(run_id=run["id"])
             link = (by_id.get(run.get("rerun_of"), "-"),) if self.pairs else ()
             summary.add_row(name, *link, run["backend"].split(":")[0], run["status"],
                             fmt_float(series.best("valid_loss")), fmt_pct(series.last("valid_mean_token_accuracy")),
-                            fmt_pct(evals[0]["report"]["accuracy"] if evals else None), fmt_usd(run["cost_usd"]))
+                            fmt_pct(s.test_accuracy), fmt_usd(run["cost_usd"]))
         diff = Table(title="what differs", title_justify="left", box=box.SIMPLE_HEAD, show_edge=False, padding=(0, 1))
         diff.add_column("setting")
         for name in names:

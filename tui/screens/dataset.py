@@ -14,6 +14,7 @@ from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.validation import Integer
 from textual.widgets import DataTable, DirectoryTree, Footer, Header, Input, Label, Select, Static
 
+from tui.messages import DatasetRead
 from tui.screens.base import AppModal, AppScreen
 from tui.widgets.charts import BarChart
 from tui.widgets.form import Checks
@@ -155,10 +156,16 @@ class DatasetScreen(AppScreen):
             _, report = clean(ds.frame, ds.text_column, ds.label_column, labels)
         except StartuneError as exc:
             # said where the user looks; the screen stays usable for another try
-            self.app.call_from_thread(self.query_one("#dataset-summary", Static).update,
-                                      Text(describe(exc), style="red"))
+            self.post_message(DatasetRead(error=describe(exc)))
             return
-        self.app.call_from_thread(self._loaded, ds, (summary, report), labels_spec)
+        self.post_message(DatasetRead(ds, (summary, report), labels_spec))
+
+    @on(DatasetRead)
+    def _read(self, message: DatasetRead) -> None:
+        if message.error is not None:
+            self.query_one("#dataset-summary", Static).update(Text(message.error, style="red"))
+        else:
+            self._loaded(message.dataset, message.details, message.labels_spec)
 
     def _loaded(self, ds, details, labels_spec: str | None = None) -> None:
         from core.data.inspect import PreviewPager

@@ -14,6 +14,7 @@ from textual.containers import Vertical, VerticalScroll
 from textual.validation import Integer, Number
 from textual.widgets import Button, Footer, Header, Input, Select, Static
 
+from tui.messages import LaunchChecked
 from tui.screens.base import AppScreen
 from tui.widgets.form import Checks, Field, field, first_error
 from tui.widgets.path_input import PathInput
@@ -264,9 +265,16 @@ class LaunchScreen(AppScreen):
             if not report.ok:
                 raise StartuneError(f"training file has format errors, first: {report.first_error()}", path=train)
         except StartuneError as exc:
-            self.app.call_from_thread(self._say, describe(exc))
+            self.post_message(LaunchChecked(error=describe(exc)))
             return
-        self.app.call_from_thread(self._confirm, choice, options, report, source)
+        self.post_message(LaunchChecked(choice, options, report, source))
+
+    @on(LaunchChecked)
+    def _checked(self, message: LaunchChecked) -> None:
+        if message.error is not None:
+            self._say(message.error)
+        else:
+            self._confirm(message.choice, message.options, message.report, message.source)
 
     def _confirm(self, choice, options, report, source: Path) -> None:
         from tui.screens.confirm import ConfirmScreen

@@ -4,7 +4,7 @@ stop it."""
 
 from __future__ import annotations
 
-from textual import work
+from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
@@ -12,6 +12,7 @@ from tui.screens.base import AppScreen
 from textual.widgets import Footer, Header, Static
 
 from tui.formatting import fmt_duration, fmt_float, fmt_pct
+from tui.messages import JobUpdated
 from tui.widgets.charts import SeriesChart
 from tui.widgets.event_log import EventLog
 
@@ -66,7 +67,8 @@ class MonitorScreen(AppScreen):
         self.set_interval(1.0, self._status)
         self._load_checkpoints()
 
-    def job_updated(self, message) -> None:
+    @on(JobUpdated)
+    def _job_updated(self, message: JobUpdated) -> None:
         if not hasattr(self, "shown"):
             return  # not mounted yet: on_mount draws everything the session holds
         if (message.backend, message.job_id) == (self.backend, self.job_id):

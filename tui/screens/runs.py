@@ -12,6 +12,7 @@ from tui.screens.base import AppScreen
 from textual.widgets import DataTable, Footer, Header, Static
 
 from tui.formatting import fmt_float, fmt_pct, fmt_stops, fmt_usd, today_of
+from tui.messages import JobUpdated
 
 # what a user scans for first comes first: at 80 columns the rest scrolls sideways
 COLUMNS = ("", "run", "status", "valid loss", "best", "test acc", "cost", "stops serving", "model", "backend",
@@ -91,22 +92,18 @@ class RunsScreen(AppScreen):
     def on_screen_resume(self) -> None:
         self.action_refresh()
 
-    def job_updated(self, message) -> None:
+    @on(JobUpdated)
+    def _job_updated(self, message: JobUpdated) -> None:
         if message.job is not None:
             self.action_refresh()
 
     @work(thread=True, exclusive=True, group="runs", exit_on_error=False)
     def action_refresh(self) -> None:
-        from core.jobs.series import MetricSeries
+        from core.jobs.summaries import run_summaries
 
-        registry = self.app.session.registry
         today = today_of(self.app.session.clock)
-        rows = []
-        for run in registry.list_runs():
-            series = MetricSeries.from_events(registry.events(run["backend"], run["job_id"]))
-            evals = registry.evaluations(run_id=run["id"])
-            accuracy = evals[0]["report"].get("accuracy") if evals else None
-            rows.append((run, run_row(run, series, accuracy, today)))
+        rows = [(s.run, run_row(s.run, s.series, s.test_accuracy, today))
+                for s in run_summaries(self.app.session.registry)]
         self.app.call_from_thread(self._show, rows)
 
     def _show(self, rows) -> None:
