@@ -312,19 +312,20 @@ async def test_dataset_pages_by_what_fits_reads_a_whole_review_and_goes_to_a_row
         assert table.max_scroll_y == 0  # every row of the page is on screen
         table.focus()
         await pilot.press("pagedown")  # with the table focused, still the next page
-        assert str(table.get_row_at(0)[0]) == str(page + 1)
+        await wait_until(pilot, lambda: str(table.get_row_at(0)[0]) == str(page + 1))  # read in a worker
         await pilot.press("down")
         ds = app.dataset
         row = page + 2
         full = shown(ds.frame[ds.text_column].iloc[row - 1])
-        assert f"row {row}" in _text(app, "#review-text") and full in _text(app, "#review-text")  # all of it
+        await wait_until(pilot, lambda: f"row {row}" in _text(app, "#review-text"))
+        assert full in _text(app, "#review-text")  # all of it
         await pilot.press("enter")
         assert isinstance(app.screen, ReviewScreen)
         await pilot.press("escape")
         await pilot.press("ctrl+g")
         assert app.focused is app.screen.query_one("#goto", Input)
         await pilot.press(*"2000", "enter")
-        assert "row 2,000" in _text(app, "#review-text")
+        await wait_until(pilot, lambda: "row 2,000" in _text(app, "#review-text"))
         assert str(table.get_row_at(table.cursor_row)[0]) == "2,000"
         await pilot.press("ctrl+g", *"99999", "enter")
         assert "row 2,000" in _text(app, "#review-text")  # out of range: stays, and says why
