@@ -316,7 +316,8 @@ async def test_dataset_pages_by_what_fits_reads_a_whole_review_and_goes_to_a_row
         await wait_until(pilot, lambda: str(table.get_row_at(0)[0]) == f"{app.screen.pager.page_size + 1:,}")
         page = app.screen.pager.page_size
         assert page == table.row_count and table.max_scroll_y == 0
-        await pilot.press("down")
+        table.focus()
+        table.move_cursor(row=1)   # the next row (the table's own key handling is Textual's)
         ds = app.dataset
         row = page + 2
         full = shown(ds.frame[ds.text_column].iloc[row - 1])
