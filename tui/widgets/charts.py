@@ -79,6 +79,17 @@ def tick_labels(ticks: list[float]) -> list[str]:
 PALETTE = [(66, 165, 245), (255, 167, 38), (102, 187, 106), (236, 64, 122), (171, 71, 188), (38, 198, 218)]
 
 
+
+def legend_title(chart, keys: str) -> tuple[str, bool]:
+    """The border title: the chart's title and its legend, or the legend alone when both do not fit
+    (the title then goes inside the plot: ``inside`` is True)."""
+    from rich.markup import escape
+    from rich.text import Text
+
+    title = f"{escape(chart.title)}  {keys}"
+    inside = bool(chart.size.width) and Text.from_markup(title).cell_len > chart.size.width - 4
+    return (keys if inside else title), inside
+
 class SeriesChart(PlotextPlot):
     """Named line series; ``append`` adds points, a timer redraws when something changed. The
     legend is the border title, coloured like the lines, so it never hides a point."""
@@ -134,10 +145,7 @@ class SeriesChart(PlotextPlot):
         else:
             keys = "  ".join(f"[rgb{PALETTE[i % len(PALETTE)]}]━━[/] {escape(name)}"
                              for i, name in enumerate(self.lines) if name in drawn)
-            title = f"{escape(self.title)}  {keys}"
-            inside = bool(self.size.width) and Text.from_markup(title).cell_len > self.size.width - 4
-            if inside:
-                title = keys
+            title, inside = legend_title(self, keys)
         if self.border_title != title:
             self.border_title = title
         return inside
@@ -194,10 +202,7 @@ class BarChart(PlotextPlot):
         if len(self.groups) > 1:
             keys = "  ".join(f"[rgb{PALETTE[i % len(PALETTE)]}]██[/] {escape(name)}"
                              for i, name in enumerate(self.groups))
-            title = f"{title}  {keys}"
-            inside = bool(self.size.width) and Text.from_markup(title).cell_len > self.size.width - 4
-            if inside:
-                title = keys
+            title, inside = legend_title(self, keys)
         if self.border_title != title:
             self.border_title = title
         return inside
