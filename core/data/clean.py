@@ -91,6 +91,17 @@ def _hashable(frame: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
+def _column_codes(column: pd.Series, rows: np.ndarray) -> np.ndarray:
+    """An integer per value of ``column`` at ``rows`` (equal values, equal codes; missing: -1),
+    taken without copying the rest of the column."""
+    import pandas as pd
+
+    if isinstance(column.dtype, pd.StringDtype) and column.dtype.storage == "pyarrow":
+        values = take_chunked(_arrow(column), rows)
+        return pc.fill_null(pc.dictionary_encode(values).indices, -1).to_numpy().astype(np.int64, copy=False)
+    return pd.factorize(_hashable(column.iloc[rows].to_frame()).iloc[:, 0])[0]
+
+
 def _first_of_group(group: np.ndarray, mask: np.ndarray) -> np.ndarray:
     """True at the first row (in order) of each group among the rows where mask is set."""
     idx = np.flatnonzero(mask)
@@ -126,16 +137,50 @@ class Texts:
     """The review texts of every input row, stripped when taken: no second copy of the column."""
 
     def __init__(self, raw) -> None:
-        self.raw = raw  # an Arrow string array, row r at r - 1
+        self.raw = raw  # an Arrow chunked string array, row r at r - 1
+        lengths = [len(chunk) for chunk in raw.chunks]
+        self._starts = np.cumsum([0, *lengths[:-1]], dtype=np.int64)
+
+    @classmethod
+    def of(cls, column: pd.Series) -> Texts:
+        return cls(_arrow(column))
 
     def __len__(self) -> int:
         return len(self.raw)
 
+    def span(self, start: int, stop: int) -> list[str]:
+        """Stripped texts of positions start..stop-1 (a slice: no gathering)."""
+        return _strip(self.raw.slice(start, stop - start)).to_pylist()
+
     def take(self, positions) -> list[str]:
         """Stripped texts at 0-based ``positions``, as Python strings."""
-        import pyarrow as pa
+        return _strip(self._take(np.asarray(positions, dtype=np.int64))).to_pylist()
 
-        return _strip(self.raw.take(pa.array(np.asarray(positions, dtype=np.int64)))).to_pylist()
+    def _take(self, positions: np.ndarray):
+        return take_chunked(self.raw, positions, self._starts)
+
+
+def take_chunked(column, positions: np.ndarray, starts: np.ndarray | None = None):
+    """``column.take(positions)`` for an Arrow chunked array, as one array. ChunkedArray.take joins
+    every chunk into one array first (a copy of the whole column per call: quadratic over a build's
+    many calls); this takes from each chunk its own rows instead."""
+    import pyarrow as pa
+
+    chunks = column.chunks
+    if len(chunks) == 1:
+        return chunks[0].take(pa.array(positions))
+    if starts is None:
+        starts = np.cumsum([0, *(len(chunk) for chunk in chunks[:-1])], dtype=np.int64)
+    owner = np.searchsorted(starts, positions, side="right") - 1
+    order = np.argsort(owner, kind="stable")
+    bounds = np.searchsorted(owner[order], np.arange(len(chunks) + 1))
+    parts = [chunks[c].take(pa.array(positions[order[bounds[c]:bounds[c + 1]]] - starts[c]))
+             for c in range(len(chunks)) if bounds[c + 1] > bounds[c]]
+    if not parts:
+        return pa.array([], type=column.type)
+    back = np.empty(len(order), dtype=np.int64)
+    back[order] = np.arange(len(order))
+    return pa.concat_arrays(parts).take(pa.array(back))
 
 
 def _strip(arr):
@@ -158,6 +203,7 @@ def clean_keys(
     *,
     dedup: bool = True,
     conflict_policy: ConflictPolicy = DEFAULT_CONFLICT_POLICY,
+    texts: Texts | None = None,
 ):
     """``clean`` without copying texts: (kept rows with columns label/row/group, Texts of every input
     row, report). Texts are compared by 128-bit hashes of their stripped bytes; splitting, sampling
@@ -168,7 +214,8 @@ def clean_keys(
         raise ValueError(f"unknown conflict policy {conflict_policy!r}")
     n = len(frame)
     report = CleanReport(rows_in=n)
-    texts = Texts(_arrow(frame[text_column]))
+    if texts is None:
+        texts = Texts.of(frame[text_column])
     # one integer per distinct text: rules below work on these compact keys, never on the texts
     group, empty = _text_keys(texts.raw)
     label, reason = normalise_labels(frame[label_column], labels)
@@ -192,8 +239,7 @@ def clean_keys(
         # compare integer codes of each column over those rows, not copies of the rows themselves
         # (lists and objects as JSON text first, so they can be hashed)
         sub = np.flatnonzero(repeated)
-        rows = _hashable(frame.iloc[sub])
-        codes = {i: pd.factorize(rows.iloc[:, i])[0] for i in range(rows.shape[1])}
+        codes = {i: _column_codes(frame.iloc[:, i], sub) for i in range(frame.shape[1])}
         exact[sub] = pd.DataFrame(codes).duplicated(keep="first").to_numpy()
     report.exact_duplicates = int(exact.sum())
     if dedup:
@@ -273,7 +319,12 @@ def _text_keys(raw) -> tuple[np.ndarray, np.ndarray]:
         check_hash[start:stop] = np.fromiter(map(h2, data), dtype=np.uint64, count=len(data))
     group, _ = pd.factorize(first_hash)
     group = group.astype(np.int64, copy=False)
-    firsts = np.unique(group, return_index=True)[1]  # codes are 0..k-1: first row of each
+    # codes number texts in order of first appearance: a row is a first where its code passes every
+    # code before it (no sort needed)
+    new_code = np.ones(n, dtype=bool)
+    if n > 1:
+        new_code[1:] = group[1:] > np.maximum.accumulate(group)[:-1]
+    firsts = np.flatnonzero(new_code)
     if n and (check_hash != check_hash[firsts[group]]).any():
         group = pc.dictionary_encode(_strip(raw)).indices.to_numpy(zero_copy_only=False).astype(np.int64)
     return group, empty

@@ -105,6 +105,9 @@ def _csv_row_of_line(path: Path, line: int) -> int:
     return line - 1
 
 
+CSV_BLOCK = 1 << 22  # bytes the streaming CSV reader parses at a time: a column is a chunk per block
+
+
 def _read_csv(path: Path, sep: str) -> pd.DataFrame:
     import pandas as pd
 
@@ -116,16 +119,19 @@ def _read_csv(path: Path, sep: str) -> pd.DataFrame:
         # pandas re-reads on failure to produce the precise message below.
         # the streaming reader holds one block at a time beside the table: half the peak memory of
         # read_csv's parallel blocks on large files, at the same speed
-        table = pacsv.open_csv(
+        reader = pacsv.open_csv(
             path,
             parse_options=pacsv.ParseOptions(delimiter=sep, newlines_in_values=True),
             convert_options=pacsv.ConvertOptions(
                 column_types={}, strings_can_be_null=False, quoted_strings_can_be_null=False,
                 null_values=[], auto_dict_encode=False,
             ),
-            read_options=pacsv.ReadOptions(block_size=1 << 22),
-        ).read_all()
-        table = table.cast(pa.schema([pa.field(f.name, pa.large_string()) for f in table.schema]))
+            read_options=pacsv.ReadOptions(block_size=CSV_BLOCK),
+        )
+        # large strings (64-bit offsets: a column may pass 2 GB), cast a block at a time so the
+        # table never exists twice
+        schema = pa.schema([pa.field(f.name, pa.large_string()) for f in reader.schema])
+        table = pa.Table.from_batches([batch.cast(schema) for batch in reader], schema=schema)
         return table.to_pandas(types_mapper={pa.large_string(): pd.StringDtype("pyarrow")}.get)
     except UnicodeDecodeError:
         raise

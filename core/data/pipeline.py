@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 
 from core.choices import (CONFLICT_POLICIES, DEFAULT_CONFLICT_POLICY, DEFAULT_FORMAT, DEFAULT_ORDER, DEFAULT_SEED,
                           DEFAULT_SEPARATOR, FORMATS, ORDERS, ConflictPolicy, Format, Order)
-from core.data.clean import CleanReport, clean_keys, take_texts
+from core.data.clean import CleanReport, Texts, clean_keys, take_texts
 from core.data.formats import COMPLETION_FORMAT_NOTE
 from core.data.labels import LabelSet
 from core.data.notices import DROP_WARN_SHARE, record_notices
@@ -27,7 +27,6 @@ if TYPE_CHECKING:
 
     import pandas as pd
 
-    from core.data.clean import Texts
     from core.validation.validate import ValidationReport
 
 MANIFEST = "manifest.json"
@@ -90,7 +89,7 @@ class BuildResult:
 
 
 def build_splits(
-    ds: LoadedDataset, options: PrepareOptions, progress: ProgressFn = null_progress
+    ds: LoadedDataset, options: PrepareOptions, progress: ProgressFn = null_progress, texts: Texts | None = None,
 ) -> tuple[dict[str, pd.DataFrame], CleanReport, int, Texts]:
     """Everything but the writing: (ordered splits with label/row/group, cleaning report, leaked rows,
     the stripped texts by input row). Splits hold no texts: the writer takes them by ``row``."""
@@ -98,7 +97,7 @@ def build_splits(
     progress("clean", 0, 4)
     cleaned, texts, report = clean_keys(
         ds.frame, ds.text_column, ds.label_column, options.labels,
-        dedup=options.dedup, conflict_policy=options.conflict_policy,
+        dedup=options.dedup, conflict_policy=options.conflict_policy, texts=texts,
     )
     non_empty = report.rows_in - report.empty_text
     invalid = sum(report.invalid_labels.values())
@@ -176,7 +175,19 @@ def prepare(
             source, text_column=options.text_column, label_column=options.label_column,
             split_column=options.split_column, progress=progress,
         )
-    splits, report, leaked, texts = build_splits(ds, options, progress)
+    tokens = _TokenTally(options, model, encoding) if validate else None
+    texts = None
+    if tokens and not options.samples:
+        # every kept row will be written: count all rows now, on threads, while cleaning runs here
+        # (the rows cleaning drops are counted for nothing; sampling would make that most of them)
+        texts = Texts.of(ds.frame[ds.text_column])
+        tokens.submit_all(texts)
+    try:
+        splits, report, leaked, texts = build_splits(ds, options, progress, texts)
+    except BaseException:
+        if tokens:
+            tokens.close()
+        raise
     source_info = _source_info(ds, options)
     # the whole table is kept only when many rows were dropped: the warning then looks for the
     # column that fits the labels better
@@ -188,11 +199,10 @@ def prepare(
 
     out = Path(out_dir).expanduser()
     files, digests, sizes = {}, {}, {}
-    tokens = _TokenTally(options, model, encoding) if validate else None
     try:
         with build_folder(out) as work:
             for i, (name, frame) in enumerate(splits.items()):
-                if tokens:
+                if tokens and not tokens.counting_all:
                     tokens.submit(name, texts, frame["row"].to_numpy() - 1)
                 progress("write", i, len(splits))
                 files[name] = out / f"{name}.jsonl"
@@ -285,18 +295,37 @@ class _TokenTally:
         self.encoding = encoding
         self.counter = None
         self.futures: dict[str, list] = {}
+        self.all_rows: list[Future] | None = None  # submit_all: counts of every input row, in order
 
-    def submit(self, name: str, texts: Texts, positions) -> None:
-        """Queue the split's texts (by input position) for counting, while the writer writes them.
-        Each chunk's texts are made by the counting thread itself: queued work holds only positions."""
+    @property
+    def counting_all(self) -> bool:
+        return self.all_rows is not None
+
+    def _suffix(self) -> str:
+        return self.options.separator if self.options.format == "completion" else ""
+
+    def _counter(self):
         from core.validation.tokens import ParallelCounter
 
         if self.counter is None:
             self.counter = ParallelCounter(self.encoding.result())
-        suffix = self.options.separator if self.options.format == "completion" else ""
-        step = self.counter.CHUNK
+        return self.counter
+
+    def submit_all(self, texts: Texts) -> None:
+        """Queue every input row's text, in row order (each worker slices and strips its own span)."""
+        counter, step = self._counter(), self._counter().CHUNK
+        self.all_rows = [
+            counter.submit_lazy(functools.partial(texts.span, start, min(start + step, len(texts))), self._suffix())
+            for start in range(0, len(texts), step)
+        ]
+
+    def submit(self, name: str, texts: Texts, positions) -> None:
+        """Queue the split's texts (by input position) for counting, while the writer writes them.
+        Each chunk's texts are made by the counting thread itself: queued work holds only positions."""
+        counter = self._counter()
+        step = counter.CHUNK
         self.futures[name] = [
-            self.counter.submit_lazy(functools.partial(texts.take, positions[start : start + step]), suffix)
+            counter.submit_lazy(functools.partial(texts.take, positions[start : start + step]), self._suffix())
             for start in range(0, len(positions), step)
         ]
 
@@ -306,11 +335,15 @@ class _TokenTally:
         from core.validation.validate import validate_built
 
         out = {}
+        every_row = np.concatenate([f.result() for f in self.all_rows]) if self.all_rows else None
         for name, frame in splits.items():
             if not len(frame):
                 continue
             progress("tokens", 0, len(frame))
-            counts = np.concatenate([f.result() for f in self.futures[name]])  # file order
+            if every_row is not None:
+                counts = every_row[frame["row"].to_numpy() - 1]
+            else:
+                counts = np.concatenate([f.result() for f in self.futures[name]])  # file order
             out[name] = validate_built(
                 files[name], frame["label"], counts, self.options.format, model=self.model,
                 system_prompt=self.options.system_prompt, separator=self.options.separator, stop=self.options.stop,

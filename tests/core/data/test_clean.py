@@ -84,3 +84,18 @@ def test_text_keys_number_texts_like_factorize_even_when_the_first_hash_collides
     monkeypatch.setattr(xxhash, "xxh3_64_intdigest", lambda data: 7)
     group, _ = clean_module._text_keys(arrow)
     assert (group == expected).all()
+
+
+def test_take_across_chunks_equals_arrows_own_take():
+    import numpy as np
+    import pyarrow as pa
+
+    from core.data.clean import take_chunked
+
+    column = pa.chunked_array([pa.array([f"t{i}" for i in range(a, b)], type=pa.large_string())
+                               for a, b in ((0, 5), (5, 5), (5, 12), (12, 30))])
+    rng = np.random.default_rng(7)
+    for positions in (rng.integers(0, 30, 50), np.array([29, 0, 0, 11, 5]), np.array([], dtype=np.int64),
+                      np.arange(30)[::-1]):
+        got = take_chunked(column, positions.astype(np.int64))
+        assert got.to_pylist() == column.take(pa.array(positions, type=pa.int64())).to_pylist()

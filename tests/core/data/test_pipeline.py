@@ -112,3 +112,20 @@ def test_fast_writer_matches_plain_orjson_records():
         expected = b"".join(orjson.dumps(completion_record(t, y, "\n\n###\n\n", stop)) + b"\n"
                             for t, y in zip(frame.text, frame.label))
         assert jsonl_bytes(frame, "completion", stop=stop) == expected
+
+
+def test_a_build_does_not_depend_on_how_the_reader_chunked_the_file(threads_csv, tmp_path, monkeypatch):
+    """The streaming reader makes a column chunk per block: with many small blocks, every take of
+    texts crosses chunks (and the exact-duplicate check reads other columns across them too)."""
+    import core.data.load as load
+
+    options = PrepareOptions(system_prompt="Stars?")
+    whole = prepare(threads_csv, tmp_path / "one", options, validate=True)
+    monkeypatch.setattr(load, "CSV_BLOCK", 1 << 16)
+    chunked = prepare(threads_csv, tmp_path / "many", options, validate=True)
+    assert load.load_dataset(threads_csv).frame["review_description"].array._pa_array.num_chunks > 30
+    assert _files(tmp_path / "one") == _files(tmp_path / "many")
+    assert whole.manifest["cleaning"] == chunked.manifest["cleaning"]
+    assert whole.manifest["cleaning"]["exact_duplicates"] > 0
+    for name, report in whole.validation.items():
+        assert report.to_dict() | {"path": ""} == chunked.validation[name].to_dict() | {"path": ""}
