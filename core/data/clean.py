@@ -292,7 +292,7 @@ def _arrow(column: pd.Series):
     return arr if isinstance(arr, pa.ChunkedArray) else pa.chunked_array([arr])
 
 
-KEY_CHUNK = 1 << 16
+KEY_CHUNK = 1 << 14
 
 
 def _text_keys(raw) -> tuple[np.ndarray, np.ndarray]:
