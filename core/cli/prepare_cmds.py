@@ -98,6 +98,9 @@ def inspect_cmd(dataset: str, text_column, label_column, labels_spec, page, page
 @option_json()
 def prepare_cmd(dataset: str, out_dir: Path, model, as_json, **kw) -> None:
     """Clean, split, sample, order and write DATASET as fine-tuning JSONL, then validate it."""
+    from core.memory import return_freed_memory
+
+    return_freed_memory()
     from core.data.pipeline import prepare
     from core.validation.validate import drop_default_system_warning
 

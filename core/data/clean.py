@@ -222,6 +222,7 @@ def clean_keys(
     bad_label = label.isna().to_numpy(dtype=bool) & ~empty
     report.empty_text = int(empty.sum())
     report.invalid_labels = {str(k): int(v) for k, v in reason[bad_label].value_counts().items()}
+    del reason
     keep = ~empty & ~bad_label
 
     label_code = np.full(n, -1, dtype=np.int64)
@@ -239,8 +240,15 @@ def clean_keys(
         # compare integer codes of each column over those rows, not copies of the rows themselves
         # (lists and objects as JSON text first, so they can be hashed)
         sub = np.flatnonzero(repeated)
-        codes = {i: _column_codes(frame.iloc[:, i], sub) for i in range(frame.shape[1])}
-        exact[sub] = pd.DataFrame(codes).duplicated(keep="first").to_numpy()
+        text_at = list(frame.columns).index(text_column)
+        codes = pd.DataFrame({"text": group[sub]} | {
+            i: _column_codes(frame.iloc[:, i], sub) for i in range(frame.shape[1]) if i != text_at})
+        # equal in every other column and in the stripped text: only these few rows need their raw
+        # texts compared too (spaces around a text still make a row differ)
+        candidates = codes.duplicated(keep=False).to_numpy()
+        if candidates.any():
+            codes = codes[candidates].assign(raw=_column_codes(frame.iloc[:, text_at], sub[candidates]))
+            exact[sub[candidates]] = codes.duplicated(keep="first").to_numpy()
     report.exact_duplicates = int(exact.sum())
     if dedup:
         keep &= ~exact
@@ -317,14 +325,15 @@ def _text_keys(raw) -> tuple[np.ndarray, np.ndarray]:
         data = stripped.cast(pa.large_binary()).to_pylist()
         first_hash[start:stop] = np.fromiter(map(h1, data), dtype=np.uint64, count=len(data))
         check_hash[start:stop] = np.fromiter(map(h2, data), dtype=np.uint64, count=len(data))
-    group, _ = pd.factorize(first_hash)
-    group = group.astype(np.int64, copy=False)
+    group = pd.factorize(first_hash)[0].astype(np.int64, copy=False)
+    del first_hash  # n-long arrays are let go as soon as they are used: they make the peak
     # codes number texts in order of first appearance: a row is a first where its code passes every
     # code before it (no sort needed)
     new_code = np.ones(n, dtype=bool)
     if n > 1:
         new_code[1:] = group[1:] > np.maximum.accumulate(group)[:-1]
     firsts = np.flatnonzero(new_code)
+    del new_code
     if n and (check_hash != check_hash[firsts[group]]).any():
         group = pc.dictionary_encode(_strip(raw)).indices.to_numpy(zero_copy_only=False).astype(np.int64)
     return group, empty
