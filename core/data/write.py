@@ -50,25 +50,50 @@ def iter_jsonl_chunks(frame: pd.DataFrame, fmt: str, *, system_prompt: str | Non
                       texts: Texts | None = None):
     """Chunks of JSONL bytes. Texts become Python strings one chunk at a time (memory stays flat):
     from the frame's ``text`` column, or taken by its 1-based ``row`` column from ``texts``."""
-    pieces = {label: _template(fmt, label, system_prompt, separator, stop) for label in frame["label"].unique()}
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    labels = list(frame["label"].unique())
+    code_of = {label: i for i, label in enumerate(labels)}
+    pieces = [_template(fmt, label, system_prompt, separator, stop) for label in labels]
+    if fmt == "chat":  # the text is a whole JSON string: its quotes go with the pieces around it
+        pieces = [(head + b'"', b'"' + tail) for head, tail in pieces]
+    heads = pa.array([head for head, _ in pieces], type=pa.large_binary())
+    tails = pa.array([tail + b"\n" for _, tail in pieces], type=pa.large_binary())
     label_column = frame["label"]
     rows = frame["row"].to_numpy() - 1 if texts is not None else None
-    dumps = orjson.dumps
     for start in range(0, len(frame), CHUNK):
         if rows is None:
             texts_now = frame["text"].iloc[start : start + CHUNK].tolist()
         else:
             texts_now = texts.take(rows[start : start + CHUNK])
-        labels = label_column.iloc[start : start + CHUNK].tolist()
-        out = []
-        for text, label in zip(texts_now, labels):
-            head, tail = pieces[label]
-            body = dumps(text)
-            if fmt == "completion":
-                body = body[1:-1]
-            out.append(head + body + tail)
-        out.append(b"")
-        yield b"\n".join(out)
+        codes = pa.array(list(map(code_of.__getitem__, label_column.iloc[start : start + CHUNK].tolist())),
+                         type=pa.int32())
+        # each record is its label's head + the escaped text + its label's tail, joined by Arrow
+        # rather than a Python loop
+        records = pc.binary_join_element_wise(
+            heads.take(codes), pa.array(_escaped(texts_now), type=pa.large_binary()), tails.take(codes),
+            pa.scalar(b"", type=pa.large_binary()))
+        yield _data_bytes(records)
+
+
+def _escaped(texts: list[str]) -> list[bytes]:
+    """Each text as orjson writes it inside a JSON string, without the quotes: one dumps call for the
+    whole list, cut between the items. An encoded string escapes every quote inside it, so the
+    bytes '","' occur only between two items."""
+    if not texts:
+        return []
+    return orjson.dumps(texts)[2:-2].split(b'","')
+
+
+def _data_bytes(array) -> bytes:
+    """The values of a (large) binary Arrow array, back to back."""
+    import numpy as np
+
+    if not len(array):
+        return b""
+    offsets = np.frombuffer(array.buffers()[1], dtype=np.int64)[array.offset : array.offset + len(array) + 1]
+    return array.buffers()[2].to_pybytes()[offsets[0] : offsets[-1]]
 
 
 def write_jsonl(path: Path, frame: pd.DataFrame, fmt: str, **kw) -> tuple[str, int]:

@@ -104,7 +104,10 @@ def test_fast_writer_matches_plain_orjson_records():
     from core.data.formats import chat_record, completion_record
     from core.data.write import jsonl_bytes
 
-    frame = pd.DataFrame({"text": ['say "hi"\n\tthere é 👍', "back\\slash", "</script>"], "label": ["5", "1", "3"]})
+    # texts that could cut the writer's one-dumps-per-chunk output in the wrong place
+    texts = ['say "hi"\n\tthere é 👍', "back\\slash", "</script>", 'a","b', '","', "ends\\", '\\","\\',
+             "\x00\x1f\x7f\u2028", "", '"', "x" * 3]
+    frame = pd.DataFrame({"text": texts, "label": ["5", "1", "3", "2", "4", "5", "1", "2", "3", "4", "5"]})
     for system in (None, 'Be "brief"'):
         expected = b"".join(orjson.dumps(chat_record(t, y, system)) + b"\n" for t, y in zip(frame.text, frame.label))
         assert jsonl_bytes(frame, "chat", system_prompt=system) == expected
@@ -129,3 +132,22 @@ def test_a_build_does_not_depend_on_how_the_reader_chunked_the_file(threads_csv,
     assert whole.manifest["cleaning"]["exact_duplicates"] > 0
     for name, report in whole.validation.items():
         assert report.to_dict() | {"path": ""} == chunked.validation[name].to_dict() | {"path": ""}
+
+
+def test_fast_writer_matches_orjson_on_any_texts():
+    import pandas as pd
+    from hypothesis import given, settings
+    from hypothesis import strategies as st
+
+    from core.data.formats import chat_record
+    from core.data.write import jsonl_bytes
+
+    @settings(max_examples=200, deadline=None)
+    @given(st.lists(st.tuples(st.text(alphabet=st.sampled_from('a",\\\n\x00é👍 ')) | st.text(),
+                              st.sampled_from(["1", "5"])), max_size=12))
+    def check(rows):
+        frame = pd.DataFrame(rows, columns=["text", "label"], dtype=object)
+        expected = b"".join(orjson.dumps(chat_record(t, y, None)) + b"\n" for t, y in rows)
+        assert jsonl_bytes(frame, "chat") == expected
+
+    check()
