@@ -113,16 +113,24 @@ class StartuneApp(App):
         self.push_screen(LaunchScreen(self.build_dir))
 
     def open_run(self, run_id: str) -> None:
-        from tui.screens.monitor import MonitorScreen
-        from tui.screens.results import ResultsScreen
-
         run = self.session.registry.get_run(run_id)
         if run is None:
             return
         if run["status"] in TERMINAL:
-            self.push_screen(ResultsScreen(run_id))
+            self.open_results(run_id)
         else:
-            self.push_screen(MonitorScreen(run_id))
+            self.open_monitor(run_id)
+
+    # screens go to each other through these, so no screen imports another that imports it back
+    def open_monitor(self, run_id: str, *, switch: bool = False) -> None:
+        from tui.screens.monitor import MonitorScreen
+
+        (self.switch_screen if switch else self.push_screen)(MonitorScreen(run_id))
+
+    def open_results(self, run_id: str) -> None:
+        from tui.screens.results import ResultsScreen
+
+        self.push_screen(ResultsScreen(run_id))
 
     def action_help(self) -> None:
         from tui.screens.help import HelpScreen

@@ -16,7 +16,7 @@ from textual.widgets import Footer, Header, Input, Label, ProgressBar, Select, S
 
 from core.choices import (CONFLICT_POLICIES, DEFAULT_CONFLICT_POLICY, DEFAULT_FORMAT, DEFAULT_FRACTIONS, DEFAULT_ORDER,
                           DEFAULT_SEED, DEFAULT_SEPARATOR, escaped)
-from tui.messages import BuildFinished, BuildProgress
+from tui.messages import BuildFinished, BuildProgress, PreviewReady
 from tui.screens.base import AppScreen
 from tui.widgets.charts import BarChart
 from tui.widgets.form import Checks, Field, field, first_error
@@ -195,16 +195,20 @@ class BuildScreen(AppScreen):
         try:
             lines, counts, report = preview(self.app.dataset, options, n=3)
         except StartuneError as exc:
-            self.app.call_from_thread(self._show_preview, generation, "", Text(describe(exc), style="red"))
+            self.post_message(PreviewReady(generation, "", Text(describe(exc), style="red")))
             return
         total = {k: sum(v.values()) for k, v in counts.items()}
         summary = (f"{report.rows_out:,} of {report.rows_in:,} rows kept · "
                    + " · ".join(f"{k} {n:,}" for k, n in total.items()))
         body = Text("\n").join(record_text(line) for line in lines)
-        self.app.call_from_thread(self._show_preview, generation, summary, body)
+        self.post_message(PreviewReady(generation, summary, body))
+
+    @on(PreviewReady)
+    def _preview_ready(self, message: PreviewReady) -> None:
+        self._show_preview(message.generation, message.summary, message.body)
 
     def _show_preview(self, generation: int, summary: str, body: Text) -> None:
-        if generation != self._generation:
+        if generation != self._generation:  # values changed since: a newer preview is on its way
             return
         self.query_one("#preview-summary", Static).update(summary)
         self.query_one("#preview", Static).update(body)

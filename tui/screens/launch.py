@@ -307,6 +307,4 @@ class LaunchScreen(AppScreen):
             self._say(describe(exc))
             return
         self.app.follow(choice.key, job["id"])
-        from tui.screens.monitor import MonitorScreen
-
-        self.app.switch_screen(MonitorScreen(run_id))
+        self.app.open_monitor(run_id, switch=True)

@@ -165,6 +165,4 @@ class MonitorScreen(AppScreen):
         self.app.notify(f"{self.job_id}: {job_dict['status']}")
 
     def action_results(self) -> None:
-        from tui.screens.results import ResultsScreen
-
-        self.app.push_screen(ResultsScreen(self.run_id))
+        self.app.open_results(self.run_id)

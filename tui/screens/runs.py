@@ -12,7 +12,7 @@ from tui.screens.base import AppScreen
 from textual.widgets import DataTable, Footer, Header, Static
 
 from tui.formatting import fmt_float, fmt_pct, fmt_stops, fmt_usd, today_of
-from tui.messages import JobUpdated
+from tui.messages import JobUpdated, RunsRead
 
 # what a user scans for first comes first: at 80 columns the rest scrolls sideways
 COLUMNS = ("", "run", "status", "valid loss", "best", "test acc", "cost", "stops serving", "model", "backend",
@@ -104,9 +104,11 @@ class RunsScreen(AppScreen):
         today = today_of(self.app.session.clock)
         rows = [(s.run, run_row(s.run, s.series, s.test_accuracy, today))
                 for s in run_summaries(self.app.session.registry)]
-        self.app.call_from_thread(self._show, rows)
+        self.post_message(RunsRead(rows))
 
-    def _show(self, rows) -> None:
+    @on(RunsRead)
+    def _show(self, message: RunsRead) -> None:
+        rows = message.rows
         table = self.query_one(DataTable)
         cursor = table.cursor_row
         table.clear()
