@@ -11,9 +11,10 @@ from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical, VerticalScroll
-from textual.validation import Integer, Number
 from textual.widgets import Button, Footer, Header, Input, Select, Static
 
+from core.jobs.options import (MAX_SUFFIX, parse_batch_size, parse_epochs, parse_lr_multiplier, parse_max_cost,
+                               parse_seed, parse_suffix)
 from tui.messages import LaunchChecked
 from tui.screens.base import AppScreen
 from tui.widgets.form import Checks, Field, field, first_error
@@ -22,33 +23,6 @@ from tui.widgets.path_input import PathInput
 BACKENDS = [("local (this machine)", "local"), ("OpenAI", "openai"), ("Azure OpenAI", "azure"),
             ("compatible base URL", "compatible")]
 OWN_FILE = "own-file"  # the build selector's entry for a JSONL file of the user's own
-# the fine-tuning API's limits (the same as core's hyperparameter check)
-EPOCHS, BATCH = (1, 50), (1, 256)
-
-
-def auto_or_whole(low: int, high: int):
-    def check(value: str) -> None:
-        value = value.strip()
-        if value in ("", "auto"):
-            return
-        if not value.lstrip("-").isdigit() or not low <= int(value) <= high:
-            raise ValueError(f"auto, or a whole number from {low} to {high}")
-
-    return check
-
-
-def auto_or_positive(value: str) -> None:
-    import math
-
-    value = value.strip()
-    if value in ("", "auto"):
-        return
-    try:
-        number = float(value)
-    except ValueError:
-        number = math.nan
-    if not (number > 0 and math.isfinite(number)):
-        raise ValueError("auto, or a number above 0 (e.g. 0.5 or 2)")
 
 
 def trainable(model: str) -> bool:
@@ -58,11 +32,6 @@ def trainable(model: str) -> bool:
         return model.startswith("ft:") or model_info(model).trainable
     except Exception:  # noqa: BLE001 - a model the price table does not know
         return False
-
-
-def check_suffix(value: str) -> None:
-    if len(value) > 64:
-        raise ValueError(f"at most 64 characters ({len(value)} now)")
 
 
 def check_jsonl(value: str) -> None:
@@ -105,15 +74,16 @@ class LaunchScreen(AppScreen):
             yield field("base URL", Input(choice.base_url or "", placeholder="for a compatible server", id="base-url"))
             yield field("model", Select([(choice.default_model, choice.default_model)], value=choice.default_model,
                                         allow_blank=False, id="model"))
-            yield field("epochs", Input("auto", id="epochs", validators=[Checks(auto_or_whole(*EPOCHS))]))
-            yield field("batch size", Input("auto", id="batch", validators=[Checks(auto_or_whole(*BATCH))]))
-            yield field("LR multiplier", Input("auto", id="lr", validators=[Checks(auto_or_positive)]))
-            yield field("suffix", Input("", placeholder="up to 64 characters", id="suffix",
-                                        validators=[Checks(check_suffix)]))
+            # each field checked as typed by the rule the launch itself applies (core.jobs.options)
+            yield field("epochs", Input("auto", id="epochs", validators=[Checks(parse_epochs)]))
+            yield field("batch size", Input("auto", id="batch", validators=[Checks(parse_batch_size)]))
+            yield field("LR multiplier", Input("auto", id="lr", validators=[Checks(parse_lr_multiplier)]))
+            yield field("suffix", Input("", placeholder=f"up to {MAX_SUFFIX} characters", id="suffix",
+                                        validators=[Checks(parse_suffix)]))
             yield field("seed", Input("", placeholder="random", id="seed", type="integer",
-                                      validators=[Integer(0, 2**31 - 1, "a whole number, 0 or more")], valid_empty=True))
+                                      validators=[Checks(parse_seed, allow_empty=True)], valid_empty=True))
             yield field("budget (USD)", Input("", placeholder="no limit", id="budget", type="number",
-                                              validators=[Number(0, None, "a number of dollars, 0 or more")],
+                                              validators=[Checks(parse_max_cost, allow_empty=True)],
                                               valid_empty=True))
             with Vertical(id="launch-actions"):
                 yield Button("Launch (ctrl+l)", variant="primary", id="launch", compact=True)
@@ -209,17 +179,14 @@ class LaunchScreen(AppScreen):
         return resolve_backend(kind, url if kind in ("compatible", "openai", "azure") else None)
 
     def _options(self):
-        from core.cli_values import auto_or
-        from core.jobs.launch import LaunchOptions
+        from core.jobs.options import launch_options_from_strings
 
         def text(widget_id: str) -> str:
-            return self.query_one(f"#{widget_id}", Input).value.strip()
+            return self.query_one(f"#{widget_id}", Input).value
 
-        return LaunchOptions(
-            model=str(self.query_one("#model", Select).value), n_epochs=auto_or(text("epochs"), int),
-            batch_size=auto_or(text("batch"), int), learning_rate_multiplier=auto_or(text("lr"), float),
-            suffix=text("suffix") or None, seed=int(text("seed")) if text("seed") else None,
-            max_cost=float(text("budget")) if text("budget") else None)
+        return launch_options_from_strings(
+            model=str(self.query_one("#model", Select).value), epochs=text("epochs"), batch_size=text("batch"),
+            lr_multiplier=text("lr"), suffix=text("suffix"), seed=text("seed"), max_cost=text("budget"))
 
     # -- launching -------------------------------------------------------------------------
     def _say(self, message: str, *, error: bool = True) -> None:
