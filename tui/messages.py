@@ -92,10 +92,11 @@ class DatasetRead(Message, bubble=False):
 
 @dataclass
 class LaunchChecked(Message, bubble=False):
-    """The Launch screen's check of the training file: what to confirm (with its cost), or the error."""
+    """The Launch screen's check of the training file: what to confirm (core.jobs.estimate.LaunchEstimate,
+    the cost line and budget check), or the error."""
 
     choice: object = None
     options: object = None
-    report: object = None
+    estimate: object = None
     source: object = None
     error: str | None = None

@@ -143,7 +143,7 @@ async def launch_cmd(source: Path, validation_file, backend_kind, base_url, then
             run_id, job = await launch_offering_cleanup(
                                        client, source, options, choice=choice, registry=registry, progress=progress,
                                        validation_file=validation_file, as_json=as_json,
-                                       on_estimate=lambda cost: err.print(f"estimated cost: {cost.describe()}",
+                                       on_estimate=lambda estimate: err.print(f"estimated cost: {estimate.describe()}",
                                                                           soft_wrap=True))
         from core.status import describe
 

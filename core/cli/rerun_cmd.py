@@ -57,7 +57,7 @@ async def rerun_cmd(run: str, backend_kind, base_url, model, suffix, name, train
         with progress_bar(not as_json) as progress:
             run_id, job = await rerun(client, registry, plan, choice=choice, progress=progress,
                                       launcher=functools.partial(launch_offering_cleanup, as_json=as_json),
-                                      on_estimate=lambda cost: err.print(f"estimated cost: {cost.describe()}",
+                                      on_estimate=lambda estimate: err.print(f"estimated cost: {estimate.describe()}",
                                                                          soft_wrap=True))
         (err if as_json else stdout_console()).print(
             f"launched [bold]{job['id']}[/] (run {run_id}, re-run of {plan.source['id']}) on {choice.describe()}: "

@@ -70,7 +70,7 @@ async def run_cmd(dataset: str, out_dir: Path | None, backend_kind, base_url, pa
             with progress_bar(not as_json) as progress:
                 run_id, job = await launch_offering_cleanup(
                     client, out_dir, launch_opts, choice=choice, registry=registry, progress=progress, as_json=as_json,
-                    on_estimate=lambda cost: err.print(f"estimated cost: {cost.describe()}", soft_wrap=True))
+                    on_estimate=lambda estimate: err.print(f"estimated cost: {estimate.describe()}", soft_wrap=True))
             err.print(f"launched {job['id']} on {choice.describe()} ({job['model']})", soft_wrap=True)
         final, _ = await _follow_or_explain(client, registry, choice, job["id"], run_id,
                                             output="collect" if as_json else "human")

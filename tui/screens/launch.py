@@ -220,38 +220,32 @@ class LaunchScreen(AppScreen):
     @work(thread=True, exclusive=True, group="launch", exit_on_error=False)
     def _estimate(self, choice, options, source: Path) -> None:
         from core.errors import StartuneError
-        from core.jobs.launch import launch_input
-        from core.validation.validate import validate_file
+        from core.jobs.estimate import estimate_launch
         from tui.errors import describe
 
         try:
-            train = launch_input(source).train
-            model = options.model or choice.default_model
-            epochs = options.n_epochs if isinstance(options.n_epochs, int) else None
-            report = validate_file(train, model, n_epochs=epochs)
-            if not report.ok:
-                raise StartuneError(f"training file has format errors, first: {report.first_error()}", path=train)
+            # the model select always holds one: the backend's default (core.jobs.backends.default_model) at first
+            estimate = estimate_launch(source, options, options.model)
         except StartuneError as exc:
             self.post_message(LaunchChecked(error=describe(exc)))
             return
-        self.post_message(LaunchChecked(choice, options, report, source))
+        self.post_message(LaunchChecked(choice, options, estimate, source))
 
     @on(LaunchChecked)
     def _checked(self, message: LaunchChecked) -> None:
         if message.error is not None:
             self._say(message.error)
         else:
-            self._confirm(message.choice, message.options, message.report, message.source)
+            self._confirm(message.choice, message.options, message.estimate, message.source)
 
-    def _confirm(self, choice, options, report, source: Path) -> None:
+    def _confirm(self, choice, options, estimate, source: Path) -> None:
         from tui.screens.confirm import ConfirmScreen
 
         self._say("", error=False)
-        cost = report.cost
         budget = "no budget set" if options.max_cost is None else f"budget ${options.max_cost:,.2f}"
-        over = options.max_cost is not None and cost.usd is not None and cost.usd > options.max_cost
-        question = (f"Launch {source.name} on {choice.describe()}?\n\n{cost.describe()}\n{budget}"
-                    + ("\n\n[red]The estimate is above the budget: the launch will be refused.[/]" if over else ""))
+        question = (f"Launch {source.name} on {choice.describe()}?\n\n{estimate.describe()}\n{budget}"
+                    + ("\n\n[red]The estimate is above the budget: the launch will be refused.[/]"
+                       if estimate.over_budget(options.max_cost) else ""))
 
         def answered(yes: bool | None) -> None:
             if yes:
