@@ -15,6 +15,7 @@ from textual.worker import Worker, WorkerState
 from tui.messages import JobEnded, JobUpdated
 from tui.session import Session
 
+from core.choices import DEFAULT_LABELS
 from core.status import TERMINAL
 
 
@@ -69,7 +70,7 @@ class StartuneApp(App):
         self.initial_dataset = dataset
         self.dataset = None      # core.data.load.LoadedDataset once loaded
         self.dataset_details = None  # (DatasetSummary, CleanReport) of that dataset, kept for reopening
-        self.labels_spec = "1-5"  # the label set the dataset is read with (Dataset screen's labels field)
+        self.labels_spec = DEFAULT_LABELS  # the label set the dataset is read with (Dataset screen's labels field)
         self.build_dir: Path | None = None
 
     def on_mount(self) -> None:

@@ -99,8 +99,7 @@ def _resolve(ref: str, backend_kind, base_url):
     run = _registry().find_run(ref)
     if run is None:
         return resolve_backend(backend_kind, base_url), ref
-    kind, _, url = run["backend"].partition(":")
-    choice = BackendChoice(kind, url or None)
+    choice = BackendChoice.from_key(run["backend"])
     if backend_kind is not None or base_url is not None:
         asked = resolve_backend(backend_kind, base_url)
         if asked.key != choice.key:

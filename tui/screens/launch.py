@@ -13,6 +13,7 @@ from textual.binding import Binding
 from textual.containers import Vertical, VerticalScroll
 from textual.widgets import Button, Footer, Header, Input, Select, Static
 
+from core.choices import BACKEND_KINDS
 from core.jobs.options import (MAX_SUFFIX, parse_batch_size, parse_epochs, parse_lr_multiplier, parse_max_cost,
                                parse_seed, parse_suffix)
 from tui.messages import LaunchChecked
@@ -20,8 +21,10 @@ from tui.screens.base import AppScreen
 from tui.widgets.form import Checks, Field, field, first_error
 from tui.widgets.path_input import PathInput
 
-BACKENDS = [("local (this machine)", "local"), ("OpenAI", "openai"), ("Azure OpenAI", "azure"),
-            ("compatible base URL", "compatible")]
+# the app's words for core's backend kinds (core.choices.BACKEND_KINDS)
+BACKEND_NAMES = {"local": "local (this machine)", "openai": "OpenAI", "azure": "Azure OpenAI",
+                 "compatible": "compatible base URL"}
+BACKENDS = [(BACKEND_NAMES[kind], kind) for kind in BACKEND_KINDS]
 OWN_FILE = "own-file"  # the build selector's entry for a JSONL file of the user's own
 
 
