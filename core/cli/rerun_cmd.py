@@ -41,10 +41,12 @@ async def rerun_cmd(run: str, backend_kind, base_url, model, suffix, name, train
         from core.errors import ConfigError
 
         raise ConfigError("rerun needs the target: --backend local|azure|openai, or --base-url URL")
+    from core.jobs.options import parse_suffix, parse_training_type
+
     choice = resolve_backend(backend_kind, base_url)
+    # typed values by the rules launch and the app use, before the run is looked up
+    suffix, training_type = parse_suffix(suffix), parse_training_type(training_type)
     registry = Registry()
-    if training_type:
-        training_type = {t.lower(): t for t in ("Standard", "GlobalStandard", "Developer")}[training_type.lower()]
     plan = plan_rerun(registry, run, choice, model=model, training_type=training_type, suffix=suffix, name=name,
                       cleanup=cleanup)
     check_training_type(plan.options, choice)

@@ -55,3 +55,9 @@ def test_the_command_line_refuses_by_the_same_rules_before_anything_else(run_cli
         assert result.exit_code == 2, flags
         line = result.stderr.strip()
         assert line.startswith(f"startune: error: {flag} ") and "\n" not in line, line
+
+
+def test_rerun_reads_its_typed_values_by_the_same_rules(run_cli):
+    result = run_cli("rerun", "no-such-run", "--backend", "local", "--suffix", "z" * 65)
+    assert result.exit_code == 2
+    assert result.stderr.strip() == f"startune: error: --suffix '{'z' * 65}': at most 64 characters (65 now)"
