@@ -49,14 +49,6 @@ def build_launch_options(**kw):
         training_type=kw.get("training_type"), cleanup=bool(kw.get("cleanup")))
 
 
-def check_training_type(options, choice) -> None:
-    from core.errors import ConfigError
-
-    if options.training_type and choice.kind != "azure":
-        raise ConfigError(f"--azure-training-type is for Azure OpenAI, not the {choice.kind} backend",
-                          hint="add --backend azure, or drop the flag")
-
-
 def interactive() -> bool:
     """A person at a terminal who can answer a question (never a script reading --json)."""
     import sys
@@ -130,10 +122,11 @@ async def launch_cmd(source: Path, validation_file, backend_kind, base_url, then
     after the job ends (job is its final state, events every event of the job); messages go to stderr.
     """
     from core.jobs.backends import open_client, resolve_backend
+    from core.jobs.options import check_for_backend
 
     choice = resolve_backend(backend_kind, base_url)
     options = build_launch_options(**kw)
-    check_training_type(options, choice)
+    check_for_backend(options, choice)  # before the client opens: the local backend starts in process
     follow = then_follow if then_follow is not None else choice.kind == "local"
     registry = _registry()
     err = stderr_console()

@@ -32,7 +32,7 @@ async def rerun_cmd(run: str, backend_kind, base_url, model, suffix, name, train
 
     Then `startune evaluate RUN NEW_RUN` scores both on the same test split, side by side.
     --json prints one JSON document: {"run_id", "rerun_of", "job", "notes", "events"}."""
-    from core.cli.job_cmds import _follow_or_explain, _print_outcome, check_training_type, launch_offering_cleanup
+    from core.cli.job_cmds import _follow_or_explain, _print_outcome, launch_offering_cleanup
     from core.jobs.backends import open_client, resolve_backend
     from core.jobs.rerun import plan_rerun, rerun
     from core.registry.db import Registry
@@ -41,7 +41,7 @@ async def rerun_cmd(run: str, backend_kind, base_url, model, suffix, name, train
         from core.errors import ConfigError
 
         raise ConfigError("rerun needs the target: --backend local|azure|openai, or --base-url URL")
-    from core.jobs.options import parse_suffix, parse_training_type
+    from core.jobs.options import check_for_backend, parse_suffix, parse_training_type
 
     choice = resolve_backend(backend_kind, base_url)
     # typed values by the rules launch and the app use, before the run is looked up
@@ -49,7 +49,7 @@ async def rerun_cmd(run: str, backend_kind, base_url, model, suffix, name, train
     registry = Registry()
     plan = plan_rerun(registry, run, choice, model=model, training_type=training_type, suffix=suffix, name=name,
                       cleanup=cleanup)
-    check_training_type(plan.options, choice)
+    check_for_backend(plan.options, choice)
     err = stderr_console()
     for note in plan.notes:
         err.print(f"[dim]{note}[/]", soft_wrap=True)

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import orjson
 
-from core.errors import ConfigError, DataError
+from core.errors import DataError
 from core.progress import ProgressFn, null_progress
 
 MAX_UPLOAD = 512 * 1024 * 1024
@@ -244,11 +244,10 @@ async def launch(client, build_dir: Path, options: LaunchOptions, *, choice, reg
     from core.jobs.errors import TrainingNotAvailable, explain
     from core.jobs.estimate import estimate_launch, launch_model
     from core.jobs.hyperparams import check_hyperparameters
+    from core.jobs.options import check_for_backend
 
     check_hyperparameters(options.n_epochs, options.batch_size, options.learning_rate_multiplier)
-    if options.class_weight != "auto" and choice.kind in ("openai", "azure"):
-        raise ConfigError(f"class weights are a setting of startune's local backend; {choice.describe()} "
-                          f"does not take them (leave them at auto)")
+    check_for_backend(options, choice)
     model = await launch_model(client, choice, options)
     estimate = estimate_launch(Path(build_dir), options, model, validation_file=validation_file, progress=progress)
     inp = estimate.input

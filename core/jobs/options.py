@@ -103,6 +103,16 @@ def parse_training_type(text: str | None) -> str | None:
     return spelled
 
 
+def check_for_backend(options, choice) -> None:
+    """Settings only one kind of backend has, refused elsewhere before anything is priced or uploaded."""
+    if options.class_weight != "auto" and choice.kind in ("openai", "azure"):
+        raise ConfigError(f"class weights are a setting of startune's local backend; {choice.describe()} "
+                          f"does not take them (leave them at auto)")
+    if options.training_type and choice.kind != "azure":
+        raise ConfigError(f"--azure-training-type is for Azure OpenAI, not the {choice.kind} backend",
+                          hint="add --backend azure, or drop the flag")
+
+
 def launch_options_from_strings(*, model: str | None = None, epochs: str | None = "auto",
                                 batch_size: str | None = "auto", lr_multiplier: str | None = "auto",
                                 class_weight: str | None = "auto", suffix: str | None = None,

@@ -61,3 +61,23 @@ def test_rerun_reads_its_typed_values_by_the_same_rules(run_cli):
     result = run_cli("rerun", "no-such-run", "--backend", "local", "--suffix", "z" * 65)
     assert result.exit_code == 2
     assert result.stderr.strip() == f"startune: error: --suffix '{'z' * 65}': at most 64 characters (65 now)"
+
+
+async def test_launch_itself_refuses_a_setting_the_backend_does_not_have(local_client, plain_build, tmp_path):
+    """The app and `rerun` reach launch() without the command line's early check: the rule is launch()'s too."""
+    from core.jobs.backends import BackendChoice
+    from core.jobs.launch import launch
+    from core.registry.db import Registry
+
+    registry = Registry(tmp_path / "r.sqlite3")
+    options = launch_options_from_strings(training_type="Developer")
+    with pytest.raises(ConfigError, match="--azure-training-type is for Azure OpenAI, not the local backend"):
+        await launch(local_client, plain_build, options, choice=BackendChoice("local"), registry=registry)
+    assert registry.list_runs() == [] and (await local_client.files.list()).data == []
+
+
+@pytest.fixture
+def plain_build(sample_csv, tmp_path):
+    from core.data.pipeline import PrepareOptions, prepare
+
+    return prepare(sample_csv, tmp_path / "b", PrepareOptions(samples={"train": 40, "val": 10, "test": 10})).out_dir
