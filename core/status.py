@@ -21,6 +21,7 @@ UNFINISHED: tuple[JobStatus, ...] = (*ACTIVE, "paused")
 CANCELLABLE: tuple[JobStatus, ...] = UNFINISHED
 PAUSABLE: tuple[JobStatus, ...] = ("running", "queued")
 RESUMABLE: tuple[JobStatus, ...] = ("paused",)
+CONTROLS: dict[str, tuple[JobStatus, ...]] = {"cancel": CANCELLABLE, "pause": PAUSABLE, "resume": RESUMABLE}
 # Azure's names for a job that waits (created: accepted; pending: files imported, waiting for capacity;
 # notRunning: queued but not scheduled), beside OpenAI's validating_files and queued.
 WAITING: tuple[JobStatus, ...] = ("validating_files", "queued", "created", "pending", "notRunning")
@@ -36,6 +37,12 @@ def describe(status: str | None) -> str:
     status = status or "unknown"
     meaning = MEANING.get(status)
     return f"{status}: {meaning}" if meaning else status
+
+
+def allowed_controls(status: str | None) -> set[str]:
+    """The controls (cancel, pause, resume) a job in ``status`` accepts (anything else answers 400
+    invalid_state)."""
+    return {action for action, states in CONTROLS.items() if status in states}
 
 
 def is_waiting(status: str | None) -> bool:

@@ -15,6 +15,7 @@ from textual.worker import Worker, WorkerState
 from tui.messages import JobEnded, JobUpdated
 from tui.session import Session
 
+from core.choices import DEFAULT_LABELS
 from core.status import TERMINAL
 
 
@@ -69,7 +70,7 @@ class StartuneApp(App):
         self.initial_dataset = dataset
         self.dataset = None      # core.data.load.LoadedDataset once loaded
         self.dataset_details = None  # (DatasetSummary, CleanReport) of that dataset, kept for reopening
-        self.labels_spec = "1-5"  # the label set the dataset is read with (Dataset screen's labels field)
+        self.labels_spec = DEFAULT_LABELS  # the label set the dataset is read with (Dataset screen's labels field)
         self.build_dir: Path | None = None
 
     def on_mount(self) -> None:
@@ -113,16 +114,24 @@ class StartuneApp(App):
         self.push_screen(LaunchScreen(self.build_dir))
 
     def open_run(self, run_id: str) -> None:
-        from tui.screens.monitor import MonitorScreen
-        from tui.screens.results import ResultsScreen
-
         run = self.session.registry.get_run(run_id)
         if run is None:
             return
         if run["status"] in TERMINAL:
-            self.push_screen(ResultsScreen(run_id))
+            self.open_results(run_id)
         else:
-            self.push_screen(MonitorScreen(run_id))
+            self.open_monitor(run_id)
+
+    # screens go to each other through these, so no screen imports another that imports it back
+    def open_monitor(self, run_id: str, *, switch: bool = False) -> None:
+        from tui.screens.monitor import MonitorScreen
+
+        (self.switch_screen if switch else self.push_screen)(MonitorScreen(run_id))
+
+    def open_results(self, run_id: str) -> None:
+        from tui.screens.results import ResultsScreen
+
+        self.push_screen(ResultsScreen(run_id))
 
     def action_help(self) -> None:
         from tui.screens.help import HelpScreen

@@ -3,6 +3,13 @@
 from __future__ import annotations
 
 
+def backend_kind(run: dict) -> str:
+    """The kind of backend a run ran on (local, openai, azure, compatible), from its registry key."""
+    from core.jobs.backends import BackendChoice
+
+    return BackendChoice.from_key(run["backend"]).kind
+
+
 def fmt_float(value: float | None, digits: int = 3) -> str:
     return "-" if value is None else f"{value:.{digits}f}"
 

@@ -56,6 +56,31 @@ class BuildFinished(Message, bubble=False):
 
 
 @dataclass
+class PreviewReady(Message, bubble=False):
+    """The Build screen's preview worker's outcome for the values of ``generation``: a summary line and
+    the first records (or the error, with an empty summary)."""
+
+    generation: int
+    summary: str
+    body: object
+
+    def can_replace(self, message: Message) -> bool:
+        # the values kept changing: only the newest preview is worth drawing
+        return isinstance(message, PreviewReady)
+
+
+@dataclass
+class RunsRead(Message, bubble=False):
+    """The Runs screen's refresh: each run with the cells of its row, newest first."""
+
+    rows: list
+
+    def can_replace(self, message: Message) -> bool:
+        # a burst of job updates asks for many refreshes: the newest list is the one to show
+        return isinstance(message, RunsRead)
+
+
+@dataclass
 class DatasetRead(Message, bubble=False):
     """The Dataset screen's loading worker's outcome: the dataset with (summary, clean report), or the error."""
 
@@ -67,10 +92,11 @@ class DatasetRead(Message, bubble=False):
 
 @dataclass
 class LaunchChecked(Message, bubble=False):
-    """The Launch screen's check of the training file: what to confirm (with its cost), or the error."""
+    """The Launch screen's check of the training file: what to confirm (core.jobs.estimate.LaunchEstimate,
+    the cost line and budget check), or the error."""
 
     choice: object = None
     options: object = None
-    report: object = None
+    estimate: object = None
     source: object = None
     error: str | None = None

@@ -21,9 +21,9 @@ def launch_options(f):
         click.option("--class-weight", type=click.Choice(CLASS_WEIGHTS), default="auto",
                      show_default=True, help="Local backend: weigh rare labels up (auto: chosen on validation)."),
         click.option("--suffix", default=None, help="Up to 64 characters in the fine-tuned model's name."),
-        click.option("--job-seed", "job_seed", type=int, default=None, help="Training seed (same seed, same run)."),
+        click.option("--job-seed", "job_seed", default=None, help="Training seed (same seed, same run)."),
         click.option("--no-validation", is_flag=True, help="Do not upload val.jsonl."),
-        click.option("--max-cost", type=float, default=None, help="Refuse to launch above this estimate (USD)."),
+        click.option("--max-cost", default=None, help="Refuse to launch above this estimate (USD)."),
         click.option("--name", default=None, help="Run name in the registry."),
         click.option("--wandb-project", default=None, help="Pass a Weights & Biases integration to the job."),
         click.option("--azure-training-type", "training_type", default=None,
@@ -38,35 +38,15 @@ def launch_options(f):
 
 
 def build_launch_options(**kw):
-    from core.cli_values import auto_or
-    from core.jobs.launch import LaunchOptions
+    """The launch flags as LaunchOptions, by the rules the app's Launch screen uses too."""
+    from core.jobs.options import launch_options_from_strings
 
-    from core.jobs.hyperparams import check_hyperparameters
-
-    n_epochs, batch_size = auto_or(kw.get("n_epochs"), int), auto_or(kw.get("batch_size"), int)
-    lr = auto_or(kw.get("learning_rate_multiplier"), float)
-    check_hyperparameters(n_epochs, batch_size, lr)  # before anything is priced, uploaded or created
-    integrations = None
-    if kw.get("wandb_project"):
-        integrations = [{"type": "wandb", "wandb": {"project": kw["wandb_project"]}}]
-    training_type = kw.get("training_type")
-    if training_type:
-        # click hands back the choice as written in the list, whatever case the user typed
-        training_type = {c.lower(): c for c in ("Standard", "GlobalStandard", "Developer")}[training_type.lower()]
-    return LaunchOptions(
-        training_type=training_type, cleanup=bool(kw.get("cleanup")),
-        model=kw.get("model"), n_epochs=n_epochs, batch_size=batch_size, learning_rate_multiplier=lr,
-        suffix=kw.get("suffix"),
-        seed=kw.get("job_seed"), validation=not kw.get("no_validation"), max_cost=kw.get("max_cost"),
-        name=kw.get("name"), integrations=integrations, class_weight=kw.get("class_weight") or "auto")
-
-
-def check_training_type(options, choice) -> None:
-    from core.errors import ConfigError
-
-    if options.training_type and choice.kind != "azure":
-        raise ConfigError(f"--azure-training-type is for Azure OpenAI, not the {choice.kind} backend",
-                          hint="add --backend azure, or drop the flag")
+    return launch_options_from_strings(
+        model=kw.get("model"), epochs=kw.get("n_epochs"), batch_size=kw.get("batch_size"),
+        lr_multiplier=kw.get("learning_rate_multiplier"), class_weight=kw.get("class_weight"),
+        suffix=kw.get("suffix"), seed=kw.get("job_seed"), max_cost=kw.get("max_cost"),
+        validation=not kw.get("no_validation"), name=kw.get("name"), wandb_project=kw.get("wandb_project"),
+        training_type=kw.get("training_type"), cleanup=bool(kw.get("cleanup")))
 
 
 def interactive() -> bool:
@@ -111,8 +91,7 @@ def _resolve(ref: str, backend_kind, base_url):
     run = _registry().find_run(ref)
     if run is None:
         return resolve_backend(backend_kind, base_url), ref
-    kind, _, url = run["backend"].partition(":")
-    choice = BackendChoice(kind, url or None)
+    choice = BackendChoice.from_key(run["backend"])
     if backend_kind is not None or base_url is not None:
         asked = resolve_backend(backend_kind, base_url)
         if asked.key != choice.key:
@@ -143,10 +122,11 @@ async def launch_cmd(source: Path, validation_file, backend_kind, base_url, then
     after the job ends (job is its final state, events every event of the job); messages go to stderr.
     """
     from core.jobs.backends import open_client, resolve_backend
+    from core.jobs.options import check_for_backend
 
     choice = resolve_backend(backend_kind, base_url)
     options = build_launch_options(**kw)
-    check_training_type(options, choice)
+    check_for_backend(options, choice)  # before the client opens: the local backend starts in process
     follow = then_follow if then_follow is not None else choice.kind == "local"
     registry = _registry()
     err = stderr_console()
@@ -155,7 +135,7 @@ async def launch_cmd(source: Path, validation_file, backend_kind, base_url, then
             run_id, job = await launch_offering_cleanup(
                                        client, source, options, choice=choice, registry=registry, progress=progress,
                                        validation_file=validation_file, as_json=as_json,
-                                       on_estimate=lambda cost: err.print(f"estimated cost: {cost.describe()}",
+                                       on_estimate=lambda estimate: err.print(f"estimated cost: {estimate.describe()}",
                                                                           soft_wrap=True))
         from core.status import describe
 

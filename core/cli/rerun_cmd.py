@@ -32,7 +32,7 @@ async def rerun_cmd(run: str, backend_kind, base_url, model, suffix, name, train
 
     Then `startune evaluate RUN NEW_RUN` scores both on the same test split, side by side.
     --json prints one JSON document: {"run_id", "rerun_of", "job", "notes", "events"}."""
-    from core.cli.job_cmds import _follow_or_explain, _print_outcome, check_training_type, launch_offering_cleanup
+    from core.cli.job_cmds import _follow_or_explain, _print_outcome, launch_offering_cleanup
     from core.jobs.backends import open_client, resolve_backend
     from core.jobs.rerun import plan_rerun, rerun
     from core.registry.db import Registry
@@ -41,13 +41,15 @@ async def rerun_cmd(run: str, backend_kind, base_url, model, suffix, name, train
         from core.errors import ConfigError
 
         raise ConfigError("rerun needs the target: --backend local|azure|openai, or --base-url URL")
+    from core.jobs.options import check_for_backend, parse_suffix, parse_training_type
+
     choice = resolve_backend(backend_kind, base_url)
+    # typed values by the rules launch and the app use, before the run is looked up
+    suffix, training_type = parse_suffix(suffix), parse_training_type(training_type)
     registry = Registry()
-    if training_type:
-        training_type = {t.lower(): t for t in ("Standard", "GlobalStandard", "Developer")}[training_type.lower()]
     plan = plan_rerun(registry, run, choice, model=model, training_type=training_type, suffix=suffix, name=name,
                       cleanup=cleanup)
-    check_training_type(plan.options, choice)
+    check_for_backend(plan.options, choice)
     err = stderr_console()
     for note in plan.notes:
         err.print(f"[dim]{note}[/]", soft_wrap=True)
@@ -57,7 +59,7 @@ async def rerun_cmd(run: str, backend_kind, base_url, model, suffix, name, train
         with progress_bar(not as_json) as progress:
             run_id, job = await rerun(client, registry, plan, choice=choice, progress=progress,
                                       launcher=functools.partial(launch_offering_cleanup, as_json=as_json),
-                                      on_estimate=lambda cost: err.print(f"estimated cost: {cost.describe()}",
+                                      on_estimate=lambda estimate: err.print(f"estimated cost: {estimate.describe()}",
                                                                          soft_wrap=True))
         (err if as_json else stdout_console()).print(
             f"launched [bold]{job['id']}[/] (run {run_id}, re-run of {plan.source['id']}) on {choice.describe()}: "

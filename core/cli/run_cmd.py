@@ -8,8 +8,7 @@ from pathlib import Path
 import click
 
 from core.cli.console import option_json, print_json, progress_bar, stderr_console, stdout_console
-from core.cli.job_cmds import (_follow_or_explain, build_launch_options, check_training_type,
-                               launch_offering_cleanup, launch_options)
+from core.cli.job_cmds import _follow_or_explain, build_launch_options, launch_offering_cleanup, launch_options
 from core.cli.job_common import backend_options, run_async
 from core.cli.prepare_cmds import build_options, dataset_options, prepare_options
 
@@ -29,6 +28,7 @@ async def run_cmd(dataset: str, out_dir: Path | None, backend_kind, base_url, pa
     """The whole job on DATASET: build the JSONL, launch a fine-tune, follow it, fetch its results."""
     from core.data.pipeline import prepare
     from core.jobs.backends import open_client, resolve_backend
+    from core.jobs.options import check_for_backend
     from core.jobs.results import download_and_record
     from core.paths import runs_dir
     from core.registry.db import Registry
@@ -39,7 +39,7 @@ async def run_cmd(dataset: str, out_dir: Path | None, backend_kind, base_url, pa
     options = build_options(**prepare_kw)
     launch_opts = build_launch_options(**kw)
     choice = resolve_backend(backend_kind, base_url)
-    check_training_type(launch_opts, choice)
+    check_for_backend(launch_opts, choice)
     registry = Registry()
     err = stderr_console()
     build = None
@@ -70,7 +70,7 @@ async def run_cmd(dataset: str, out_dir: Path | None, backend_kind, base_url, pa
             with progress_bar(not as_json) as progress:
                 run_id, job = await launch_offering_cleanup(
                     client, out_dir, launch_opts, choice=choice, registry=registry, progress=progress, as_json=as_json,
-                    on_estimate=lambda cost: err.print(f"estimated cost: {cost.describe()}", soft_wrap=True))
+                    on_estimate=lambda estimate: err.print(f"estimated cost: {estimate.describe()}", soft_wrap=True))
             err.print(f"launched {job['id']} on {choice.describe()} ({job['model']})", soft_wrap=True)
         final, _ = await _follow_or_explain(client, registry, choice, job["id"], run_id,
                                             output="collect" if as_json else "human")

@@ -213,8 +213,10 @@ def prepare(
             progress("write", len(splits), len(splits))
             manifest = _manifest(source_info, options, report, leaked, splits, files, digests, sizes)
             record_notices(manifest, notice_frame, options.labels)  # real sample counts, warnings
-            write_file(work / MANIFEST, manifest_bytes(manifest))
             validation = tokens.reports(files, splits, progress) if tokens else {}
+            if validation:  # a launch of this build prices it from these counts (core.jobs.estimate)
+                manifest["validation"] = {name: _token_summary(r, digests[name]) for name, r in validation.items()}
+            write_file(work / MANIFEST, manifest_bytes(manifest))
     finally:
         if tokens:
             tokens.close()
@@ -252,6 +254,14 @@ def _manifest(source_info, options, report, leaked, splits, files, digests, size
         },
     }
     return manifest
+
+
+def _token_summary(report, sha256: str) -> dict:
+    """What pricing a launch needs of a file's validation report, tied to the file's bytes."""
+    return {"sha256": sha256, "model": report.model, "format": report.format, "ok": report.ok,
+            "n_examples": report.n_examples, "billed_tokens_per_epoch": report.billed_tokens_per_epoch,
+            "default_epochs": report.default_epochs, "n_over_limit": report.n_over_limit,
+            "max_example_tokens": report.max_example_tokens}
 
 
 def _version() -> str:

@@ -44,8 +44,7 @@ def resolve_targets(names, registry, default_choice) -> list[EvalTarget]:
         if not run.get("fine_tuned_model"):
             raise ConfigError(f"run {run['id']} has no fine-tuned model yet (job {run['job_id']}: {run['status']})",
                               hint=f"`startune follow {run['job_id']}` until it succeeds")
-        kind, _, url = run["backend"].partition(":")
-        targets.append(EvalTarget(name, run["fine_tuned_model"], BackendChoice(kind, url or None), run))
+        targets.append(EvalTarget(name, run["fine_tuned_model"], BackendChoice.from_key(run["backend"]), run))
     return targets
 
 

@@ -23,6 +23,12 @@ class BackendChoice:
     kind: BackendKind
     base_url: str | None = None
 
+    @classmethod
+    def from_key(cls, key: str) -> BackendChoice:
+        """The backend a registry key names (the inverse of ``key``): "local", "openai", "azure:https://..."."""
+        kind, _, url = (key or "").partition(":")
+        return cls(kind, url or None)  # type: ignore[arg-type] - a key is only ever made by .key
+
     @property
     def key(self) -> str:
         """Names the backend in the registry (file ids and job ids only mean something there)."""

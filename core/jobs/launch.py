@@ -9,7 +9,7 @@ from pathlib import Path
 
 import orjson
 
-from core.errors import ConfigError, DataError
+from core.errors import DataError
 from core.progress import ProgressFn, null_progress
 
 MAX_UPLOAD = 512 * 1024 * 1024
@@ -238,42 +238,26 @@ async def launch(client, build_dir: Path, options: LaunchOptions, *, choice, reg
                  validation_file: Path | None = None) -> tuple[str, dict]:
     """Check, validate, price, upload and create the job; returns (run id, job as a dict).
     ``build_dir`` is a build folder, a folder with train.jsonl, or a training JSONL file.
-    ``on_estimate(cost)`` hears the cost estimate before anything is uploaded or created."""
+    ``on_estimate(estimate)`` hears the core.jobs.estimate.LaunchEstimate (its describe() is the cost
+    line) before anything is uploaded or created."""
     from core.errors import StartuneError
     from core.jobs.errors import TrainingNotAvailable, explain
+    from core.jobs.estimate import estimate_launch, launch_model
     from core.jobs.hyperparams import check_hyperparameters
-    from core.validation.validate import validate_file
+    from core.jobs.options import check_for_backend
 
     check_hyperparameters(options.n_epochs, options.batch_size, options.learning_rate_multiplier)
-    if options.class_weight != "auto" and choice.kind in ("openai", "azure"):
-        raise ConfigError(f"class weights are a setting of startune's local backend; {choice.describe()} "
-                          f"does not take them (leave them at auto)")
-    inp = launch_input(Path(build_dir), validation_file)
+    check_for_backend(options, choice)
+    model = await launch_model(client, choice, options)
+    estimate = estimate_launch(Path(build_dir), options, model, validation_file=validation_file, progress=progress)
+    inp = estimate.input
     build_dir, train = inp.folder, inp.train
     valid = inp.valid if options.validation else None
-    from core.jobs.backends import default_model
-
-    model = options.model or await default_model(client, choice)
-    epochs = options.n_epochs if isinstance(options.n_epochs, int) else None
-    report = validate_file(train, model, progress=progress, n_epochs=epochs)
-    if not report.ok:
-        first = report.first_error()
-        raise DataError(f"training file has format errors, first: {first}", path=train,
-                        hint="run `startune validate` on it")
-    n_valid = None
-    if valid is not None and valid.stat().st_size and inp.manifest is None:
-        valid_report = validate_file(valid, model, progress=progress)
-        if not valid_report.ok:
-            raise DataError(f"validation file has format errors, first: {valid_report.first_error()}", path=valid,
-                            hint="run `startune validate` on it")
-        n_valid = valid_report.n_examples
-    manifest = inp.manifest or _user_manifest(inp, report.n_examples, n_valid)
-    cost = report.cost
+    manifest = inp.manifest or _user_manifest(inp, estimate.n_examples, estimate.n_valid)
+    cost = estimate.cost
     if on_estimate is not None:
-        on_estimate(cost)
-    if options.max_cost is not None and cost.usd is not None and cost.usd > options.max_cost:
-        raise ConfigError(f"estimated cost ${cost.usd:,.2f} is above --max-cost ${options.max_cost:,.2f}",
-                          hint=cost.describe())
+        on_estimate(estimate)
+    estimate.check_budget(options.max_cost)
     build_id = registry.add_build(build_dir, manifest)
     manifest_sha = registry.build(build_id)["manifest_sha"]
     uploaded: list[str] = []

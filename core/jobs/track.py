@@ -10,19 +10,6 @@ from core.retry import PollIntervals
 from core.registry.db import content_key
 
 
-# what the fine-tuning API accepts in each state (anything else answers 400 invalid_state)
-CONTROLS = {
-    "cancel": ("validating_files", "queued", "running", "paused"),
-    "pause": ("queued", "running"),
-    "resume": ("paused",),
-}
-
-
-def allowed_controls(status: str | None) -> set[str]:
-    """The controls (cancel, pause, resume) a job in ``status`` accepts."""
-    return {action for action, states in CONTROLS.items() if status in states}
-
-
 async def track(client, registry, *, backend: str, job_id: str, intervals: PollIntervals | None = None,
                 on_job=None, on_retry=None, replay: bool = False, since: str | None = None) -> AsyncIterator[dict]:
     """Yield the job's events oldest first, each once, storing new ones before yielding them.

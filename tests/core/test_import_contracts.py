@@ -32,3 +32,15 @@ def test_a_broken_contract_fails(tmp_path):
     out = _lint(config)
     assert out.returncode == 1
     assert "core.cli.console -> rich" in out.stdout
+
+
+def test_rich_is_forbidden_everywhere_in_core_but_the_command_line():
+    """A new core package or shared module is covered the day it is added, not when someone remembers."""
+    import tomllib
+
+    config = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["importlinter"]["contracts"]
+    plain = next(set(c["source_modules"]) for c in config if c.get("forbidden_modules") == ["rich"])
+    core = ROOT / "core"
+    expected = {f"core.{p.name}" for p in core.iterdir() if (p / "__init__.py").is_file()}
+    expected |= {f"core.{p.stem}" for p in core.glob("*.py") if p.stem not in ("__init__", "__main__")}
+    assert plain == expected - {"core.cli"}

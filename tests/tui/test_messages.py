@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from tui.messages import BuildFinished, BuildProgress, JobUpdated
+from tui.messages import BuildFinished, BuildProgress, JobUpdated, PreviewReady, RunsRead
 
 
 def test_an_events_only_job_update_gives_way_to_the_next_one_of_the_same_job():
@@ -24,3 +24,51 @@ def test_build_progress_gives_way_to_newer_progress_but_not_to_the_outcome():
 
 def test_job_messages_do_not_bubble_back_to_the_app_that_re_posts_them():
     assert JobUpdated.bubble is False
+
+
+def test_a_preview_or_a_runs_list_gives_way_to_a_newer_one_only():
+    assert PreviewReady(1, "", "").can_replace(PreviewReady(2, "", ""))
+    assert not PreviewReady(1, "", "").can_replace(BuildFinished(error="x"))
+    assert RunsRead([]).can_replace(RunsRead([]))
+    assert not RunsRead([]).can_replace(JobUpdated("local", "ftjob-1"))
+
+
+async def test_the_runs_screen_shows_the_list_its_refresh_posts(demo_registry, local_choice):
+    from textual.widgets import DataTable
+
+    from tests.tui.test_screens import wait_until
+    from tui.app import create_app
+    from tui.screens.runs import RunsScreen
+
+    app = create_app(registry=demo_registry, backend=local_choice)
+    async with app.run_test(size=(120, 30)) as pilot:
+        await wait_until(pilot, lambda: isinstance(app.screen, RunsScreen))
+        table = app.screen.query_one(DataTable)
+        await wait_until(pilot, lambda: table.row_count == 2)
+        await app.workers.wait_for_complete()
+        newest = app.screen.rows[0]
+        app.screen.post_message(RunsRead([(newest, ("x",) * (len(table.columns) - 1))]))
+        await wait_until(pilot, lambda: table.row_count == 1)
+        assert [run["id"] for run in app.screen.rows] == [newest["id"]]
+
+
+async def test_a_preview_of_values_changed_since_is_not_drawn(sample_csv, demo_registry, local_choice):
+    from core.data.load import load_dataset
+    from tests.tui.test_screens import _text, wait_until
+    from tui.app import create_app
+    from tui.screens.build import BuildScreen
+
+    app = create_app(registry=demo_registry, backend=local_choice)
+    async with app.run_test(size=(100, 30)) as pilot:
+        app.dataset = load_dataset(sample_csv)
+        app.action_open_build()
+        await wait_until(pilot, lambda: isinstance(app.screen, BuildScreen) and "rows kept" in _text(
+            app, "#preview-summary"))
+        await app.workers.wait_for_complete()
+        screen = app.screen
+        screen.post_message(PreviewReady(screen._generation - 1, "stale summary", "stale"))
+        await pilot.pause(0.2)
+        assert "stale" not in _text(app, "#preview-summary")
+        screen.post_message(PreviewReady(screen._generation, "newest summary", "newest"))
+        await wait_until(pilot, lambda: "newest summary" in _text(app, "#preview-summary"))
+        assert "stale" not in _text(app, "#preview")

@@ -15,12 +15,15 @@ from textual.validation import Integer
 from textual.widgets import Footer, Header, Input, Label, ProgressBar, Select, Static, Switch
 
 from core.choices import (CONFLICT_POLICIES, DEFAULT_CONFLICT_POLICY, DEFAULT_FORMAT, DEFAULT_FRACTIONS, DEFAULT_ORDER,
-                          DEFAULT_SEED, DEFAULT_SEPARATOR, escaped)
-from tui.messages import BuildFinished, BuildProgress
+                          DEFAULT_SEED, DEFAULT_SEPARATOR, FORMATS, ORDERS, escaped)
+from tui.messages import BuildFinished, BuildProgress, PreviewReady
 from tui.screens.base import AppScreen
 from tui.widgets.charts import BarChart
 from tui.widgets.form import Checks, Field, field, first_error
 
+# the app's words for core's choices (core.choices holds the values and defaults)
+ORDER_NAMES = {"shuffled": "shuffled", "sorted": "sorted by label"}
+FORMAT_NAMES = {"chat": "chat", "completion": "prompt/completion (export)"}
 PREVIEW_DELAY = 0.3  # seconds of quiet typing before the preview is rebuilt
 SEPARATOR_AS_TYPED = escaped(DEFAULT_SEPARATOR)  # escapes are read like Python's
 SYSTEM_IGNORED = "ignored: prompt/completion records have no system message"
@@ -98,10 +101,10 @@ class BuildScreen(AppScreen):
                                              validators=[Checks(check_samples, allow_empty=True)]))
                 yield field("balance", Input("", placeholder="none, equal, or a cap N", id="balance",
                                              validators=[Checks(check_balance, allow_empty=True)]))
-                yield field("order", Select([("shuffled", "shuffled"), ("sorted by label", "sorted")],
-                                             value="shuffled", allow_blank=False, id="order"))
-                yield field("format", Select([("chat", "chat"), ("prompt/completion (export)", "completion")],
-                                              value="chat", allow_blank=False, id="format"))
+                yield field("order", Select([(ORDER_NAMES[o], o) for o in ORDERS],
+                                             value=DEFAULT_ORDER, allow_blank=False, id="order"))
+                yield field("format", Select([(FORMAT_NAMES[f], f) for f in FORMATS],
+                                              value=DEFAULT_FORMAT, allow_blank=False, id="format"))
                 yield field("system", Input("", placeholder="system prompt (optional)", id="system"))
                 yield field("separator", Input(SEPARATOR_AS_TYPED, id="separator", validators=[Checks(check_separator)]))
             with VerticalScroll(id="build-side"):
@@ -195,16 +198,20 @@ class BuildScreen(AppScreen):
         try:
             lines, counts, report = preview(self.app.dataset, options, n=3)
         except StartuneError as exc:
-            self.app.call_from_thread(self._show_preview, generation, "", Text(describe(exc), style="red"))
+            self.post_message(PreviewReady(generation, "", Text(describe(exc), style="red")))
             return
         total = {k: sum(v.values()) for k, v in counts.items()}
         summary = (f"{report.rows_out:,} of {report.rows_in:,} rows kept · "
                    + " · ".join(f"{k} {n:,}" for k, n in total.items()))
         body = Text("\n").join(record_text(line) for line in lines)
-        self.app.call_from_thread(self._show_preview, generation, summary, body)
+        self.post_message(PreviewReady(generation, summary, body))
+
+    @on(PreviewReady)
+    def _preview_ready(self, message: PreviewReady) -> None:
+        self._show_preview(message.generation, message.summary, message.body)
 
     def _show_preview(self, generation: int, summary: str, body: Text) -> None:
-        if generation != self._generation:
+        if generation != self._generation:  # values changed since: a newer preview is on its way
             return
         self.query_one("#preview-summary", Static).update(summary)
         self.query_one("#preview", Static).update(body)

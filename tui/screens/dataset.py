@@ -14,6 +14,7 @@ from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.validation import Integer
 from textual.widgets import DataTable, DirectoryTree, Footer, Header, Input, Label, Select, Static
 
+from core.choices import DEFAULT_LABELS
 from tui.messages import DatasetRead
 from tui.screens.base import AppModal, AppScreen
 from tui.widgets.charts import BarChart
@@ -136,7 +137,7 @@ class DatasetScreen(AppScreen):
             return
         if path:
             self.query_one("#dataset-summary", Static).update(f"Loading {path} ...")
-            self._load(path, text_column, label_column, labels.value.strip() or "1-5")
+            self._load(path, text_column, label_column, labels.value.strip() or DEFAULT_LABELS)
         else:
             self.query_one("#dataset-summary", Static).update("Type a path first (ctrl+t: file tree).")
 

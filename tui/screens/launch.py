@@ -11,44 +11,21 @@ from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical, VerticalScroll
-from textual.validation import Integer, Number
 from textual.widgets import Button, Footer, Header, Input, Select, Static
 
+from core.choices import BACKEND_KINDS
+from core.jobs.options import (MAX_SUFFIX, parse_batch_size, parse_epochs, parse_lr_multiplier, parse_max_cost,
+                               parse_seed, parse_suffix)
 from tui.messages import LaunchChecked
 from tui.screens.base import AppScreen
 from tui.widgets.form import Checks, Field, field, first_error
 from tui.widgets.path_input import PathInput
 
-BACKENDS = [("local (this machine)", "local"), ("OpenAI", "openai"), ("Azure OpenAI", "azure"),
-            ("compatible base URL", "compatible")]
+# the app's words for core's backend kinds (core.choices.BACKEND_KINDS)
+BACKEND_NAMES = {"local": "local (this machine)", "openai": "OpenAI", "azure": "Azure OpenAI",
+                 "compatible": "compatible base URL"}
+BACKENDS = [(BACKEND_NAMES[kind], kind) for kind in BACKEND_KINDS]
 OWN_FILE = "own-file"  # the build selector's entry for a JSONL file of the user's own
-# the fine-tuning API's limits (the same as core's hyperparameter check)
-EPOCHS, BATCH = (1, 50), (1, 256)
-
-
-def auto_or_whole(low: int, high: int):
-    def check(value: str) -> None:
-        value = value.strip()
-        if value in ("", "auto"):
-            return
-        if not value.lstrip("-").isdigit() or not low <= int(value) <= high:
-            raise ValueError(f"auto, or a whole number from {low} to {high}")
-
-    return check
-
-
-def auto_or_positive(value: str) -> None:
-    import math
-
-    value = value.strip()
-    if value in ("", "auto"):
-        return
-    try:
-        number = float(value)
-    except ValueError:
-        number = math.nan
-    if not (number > 0 and math.isfinite(number)):
-        raise ValueError("auto, or a number above 0 (e.g. 0.5 or 2)")
 
 
 def trainable(model: str) -> bool:
@@ -58,11 +35,6 @@ def trainable(model: str) -> bool:
         return model.startswith("ft:") or model_info(model).trainable
     except Exception:  # noqa: BLE001 - a model the price table does not know
         return False
-
-
-def check_suffix(value: str) -> None:
-    if len(value) > 64:
-        raise ValueError(f"at most 64 characters ({len(value)} now)")
 
 
 def check_jsonl(value: str) -> None:
@@ -105,15 +77,16 @@ class LaunchScreen(AppScreen):
             yield field("base URL", Input(choice.base_url or "", placeholder="for a compatible server", id="base-url"))
             yield field("model", Select([(choice.default_model, choice.default_model)], value=choice.default_model,
                                         allow_blank=False, id="model"))
-            yield field("epochs", Input("auto", id="epochs", validators=[Checks(auto_or_whole(*EPOCHS))]))
-            yield field("batch size", Input("auto", id="batch", validators=[Checks(auto_or_whole(*BATCH))]))
-            yield field("LR multiplier", Input("auto", id="lr", validators=[Checks(auto_or_positive)]))
-            yield field("suffix", Input("", placeholder="up to 64 characters", id="suffix",
-                                        validators=[Checks(check_suffix)]))
+            # each field checked as typed by the rule the launch itself applies (core.jobs.options)
+            yield field("epochs", Input("auto", id="epochs", validators=[Checks(parse_epochs)]))
+            yield field("batch size", Input("auto", id="batch", validators=[Checks(parse_batch_size)]))
+            yield field("LR multiplier", Input("auto", id="lr", validators=[Checks(parse_lr_multiplier)]))
+            yield field("suffix", Input("", placeholder=f"up to {MAX_SUFFIX} characters", id="suffix",
+                                        validators=[Checks(parse_suffix)]))
             yield field("seed", Input("", placeholder="random", id="seed", type="integer",
-                                      validators=[Integer(0, 2**31 - 1, "a whole number, 0 or more")], valid_empty=True))
+                                      validators=[Checks(parse_seed, allow_empty=True)], valid_empty=True))
             yield field("budget (USD)", Input("", placeholder="no limit", id="budget", type="number",
-                                              validators=[Number(0, None, "a number of dollars, 0 or more")],
+                                              validators=[Checks(parse_max_cost, allow_empty=True)],
                                               valid_empty=True))
             with Vertical(id="launch-actions"):
                 yield Button("Launch (ctrl+l)", variant="primary", id="launch", compact=True)
@@ -209,17 +182,14 @@ class LaunchScreen(AppScreen):
         return resolve_backend(kind, url if kind in ("compatible", "openai", "azure") else None)
 
     def _options(self):
-        from core.cli_values import auto_or
-        from core.jobs.launch import LaunchOptions
+        from core.jobs.options import launch_options_from_strings
 
         def text(widget_id: str) -> str:
-            return self.query_one(f"#{widget_id}", Input).value.strip()
+            return self.query_one(f"#{widget_id}", Input).value
 
-        return LaunchOptions(
-            model=str(self.query_one("#model", Select).value), n_epochs=auto_or(text("epochs"), int),
-            batch_size=auto_or(text("batch"), int), learning_rate_multiplier=auto_or(text("lr"), float),
-            suffix=text("suffix") or None, seed=int(text("seed")) if text("seed") else None,
-            max_cost=float(text("budget")) if text("budget") else None)
+        return launch_options_from_strings(
+            model=str(self.query_one("#model", Select).value), epochs=text("epochs"), batch_size=text("batch"),
+            lr_multiplier=text("lr"), suffix=text("suffix"), seed=text("seed"), max_cost=text("budget"))
 
     # -- launching -------------------------------------------------------------------------
     def _say(self, message: str, *, error: bool = True) -> None:
@@ -253,38 +223,32 @@ class LaunchScreen(AppScreen):
     @work(thread=True, exclusive=True, group="launch", exit_on_error=False)
     def _estimate(self, choice, options, source: Path) -> None:
         from core.errors import StartuneError
-        from core.jobs.launch import launch_input
-        from core.validation.validate import validate_file
+        from core.jobs.estimate import estimate_launch
         from tui.errors import describe
 
         try:
-            train = launch_input(source).train
-            model = options.model or choice.default_model
-            epochs = options.n_epochs if isinstance(options.n_epochs, int) else None
-            report = validate_file(train, model, n_epochs=epochs)
-            if not report.ok:
-                raise StartuneError(f"training file has format errors, first: {report.first_error()}", path=train)
+            # the model select always holds one: the backend's default (core.jobs.backends.default_model) at first
+            estimate = estimate_launch(source, options, options.model)
         except StartuneError as exc:
             self.post_message(LaunchChecked(error=describe(exc)))
             return
-        self.post_message(LaunchChecked(choice, options, report, source))
+        self.post_message(LaunchChecked(choice, options, estimate, source))
 
     @on(LaunchChecked)
     def _checked(self, message: LaunchChecked) -> None:
         if message.error is not None:
             self._say(message.error)
         else:
-            self._confirm(message.choice, message.options, message.report, message.source)
+            self._confirm(message.choice, message.options, message.estimate, message.source)
 
-    def _confirm(self, choice, options, report, source: Path) -> None:
+    def _confirm(self, choice, options, estimate, source: Path) -> None:
         from tui.screens.confirm import ConfirmScreen
 
         self._say("", error=False)
-        cost = report.cost
         budget = "no budget set" if options.max_cost is None else f"budget ${options.max_cost:,.2f}"
-        over = options.max_cost is not None and cost.usd is not None and cost.usd > options.max_cost
-        question = (f"Launch {source.name} on {choice.describe()}?\n\n{cost.describe()}\n{budget}"
-                    + ("\n\n[red]The estimate is above the budget: the launch will be refused.[/]" if over else ""))
+        question = (f"Launch {source.name} on {choice.describe()}?\n\n{estimate.describe()}\n{budget}"
+                    + ("\n\n[red]The estimate is above the budget: the launch will be refused.[/]"
+                       if estimate.over_budget(options.max_cost) else ""))
 
         def answered(yes: bool | None) -> None:
             if yes:
@@ -307,6 +271,4 @@ class LaunchScreen(AppScreen):
             self._say(describe(exc))
             return
         self.app.follow(choice.key, job["id"])
-        from tui.screens.monitor import MonitorScreen
-
-        self.app.switch_screen(MonitorScreen(run_id))
+        self.app.open_monitor(run_id, switch=True)

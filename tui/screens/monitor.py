@@ -51,7 +51,7 @@ class MonitorScreen(AppScreen):
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         """Cancel, pause and resume appear only when the job's state allows them."""
         if action in ("cancel", "pause", "resume"):
-            from core.jobs.track import allowed_controls
+            from core.status import allowed_controls
 
             status = self.app.session.job(self.backend, self.job_id).job.get("status")
             return action in allowed_controls(status)
@@ -165,6 +165,4 @@ class MonitorScreen(AppScreen):
         self.app.notify(f"{self.job_id}: {job_dict['status']}")
 
     def action_results(self) -> None:
-        from tui.screens.results import ResultsScreen
-
-        self.app.push_screen(ResultsScreen(self.run_id))
+        self.app.open_results(self.run_id)

@@ -24,7 +24,9 @@ class RerunScreen(AppModal):
         self.run = run
 
     def compose(self) -> ComposeResult:
-        source_kind = (self.run.get("backend") or "").split(":")[0]
+        from core.jobs.backends import BackendChoice
+
+        source_kind = BackendChoice.from_key(self.run.get("backend") or "").kind
         # the first backend that is not the run's own: re-running where it ran needs another model
         default = next((k for k in BACKEND_KINDS if k != source_kind), BACKEND_KINDS[0])
         with Vertical(id="dialog"):

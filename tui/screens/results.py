@@ -148,6 +148,4 @@ class ResultsScreen(AppScreen):
         self._show_evaluations()
 
     def action_monitor(self) -> None:
-        from tui.screens.monitor import MonitorScreen
-
-        self.app.push_screen(MonitorScreen(self.run_id))
+        self.app.open_monitor(self.run_id)

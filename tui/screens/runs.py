@@ -11,8 +11,8 @@ from textual.containers import Vertical
 from tui.screens.base import AppScreen
 from textual.widgets import DataTable, Footer, Header, Static
 
-from tui.formatting import fmt_float, fmt_pct, fmt_stops, fmt_usd, today_of
-from tui.messages import JobUpdated
+from tui.formatting import backend_kind, fmt_float, fmt_pct, fmt_stops, fmt_usd, today_of
+from tui.messages import JobUpdated, RunsRead
 
 # what a user scans for first comes first: at 80 columns the rest scrolls sideways
 COLUMNS = ("", "run", "status", "valid loss", "best", "test acc", "cost", "stops serving", "model", "backend",
@@ -25,7 +25,7 @@ def run_row(run: dict, series, accuracy: float | None, today=None) -> tuple:
         run["name"] or run["id"], run["status"] or "-", fmt_float(series.last("valid_loss")),
         fmt_float(series.best("valid_loss")), fmt_pct(accuracy), fmt_usd(run["cost_usd"]),
         fmt_stops(run.get("fine_tuned_model"), today, job=run.get("job")) if today else "-", run["model"] or "-",
-        run["backend"].split(":")[0], Path(run["dataset"] or "-").name,
+        backend_kind(run), Path(run["dataset"] or "-").name,
     )
 
 
@@ -104,9 +104,11 @@ class RunsScreen(AppScreen):
         today = today_of(self.app.session.clock)
         rows = [(s.run, run_row(s.run, s.series, s.test_accuracy, today))
                 for s in run_summaries(self.app.session.registry)]
-        self.app.call_from_thread(self._show, rows)
+        self.post_message(RunsRead(rows))
 
-    def _show(self, rows) -> None:
+    @on(RunsRead)
+    def _show(self, message: RunsRead) -> None:
+        rows = message.rows
         table = self.query_one(DataTable)
         cursor = table.cursor_row
         table.clear()

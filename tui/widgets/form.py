@@ -64,7 +64,7 @@ def first_error(screen) -> tuple[Input, str] | None:
 
 
 # CLI wording that core messages may carry; the app names its own fields instead
-_FLAG_VALUE = re.compile(r"^--[\w-]+ '[^']*': ")
+_FLAG_VALUE = re.compile(r"""^--[\w-]+ (?:'(?:[^'\\]|\\.)*'|"(?:[^"\\]|\\.)*"): """)  # flag and value, as repr
 
 
 class Checks(Validator):

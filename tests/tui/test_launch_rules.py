@@ -1,0 +1,65 @@
+"""The Launch screen checks values and prices the launch by core's rules (core.jobs.options, core.jobs.estimate),
+the same the command line applies."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from textual.widgets import Input, Select
+
+from core.jobs.estimate import estimate_launch
+from core.jobs.launch import LaunchOptions
+from tests.tui.conftest import CLOCK
+from tests.tui.test_first_hour import field_note, type_into
+from tests.tui.test_screens import _text, wait_until
+from tui.app import create_app
+from tui.screens.confirm import ConfirmScreen
+from tui.screens.launch import LaunchScreen
+
+
+@pytest.fixture(scope="module")
+def small_build(tmp_path_factory) -> Path:
+    from core.data.pipeline import PrepareOptions, prepare
+
+    sample = Path(__file__).resolve().parents[2] / "assets" / "sample_reviews.csv"
+    out = tmp_path_factory.mktemp("build") / "b"
+    return prepare(sample, out, PrepareOptions(samples={"train": 60, "val": 20, "test": 20})).out_dir
+
+
+async def test_the_confirmation_shows_core_s_estimate_for_the_chosen_model(small_build, demo_registry,
+                                                                           local_choice):
+    app = create_app(registry=demo_registry, backend=local_choice, clock=lambda: CLOCK)
+    async with app.run_test(size=(120, 40)) as pilot:
+        app.build_dir = small_build
+        app.action_open_launch()
+        await wait_until(pilot, lambda: isinstance(app.screen, LaunchScreen) and app.screen.query("#model"))
+        await app.workers.wait_for_complete()  # the backend's models listed, its default chosen
+        model = str(app.screen.query_one("#model", Select).value)
+        await pilot.press("ctrl+l")
+        await wait_until(pilot, lambda: isinstance(app.screen, ConfirmScreen))
+        question = " ".join(_text(app, "#question").split())
+        expected = estimate_launch(small_build, LaunchOptions(model=model), model).describe()
+        assert expected in question, question
+        assert "up to 20 epochs, auto: early stopping" in question  # the local backend decides the epochs
+
+
+@pytest.mark.parametrize(("widget_id", "value", "note"), [
+    ("budget", "1e999", "a number of dollars, 0 or more"),
+    ("seed", "2147483648", "a whole number, 0 or more, at most 2147483647"),
+    ("suffix", "it's " + "x" * 61, "at most 64 characters (66 now)"),
+])
+async def test_fields_refuse_what_the_command_line_refuses_in_the_app_s_words(small_build, demo_registry,
+                                                                              local_choice, widget_id, value, note):
+    app = create_app(registry=demo_registry, backend=local_choice, clock=lambda: CLOCK)
+    async with app.run_test(size=(120, 40)) as pilot:
+        app.build_dir = small_build
+        app.action_open_launch()
+        await wait_until(pilot, lambda: isinstance(app.screen, LaunchScreen) and app.screen.query(f"#{widget_id}"))
+        await type_into(pilot, widget_id, value)
+        assert app.screen.query_one(f"#{widget_id}", Input).value == value
+        assert field_note(app, widget_id) == note  # the rule, without the command line's flag
+        await pilot.press("ctrl+l")
+        await pilot.pause(0.5)
+        assert isinstance(app.screen, LaunchScreen)
+        assert note in _text(app, "#launch-error")
