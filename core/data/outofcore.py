@@ -30,6 +30,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from core.choices import ENGINES
 from core.data.clean import CleanReport
 from core.data.split import SPLITS
 from core.errors import ConfigError, DataError
@@ -38,8 +39,6 @@ from core.progress import ProgressFn, null_progress
 if TYPE_CHECKING:
     from core.data.pipeline import BuildResult, PrepareOptions
 
-ENGINES = ("auto", "memory", "duckdb")
-DEFAULT_ENGINE = "auto"
 AUTO_RAM_SHARE = 0.25        # auto: duckdb when the input file is larger than this share of RAM
 DUCKDB_RAM_SHARE = 0.5       # DuckDB's memory_limit; the writer and token counters need the rest
 MEMORY_ENV = "STARTUNE_DUCKDB_MEMORY"
@@ -138,8 +137,10 @@ def _seeded_hash(purpose: str, seed: int) -> str:
     """SQL for a uniform integer in [0, 2^53] from the stripped text ``t``, the seed and a purpose:
     the top bits of an MD5 (stable across DuckDB versions, unlike hash()). Through DOUBLE, because
     DuckDB's UHUGEINT arithmetic and casts to text are slow; scaling by powers of two is exact."""
-    return (f"CAST(floor(CAST(md5_number({_lit(f'{purpose}:{int(seed)}:')} || t) AS DOUBLE) "
-            f"* {float(_HASH_RANGE) / float(1 << 128)!r}) AS BIGINT)")
+    digest = f"CAST(md5_number({_lit(f'{purpose}:{int(seed)}:')} || t) AS DOUBLE)"
+    # DuckDB before 1.1 gave a signed HUGEINT: the same bits read as unsigned
+    unsigned = f"({digest} + CASE WHEN {digest} < 0 THEN {float(1 << 128)!r} ELSE 0 END)"
+    return f"CAST(floor({unsigned} * {float(_HASH_RANGE) / float(1 << 128)!r}) AS BIGINT)"
 
 
 def duckdb_memory_limit() -> str:
@@ -398,7 +399,8 @@ class _Run:
         order = "pos, o, rn" if self.options.order == "sorted" else "o, rn"
         relation = self.con.sql(f"SELECT t AS text, label, pos FROM assigned WHERE split = {int(split_no)} AND take "
                                 f"ORDER BY {order}")
-        return relation.to_arrow_reader(BATCH_ROWS)
+        reader = getattr(relation, "to_arrow_reader", None) or relation.fetch_record_batch  # DuckDB < 1.4
+        return reader(BATCH_ROWS)
 
     def size(self, split_no: int) -> int:
         return self.one("SELECT count(*) FROM assigned WHERE split = ? AND take", [split_no])[0]
