@@ -133,11 +133,11 @@ def _data_error(exc: Exception, path: Path, fmt: str) -> DataError:
     return DataError(f"cannot read as {fmt.upper()}: {first[:300]}", path=path)
 
 
-def _seeded_hash(purpose: str, seed: int) -> str:
-    """SQL for a uniform integer in [0, 2^53] from the stripped text ``t``, the seed and a purpose:
+def _seeded_hash(purpose: str, seed: int, column: str) -> str:
+    """SQL for a uniform integer in [0, 2^53] from the stripped text ``column``, the seed and a purpose:
     the top bits of an MD5 (stable across DuckDB versions, unlike hash()). Through DOUBLE, because
     DuckDB's UHUGEINT arithmetic and casts to text are slow; scaling by powers of two is exact."""
-    digest = f"CAST(md5_number({_lit(f'{purpose}:{int(seed)}:')} || t) AS DOUBLE)"
+    digest = f"CAST(md5_number({_lit(f'{purpose}:{int(seed)}:')} || {column}) AS DOUBLE)"
     # DuckDB before 1.1 gave a signed HUGEINT: the same bits read as unsigned
     unsigned = f"({digest} + CASE WHEN {digest} < 0 THEN {float(1 << 128)!r} ELSE 0 END)"
     return f"CAST(floor({unsigned} * {float(_HASH_RANGE) / float(1 << 128)!r}) AS BIGINT)"
@@ -237,14 +237,18 @@ class _Run:
         self.con.unregister("labmap_frame")
         every = ", ".join(_q(n) for n in names)
         split_expr = f", CAST(s.{_q(split)} AS VARCHAR) AS split_value" if split else ""
-        # one row per input row: 1-based row, stripped text, its 128-bit key, label, and whether an
-        # earlier row is the same in every column (copy > 1)
+        # one row per input row: 1-based row, stripped text, its 128-bit key, label, whether an
+        # earlier row is the same in every column (copy > 1), and the seeded hashes that split and
+        # order it. Only this table holds texts: later steps move small rows and the writer joins
+        # the texts back (each copy of the texts is a pass over the disk)
         self.sql(f"""
             CREATE TABLE rows AS
-            SELECT s.rowid + 1 AS rn, s.t, md5_number(s.t) AS key, m.label, m.pos, m.reason,
-                   row_number() OVER (PARTITION BY {every} ORDER BY s.rowid) AS copy {split_expr}
-            FROM (SELECT rowid, *, trim(coalesce(CAST({_q(text)} AS VARCHAR), ''), {_lit(WHITESPACE)}) AS t
-                  FROM src) s
+            SELECT s.__rn AS rn, s.__t AS t, md5_number(s.__t) AS key, m.label, m.pos, m.reason,
+                   row_number() OVER (PARTITION BY {every} ORDER BY s.__rn) AS copy,
+                   {_seeded_hash('split', o.seed, '__t')} AS h, {_seeded_hash('order', o.seed, '__t')} AS o
+                   {split_expr}
+            FROM (SELECT rowid + 1 AS __rn, *,
+                         trim(coalesce(CAST({_q(text)} AS VARCHAR), ''), {_lit(WHITESPACE)}) AS __t FROM src) s
             LEFT JOIN labmap m ON CAST(s.{_q(label)} AS VARCHAR) IS NOT DISTINCT FROM m.raw
         """)
         self.sql("DROP TABLE src")
@@ -258,9 +262,8 @@ class _Run:
             "SELECT count(*) FROM rows WHERE t <> '' AND label IS NOT NULL AND copy > 1")[0]
         self._check_labels(report, source, label)
         dedup = " AND copy = 1" if o.dedup else ""
-        self.sql(f"CREATE TABLE kept AS SELECT * EXCLUDE (copy, reason) FROM rows "
+        self.sql(f"CREATE TABLE kept AS SELECT * EXCLUDE (t, copy, reason) FROM rows "
                  f"WHERE t <> '' AND label IS NOT NULL{dedup}")
-        self.sql("DROP TABLE rows")
         self.progress("clean", 2, 4)
         self.sql("CREATE TABLE pairs AS SELECT key, label, count(*) AS n, min(rn) AS first_rn "
                  "FROM kept GROUP BY key, label")
@@ -317,8 +320,6 @@ class _Run:
 
         o = self.options
         self.progress("split", 0, 2)
-        # the order within a split (and the sample: its first N), from another seeded hash
-        order = f"{_seeded_hash('order', o.seed)} AS o"
         leaked = 0
         if has_split_column:
             aliases = ", ".join(f"({_lit(k)}, {SPLITS.index(v)})" for k, v in _SPLIT_ALIASES.items())
@@ -330,16 +331,16 @@ class _Run:
                 raise DataError(f"split column {o.split_column!r} has values that are not train/val/test: {shown}",
                                 column=o.split_column)
             # a text in two splits stays only in the later one (test over val over train)
-            self.sql(f"CREATE TABLE assigned AS SELECT c.*, a.split, {order}, max(a.split) OVER (PARTITION BY c.key) AS best "
+            self.sql("CREATE TABLE assigned AS SELECT c.*, a.split, max(a.split) OVER (PARTITION BY c.key) AS best "
                      "FROM clean c JOIN aliases a ON lower(trim(c.split_value)) = a.name")
             leaked = self.one("SELECT count(*) FROM assigned WHERE split < best")[0]
             self.sql("DELETE FROM assigned WHERE split < best")
         else:
             cut = np.cumsum(o.fractions)[:2] * _HASH_RANGE
             self.sql(f"""
-                CREATE TABLE assigned AS SELECT *, {order}, CASE
+                CREATE TABLE assigned AS SELECT *, CASE
                     WHEN h < {int(cut[0])} THEN 0 WHEN h < {int(cut[1])} THEN 1 ELSE 2 END AS split
-                FROM (SELECT *, {_seeded_hash('split', o.seed)} AS h FROM clean)
+                FROM clean
             """)
         self.sql("DROP TABLE clean")
         self.progress("split", 2, 2)
@@ -396,9 +397,9 @@ class _Run:
 
     def batches(self, split_no: int):
         """The split's (text, label position) record batches, in file order."""
-        order = "pos, o, rn" if self.options.order == "sorted" else "o, rn"
-        relation = self.con.sql(f"SELECT t AS text, label, pos FROM assigned WHERE split = {int(split_no)} AND take "
-                                f"ORDER BY {order}")
+        order = "a.pos, a.o, a.rn" if self.options.order == "sorted" else "a.o, a.rn"
+        relation = self.con.sql(f"SELECT r.t AS text, a.label, a.pos FROM assigned a JOIN rows r ON r.rn = a.rn "
+                                f"WHERE a.split = {int(split_no)} AND a.take ORDER BY {order}")
         reader = getattr(relation, "to_arrow_reader", None) or relation.fetch_record_batch  # DuckDB < 1.4
         return reader(BATCH_ROWS)
 
