@@ -82,13 +82,36 @@ def _lit(text: str) -> str:
     return "'" + text.replace("'", "''") + "'"
 
 
+def _csv_header(path: Path, fmt: str) -> list[str]:
+    """The header record, read here: DuckDB's sniffer would take a broken row for the header."""
+    import csv
+    import gzip
+
+    opener = gzip.open if path.name.lower().endswith(".gz") else open
+    try:
+        # bad bytes past the header are for DuckDB to report, with their row
+        with opener(path, "rt", encoding="utf-8-sig", errors="replace", newline="") as fh:
+            header = next(csv.reader(fh, delimiter="," if fmt == "csv" else "\t"), None)
+    except (UnicodeDecodeError, OSError, EOFError, csv.Error) as exc:
+        raise DataError(f"cannot read the header: {exc}", path=path) from None
+    if not header:
+        raise DataError("file is empty", path=path)
+    repeated = sorted({name for name in header if header.count(name) > 1})
+    if repeated:
+        raise DataError(f"duplicate column names: {', '.join(map(repr, repeated))}", path=path,
+                        hint="rename them so each column has its own name")
+    return header
+
+
 def _reader(path: Path, fmt: str) -> str:
     p = _lit(str(path))
     if fmt in ("csv", "tsv"):
         delim = "," if fmt == "csv" else "\\t"
-        # every value as text, as the memory engine reads CSV; quoted newlines are allowed
-        return (f"read_csv({p}, header=true, delim=E'{delim}', quote='\"', escape='\"', all_varchar=true, "
-                f"strict_mode=true, max_line_size=1073741824)")
+        columns = "{" + ", ".join(f"{_lit(name)}: 'VARCHAR'" for name in _csv_header(path, fmt)) + "}"
+        # every value as text, as the memory engine reads CSV; quoted newlines are allowed; no
+        # sniffing: the dialect is known and a wrong guess would hide the broken row
+        return (f"read_csv({p}, header=true, delim=E'{delim}', quote='\"', escape='\"', columns={columns}, "
+                f"auto_detect=false, strict_mode=true, max_line_size=1073741824)")
     if fmt == "jsonl":
         return f"read_json({p}, format='newline_delimited', records=true, maximum_object_size=1073741824)"
     if fmt == "json":
@@ -116,15 +139,18 @@ def _data_error(exc: Exception, path: Path, fmt: str) -> DataError:
     m = re.search(r"CSV Error on Line: (\d+)", text)
     if m:
         line = int(m.group(1))
-        row = line - 1
-        if fmt in ("csv", "tsv") and not path.name.endswith(".gz"):
-            from core.data.load import _csv_row_of_line
-
-            row = _csv_row_of_line(path, line)
-        reason = next((x for x in lines[1:] if not x.startswith(("Original Line", "Possible", "file ="))), "")
-        if "unicode" in reason.lower():
-            return DataError(f"invalid UTF-8 at line {line}", path=path, hint="save the file as UTF-8")
-        return DataError(f"broken {fmt.upper()}: {reason.rstrip('.')}", path=path, row=row)
+        row = line - 1  # DuckDB counts records (the header is 1), not physical lines
+        fields = re.search(r"Expected Number of Columns: (\d+) Found: (\d+)", text)
+        if "unicode" in text.lower():
+            return DataError("invalid UTF-8", path=path, row=row, hint="save the file as UTF-8")
+        if fields:
+            reason = f"expected {fields.group(1)} fields, found {fields.group(2)} (check quoting)"
+        elif "unterminated quote" in text:
+            reason = "a quoted field is never closed"
+        else:
+            cut = text.find("Possible fixes")
+            reason = (text[:cut] if cut > 0 else text).strip().splitlines()[-1][:200]
+        return DataError(f"broken {fmt.upper()}: {reason}", path=path, row=row)
     if "sniffing file" in text or "parsing dialect" in text:
         return DataError(f"broken {fmt.upper()}: DuckDB cannot read it as {fmt.upper()} "
                          "(check quoting and the number of fields per row)", path=path)
