@@ -98,7 +98,7 @@ def inspect_cmd(dataset: str, text_column, label_column, labels_spec, page, page
 @click.option("--model", default=None, help="Model to validate and price for (default gpt-4o-mini).")
 @click.option("--engine", type=click.Choice(ENGINES), default=DEFAULT_ENGINE, show_default=True,
               help="memory: in RAM (up to a few million rows); duckdb: out of core, for files larger than "
-                   "memory (other split and order for the same seed); auto: duckdb for a file over 1/4 of RAM.")
+                   "memory (other split and order for the same seed); auto: duckdb for a file over 1/8 of RAM.")
 @option_json()
 def prepare_cmd(dataset: str, out_dir: Path, model, engine, as_json, **kw) -> None:
     """Clean, split, sample, order and write DATASET as fine-tuning JSONL, then validate it."""

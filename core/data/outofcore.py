@@ -24,6 +24,7 @@ from __future__ import annotations
 import os
 import re
 import shutil
+import threading
 from collections import deque
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -39,7 +40,7 @@ from core.progress import ProgressFn, null_progress
 if TYPE_CHECKING:
     from core.data.pipeline import BuildResult, PrepareOptions
 
-AUTO_RAM_SHARE = 0.25        # auto: duckdb when the input file is larger than this share of RAM
+AUTO_RAM_SHARE = 0.125       # auto: duckdb above this share of RAM (the memory engine peaks at ~5x the CSV)
 DUCKDB_RAM_SHARE = 0.5       # DuckDB's memory_limit; the writer and token counters need the rest
 MEMORY_ENV = "STARTUNE_DUCKDB_MEMORY"
 BATCH_ROWS = 20_000          # rows per record batch streamed to the writer (its own chunk size)
@@ -188,7 +189,9 @@ def _connect(scratch: Path):
             # the input's row order is the meaning of "first": rowid numbers rows as read
             "preserve_insertion_order": True,
         })
-        con.execute("SET enable_progress_bar = false")  # DuckDB would draw its own bar on the terminal
+        # progress is tracked for query_progress() (our own bar), never drawn by DuckDB on the terminal
+        con.execute("SET enable_progress_bar = true; SET enable_progress_bar_print = false; "
+                    "SET progress_bar_time = 0")
     except duckdb.Error as exc:
         raise ConfigError(f"cannot start DuckDB: {str(exc).splitlines()[0]}",
                           hint=f"check {MEMORY_ENV} (e.g. 2GB)") from None
@@ -206,18 +209,39 @@ class _Run:
     def sql(self, query: str, params=None):
         return self.con.execute(query, params or [])
 
+    def long(self, stage: str, query: str) -> None:
+        """Run a statement that passes over the data, reporting DuckDB's own percentage of it."""
+        if self.progress is null_progress:
+            self.sql(query)
+            return
+        done = threading.Event()
+
+        def watch() -> None:
+            while not done.wait(0.25):
+                share = self.con.query_progress()
+                if share >= 0:
+                    self.progress(stage, int(share), 100)
+
+        watcher = threading.Thread(target=watch, name="duckdb-progress", daemon=True)
+        watcher.start()
+        try:
+            self.sql(query)
+        finally:
+            done.set()
+            watcher.join()
+        self.progress(stage, 100, 100)
+
     def one(self, query: str, params=None):
         return self.sql(query, params).fetchall()[0]  # drained: DuckDB 2 refuses new work beside a result
 
     def load(self, path: Path, fmt: str) -> list[str]:
         import duckdb
 
-        self.progress("read", 0, None)
+        self.progress("read", 0, 100)
         try:
-            self.sql(f"CREATE TABLE src AS SELECT * FROM {_reader(path, fmt)}")
+            self.long("read", f"CREATE TABLE src AS SELECT * FROM {_reader(path, fmt)}")
         except duckdb.Error as exc:
             raise _data_error(exc, path, fmt) from None
-        self.progress("read", 1, 1)
         return [row[0] for row in self.sql("DESCRIBE src").fetchall()]
 
     def columns(self, names: list[str], source: str) -> tuple[str, str, str | None]:
@@ -246,7 +270,7 @@ class _Run:
         rows_in = self.one("SELECT count(*) FROM src")[0]
         if rows_in == 0:
             raise DataError("file has a header but no rows", path=source)
-        self.progress("clean", 0, 4)
+        self.progress("clean", 0, 100)
         # the distinct raw labels (few), normalised by the LabelSet's own rules in Python
         raw = [r[0] for r in self.sql(f"SELECT DISTINCT CAST({_q(label)} AS VARCHAR) FROM src").fetchall()]
         norm, reason = o.labels.normalise_series(pd.Series(raw, dtype=object))
@@ -267,9 +291,9 @@ class _Run:
         # earlier row is the same in every column (copy > 1), and the seeded hashes that split and
         # order it. Only this table holds texts: later steps move small rows and the writer joins
         # the texts back (each copy of the texts is a pass over the disk)
-        self.sql(f"""
+        self.long("clean", f"""
             CREATE TABLE rows AS
-            SELECT s.__rn AS rn, s.__t AS t, md5_number(s.__t) AS key, m.label, m.pos, m.reason,
+            SELECT s.__rn AS rn, s.__t AS t, md5_number(s.__t) AS key, m.label, m.pos, m.reason, m.raw,
                    row_number() OVER (PARTITION BY {every} ORDER BY s.__rn) AS copy,
                    {_seeded_hash('split', o.seed, '__t')} AS h, {_seeded_hash('order', o.seed, '__t')} AS o
                    {split_expr}
@@ -278,7 +302,6 @@ class _Run:
             LEFT JOIN labmap m ON CAST(s.{_q(label)} AS VARCHAR) IS NOT DISTINCT FROM m.raw
         """)
         self.sql("DROP TABLE src")
-        self.progress("clean", 1, 4)
         report = CleanReport(rows_in=rows_in)
         report.empty_text = self.one("SELECT count(*) FROM rows WHERE t = ''")[0]
         report.invalid_labels = {r: n for r, n in self.sql(
@@ -288,9 +311,8 @@ class _Run:
             "SELECT count(*) FROM rows WHERE t <> '' AND label IS NOT NULL AND copy > 1")[0]
         self._check_labels(report, source, label)
         dedup = " AND copy = 1" if o.dedup else ""
-        self.sql(f"CREATE TABLE kept AS SELECT * EXCLUDE (t, copy, reason) FROM rows "
+        self.long("clean", f"CREATE TABLE kept AS SELECT * EXCLUDE (t, copy, reason, raw) FROM rows "
                  f"WHERE t <> '' AND label IS NOT NULL{dedup}")
-        self.progress("clean", 2, 4)
         self.sql("CREATE TABLE pairs AS SELECT key, label, count(*) AS n, min(rn) AS first_rn "
                  "FROM kept GROUP BY key, label")
         winner = {
@@ -304,22 +326,21 @@ class _Run:
         report.conflict_rows_dropped = int(self.one(
             "SELECT coalesce(sum(p.n), 0) FROM pairs p JOIN texts x USING (key) "
             "WHERE p.label IS DISTINCT FROM x.winner")[0])
-        self.progress("clean", 3, 4)
         if o.dedup:
             survivors = int(self.one("SELECT coalesce(sum(p.n), 0) FROM pairs p JOIN texts x USING (key) "
                                      "WHERE p.label = x.winner")[0])
-            self.sql("CREATE TABLE clean AS SELECT k.* FROM kept k SEMI JOIN "
+            self.long("clean", "CREATE TABLE clean AS SELECT k.* FROM kept k SEMI JOIN "
                      "(SELECT p.first_rn FROM pairs p JOIN texts x USING (key) WHERE p.label = x.winner) w "
                      "ON k.rn = w.first_rn")
             report.rows_out = self.one("SELECT count(*) FROM clean")[0]
             report.duplicate_texts = survivors - report.rows_out
         else:
-            self.sql("CREATE TABLE clean AS SELECT k.* FROM kept k JOIN texts x USING (key) "
+            self.long("clean", "CREATE TABLE clean AS SELECT k.* FROM kept k JOIN texts x USING (key) "
                      "WHERE k.label = x.winner")
             report.rows_out = self.one("SELECT count(*) FROM clean")[0]
         for table in ("kept", "pairs", "texts"):
             self.sql(f"DROP TABLE {table}")
-        self.progress("clean", 4, 4)
+        self.progress("clean", 100, 100)
         if report.rows_out == 0:
             raise DataError(
                 f"no usable rows left after cleaning ({report.rows_in:,} read, {report.empty_text:,} with empty text)",
@@ -332,11 +353,11 @@ class _Run:
         invalid = sum(report.invalid_labels.values())
         if non_empty and invalid / non_empty > 0.5:
             # the memory engine's message, with the raw value of the first row that has no label
-            row = self.one("SELECT r.rn FROM rows r WHERE r.reason IS NOT NULL ORDER BY r.rn LIMIT 1")[0]
+            row, value = self.one("SELECT rn, raw FROM rows WHERE reason IS NOT NULL ORDER BY rn LIMIT 1")
             labels = self.options.labels
             raise DataError(
                 f"column holds text, not labels in {{{','.join(labels.values)}}}: "
-                f"{invalid:,} of {non_empty:,} rows are invalid, first at row {row}",
+                f"{invalid:,} of {non_empty:,} rows are invalid, first at row {row}: {str(value)[:40]!r}",
                 path=source, column=label, hint="choose another --label-column or give --labels",
             )
 
@@ -345,7 +366,7 @@ class _Run:
         from core.data.split import _SPLIT_ALIASES
 
         o = self.options
-        self.progress("split", 0, 2)
+        self.progress("split", 0, 1)
         leaked = 0
         if has_split_column:
             aliases = ", ".join(f"({_lit(k)}, {SPLITS.index(v)})" for k, v in _SPLIT_ALIASES.items())
@@ -369,7 +390,7 @@ class _Run:
                 FROM clean
             """)
         self.sql("DROP TABLE clean")
-        self.progress("split", 2, 2)
+        self.progress("split", 1, 1)
         return leaked
 
     def sample(self) -> None:

@@ -227,10 +227,10 @@ def test_missing_columns_and_unsupported_compression(small_csv, tmp_path):
         prepare_duckdb(bz2, tmp_path / "out", PrepareOptions())
 
 
-def test_auto_picks_duckdb_only_for_files_larger_than_a_quarter_of_ram(small_csv, monkeypatch):
+def test_auto_picks_duckdb_only_for_files_larger_than_an_eighth_of_ram(small_csv, monkeypatch):
     assert choose_engine("auto", small_csv) == "memory"
     assert choose_engine("auto", "some/hf-dataset") == "memory"
-    monkeypatch.setattr("core.data.outofcore.total_memory", lambda: small_csv.stat().st_size * 3)
+    monkeypatch.setattr("core.data.outofcore.total_memory", lambda: small_csv.stat().st_size * 7)
     assert choose_engine("auto", small_csv) == "duckdb"
     assert choose_engine("memory", small_csv) == "memory"
 
