@@ -205,6 +205,7 @@ class _Run:
         self.con = con
         self.options = options
         self.progress = progress
+        self.types: dict[str, str] = {}
 
     def sql(self, query: str, params=None):
         return self.con.execute(query, params or [])
@@ -231,6 +232,13 @@ class _Run:
             watcher.join()
         self.progress(stage, 100, 100)
 
+    def as_text(self, column: str, table: str = "") -> str:
+        """SQL for a column's values as text: a JSON string without its quotes, other JSON as written."""
+        ref = f"{table}{_q(column)}"
+        if self.types.get(column) == "JSON":
+            return f"({ref} ->> '$')"
+        return f"CAST({ref} AS VARCHAR)"
+
     def one(self, query: str, params=None):
         return self.sql(query, params).fetchall()[0]  # drained: DuckDB 2 refuses new work beside a result
 
@@ -242,7 +250,9 @@ class _Run:
             self.long("read", f"CREATE TABLE src AS SELECT * FROM {_reader(path, fmt)}")
         except duckdb.Error as exc:
             raise _data_error(exc, path, fmt) from None
-        return [row[0] for row in self.sql("DESCRIBE src").fetchall()]
+        described = self.sql("DESCRIBE src").fetchall()
+        self.types = {row[0]: str(row[1]) for row in described}
+        return [row[0] for row in described]
 
     def columns(self, names: list[str], source: str) -> tuple[str, str, str | None]:
         from core.data.load import detect_columns
@@ -272,8 +282,15 @@ class _Run:
             raise DataError("file has a header but no rows", path=source)
         self.progress("clean", 0, 100)
         # the distinct raw labels (few), normalised by the LabelSet's own rules in Python
-        raw = [r[0] for r in self.sql(f"SELECT DISTINCT CAST({_q(label)} AS VARCHAR) FROM src").fetchall()]
+        raw = [r[0] for r in self.sql(f"SELECT DISTINCT {self.as_text(label)} FROM src").fetchall()]
         norm, reason = o.labels.normalise_series(pd.Series(raw, dtype=object))
+        typ = self.types.get(label, "VARCHAR")
+        if typ == "JSON" or typ.endswith("[]") or typ.startswith(("STRUCT", "MAP")):
+            # a list or an object is no label: the memory engine's own reason for typed inputs
+            from core.data.clean import NOT_A_VALUE
+
+            nested = pd.Series([isinstance(v, str) and v.lstrip()[:1] in ("[", "{") for v in raw], dtype=bool)
+            norm, reason = norm.mask(nested), reason.mask(nested, NOT_A_VALUE)
         position = {v: i for i, v in enumerate(o.labels.values)}
         labmap = pd.DataFrame({
             "raw": pd.Series(raw, dtype=object),
@@ -286,7 +303,7 @@ class _Run:
                  "pos::INTEGER AS pos, reason::VARCHAR AS reason FROM labmap_frame")
         self.con.unregister("labmap_frame")
         every = ", ".join(_q(n) for n in names)
-        split_expr = f", CAST(s.{_q(split)} AS VARCHAR) AS split_value" if split else ""
+        split_expr = f", {self.as_text(split, 's.')} AS split_value" if split else ""
         # one row per input row: 1-based row, stripped text, its 128-bit key, label, whether an
         # earlier row is the same in every column (copy > 1), and the seeded hashes that split and
         # order it. Only this table holds texts: later steps move small rows and the writer joins
@@ -298,8 +315,8 @@ class _Run:
                    {_seeded_hash('split', o.seed, '__t')} AS h, {_seeded_hash('order', o.seed, '__t')} AS o
                    {split_expr}
             FROM (SELECT rowid + 1 AS __rn, *,
-                         trim(coalesce(CAST({_q(text)} AS VARCHAR), ''), {_lit(WHITESPACE)}) AS __t FROM src) s
-            LEFT JOIN labmap m ON CAST(s.{_q(label)} AS VARCHAR) IS NOT DISTINCT FROM m.raw
+                         trim(coalesce({self.as_text(text)}, ''), {_lit(WHITESPACE)}) AS __t FROM src) s
+            LEFT JOIN labmap m ON {self.as_text(label, 's.')} IS NOT DISTINCT FROM m.raw
         """)
         self.sql("DROP TABLE src")
         report = CleanReport(rows_in=rows_in)

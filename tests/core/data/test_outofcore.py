@@ -166,6 +166,16 @@ def test_tsv_jsonl_gzip_and_parquet_inputs_clean_alike(small_csv, tmp_path):
         assert prepare_duckdb(path, tmp_path / path.name.replace(".", "_"), options).clean_report == expected
 
 
+def test_typed_json_labels_clean_alike(tmp_path):
+    records = [{"review": f"text {i}", "star": value, "meta": {"n": i}}
+               for i, value in enumerate([5, 4.0, 4.5, [1], {"a": 1}, None, "3", 9, 2, 1, 2, 3, 4, 5, 1] * 3)]
+    path = tmp_path / "typed.jsonl"
+    path.write_bytes(b"".join(orjson.dumps(rec) + b"\n" for rec in records))
+    result = prepare_duckdb(path, tmp_path / "out", PrepareOptions())
+    assert result.clean_report == _memory_report(path, PrepareOptions())
+    assert result.clean_report.invalid_labels["list_or_object"] == 6
+
+
 def test_a_memory_limit_that_forces_spilling_still_builds(tmp_path, monkeypatch):
     """~20 MB of CSV under a 64 MB limit: DuckDB writes spill files, and the build is still whole."""
     rng = random.Random(5)
