@@ -239,6 +239,50 @@ class _Run:
             return f"({ref} ->> '$')"
         return f"CAST({ref} AS VARCHAR)"
 
+    def review_text(self, column: str) -> str:
+        """SQL for the text column by core/data/text_values.py's rule: strings as written, numbers
+        as their digits (7.0 -> "7"), null as empty; check_text_values refuses the rest first."""
+        typ = self.types.get(column, "VARCHAR")
+        ref = _q(column)
+
+        def digits(number: str) -> str:
+            return (f"CASE WHEN {number} = trunc({number}) AND abs({number}) < 1e15 "
+                    f"THEN CAST(CAST({number} AS BIGINT) AS VARCHAR) ELSE CAST({number} AS VARCHAR) END")
+
+        if typ == "JSON":
+            return (f"CASE WHEN json_type({ref}) = 'DOUBLE' THEN {digits(f'CAST({ref} AS DOUBLE)')} "
+                    f"ELSE ({ref} ->> '$') END")
+        if typ in ("DOUBLE", "FLOAT") or typ.startswith("DECIMAL"):
+            return digits(ref)
+        return f"CAST({ref} AS VARCHAR)"
+
+    def check_text_values(self, column: str, source: str) -> None:
+        typ = self.types.get(column, "VARCHAR")
+        ref = _q(column)
+        if typ == "JSON":
+            kind = (f"CASE json_type({ref}) WHEN 'BOOLEAN' THEN 'boolean' WHEN 'ARRAY' THEN 'list' "
+                    f"WHEN 'OBJECT' THEN 'object' END")
+        elif typ == "BOOLEAN":
+            kind = f"CASE WHEN {ref} IS NOT NULL THEN 'boolean' END"
+        elif typ.endswith("]"):
+            kind = f"CASE WHEN {ref} IS NOT NULL THEN 'list' END"
+        elif typ.startswith(("STRUCT", "MAP", "UNION")):
+            kind = f"CASE WHEN {ref} IS NOT NULL THEN 'object' END"
+        else:
+            return
+        refused = self.sql(f"SELECT kind, count(*) AS n, min(rn) FROM (SELECT {kind} AS kind, rowid + 1 AS rn "
+                           f"FROM src) WHERE kind IS NOT NULL GROUP BY kind ORDER BY n DESC").fetchall()
+        if not refused:
+            return
+        total = self.one("SELECT count(*) FROM src")[0]
+        first = min(row for _, _, row in refused)
+        value = self.one(f"SELECT CAST({ref} AS VARCHAR) FROM src WHERE rowid = ?", [first - 1])[0]
+        listing = ", ".join(f"{n:,} {kind}" for kind, n, _ in refused)
+        raise DataError(f"{sum(n for _, n, _ in refused):,} of {total:,} values are not text ({listing}); "
+                        f"first: {str(value)[:60]}", path=source, row=first, column=column,
+                        hint="reviews must be strings (numbers are read as their digits): "
+                             "choose another --text-column or fix these rows")
+
     def one(self, query: str, params=None):
         return self.sql(query, params).fetchall()[0]  # drained: DuckDB 2 refuses new work beside a result
 
@@ -281,6 +325,7 @@ class _Run:
         if rows_in == 0:
             raise DataError("file has a header but no rows", path=source)
         self.progress("clean", 0, 100)
+        self.check_text_values(text, source)
         # the distinct raw labels (few), normalised by the LabelSet's own rules in Python
         raw = [r[0] for r in self.sql(f"SELECT DISTINCT {self.as_text(label)} FROM src").fetchall()]
         norm, reason = o.labels.normalise_series(pd.Series(raw, dtype=object))
@@ -315,7 +360,7 @@ class _Run:
                    {_seeded_hash('split', o.seed, '__t')} AS h, {_seeded_hash('order', o.seed, '__t')} AS o
                    {split_expr}
             FROM (SELECT rowid + 1 AS __rn, *,
-                         trim(coalesce({self.as_text(text)}, ''), {_lit(WHITESPACE)}) AS __t FROM src) s
+                         trim(coalesce({self.review_text(text)}, ''), {_lit(WHITESPACE)}) AS __t FROM src) s
             LEFT JOIN labmap m ON {self.as_text(label, 's.')} IS NOT DISTINCT FROM m.raw
         """)
         self.sql("DROP TABLE src")

@@ -176,6 +176,23 @@ def test_typed_json_labels_clean_alike(tmp_path):
     assert result.clean_report.invalid_labels["list_or_object"] == 6
 
 
+def test_typed_json_texts_follow_the_text_values_rule(tmp_path):
+    texts = ["great", 123, 7.0, 1.5, None, "  ", *(f"review {i}" for i in range(20))]
+    path = tmp_path / "texts.jsonl"
+    path.write_bytes(b"".join(orjson.dumps({"review": t, "star": 5}) + b"\n" for t in texts))
+    result = prepare_duckdb(path, tmp_path / "out", PrepareOptions(dedup=False))
+    assert result.clean_report == _memory_report(path, PrepareOptions(dedup=False))
+    pairs, _ = _written(tmp_path / "out")
+    assert {"123", "7", "1.5"} <= {text for text, _ in pairs}
+    bad = tmp_path / "bad.jsonl"
+    bad.write_bytes(b"".join(orjson.dumps({"review": t, "star": 5}) + b"\n" for t in ["ok", {"a": 1}, True, [1], "x"]))
+    with pytest.raises(DataError, match=r"row 2, column 'review': 3 of 5 values are not text") as info:
+        prepare_duckdb(bad, tmp_path / "out2", PrepareOptions())
+    with pytest.raises(DataError) as memory:
+        load_dataset(bad)
+    assert str(info.value).split("(")[0] == str(memory.value).split("(")[0]
+
+
 def test_a_memory_limit_that_forces_spilling_still_builds(tmp_path, monkeypatch):
     """~20 MB of CSV under a 64 MB limit: DuckDB writes spill files, and the build is still whole."""
     rng = random.Random(5)
