@@ -19,7 +19,7 @@ from core.data.clean import clean
 from core.data.formats import parse_record
 from core.data.labels import LabelSet
 from core.data.load import load_dataset
-from core.data.outofcore import WHITESPACE, choose_engine, prepare_duckdb
+from core.data.outofcore import WHITESPACE, _stripped, choose_engine, prepare_duckdb
 from core.data.pipeline import PrepareOptions, build_splits
 from core.errors import DataError
 from core.validation.validate import validate_file
@@ -83,8 +83,9 @@ def test_whitespace_is_arrows_and_duckdb_trims_like_arrow():
     chars = [chr(c) for c in range(0x110000) if not 0xD800 <= c < 0xE000]
     stripped = pc.utf8_trim_whitespace(pa.array(chars)).to_pylist()
     assert {c for c, s in zip(chars, stripped) if s == ""} == set(WHITESPACE)
-    samples = ["\u3000 héllo wörld\u2029\x1c", "\ufeffkeep the BOM\u200b", "\u00a0\t\n"]
-    got = [duckdb.sql("SELECT trim(?, ?)", params=[s, WHITESPACE]).fetchall()[0][0] for s in samples]
+    samples = ["\u3000 héllo wörld\u2029\x1c", "\ufeffkeep the BOM\u200b", "\u00a0\t\n", "", "inner \u3000 kept",
+               "end only\u205f", "\x85start only", "é"]
+    got = [duckdb.sql(f"SELECT {_stripped('v')} FROM (SELECT ? AS v)", params=[s]).fetchall()[0][0] for s in samples]
     assert got == pc.utf8_trim_whitespace(pa.array(samples)).to_pylist()
 
 
