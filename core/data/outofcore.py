@@ -21,6 +21,7 @@ this engine, but not the memory engine's files.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import shutil
@@ -179,6 +180,28 @@ def _seeded_hash(purpose: str, seed: int, column: str) -> str:
     return f"CAST(floor({unsigned} * {float(_HASH_RANGE) / float(1 << 128)!r}) AS BIGINT)"
 
 
+@contextlib.contextmanager
+def _duckdb_errors(path: Path, scratch: Path):
+    """DuckDB's failures past reading (memory, disk) as one line; reader errors are handled by load."""
+    import duckdb
+
+    try:
+        yield
+    except duckdb.OutOfMemoryException as exc:
+        raise ConfigError(f"DuckDB ran out of memory (limit {duckdb_memory_limit()}): {_first_line(exc)}",
+                          path=path, hint=f"raise {MEMORY_ENV} (e.g. 4GB), or free memory") from None
+    except duckdb.IOException as exc:
+        raise ConfigError(f"DuckDB cannot write its scratch files: {_first_line(exc)}", path=scratch.parent,
+                          hint="free disk space beside --out (a few times the input)") from None
+    except duckdb.Error as exc:
+        raise DataError(f"DuckDB failed: {_first_line(exc)}", path=path) from None
+
+
+def _first_line(exc: Exception) -> str:
+    lines = str(exc).strip().splitlines()
+    return re.sub(r"^[A-Za-z ]*Error: ", "", lines[0] if lines else exc.__class__.__name__)[:300]
+
+
 def duckdb_memory_limit() -> str:
     env = os.environ.get(MEMORY_ENV, "").strip()
     if env:
@@ -301,6 +324,8 @@ class _Run:
         self.progress("read", 0, 100)
         try:
             self.long("read", f"CREATE TABLE src AS SELECT * FROM {_reader(path, fmt)}")
+        except (duckdb.OutOfMemoryException, duckdb.IOException):
+            raise  # not the file's fault: _duckdb_errors says what it is
         except duckdb.Error as exc:
             raise _data_error(exc, path, fmt) from None
         described = self.sql("DESCRIBE src").fetchall()
@@ -606,25 +631,26 @@ def prepare_duckdb(
         scratch.mkdir()
         con = _connect(scratch)
         try:
-            run = _Run(con, options, progress)
-            names = run.load(path, fmt)
-            text, label, split = run.columns(names, str(path))
-            report = run.clean(names, text, label, split, str(path))
-            leaked = run.split(split is not None)
-            run.sample()
-            if validate:
-                from core.validation.tokens import ParallelCounter
+            with _duckdb_errors(path, scratch):
+                run = _Run(con, options, progress)
+                names = run.load(path, fmt)
+                text, label, split = run.columns(names, str(path))
+                report = run.clean(names, text, label, split, str(path))
+                leaked = run.split(split is not None)
+                run.sample()
+                if validate:
+                    from core.validation.tokens import ParallelCounter
 
-                counter = ParallelCounter(encoding.result())
-            writer = _SplitWriter(options, counter)
-            tokens = {}
-            for i, name in enumerate(SPLITS):
-                files[name] = out / f"{name}.jsonl"
-                total = run.size(i)
-                digests[name], sizes[name], codes, tokens[name] = writer.write(
-                    work / files[name].name, run.batches(i), total, name, progress)
-                frames[name] = pd.DataFrame({"label": pd.Categorical.from_codes(
-                    codes, categories=list(options.labels.values))})
+                    counter = ParallelCounter(encoding.result())
+                writer = _SplitWriter(options, counter)
+                tokens = {}
+                for i, name in enumerate(SPLITS):
+                    files[name] = out / f"{name}.jsonl"
+                    total = run.size(i)
+                    digests[name], sizes[name], codes, tokens[name] = writer.write(
+                        work / files[name].name, run.batches(i), total, name, progress)
+                    frames[name] = pd.DataFrame({"label": pd.Categorical.from_codes(
+                        codes, categories=list(options.labels.values))})
         finally:
             con.close()
             if counter is not None:

@@ -282,3 +282,11 @@ def test_cli_bad_input_exits_2_without_a_traceback(run_cli, tmp_path):
     result = run_cli("prepare", bad, "--out", tmp_path / "out", "--engine", "duckdb")
     assert result.exit_code == 2
     assert "bad.csv" in result.output and "Traceback" not in result.output
+
+
+def test_running_out_of_duckdb_memory_is_one_line_naming_the_setting(run_cli, sample_csv, tmp_path, monkeypatch):
+    monkeypatch.setenv("STARTUNE_DUCKDB_MEMORY", "1MB")
+    result = run_cli("prepare", sample_csv, "--out", tmp_path / "out", "--engine", "duckdb")
+    assert result.exit_code == 2
+    assert "DuckDB ran out of memory (limit 1MB)" in result.output and "STARTUNE_DUCKDB_MEMORY" in result.output
+    assert "Traceback" not in result.output and not (tmp_path / "out").exists()
