@@ -45,7 +45,7 @@ AUTO_RAM_SHARE = 0.125       # auto: duckdb above this share of RAM (the memory 
 DUCKDB_RAM_SHARE = 0.5       # DuckDB's memory_limit; the writer and token counters need the rest
 MEMORY_ENV = "STARTUNE_DUCKDB_MEMORY"
 BATCH_ROWS = 20_000          # rows per record batch streamed to the writer (its own chunk size)
-MAX_PENDING_COUNTS = 8       # token-count chunks queued ahead of the counters: bounds the texts held
+MAX_PENDING_COUNTS = 8       # batches queued for token counting ahead of the counters: bounds the texts held
 _HASH_RANGE = 1 << 53
 
 # Arrow's utf8_trim_whitespace set (core.data.clean._strip), for DuckDB's trim(text, characters):
