@@ -11,7 +11,7 @@ its own process, timed from outside with its peak RSS from the OS (os.wait4):
              checks, tiktoken counts per message value), each a separate process.
 `--scale 10` repeats the table ten times over (distinct texts) for the 10x figures.
 
-    python benchmarks/prepare.py [--rows 288065] [--scale 1] [--repeat 3] [--tmp /tmp]
+    python benchmarks/prepare.py [--rows 288065] [--scale 1] [--repeat 3] [--tmp /tmp] [--engine duckdb]
 """
 
 from __future__ import annotations
@@ -158,8 +158,9 @@ def timed(cmd: list[str]) -> tuple[float, float]:
     return seconds, usage.ru_maxrss / 1024  # ru_maxrss is in KiB on Linux
 
 
-def run_startune(csv: Path, out: Path) -> dict:
-    seconds, rss = timed([sys.executable, "-m", "core", "prepare", str(csv), "--out", str(out), "--json"])
+def run_startune(csv: Path, out: Path, engine: str = "auto") -> dict:
+    seconds, rss = timed([sys.executable, "-m", "core", "prepare", str(csv), "--out", str(out), "--json",
+                          "--engine", engine])
     return {"seconds": seconds, "rss": rss}
 
 
@@ -182,6 +183,8 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--tmp", type=Path, default=None, help="where the table and builds go (default: system temp)")
     parser.add_argument("--skip-reference", action="store_true")
+    parser.add_argument("--engine", default="auto", choices=("auto", "memory", "duckdb"),
+                        help="startune prepare's --engine (duckdb: the out-of-core path)")
     parser.add_argument("--child", nargs="+")
     args = parser.parse_args()
     if args.child:
@@ -203,7 +206,7 @@ def main() -> None:
             if not args.skip_reference:
                 results["reference"].append(run_reference(csv, Path(tmp) / f"ref{i}"))
                 shutil.rmtree(Path(tmp) / f"ref{i}")
-            results["startune"].append(run_startune(csv, Path(tmp) / f"build{i}"))
+            results["startune"].append(run_startune(csv, Path(tmp) / f"build{i}", args.engine))
             shutil.rmtree(Path(tmp) / f"build{i}")
         for which, runs in results.items():
             if not runs:

@@ -19,6 +19,9 @@ DEFAULT_SEED = 42
 DEFAULT_SEPARATOR = "\n\n###\n\n"
 DEFAULT_LABELS = "1-5"
 DEFAULT_FRACTIONS = "0.6,0.2,0.2"
+Engine = Literal["auto", "memory", "duckdb"]
+ENGINES: tuple[Engine, ...] = ("auto", "memory", "duckdb")   # core/data/outofcore.py: which one when
+DEFAULT_ENGINE: Engine = "auto"
 
 # Training
 BackendKind = Literal["local", "openai", "azure", "compatible"]

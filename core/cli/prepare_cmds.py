@@ -6,8 +6,9 @@ from pathlib import Path
 
 import click
 
-from core.choices import (CONFLICT_POLICIES, DEFAULT_CONFLICT_POLICY, DEFAULT_FORMAT, DEFAULT_FRACTIONS, DEFAULT_LABELS,
-                          DEFAULT_ORDER, DEFAULT_SEED, DEFAULT_SEPARATOR, FORMATS, ORDERS, escaped)
+from core.choices import (CONFLICT_POLICIES, DEFAULT_CONFLICT_POLICY, DEFAULT_ENGINE, DEFAULT_FORMAT, DEFAULT_FRACTIONS,
+                          DEFAULT_LABELS, DEFAULT_ORDER, DEFAULT_SEED, DEFAULT_SEPARATOR, ENGINES, FORMATS, ORDERS,
+                          escaped)
 from core.cli.console import option_json, print_json, progress_bar, stderr_console, stdout_console
 
 
@@ -95,16 +96,22 @@ def inspect_cmd(dataset: str, text_column, label_column, labels_spec, page, page
 @dataset_options
 @prepare_options
 @click.option("--model", default=None, help="Model to validate and price for (default gpt-4o-mini).")
+@click.option("--engine", type=click.Choice(ENGINES), default=DEFAULT_ENGINE, show_default=True,
+              help="memory: in RAM (up to a few million rows); duckdb: out of core, for files larger than "
+                   "memory (other split and order for the same seed); auto: duckdb for a file over 1/8 of RAM.")
 @option_json()
-def prepare_cmd(dataset: str, out_dir: Path, model, as_json, **kw) -> None:
+def prepare_cmd(dataset: str, out_dir: Path, model, engine, as_json, **kw) -> None:
     """Clean, split, sample, order and write DATASET as fine-tuning JSONL, then validate it."""
     from core.memory import return_freed_memory
 
     return_freed_memory()
+    from core.data.outofcore import choose_engine
     from core.data.pipeline import prepare
     from core.validation.validate import drop_default_system_warning
 
     options = build_options(**kw)
+    if choose_engine(engine, dataset) == "duckdb":
+        from core.data.outofcore import prepare_duckdb as prepare
     with progress_bar(not as_json) as progress:
         # validated as written (exact token counts from memory), not by reading the files back
         result = prepare(dataset, out_dir, options, progress=progress, validate=True, model=model)
