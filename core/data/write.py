@@ -8,6 +8,7 @@ is byte-identical to ``orjson.dumps(chat_record(...))``, streamed in chunks so m
 from __future__ import annotations
 
 import hashlib
+import itertools
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -56,7 +57,7 @@ def iter_jsonl_chunks(frame: pd.DataFrame, fmt: str, *, system_prompt: str | Non
     labels = list(frame["label"].unique())
     code_of = {label: i for i, label in enumerate(labels)}
     pieces = [_template(fmt, label, system_prompt, separator, stop) for label in labels]
-    if fmt == "chat":  # the text is a whole JSON string: its quotes go with the pieces around it
+    if fmt == "chat":  # the text is a whole JSON string there: its quotes go with the pieces around it
         pieces = [(head + b'"', b'"' + tail) for head, tail in pieces]
     heads = pa.array([head for head, _ in pieces], type=pa.large_binary())
     tails = pa.array([tail + b"\n" for _, tail in pieces], type=pa.large_binary())
@@ -69,21 +70,28 @@ def iter_jsonl_chunks(frame: pd.DataFrame, fmt: str, *, system_prompt: str | Non
             texts_now = texts.take(rows[start : start + CHUNK])
         codes = pa.array(list(map(code_of.__getitem__, label_column.iloc[start : start + CHUNK].tolist())),
                          type=pa.int32())
-        # each record is its label's head + the escaped text + its label's tail, joined by Arrow
+        bodies = pa.array(_encoded(texts_now), type=pa.large_binary())
+        # each record is its label's head + the encoded text + its label's tail, joined by Arrow
         # rather than a Python loop
-        records = pc.binary_join_element_wise(
-            heads.take(codes), pa.array(_escaped(texts_now), type=pa.large_binary()), tails.take(codes),
-            pa.scalar(b"", type=pa.large_binary()))
+        records = pc.binary_join_element_wise(heads.take(codes), bodies, tails.take(codes),
+                                              pa.scalar(b"", type=pa.large_binary()))
         yield _data_bytes(records)
 
 
-def _escaped(texts: list[str]) -> list[bytes]:
-    """Each text as orjson writes it inside a JSON string, without the quotes: one dumps call for the
-    whole list, cut between the items. An encoded string escapes every quote inside it, so the
-    bytes '","' occur only between two items."""
+_GAP = "\x00"
+_CUT = b'","\\u0000","'
+
+
+def _encoded(texts: list[str]) -> list[bytes]:
+    """Each text as orjson.dumps(text) makes it, without the quotes, from one dumps call for the whole
+    chunk (a dumps per text leaves the allocator a fragment per text). Between two texts goes a NUL, written as the six
+    characters \\u0000: the bytes '","\\u0000","' then occur only at those gaps, because a quote in a
+    text is always escaped and a backslash in a text is always doubled."""
     if not texts:
         return []
-    return orjson.dumps(texts)[2:-2].split(b'","')
+    spaced = list(itertools.chain.from_iterable(zip(texts, itertools.repeat(_GAP))))
+    spaced.pop()
+    return orjson.dumps(spaced)[2:-2].split(_CUT)
 
 
 def _data_bytes(array) -> bytes:

@@ -106,8 +106,8 @@ def test_fast_writer_matches_plain_orjson_records():
 
     # texts that could cut the writer's one-dumps-per-chunk output in the wrong place
     texts = ['say "hi"\n\tthere é 👍', "back\\slash", "</script>", 'a","b', '","', "ends\\", '\\","\\',
-             "\x00\x1f\x7f\u2028", "", '"', "x" * 3]
-    frame = pd.DataFrame({"text": texts, "label": ["5", "1", "3", "2", "4", "5", "1", "2", "3", "4", "5"]})
+             "\x00\x1f\x7f\u2028", "", '"', "x" * 3, '",', "", "\x00", '\x00","\x00', "\\u0000"]
+    frame = pd.DataFrame({"text": texts, "label": (["5", "1", "3", "2", "4"] * 4)[:len(texts)]})
     for system in (None, 'Be "brief"'):
         expected = b"".join(orjson.dumps(chat_record(t, y, system)) + b"\n" for t, y in zip(frame.text, frame.label))
         assert jsonl_bytes(frame, "chat", system_prompt=system) == expected
@@ -142,7 +142,7 @@ def test_fast_writer_matches_orjson_on_any_texts():
     from core.data.formats import chat_record
     from core.data.write import jsonl_bytes
 
-    @settings(max_examples=200, deadline=None)
+    @settings(max_examples=500, deadline=None)
     @given(st.lists(st.tuples(st.text(alphabet=st.sampled_from('a",\\\n\x00é👍 ')) | st.text(),
                               st.sampled_from(["1", "5"])), max_size=12))
     def check(rows):
