@@ -105,7 +105,7 @@ def _csv_row_of_line(path: Path, line: int) -> int:
     return line - 1
 
 
-CSV_BLOCK = 1 << 22  # bytes the streaming CSV reader parses at a time: a column is a chunk per block
+CSV_BLOCK = 1 << 20  # bytes the CSV reader parses at a time (on each thread): a column is a chunk per block
 
 
 def _read_csv(path: Path, sep: str) -> pd.DataFrame:
@@ -117,21 +117,20 @@ def _read_csv(path: Path, sep: str) -> pd.DataFrame:
 
         # pyarrow's reader is multi-threaded and several times faster than pandas' own on big files;
         # pandas re-reads on failure to produce the precise message below.
-        # the streaming reader holds one block at a time beside the table: half the peak memory of
-        # read_csv's parallel blocks on large files, at the same speed
-        reader = pacsv.open_csv(
-            path,
-            parse_options=pacsv.ParseOptions(delimiter=sep, newlines_in_values=True),
-            convert_options=pacsv.ConvertOptions(
-                column_types={}, strings_can_be_null=False, quoted_strings_can_be_null=False,
-                null_values=[], auto_dict_encode=False,
-            ),
-            read_options=pacsv.ReadOptions(block_size=CSV_BLOCK),
-        )
-        # large strings (64-bit offsets: a column may pass 2 GB), cast a block at a time so the
-        # table never exists twice
-        schema = pa.schema([pa.field(f.name, pa.large_string()) for f in reader.schema])
-        table = pa.Table.from_batches([batch.cast(schema) for batch in reader], schema=schema)
+        parse = pacsv.ParseOptions(delimiter=sep, newlines_in_values=True)
+
+        def convert(types: dict) -> pacsv.ConvertOptions:
+            return pacsv.ConvertOptions(column_types=types, strings_can_be_null=False,
+                                        quoted_strings_can_be_null=False, null_values=[], auto_dict_encode=False)
+
+        # the column names first (one small block), so every column is read straight into large
+        # strings (64-bit offsets: a column may pass 2 GB) and the table never exists twice
+        with pacsv.open_csv(path, parse_options=parse, convert_options=convert({}),
+                            read_options=pacsv.ReadOptions(block_size=1 << 20)) as head:
+            names = head.schema.names
+        # one call for the whole read: it lets go of the GIL throughout, so the tokenizer loads meanwhile
+        table = pacsv.read_csv(path, parse_options=parse, convert_options=convert({n: pa.large_string() for n in names}),
+                               read_options=pacsv.ReadOptions(block_size=CSV_BLOCK))
         return table.to_pandas(types_mapper={pa.large_string(): pd.StringDtype("pyarrow")}.get)
     except UnicodeDecodeError:
         raise
