@@ -52,7 +52,8 @@ async def run_cmd(dataset: str, out_dir: Path | None, backend_kind, base_url, pa
     else:
         out_dir = out_dir or runs_dir() / "builds" / f"{Path(dataset).stem}-{time.strftime('%Y%m%d-%H%M%S')}"
         with progress_bar(not as_json) as progress:
-            build = prepare(dataset, out_dir, options, progress=progress)
+            # tokens counted as the files are written: the launch prices from the manifest, not a re-read
+            build = prepare(dataset, out_dir, options, progress=progress, validate=True)
         manifest = build.manifest
     counts = {k: v["examples"] for k, v in manifest["splits"].items()}
     err.print(f"built {out_dir}: " + ", ".join(f"{k} {v:,}" for k, v in counts.items()), soft_wrap=True)

@@ -356,10 +356,14 @@ COMPARED_MODELS = ("gpt-4o-mini", "gpt-4.1-nano", "gpt-4.1-mini", "gpt-4o", "gpt
 
 
 def cost_by_model(path: str | Path, models=COMPARED_MODELS, n_epochs: int | None = None,
-                  progress: ProgressFn | None = None) -> tuple[ValidationReport, list[CostEstimate]]:
+                  progress: ProgressFn | None = None, known: ValidationReport | None = None,
+                  ) -> tuple[ValidationReport, list[CostEstimate]]:
     """Validate once per (encoding, example limit) and price the file for each model; the first
-    model's report is returned for display."""
+    model's report is returned for display. ``known``: the file's report already made (by prepare,
+    from memory), used for the models it fits instead of reading the file again."""
     reports: dict[tuple[str, int], ValidationReport] = {}
+    if known is not None:
+        reports[(model_info(known.model).encoding, known.max_example_tokens)] = known
     costs = []
     for model in models:
         info = model_info(model)

@@ -259,8 +259,10 @@ class BuildScreen(AppScreen):
             self.post_message(BuildProgress(stage, done, total))
 
         try:
-            result = prepare(self.app.dataset, out_dir, options, progress=progress)
-            report, costs = cost_by_model(result.files["train"], progress=progress)
+            # tokens counted as the files are written; only other tokenizers read train.jsonl again
+            result = prepare(self.app.dataset, out_dir, options, progress=progress, validate=True)
+            report, costs = cost_by_model(result.files["train"], progress=progress,
+                                          known=result.validation.get("train"))
             drop_default_system_warning(report, options.system_prompt)
         except StartuneError as exc:
             self.post_message(BuildFinished(error=describe(exc)))

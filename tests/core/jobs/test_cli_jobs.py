@@ -18,6 +18,9 @@ def test_run_on_the_sample_in_process(run_cli, sample_csv, tmp_path):
     job = data["job"]
     assert job["status"] == "succeeded" and job["fine_tuned_model"].startswith("ft:startune-local:local:sample:")
     assert len(data["results"]["rows"]) > 10
+    # the build counted its tokens as it wrote, so the launch priced it without reading train.jsonl again
+    manifest = orjson.loads((tmp_path / "build" / "manifest.json").read_bytes())
+    assert manifest["validation"]["train"]["n_examples"] == 300
     jobs = _json(run_cli("jobs", "--json"))
     assert [j["fine_tuned_model"] for j in jobs] == [job["fine_tuned_model"]]
     results = _json(run_cli("results", job["id"], "--json"))

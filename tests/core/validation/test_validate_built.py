@@ -39,3 +39,19 @@ def test_small_splits_and_long_examples(threads_csv, tmp_path):
     for name, report in result.validation.items():
         _same(report, validate_file(result.files[name], "gpt-3.5-turbo"))
         assert report.error_counts == {"too_few_examples": 1}
+
+
+def test_prices_from_the_report_prepare_made_without_reading_the_file(sample_csv, tmp_path):
+    from core.errors import DataError
+    from core.validation.validate import cost_by_model
+
+    result = prepare(sample_csv, tmp_path / "b", validate=True)
+    known = result.validation["train"]
+    gone = tmp_path / "not-there.jsonl"  # read only for a tokenizer the report was not made with
+    report, costs = cost_by_model(gone, ("gpt-4o-mini", "gpt-4o", "startune-local"), known=known)
+    assert report is known
+    assert [c.billed_tokens_per_epoch for c in costs] == [known.billed_tokens_per_epoch] * 3
+    with pytest.raises(DataError):
+        cost_by_model(gone, ("gpt-4o-mini", "gpt-3.5-turbo"), known=known)
+    read_back, _ = cost_by_model(result.files["train"], ("gpt-4o-mini",))
+    assert read_back.to_dict() == known.to_dict()
