@@ -534,7 +534,7 @@ async def test_after_a_build_the_preview_keeps_its_height_and_the_result_shows(s
         await wait_until(pilot, lambda: "validation" in _text(app, "#report") and "train 300" in _text(
             app, "#preview-summary"))
         side, status = app.screen.query_one("#build-side"), app.screen.query_one("#build-status")
-        await wait_until(pilot, lambda: status.region.y == side.region.y, timeout=5)  # "Built ..." at the top
+        await wait_until(pilot, lambda: status.region.y == side.region.y, timeout=15)  # "Built ..." at the top
         await pilot.pause(0.5)
         assert status.region.y == side.region.y  # and it stays there
         preview = app.screen.query_one("#preview")

@@ -133,6 +133,10 @@ class BuildScreen(AppScreen):
             pass
         self.query_one("#out", Input).value = str(out)
         self.query_one("#build-progress").display = False
+        self._result_in_view = False
+        # the report, the chart and the preview settle their heights over several refreshes: keep the
+        # result at the top through each, not just the first
+        self.watch(self.query_one("#build-side", VerticalScroll), "virtual_size", self._side_resized, init=False)
         self.query_one("#split-histogram").display = False
         self._timer = None
         self.schedule_preview()
@@ -215,7 +219,11 @@ class BuildScreen(AppScreen):
             return
         self.query_one("#preview-summary", Static).update(summary)
         self.query_one("#preview", Static).update(body)
-        if getattr(self, "_result_in_view", False):  # typed just before ctrl+b: keep the result in view
+        if self._result_in_view:  # typed just before ctrl+b: keep the result in view
+            self._scroll_to_result()
+
+    def _side_resized(self) -> None:
+        if self._result_in_view:
             self._scroll_to_result()
 
     def _scroll_to_result(self) -> None:
