@@ -154,10 +154,7 @@ class Texts:
 
     def take(self, positions) -> list[str]:
         """Stripped texts at 0-based ``positions``, as Python strings."""
-        return _strip(self._take(np.asarray(positions, dtype=np.int64))).to_pylist()
-
-    def _take(self, positions: np.ndarray):
-        return take_chunked(self.raw, positions, self._starts)
+        return _strip(take_chunked(self.raw, np.asarray(positions, dtype=np.int64), self._starts)).to_pylist()
 
 
 def take_chunked(column, positions: np.ndarray, starts: np.ndarray | None = None):
