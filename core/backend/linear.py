@@ -80,6 +80,18 @@ class Featurizer:
             return hstack([self._few(self.word, texts), self._few(self.char, texts)], format="csr")
         return hstack([self.word.transform(texts), self.char.transform(texts)], format="csr")
 
+    def transform_each(self, texts: Sequence[str], chunk: int = 1024):
+        """As ``transform``, but every row computed the same way whatever the number of texts: a text
+        scores exactly alike alone or among thousands (batched answers equal one-by-one answers), and
+        as fast as scikit-learn's transform once past its per-call cost."""
+        from scipy.sparse import hstack, vstack
+
+        parts = [hstack([self._few(self.word, texts[i:i + chunk]), self._few(self.char, texts[i:i + chunk])],
+                        format="csr") for i in range(0, len(texts), chunk)]
+        if not parts:
+            return self.transform(texts)
+        return parts[0] if len(parts) == 1 else vstack(parts, format="csr")
+
     def _few(self, vectorizer, texts: Sequence[str]):
         """TF-IDF of a few texts without scikit-learn's per-call input checks, which cost ~20 ms: the
         same analyzer, vocabulary, sublinear tf, idf and L2 norm (a test holds the two paths equal)."""
@@ -141,7 +153,7 @@ class LinearModel:
         return _softmax(np.asarray(X @ self.W, dtype=np.float64) + self.b)
 
     def predict_proba(self, texts: Sequence[str]) -> np.ndarray:
-        return self.proba_features(self.featurizer.transform(list(texts)))
+        return self.proba_features(self.featurizer.transform_each(list(texts)))
 
     def save(self, directory: Path) -> None:
         vocab, idf = self.featurizer.arrays()
