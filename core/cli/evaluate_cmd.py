@@ -74,7 +74,7 @@ async def evaluate_cmd(models, data: Path, backend_kind, base_url, system_prompt
         for target in targets:
             model = target.model
             batched = target.choice.kind == "local" if batch is None else batch
-            cost = estimate_cost(model, data, options)
+            cost = estimate_cost(model, data, options, count_tokens=target.choice.kind != "local")
             if batched:
                 cost = cost | {"usd": batch_price(cost["usd"], target.choice.kind), "usd_by_requests": cost["usd"],
                                "batch": True}
@@ -83,14 +83,15 @@ async def evaluate_cmd(models, data: Path, backend_kind, base_url, system_prompt
             if batched and cost["usd"] and cost["usd_by_requests"]:
                 price += f" with the Batch API's {1 - DISCOUNT:.0%} discount; ~${cost['usd_by_requests']:,.4f} by requests"
             way = "through the Batch API" if batched else "by requests"
-            err.print(f"{target.label}: {cost['examples']:,} examples {way}, ~{cost['input_tokens']:,} input tokens "
-                      f"({price})", soft_wrap=True)
+            tokens = (f"~{cost['input_tokens']:,} input tokens ({price})" if cost["input_tokens"] is not None
+                      else "free (the local backend does not bill by token)")
+            err.print(f"{target.label}: {cost['examples']:,} examples {way}, {tokens}", soft_wrap=True)
             with progress_bar(not as_json) as progress:
                 reports.append(await evaluate(clients[target.choice.key], model, data, options,
                                               concurrency=concurrency, rpm=rpm, tpm=tpm, registry=registry,
                                               progress=progress, run_id=target.run_id, batch=batched,
                                               backend=target.choice.key,
-                                              poll_max=0.5 if target.choice.kind == "local" else 30.0))
+                                              poll_max=0.2 if target.choice.kind == "local" else 30.0))
     with_runs = any(t.run_id for t in targets)
     if as_json:
         docs = [r.to_dict() | (t.to_dict(c) if with_runs else {}) for r, t, c in zip(reports, targets, costs)]

@@ -76,7 +76,7 @@ def render_validation(console: Console, report, title: str | None = None, show_c
         t = report.token_stats
         console.print(f"  tokens per example: min {t['min']:,}, median {t['median']:,.0f}, p90 {t['p90']:,.0f}, "
                       f"max {t['max']:,} (limit {report.max_example_tokens:,})")
-        if show_cost:
+        if show_cost and report.cost is not None:
             console.print(f"  default epochs {report.default_epochs}; est. cost {report.cost.describe()}")
 
 

@@ -160,14 +160,18 @@ def prepare(
     *,
     validate: bool = False,
     model: str | None = None,
+    count_tokens: bool = True,
 ) -> BuildResult:
     """Build ``out_dir`` as a whole (see core.data.build_dir). With ``validate``, also the report
     validate_file would give each non-empty file for ``model``, made from the records as they are
-    written: exact token counts of the texts in memory, on a few threads, no re-reading."""
+    written: exact token counts of the texts in memory, on a few threads, no re-reading.
+    ``count_tokens=False`` (a build for a backend that does not bill by token): the reports check the
+    format alone, and the manifest says the tokens were not counted."""
     options = options or PrepareOptions()
     progress = progress or null_progress
     options.check()
-    encoding = preload_encoding(options.format, model) if validate else None
+    counting = validate and count_tokens
+    encoding = preload_encoding(options.format, model) if counting else None
     if isinstance(source, LoadedDataset):
         ds = source
     else:
@@ -175,7 +179,7 @@ def prepare(
             source, text_column=options.text_column, label_column=options.label_column,
             split_column=options.split_column, progress=progress,
         )
-    tokens = _TokenTally(options, model, encoding) if validate else None
+    tokens = _TokenTally(options, model, encoding) if counting else None
     texts = None
     if tokens and not options.samples:
         # every kept row will be written: count all rows now, on threads, while cleaning runs here
@@ -213,9 +217,14 @@ def prepare(
             progress("write", len(splits), len(splits))
             manifest = _manifest(source_info, options, report, leaked, splits, files, digests, sizes)
             record_notices(manifest, notice_frame, options.labels)  # real sample counts, warnings
-            validation = tokens.reports(files, splits, progress) if tokens else {}
-            if validation:  # a launch of this build prices it from these counts (core.jobs.estimate)
+            if tokens:
+                validation = tokens.reports(files, splits, progress)
+            else:
+                validation = format_reports(files, splits, options, model) if validate else {}
+            if validation and counting:  # a launch of this build prices it from these counts (core.jobs.estimate)
                 manifest["validation"] = {name: _token_summary(r, digests[name]) for name, r in validation.items()}
+            if validate:
+                manifest["tokens"] = tokens_note(counting)
             write_file(work / MANIFEST, manifest_bytes(manifest))
     finally:
         if tokens:
@@ -254,6 +263,24 @@ def _manifest(source_info, options, report, leaked, splits, files, digests, size
         },
     }
     return manifest
+
+
+def tokens_note(counted: bool) -> dict:
+    """What the manifest says of token counts: a launch for a backend that bills by token counts them
+    itself when the build did not (core.jobs.estimate)."""
+    if counted:
+        return {"counted": True}
+    return {"counted": False, "reason": "built for the local backend, which does not bill by token: tokens "
+                                        "were not counted (prepare --tokens counts them; a launch elsewhere will)"}
+
+
+def format_reports(files: dict[str, Path], splits: dict, options: PrepareOptions, model: str | None) -> dict:
+    """Each written file's validation report without token counts: the format checks alone."""
+    from core.validation.validate import validate_built
+
+    return {name: validate_built(files[name], frame["label"], None, options.format, model=model,
+                                 system_prompt=options.system_prompt, separator=options.separator, stop=options.stop)
+            for name, frame in splits.items() if len(frame)}
 
 
 def _token_summary(report, sha256: str) -> dict:

@@ -136,9 +136,14 @@ def estimate_tokens(body: dict) -> int:
     return len(text) // 4 + MAX_TOKENS
 
 
-def estimate_cost(model: str, data: Path, options: EvalOptions) -> dict:
-    """Input and output tokens of the whole evaluation, priced for the model (None when unknown)."""
+def estimate_cost(model: str, data: Path, options: EvalOptions, *, count_tokens: bool = True) -> dict:
+    """Input and output tokens of the whole evaluation, priced for the model (None when unknown).
+    ``count_tokens=False``: for a backend that does not bill by token (free, tokens left uncounted)."""
     import math
+
+    if not count_tokens:
+        return {"model": model, "examples": len(load_examples(Path(data), options.limit)), "input_tokens": None,
+                "output_tokens": None, "usd": 0.0}
 
     from core.validation.models import model_info
     from core.validation.tokens import get_encoding

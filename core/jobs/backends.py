@@ -59,6 +59,17 @@ class BackendChoice:
         return f"OpenAI{' at ' + self.base_url if self.base_url else ''} (key {key})"
 
 
+def tokens_matter(choice: BackendChoice, model: str | None = None) -> bool:
+    """Whether a build for this backend (and model) needs its tokens counted: only where training bills by
+    token. The local backend trains on this machine for nothing, and so does a local model anywhere."""
+    if model is not None:
+        from core.backend import LOCAL_BASE_MODEL, base_models
+
+        if model == LOCAL_BASE_MODEL or base_models.find(model) is not None:
+            return False
+    return choice.kind != "local"
+
+
 async def default_model(client, choice: BackendChoice) -> str:
     """The backend's default base model; a compatible server is asked (a `startune serve` offers
     the local base model, other servers get OpenAI's default)."""
