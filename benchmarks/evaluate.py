@@ -174,7 +174,8 @@ def compare_commands(home: Path, model: str, test: Path, limit: int | None, labe
     keys = ("n", "accuracy", "macro_f1", "mae", "unparseable")
     same = all(req.get(k) == bat.get(k) for k in keys)
     print(f"{label}: {req['n']:,} test examples; by requests {req_s:.1f} s ({req['n'] / req_s:,.0f}/s, "
-          f"peak RSS {req_rss:.0f} MB); batch {bat_s:.1f} s ({bat['n'] / bat_s:,.0f}/s); "
+          f"peak RSS {req_rss:.0f} MB); batch {bat_s:.1f} s ({bat['n'] / bat_s:,.0f}/s, "
+          f"peak RSS {bat_rss:.0f} MB); "
           f"speed-up {req_s / bat_s:.1f}x; metrics {'equal' if same else 'DIFFER'} "
           f"(accuracy {bat['accuracy']:.4f}, macro-F1 {bat['macro_f1']:.4f}, MAE {bat.get('mae')})")
 
