@@ -15,6 +15,7 @@ line with the same requests answered directly.
 and evaluation under 15% injected 429s (target: none reach the caller).
 
     python benchmarks/evaluate.py [--models linear,minilm-l6] [--minilm-limit N] [--batch-requests 10000]
+    python benchmarks/evaluate.py --models linear --batch-requests 0 --table-rows 288065
     python benchmarks/evaluate.py --overhead [--examples 2000] [--concurrency 8]
 """
 
@@ -231,10 +232,16 @@ def whole(args) -> None:
         home = Path(tmp) / "home"
         home.mkdir()
         build = Path(tmp) / "build"
-        timed([sys.executable, "-m", "core", "prepare", str(THREADS), "--out", str(build), "--json"], home)
+        source, what = THREADS, "threads reviews"
+        if args.table_rows:
+            # the app_reviews-shaped table benchmarks/prepare.py makes (the seed's 288,065 rows by default)
+            source, what = Path(tmp) / "table.csv", f"an app_reviews-like table of {args.table_rows:,} rows"
+            subprocess.run([sys.executable, str(REPO / "benchmarks" / "prepare.py"), "--child", "table",
+                            str(args.table_rows), str(source), "1"], check=True)
+        timed([sys.executable, "-m", "core", "prepare", str(source), "--out", str(build), "--json"], home)
         test = build / "test.jsonl"
         n_test = sum(1 for line in test.read_bytes().splitlines() if line.strip())
-        print(f"threads reviews, prepared at defaults: test split {n_test:,} examples "
+        print(f"{what}, prepared at defaults: test split {n_test:,} examples "
               f"(measured on a shared, loaded machine: ratios are of runs made side by side)")
         models = args.models.split(",")
         linear = None
@@ -263,6 +270,9 @@ def main() -> None:
     parser.add_argument("--minilm-limit", type=int, default=None)
     parser.add_argument("--batch-requests", type=int, default=10_000)
     parser.add_argument("--tmp", type=Path, default=None)
+    parser.add_argument("--table-rows", type=int, default=None,
+                        help="evaluate on the test split of benchmarks/prepare.py's app_reviews-like table of this "
+                             "many rows (288065: the seed's 57,613-review test split) instead of the threads reviews")
     args = parser.parse_args()
     if args.overhead:
         asyncio.run(main_async(args.examples, args.concurrency))
