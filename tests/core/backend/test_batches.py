@@ -165,3 +165,34 @@ async def test_batch_survives_a_restart_of_the_backend(tmp_path):
         assert done.status == "completed" and done.request_counts.completed == len(bodies)
         outputs = await _lines(client, done.output_file_id)  # each request answered exactly once
         assert set(outputs) == {f"r{i}" for i in range(len(bodies))}
+
+
+def test_a_model_is_loaded_once_however_many_first_requests_arrive_together(tmp_path, monkeypatch):
+    """The batch worker and request threads ask for a model at the same moment; loading it in several threads
+    at once imported transformers concurrently, which fails (ImportError from its lazy module)."""
+    import threading
+
+    import core.backend.inference as inference
+    from core.backend.store import Store
+
+    store = Store(tmp_path / "b")
+    store.add_model({"id": "ft:x", "object": "model", "created": 0, "owned_by": "local"}, None, tmp_path / "m")
+    loads, inside = [], []
+
+    def slow_load(path):
+        inside.append(1)
+        assert len(inside) == 1, "two loads at once"
+        time.sleep(0.05)
+        loads.append(path)
+        inside.pop()
+        return object()
+
+    monkeypatch.setattr(inference, "load_model", slow_load)
+    cache = inference.ModelCache(store)
+    got = []
+    threads = [threading.Thread(target=lambda: got.append(cache.get("ft:x"))) for _ in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(loads) == 1 and len(got) == 8 and len({id(m) for m in got}) == 1
