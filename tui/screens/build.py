@@ -266,11 +266,19 @@ class BuildScreen(AppScreen):
         def progress(stage: str, done: int, total: int | None = None) -> None:
             self.post_message(BuildProgress(stage, done, total))
 
+        from core.jobs.backends import tokens_matter
+
         try:
-            # tokens counted as the files are written; only other tokenizers read train.jsonl again
-            result = prepare(self.app.dataset, out_dir, options, progress=progress, validate=True)
-            report, costs = cost_by_model(result.files["train"], progress=progress,
-                                          known=result.validation.get("train"))
+            # tokens matter only where training bills by them: a build for the local backend skips them;
+            # otherwise they are counted as the files are written (only other tokenizers read train.jsonl again)
+            billed = tokens_matter(self.app.session.choice)
+            result = prepare(self.app.dataset, out_dir, options, progress=progress, validate=True,
+                             count_tokens=billed)
+            if billed or "train" not in result.validation:
+                report, costs = cost_by_model(result.files["train"], progress=progress,
+                                              known=result.validation.get("train"))
+            else:
+                report, costs = result.validation["train"], []
             drop_default_system_warning(report, options.system_prompt)
         except StartuneError as exc:
             self.post_message(BuildFinished(error=describe(exc)))
@@ -310,7 +318,11 @@ class BuildScreen(AppScreen):
         if t:
             lines.append(f"tokens/example min {t['min']} · median {t['median']:g} · p90 {t['p90']:g} · max {t['max']}"
                          f" · default epochs {report.default_epochs}")
-        lines.append("cost: " + " · ".join(f"{c.model.split('-20')[0]} {fmt_usd(c.usd)}" for c in costs))
+        if costs:
+            lines.append("cost: " + " · ".join(f"{c.model.split('-20')[0]} {fmt_usd(c.usd)}" for c in costs))
+        else:
+            lines.append("tokens not counted: nothing bills by token on the local backend")
+            lines.append(f"default epochs {report.default_epochs} · cost: none (trains on this machine)")
         self.query_one("#report", Static).update("\n".join(lines))
         chart = self.query_one("#split-histogram", BarChart)
         chart.display = True
