@@ -83,6 +83,14 @@ def record_text(line: str) -> Text:
     return text
 
 
+def saved_corrections(source: str):
+    """The Audit screen's decisions about this dataset, when any were made (applied by every build)."""
+    from core.data.corrections import load_for
+
+    decisions, where = load_for(source)
+    return where if decisions.decisions else None
+
+
 class BuildScreen(AppScreen):
     BINDINGS = [Binding("ctrl+b", "build", "Build files"), Binding("ctrl+l", "launch", "Launch")]
 
@@ -273,7 +281,7 @@ class BuildScreen(AppScreen):
             # otherwise they are counted as the files are written (only other tokenizers read train.jsonl again)
             billed = tokens_matter(self.app.session.choice)
             result = prepare(self.app.dataset, out_dir, options, progress=progress, validate=True,
-                             count_tokens=billed)
+                             count_tokens=billed, corrections=saved_corrections(self.app.dataset.source))
             if billed or "train" not in result.validation:
                 report, costs = cost_by_model(result.files["train"], progress=progress,
                                               known=result.validation.get("train"))
@@ -308,9 +316,12 @@ class BuildScreen(AppScreen):
         self.app.build_dir = result.out_dir
         self.query_one("#build-progress").display = False
         splits = result.manifest["splits"]
+        fixed = result.manifest.get("corrections")
+        applied = (f" · audit decisions applied: {len(fixed['relabelled']):,} relabelled, "
+                   f"{len(fixed['dropped']):,} dropped" if fixed else "")
         self.query_one("#build-status", Static).update(
             "[green]Built[/] " + ", ".join(f"{k} {v['examples']:,}" for k, v in splits.items())
-            + " · ctrl+l to launch")
+            + applied + " · ctrl+l to launch")
         lines = [f"validation: {'[green]ok[/]' if report.ok else '[red]' + str(sum(report.error_counts.values())) + ' errors[/]'}"
                  f" · {report.n_examples:,} examples"]
         lines += [f"[yellow]warning:[/] {w}" for w in report.warnings]
