@@ -143,6 +143,16 @@ def prepare_cmd(dataset: str, out_dir: Path, model, engine, count_tokens, correc
     for report in reports.values():
         drop_default_system_warning(report, options.system_prompt)
     warn_about_build(stderr_console(), result.manifest)
+    if corrections is None:
+        from core.data.corrections import load_for
+
+        try:
+            decided, where = load_for(result.manifest["input"]["source"])
+        except Exception:  # noqa: BLE001 - a broken decisions file is the audit's to report, not this build's
+            decided, where = None, None
+        if decided is not None and decided.decisions:
+            stderr_console().print(f"[yellow]note:[/] {len(decided.decisions):,} audit decisions saved in {where} "
+                                   f"were not applied (--corrections {where} applies them)", soft_wrap=True)
     if not count_tokens:
         stderr_console().print("[dim]tokens not counted: a build for the local backend, which does not bill by "
                                "token (--tokens counts them; a launch to OpenAI or Azure counts them itself)[/]")

@@ -213,3 +213,6 @@ def render_audit(console: Console, report, top: int) -> None:
             table.add_row(" ".join(f"{k}:{v:,}" for k, v in c.labels.items()), ",".join(map(str, c.rows)),
                           escape(c.text.replace("\n", " ")))
         console.print(table)
+    if report.issues:
+        console.print("[dim]decide row by row in the app (startune tui DATASET, then ctrl+r); "
+                      "prepare --corrections FILE applies the decisions[/]", soft_wrap=True)

@@ -117,6 +117,12 @@ def test_a_build_with_corrections_changes_exactly_the_rows_decided(sample_csv, t
     manifest = orjson.loads((tmp_path / "cli" / "manifest.json").read_bytes())
     assert manifest["corrections"]["dropped"] == sorted(drop)
     assert "2 rows relabelled, 2 dropped, 1 kept" in out.output
+    # decisions saved beside the dataset are named by a build that does not apply them
+    local = tmp_path / "reviews.csv"
+    local.write_bytes(sample_csv.read_bytes())
+    decisions.save(tmp_path / "reviews.csv.startune-corrections.json")
+    out = run_cli("prepare", local, "--out", tmp_path / "plain-cli", "--no-tokens")
+    assert out.exit_code == 0 and "5 audit decisions saved in" in out.output and "were not applied" in out.output
 
 
 def test_corrections_for_another_text_are_refused(sample_csv, tmp_path, run_cli):
