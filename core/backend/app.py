@@ -21,6 +21,7 @@ from starlette.routing import Match, Route
 
 from core.backend import LOCAL_BASE_MODEL, LOCAL_ORG, base_models
 from core.backend.errors import ApiError, bad_request, error_response, not_found
+from core.backend.batches import ROUTES as BATCH_ROUTES, BatchWorker
 from core.backend.faults import DroppedConnection, FaultConfig, FaultMiddleware
 from core.backend.guards import AuthMiddleware, BodyLimitMiddleware
 from core.backend.ids import new_id
@@ -49,6 +50,8 @@ class Backend:
         self.store = Store(data_dir)
         self.runner = JobRunner(self.store, pace=pace, lease=lease)
         self.models = ModelCache(self.store)
+        self.batch_worker = BatchWorker(self.store, self.models, lease=lease)
+        self.runner.on_stop.append(self.batch_worker.stop)  # whoever stops the backend stops both threads
         self.api_key = api_key
         self.deny_training = deny_training
         self.max_upload = max_upload
@@ -426,6 +429,7 @@ ROUTES = [
     Route("/v1/models/{model:path}", delete_model, methods=["DELETE"]),
     Route("/v1/chat/completions", chat_completions, methods=["POST"]),
     Route("/v1/completions", completions, methods=["POST"]),
+    *BATCH_ROUTES,
 ]
 
 
@@ -459,7 +463,8 @@ async def _server_error(request: Request, exc: Exception) -> Response:
 def create_app(data_dir: Path, *, api_key: str | None = None, pace: float = 0.0,
                faults: FaultConfig | None = None, deny_training: bool = False, lease: float = 15.0,
                max_upload: int = MAX_UPLOAD, max_body: int = MAX_BODY, start_runner: bool = True,
-               azure: bool = False) -> Starlette:
+               azure: bool = False, start_batches: bool | None = None) -> Starlette:
+    """``start_batches`` (default: as ``start_runner``): this process answers pending batches."""
     backend = Backend(Path(data_dir), api_key=api_key, pace=pace, deny_training=deny_training,
                       max_upload=max_upload, max_body=max_body, lease=lease)
     app = Starlette(routes=ROUTES, exception_handlers={ApiError: _api_error, HTTPException: _http_error,
@@ -476,6 +481,8 @@ def create_app(data_dir: Path, *, api_key: str | None = None, pace: float = 0.0,
         app.add_middleware(AzureShapes, backend=backend)
     if start_runner:
         backend.runner.start()
+    if start_runner if start_batches is None else start_batches:
+        backend.batch_worker.start()
     return app
 
 

@@ -27,6 +27,7 @@ class ModelCache:
         self.store, self.size = store, size
         self._models: OrderedDict[str, TrainedModel] = OrderedDict()
         self._lock = threading.Lock()
+        self._loading = threading.Lock()
 
     def get(self, model_id: str) -> TrainedModel:
         if model_id == LOCAL_BASE_MODEL:
@@ -37,6 +38,15 @@ class ModelCache:
         with self._lock:
             if model_id in self._models:
                 self._models.move_to_end(model_id)
+                return self._models[model_id]
+        with self._loading:
+            return self._load(model_id)
+
+    def _load(self, model_id: str) -> TrainedModel:
+        # one load at a time: the first requests for a model arrive together, and loading it in several
+        # threads at once both wastes the work and imports transformers concurrently (which fails)
+        with self._lock:
+            if model_id in self._models:
                 return self._models[model_id]
         found = self.store.get_model(model_id)
         if found is None:

@@ -100,8 +100,15 @@ def inspect_cmd(dataset: str, text_column, label_column, labels_spec, page, page
 @click.option("--engine", type=click.Choice(ENGINES), default=DEFAULT_ENGINE, show_default=True,
               help="memory: in RAM (up to a few million rows); duckdb: out of core, for files larger than "
                    "memory (other split and order for the same seed); auto: duckdb for a file over 1/8 of RAM.")
+@click.option("--tokens/--no-tokens", "count_tokens", default=None,
+              help="Count every example's tokens (for the example limit and the price). Default: only for a build "
+                   "meant for a backend that bills by token (OpenAI, Azure, a compatible server); a build for the "
+                   "local backend skips them, and its manifest says so.")
+@click.option("--corrections", "corrections", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Decisions about flagged rows (the app's audit saves them beside the dataset as "
+                   "NAME.startune-corrections.json): relabel or drop those rows; recorded in the manifest.")
 @option_json()
-def prepare_cmd(dataset: str, out_dir: Path, model, engine, as_json, **kw) -> None:
+def prepare_cmd(dataset: str, out_dir: Path, model, engine, count_tokens, corrections, as_json, **kw) -> None:
     """Clean, split, sample, order and write DATASET as fine-tuning JSONL, then validate it."""
     from core.memory import return_freed_memory
 
@@ -111,15 +118,45 @@ def prepare_cmd(dataset: str, out_dir: Path, model, engine, as_json, **kw) -> No
     from core.validation.validate import drop_default_system_warning
 
     options = build_options(**kw)
+    if count_tokens is None:
+        from core.errors import ConfigError
+        from core.jobs.backends import resolve_backend, tokens_matter
+
+        try:
+            count_tokens = tokens_matter(resolve_backend(), model)
+        except ConfigError:  # a broken backend setting is the launch's to report; count, to be safe
+            count_tokens = True
+    extra = {}
     if choose_engine(engine, dataset) == "duckdb":
+        if corrections is not None:
+            from core.errors import ConfigError
+
+            raise ConfigError("--corrections: the duckdb engine does not apply corrections yet",
+                              hint="use --engine memory")
         from core.data.outofcore import prepare_duckdb as prepare
+    elif corrections is not None:
+        extra["corrections"] = corrections
     with progress_bar(not as_json) as progress:
         # validated as written (exact token counts from memory), not by reading the files back
-        result = prepare(dataset, out_dir, options, progress=progress, validate=True, model=model)
+        result = prepare(dataset, out_dir, options, progress=progress, validate=True, model=model,
+                         count_tokens=count_tokens, **extra)
         reports = result.validation
     for report in reports.values():
         drop_default_system_warning(report, options.system_prompt)
     warn_about_build(stderr_console(), result.manifest)
+    if corrections is None:
+        from core.data.corrections import load_for
+
+        try:
+            decided, where = load_for(result.manifest["input"]["source"])
+        except Exception:  # noqa: BLE001 - a broken decisions file is the audit's to report, not this build's
+            decided, where = None, None
+        if decided is not None and decided.decisions:
+            stderr_console().print(f"[yellow]note:[/] {len(decided.decisions):,} audit decisions saved in {where} "
+                                   f"were not applied (--corrections {where} applies them)", soft_wrap=True)
+    if not count_tokens:
+        stderr_console().print("[dim]tokens not counted: a build for the local backend, which does not bill by "
+                               "token (--tokens counts them; a launch to OpenAI or Azure counts them itself)[/]")
     if as_json:
         print_json({"out_dir": str(result.out_dir), "manifest": result.manifest,
                     "validation": {k: r.to_dict() for k, r in reports.items()}})

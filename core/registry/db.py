@@ -40,6 +40,12 @@ MIGRATIONS = [
     ALTER TABLE runs ADD COLUMN rerun_of TEXT;
     CREATE INDEX runs_rerun_of ON runs (rerun_of);
     """,
+    # 3: the Batch API batches an evaluation sent (`startune evaluate --batch`), so a rerun collects them
+    """
+    CREATE TABLE eval_batches (backend TEXT, batch_id TEXT, eval_key TEXT, indices TEXT, collected INTEGER DEFAULT 0,
+                               created_at REAL, PRIMARY KEY (backend, batch_id));
+    CREATE INDEX eval_batches_key ON eval_batches (eval_key);
+    """,
 ]
 
 
@@ -243,3 +249,26 @@ class Registry:
     def add_answer(self, eval_key: str, idx: int, answer: dict) -> None:
         with self._tx() as c:
             c.execute("INSERT OR IGNORE INTO eval_answers VALUES (?,?,?)", (eval_key, idx, orjson.dumps(answer)))
+
+    def add_answers(self, eval_key: str, answers: dict[int, dict]) -> None:
+        with self._tx() as c:
+            c.executemany("INSERT OR IGNORE INTO eval_answers VALUES (?,?,?)",
+                          [(eval_key, idx, orjson.dumps(answer)) for idx, answer in answers.items()])
+
+    def add_eval_batch(self, backend: str, batch_id: str, eval_key: str, indices: list[int]) -> None:
+        with self._tx() as c:
+            c.execute("INSERT OR IGNORE INTO eval_batches VALUES (?,?,?,?,0,?)",
+                      (backend, batch_id, eval_key, orjson.dumps(indices), time.time()))
+
+    def eval_batches(self, backend: str, eval_key: str) -> list[dict]:
+        """The batches sent for an evaluation on a backend and not yet collected, oldest first."""
+        rows = self._conn().execute("SELECT batch_id, indices FROM eval_batches WHERE backend=? AND eval_key=? "
+                                    "AND collected=0 ORDER BY created_at", (backend, eval_key))
+        return [{"batch_id": r[0], "indices": orjson.loads(r[1])} for r in rows]
+
+    def collect_eval_batch(self, backend: str, batch_id: str, answers: dict[int, dict], eval_key: str) -> None:
+        """The batch's answers stored and the batch marked collected, in one transaction."""
+        with self._tx() as c:
+            c.executemany("INSERT OR IGNORE INTO eval_answers VALUES (?,?,?)",
+                          [(eval_key, idx, orjson.dumps(answer)) for idx, answer in answers.items()])
+            c.execute("UPDATE eval_batches SET collected=1 WHERE backend=? AND batch_id=?", (backend, batch_id))

@@ -86,6 +86,14 @@ def record_text(line: str) -> Text:
     return text
 
 
+def saved_corrections(source: str):
+    """The Audit screen's decisions about this dataset, when any were made (applied by every build)."""
+    from core.data.corrections import load_for
+
+    decisions, where = load_for(source)
+    return where if decisions.decisions else None
+
+
 class BuildScreen(AppScreen):
     BINDINGS = [Binding("ctrl+b", "build", "Build files"), Binding("ctrl+l", "launch", "Launch")]
 
@@ -269,11 +277,19 @@ class BuildScreen(AppScreen):
         def progress(stage: str, done: int, total: int | None = None) -> None:
             self.post_message(BuildProgress(stage, done, total))
 
+        from core.jobs.backends import tokens_matter
+
         try:
-            # tokens counted as the files are written; only other tokenizers read train.jsonl again
-            result = prepare(self.app.dataset, out_dir, options, progress=progress, validate=True)
-            report, costs = cost_by_model(result.files["train"], progress=progress,
-                                          known=result.validation.get("train"))
+            # tokens matter only where training bills by them: a build for the local backend skips them;
+            # otherwise they are counted as the files are written (only other tokenizers read train.jsonl again)
+            billed = tokens_matter(self.app.session.choice)
+            result = prepare(self.app.dataset, out_dir, options, progress=progress, validate=True,
+                             count_tokens=billed, corrections=saved_corrections(self.app.dataset.source))
+            if billed or "train" not in result.validation:
+                report, costs = cost_by_model(result.files["train"], progress=progress,
+                                              known=result.validation.get("train"))
+            else:
+                report, costs = result.validation["train"], []
             drop_default_system_warning(report, options.system_prompt)
         except StartuneError as exc:
             self.post_message(BuildFinished(error=describe(exc)))
@@ -303,9 +319,12 @@ class BuildScreen(AppScreen):
         self.app.build_dir = result.out_dir
         self.query_one("#build-progress").display = False
         splits = result.manifest["splits"]
+        fixed = result.manifest.get("corrections")
+        applied = (f" · audit decisions applied: {len(fixed['relabelled']):,} relabelled, "
+                   f"{len(fixed['dropped']):,} dropped" if fixed else "")
         self.query_one("#build-status", Static).update(
             "[green]Built[/] " + ", ".join(f"{k} {v['examples']:,}" for k, v in splits.items())
-            + " · ctrl+l to launch")
+            + applied + " · ctrl+l to launch")
         lines = [f"validation: {'[green]ok[/]' if report.ok else '[red]' + str(sum(report.error_counts.values())) + ' errors[/]'}"
                  f" · {report.n_examples:,} examples"]
         lines += [f"[yellow]warning:[/] {w}" for w in report.warnings]
@@ -313,7 +332,11 @@ class BuildScreen(AppScreen):
         if t:
             lines.append(f"tokens/example min {t['min']} · median {t['median']:g} · p90 {t['p90']:g} · max {t['max']}"
                          f" · default epochs {report.default_epochs}")
-        lines.append("cost: " + " · ".join(f"{c.model.split('-20')[0]} {fmt_usd(c.usd)}" for c in costs))
+        if costs:
+            lines.append("cost: " + " · ".join(f"{c.model.split('-20')[0]} {fmt_usd(c.usd)}" for c in costs))
+        else:
+            lines.append("tokens not counted: nothing bills by token on the local backend")
+            lines.append(f"default epochs {report.default_epochs} · cost: none (trains on this machine)")
         self.query_one("#report", Static).update("\n".join(lines))
         chart = self.query_one("#split-histogram", BarChart)
         chart.display = True

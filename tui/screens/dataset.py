@@ -74,6 +74,7 @@ class DatasetScreen(AppScreen):
         Binding("pagedown", "page(1)", "Next", key_display="PgDn", priority=True),
         Binding("ctrl+g", "goto", "Go to"),
         Binding("ctrl+b", "build", "Build"),
+        Binding("ctrl+r", "audit", "Audit"),
     ]
 
     def __init__(self, path: Path | None = None) -> None:
@@ -362,3 +363,10 @@ class DatasetScreen(AppScreen):
             self.app.notify("Labels applied; press ctrl+b again once the summary is updated.")
             return
         self.app.action_open_build()
+
+    def action_audit(self) -> None:
+        """The reviews whose labels disagree with their text (the Audit screen)."""
+        if self.app.dataset is None:
+            self.app.notify("Load a dataset first.", severity="warning")
+            return
+        self.app.action_open_audit()
