@@ -1,4 +1,4 @@
-"""The Launch screen checks values and prices the launch by core's rules (core.jobs.options, core.jobs.estimate),
+"""The Launch screen checks values and prices the launch by core's rules (core.launch_options, core.jobs.estimate),
 the same the command line applies."""
 
 from __future__ import annotations
