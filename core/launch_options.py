@@ -180,7 +180,8 @@ OPTIONS: tuple[Option, ...] = (
            choices=CLASS_WEIGHTS, backends=STARTUNE_SERVERS, hyperparameter=True, openai=False,
            refused_elsewhere="class weights are a setting of startune's local backend; {backend} does not take "
                              "them (leave them at auto)"),
-    Option("early_stopping", None, "choice", "Local backend: stop when validation loss stops falling.",
+    Option("early_stopping", "--early-stopping", "choice",
+           "Local backend: stop when validation loss stops falling (auto: when epochs are auto).",
            default="auto", choices=("auto", True, False), words=("auto", "on", "off"),
            backends=STARTUNE_SERVERS, hyperparameter=True, openai=False),
     Option("suffix", "--suffix", "text", "Up to 64 characters in the fine-tuned model's name.", max_length=64,

@@ -164,3 +164,19 @@ def test_prepare_refuses_a_seed_out_of_range_in_one_line_and_leaves_nothing(run_
     assert result.exit_code == 2
     assert result.stderr.strip() == f"startune: error: --seed {seed!r}: a whole number from 0 to 2147483647"
     assert list(tmp_path.iterdir()) == []  # no build, no lock file
+
+
+def test_early_stopping_typed_on_the_command_line_reaches_the_job(run_cli, sample_csv, tmp_path):
+    """Declared once with a flag: `--early-stopping off` is sent as the local backend's own hyperparameter."""
+    import orjson
+
+    build = tmp_path / "b"
+    assert run_cli("prepare", sample_csv, "--out", build, "--samples", "train=40,val=10,test=10").exit_code == 0
+    result = run_cli("launch", build, "--early-stopping", "off", "--no-follow", "--json")
+    assert result.exit_code == 0, result.output
+    from core.registry.db import Registry
+
+    run = Registry().get_run(orjson.loads(result.stdout)["run_id"])
+    assert run["config"]["hyperparameters"]["early_stopping"] is False  # and the backend took it (no 400)
+    refused = run_cli("launch", build, "--early-stopping", "maybe")
+    assert refused.stderr.strip() == "startune: error: --early-stopping 'maybe': auto or on or off"
