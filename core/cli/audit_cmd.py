@@ -7,7 +7,14 @@ from pathlib import Path
 import click
 
 from core.choices import CONFLICT_POLICIES, DEFAULT_CONFLICT_POLICY, DEFAULT_SEED
-from core.cli.console import option_json, print_json, progress_bar, stderr_console, stdout_console
+from core.cli.console import (
+    option_json,
+    plain,
+    print_json,
+    progress_bar,
+    stderr_console,
+    stdout_console,
+)
 from core.cli.prepare_cmds import dataset_options
 
 CSV_COLUMNS = ("rank", "row", "given", "suggested", "confidence", "p_suggested", "text_hash", "text")
@@ -46,7 +53,7 @@ def audit_cmd(dataset: str, text_column, label_column, labels_spec, conflicts, f
 
     render_audit(stdout_console(), report, top)
     if out_file is not None:
-        stderr_console().print(f"{report.flagged:,} flagged rows written to {out_file}")
+        stderr_console().print(f"{report.flagged:,} flagged rows written to {plain(out_file)}")
 
 
 def _write_csv(path: Path, report) -> None:

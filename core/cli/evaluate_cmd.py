@@ -6,7 +6,14 @@ from pathlib import Path
 
 import click
 
-from core.cli.console import option_json, print_json, progress_bar, stderr_console, stdout_console
+from core.cli.console import (
+    option_json,
+    plain,
+    print_json,
+    progress_bar,
+    stderr_console,
+    stdout_console,
+)
 from core.cli.job_common import backend_options, run_async
 
 
@@ -85,7 +92,7 @@ async def evaluate_cmd(models, data: Path, backend_kind, base_url, system_prompt
             way = "through the Batch API" if batched else "by requests"
             tokens = (f"~{cost['input_tokens']:,} input tokens ({price})" if cost["input_tokens"] is not None
                       else "free (the local backend does not bill by token)")
-            err.print(f"{target.label}: {cost['examples']:,} examples {way}, {tokens}", soft_wrap=True)
+            err.print(f"{plain(target.label)}: {cost['examples']:,} examples {plain(way)}, {plain(tokens)}", soft_wrap=True)
             with progress_bar(not as_json) as progress:
                 reports.append(await evaluate(clients[target.choice.key], model, data, options,
                                               concurrency=concurrency, rpm=rpm, tpm=tpm, registry=registry,

@@ -6,9 +6,21 @@ from pathlib import Path
 
 import click
 
-from core.cli.console import option_json, print_json, progress_bar, stderr_console, stdout_console
-from core.cli.job_common import backend_options, follow_job, launch_flags, launch_options_from_flags, run_async
-
+from core.cli.console import (
+    option_json,
+    plain,
+    print_json,
+    progress_bar,
+    stderr_console,
+    stdout_console,
+)
+from core.cli.job_common import (
+    backend_options,
+    follow_job,
+    launch_flags,
+    launch_options_from_flags,
+    run_async,
+)
 
 launch_options = launch_flags()  # every declared launch option's flag (core/launch_options.py)
 
@@ -36,7 +48,7 @@ async def launch_offering_cleanup(client, source, options, *, choice, registry, 
     except TrainingNotAvailable as exc:
         if not exc.uploaded or as_json or not interactive():
             raise
-        stderr_console().print(f"[red]{exc.message}[/]", soft_wrap=True)
+        stderr_console().print(f"[red]{plain(exc.message)}[/]", soft_wrap=True)
         if not click.confirm(f"delete the {len(exc.uploaded)} file(s) this launch uploaded?", default=True,
                              err=True):
             raise
@@ -104,7 +116,7 @@ async def launch_cmd(source: Path, validation_file, backend_kind, base_url, then
             run_id, job = await launch_offering_cleanup(
                                        client, source, options, choice=choice, registry=registry, progress=progress,
                                        validation_file=validation_file, as_json=as_json,
-                                       on_estimate=lambda estimate: err.print(f"estimated cost: {estimate.describe()}",
+                                       on_estimate=lambda estimate: err.print(f"estimated cost: {plain(estimate.describe())}",
                                                                           soft_wrap=True))
         from core.status import describe
 
@@ -116,7 +128,7 @@ async def launch_cmd(source: Path, validation_file, backend_kind, base_url, then
             job, events = await _follow_or_explain(client, registry, choice, job["id"], run_id,
                                                    output="collect" if as_json else "human")
         elif choice.kind == "local":
-            err.print(f"job {job['id']} waits: the local backend trains only while a startune process follows it; "
+            err.print(f"job {plain(job['id'])} waits: the local backend trains only while a startune process follows it; "
                       f"`startune follow {job['id']}` trains it, `startune cancel {job['id']}` cancels it",
                       soft_wrap=True)
     if as_json:
@@ -160,7 +172,6 @@ async def follow_cmd(job: str, backend_kind, base_url, since, as_json) -> None:
     continues the stream without a gap."""
     from core.cli.job_common import check_reachable
     from core.jobs.backends import open_client
-
     from core.status import TERMINAL
 
     choice, job_id = _resolve(job, backend_kind, base_url)
@@ -180,11 +191,11 @@ def _print_outcome(job: dict) -> None:
     console = stdout_console()
     status = job.get("status")
     if status == "succeeded":
-        console.print(f"[green]succeeded[/]: [bold]{job.get('fine_tuned_model')}[/] "
+        console.print(f"[green]succeeded[/]: [bold]{plain(job.get('fine_tuned_model'))}[/] "
                       f"({job.get('trained_tokens') or 0:,} trained tokens)")
     elif status == "failed":
         error = job.get("error") or {}
-        console.print(f"[red]failed[/]: {error.get('message')} ({error.get('code')})")
+        console.print(f"[red]failed[/]: {plain(error.get('message'))} ({plain(error.get('code'))})")
     else:
         from core.status import describe
 
@@ -270,7 +281,7 @@ def _control(action: str):
         if as_json:
             print_json(job_obj)
         else:
-            stdout_console().print(f"{job_id}: {job_obj['status']}")
+            stdout_console().print(f"{plain(job_id)}: {plain(job_obj['status'])}")
 
     command.__doc__ = f"{action.capitalize()} JOB (job id, run id or run name)."
     return command

@@ -9,7 +9,7 @@ import time
 import click
 
 from core.choices import BACKEND_KINDS
-from core.cli.console import print_json_line, stderr_console, stdout_console
+from core.cli.console import plain, print_json_line, stderr_console, stdout_console
 
 
 def backend_options(f):
@@ -129,9 +129,9 @@ async def follow_job(client, registry, choice, job_id: str, *, output: str = "hu
     output "collect": nothing on stdout (the caller prints one JSON document at the end)."""
     from rich.live import Live
 
-    from core.retry import PollIntervals
     from core.jobs.series import MetricSeries
     from core.jobs.track import track
+    from core.retry import PollIntervals
 
     intervals = PollIntervals.fast() if choice.kind == "local" else PollIntervals()
     series = MetricSeries()
@@ -160,7 +160,7 @@ async def follow_job(client, registry, choice, job_id: str, *, output: str = "hu
         import openai
 
         what = "backend unreachable" if isinstance(exc, openai.APIConnectionError) else "backend busy"
-        err.print(f"[yellow]{what} ({exc.__class__.__name__}); retrying in {wait:.1f}s[/]")
+        err.print(f"[yellow]{plain(what)} ({plain(exc.__class__.__name__)}); retrying in {wait:.1f}s[/]")
 
     live = Live(status_text({}, series, 0, err.width), console=err, transient=True, refresh_per_second=4,
                 auto_refresh=err.is_terminal) if err.is_terminal else None

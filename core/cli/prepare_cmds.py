@@ -6,10 +6,29 @@ from pathlib import Path
 
 import click
 
-from core.choices import (CONFLICT_POLICIES, DEFAULT_CONFLICT_POLICY, DEFAULT_ENGINE, DEFAULT_FORMAT, DEFAULT_FRACTIONS,
-                          DEFAULT_LABELS, DEFAULT_ORDER, DEFAULT_SEED, DEFAULT_SEPARATOR, ENGINES, FORMATS, ORDERS,
-                          escaped)
-from core.cli.console import option_json, print_json, progress_bar, stderr_console, stdout_console
+from core.choices import (
+    CONFLICT_POLICIES,
+    DEFAULT_CONFLICT_POLICY,
+    DEFAULT_ENGINE,
+    DEFAULT_FORMAT,
+    DEFAULT_FRACTIONS,
+    DEFAULT_LABELS,
+    DEFAULT_ORDER,
+    DEFAULT_SEED,
+    DEFAULT_SEPARATOR,
+    ENGINES,
+    FORMATS,
+    ORDERS,
+    escaped,
+)
+from core.cli.console import (
+    option_json,
+    plain,
+    print_json,
+    progress_bar,
+    stderr_console,
+    stdout_console,
+)
 
 
 def dataset_options(f):
@@ -55,7 +74,7 @@ def warn_about_build(console, manifest: dict) -> None:
 
     warnings = manifest["warnings"] if "warnings" in manifest else build_warnings(manifest)
     for warning in warnings:
-        console.print(f"[bold yellow]warning:[/] {warning}", soft_wrap=True)
+        console.print(f"[bold yellow]warning:[/] {plain(warning)}", soft_wrap=True)
 
 
 def build_options(**kw):
@@ -152,7 +171,7 @@ def prepare_cmd(dataset: str, out_dir: Path, model, engine, count_tokens, correc
         except Exception:  # noqa: BLE001 - a broken decisions file is the audit's to report, not this build's
             decided, where = None, None
         if decided is not None and decided.decisions:
-            stderr_console().print(f"[yellow]note:[/] {len(decided.decisions):,} audit decisions saved in {where} "
+            stderr_console().print(f"[yellow]note:[/] {len(decided.decisions):,} audit decisions saved in {plain(where)} "
                                    f"were not applied (--corrections {where} applies them)", soft_wrap=True)
     if not count_tokens:
         stderr_console().print("[dim]tokens not counted: a build for the local backend, which does not bill by "
@@ -171,4 +190,4 @@ def prepare_cmd(dataset: str, out_dir: Path, model, engine, count_tokens, correc
     if options.format == "completion":
         from core.data.formats import COMPLETION_FORMAT_NOTE
 
-        stderr_console().print(f"[yellow]note:[/] {COMPLETION_FORMAT_NOTE}")
+        stderr_console().print(f"[yellow]note:[/] {plain(COMPLETION_FORMAT_NOTE)}")

@@ -5,6 +5,8 @@ from __future__ import annotations
 from rich.console import Console
 from rich.table import Table
 
+from core.cli.console import plain
+
 
 def _histogram(counts: dict[str, int], width: int = 30) -> Table:
     table = Table(show_header=False, box=None, padding=(0, 1))
@@ -17,9 +19,9 @@ def _histogram(counts: dict[str, int], width: int = 30) -> Table:
 
 
 def render_summary(console: Console, summary, rows: list[dict], page: int, pages: int) -> None:
-    console.print(f"[bold]{summary.source}[/] ({summary.format}): {summary.rows:,} rows; "
+    console.print(f"[bold]{plain(summary.source)}[/] ({plain(summary.format)}): {summary.rows:,} rows; "
                   f"columns: {', '.join(summary.columns)}")
-    console.print(f"text column [bold]{summary.text_column}[/], label column [bold]{summary.label_column}[/]")
+    console.print(f"text column [bold]{plain(summary.text_column)}[/], label column [bold]{plain(summary.label_column)}[/]")
     console.print(_histogram(summary.label_histogram))
     problems = dict(summary.invalid_labels)
     if summary.empty_texts:
@@ -41,7 +43,7 @@ def render_summary(console: Console, summary, rows: list[dict], page: int, pages
 def render_build(console: Console, result) -> None:
     m = result.manifest
     c = m["cleaning"]
-    console.print(f"[bold]{m['input']['source']}[/]: {c['rows_in']:,} rows read, {c['rows_out']:,} kept")
+    console.print(f"[bold]{plain(m['input']['source'])}[/]: {c['rows_in']:,} rows read, {c['rows_out']:,} kept")
     dropped = {k: v for k, v in {
         "empty text": c["empty_text"], **{k.replace("_", " "): v for k, v in c["invalid_labels"].items()},
         "exact duplicates": c["exact_duplicates"], "duplicate texts": c["duplicate_texts"],
@@ -70,18 +72,18 @@ def render_build(console: Console, result) -> None:
 def render_validation(console: Console, report, title: str | None = None, show_cost: bool = True) -> None:
     head = title or report.path
     status = "[green]ok[/]" if report.ok else f"[red]{sum(report.error_counts.values()):,} errors[/]"
-    console.print(f"[bold]{head}[/]: {report.format}, {report.n_examples:,} examples for {report.model}: {status}")
+    console.print(f"[bold]{plain(head)}[/]: {plain(report.format)}, {report.n_examples:,} examples for {plain(report.model)}: {plain(status)}")
     for code, n in report.error_counts.items():
         first = next((e for e in report.errors if e.code == code), None)
-        console.print(f"  [red]{code}[/] x{n:,}" + (f"  first: {first}" if first else ""))
+        console.print(f"  [red]{plain(code)}[/] x{n:,}" + (f"  first: {plain(first)}" if first else ""))
     for warning in report.warnings:
-        console.print(f"  [yellow]warning:[/] {warning}")
+        console.print(f"  [yellow]warning:[/] {plain(warning)}")
     if report.token_stats:
         t = report.token_stats
         console.print(f"  tokens per example: min {t['min']:,}, median {t['median']:,.0f}, p90 {t['p90']:,.0f}, "
                       f"max {t['max']:,} (limit {report.max_example_tokens:,})")
         if show_cost and report.cost is not None:
-            console.print(f"  default epochs {report.default_epochs}; est. cost {report.cost.describe()}")
+            console.print(f"  default epochs {plain(report.default_epochs)}; est. cost {plain(report.cost.describe())}")
 
 
 def fits(console: Console, renderable) -> bool:
@@ -105,10 +107,10 @@ def render_jobs(console: Console, title: str, rows: list[dict[str, str]]) -> Non
         return
     console.print(title, soft_wrap=True)
     for row in rows:
-        console.print(f"[bold]{row['job']}[/]  {row['status']}  {row['created']}", soft_wrap=True)
-        console.print(f"  run         {row['run']}", soft_wrap=True)
-        console.print(f"  model       {row['model']}", soft_wrap=True)
-        console.print(f"  fine-tuned  {row['fine-tuned model']}", soft_wrap=True)
+        console.print(f"[bold]{plain(row['job'])}[/]  {plain(row['status'])}  {plain(row['created'])}", soft_wrap=True)
+        console.print(f"  run         {plain(row['run'])}", soft_wrap=True)
+        console.print(f"  model       {plain(row['model'])}", soft_wrap=True)
+        console.print(f"  fine-tuned  {plain(row['fine-tuned model'])}", soft_wrap=True)
 
 
 def _metric(name: str, value: float) -> str:
@@ -116,9 +118,9 @@ def _metric(name: str, value: float) -> str:
 
 
 def render_results(console: Console, job: dict, table, checkpoints) -> None:
-    console.print(f"[bold]{job['id']}[/] {job.get('status')}: {job.get('fine_tuned_model') or '-'}", soft_wrap=True)
+    console.print(f"[bold]{plain(job['id'])}[/] {plain(job.get('status'))}: {plain(job.get('fine_tuned_model') or '-')}", soft_wrap=True)
     if table.path:
-        console.print(f"result CSV saved to {table.path} ({table.steps:,} steps, "
+        console.print(f"result CSV saved to {plain(table.path)} ({table.steps:,} steps, "
                       f"{len(table.rows):,} of them reported)", soft_wrap=True)
     summary = Table(show_header=True, caption=f"end: train metrics are the median of the last {table.end_window} "
                                                "reported steps (one batch is noisy)" if table.end_window > 1 else None)
@@ -130,7 +132,7 @@ def render_results(console: Console, job: dict, table, checkpoints) -> None:
         summary.add_row(name, *(_metric(name, values[k]) for k in ("first", "end", "best")))
     console.print(summary)
     for c in checkpoints or []:
-        console.print(f"checkpoint step {c.step_number:,}: {c.fine_tuned_model_checkpoint}", soft_wrap=True)
+        console.print(f"checkpoint step {c.step_number:,}: {plain(c.fine_tuned_model_checkpoint)}", soft_wrap=True)
 
 
 def _pct(value) -> str:
@@ -152,14 +154,14 @@ def render_evaluations(console: Console, reports) -> None:
                           f"{m['unparseable']:,}")
         return table
 
-    console.print(f"{reports[0].data}: {reports[0].metrics['n']:,} examples", soft_wrap=True)
+    console.print(f"{plain(reports[0].data)}: {reports[0].metrics['n']:,} examples", soft_wrap=True)
     table = table_of([r.model for r in reports])
     if not fits(console, table):
         # long model ids do not fit beside the scores: number them, and list each id whole
         keys = [f"#{i}" for i in range(1, len(reports) + 1)]
         table = table_of(keys)
         for key, report in zip(keys, reports):
-            console.print(f"{key} {report.model}", soft_wrap=True)
+            console.print(f"{plain(key)} {plain(report.model)}", soft_wrap=True)
     console.print(table)
     console.print("confusion matrices (rows: true label, columns: answer)")
     for report in reports:

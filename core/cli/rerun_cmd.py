@@ -6,7 +6,14 @@ import functools
 
 import click
 
-from core.cli.console import option_json, print_json, progress_bar, stderr_console, stdout_console
+from core.cli.console import (
+    option_json,
+    plain,
+    print_json,
+    progress_bar,
+    stderr_console,
+    stdout_console,
+)
 from core.cli.job_common import backend_options, launch_flags, run_async
 
 
@@ -29,7 +36,11 @@ async def rerun_cmd(run: str, backend_kind, base_url, model, suffix, name, train
 
     Then `startune evaluate RUN NEW_RUN` scores both on the same test split, side by side.
     --json prints one JSON document: {"run_id", "rerun_of", "job", "notes", "events"}."""
-    from core.cli.job_cmds import _follow_or_explain, _print_outcome, launch_offering_cleanup
+    from core.cli.job_cmds import (
+        _follow_or_explain,
+        _print_outcome,
+        launch_offering_cleanup,
+    )
     from core.jobs.backends import open_client, resolve_backend
     from core.jobs.rerun import plan_rerun, rerun
     from core.registry.db import Registry
@@ -49,14 +60,14 @@ async def rerun_cmd(run: str, backend_kind, base_url, model, suffix, name, train
     check_for_backend(plan.options, choice)
     err = stderr_console()
     for note in plan.notes:
-        err.print(f"[dim]{note}[/]", soft_wrap=True)
+        err.print(f"[dim]{plain(note)}[/]", soft_wrap=True)
     follow = then_follow if then_follow is not None else choice.kind == "local"
     events: list[dict] = []
     async with open_client(choice, train=follow) as client:
         with progress_bar(not as_json) as progress:
             run_id, job = await rerun(client, registry, plan, choice=choice, progress=progress,
                                       launcher=functools.partial(launch_offering_cleanup, as_json=as_json),
-                                      on_estimate=lambda estimate: err.print(f"estimated cost: {estimate.describe()}",
+                                      on_estimate=lambda estimate: err.print(f"estimated cost: {plain(estimate.describe())}",
                                                                          soft_wrap=True))
         (err if as_json else stdout_console()).print(
             f"launched [bold]{job['id']}[/] (run {run_id}, re-run of {plan.source['id']}) on {choice.describe()}: "
@@ -72,7 +83,7 @@ async def rerun_cmd(run: str, backend_kind, base_url, model, suffix, name, train
         return
     if follow:
         _print_outcome(job)
-    stdout_console().print(f"compare: {compare}", soft_wrap=True)
+    stdout_console().print(f"compare: {plain(compare)}", soft_wrap=True)
 
 
 def _test_split(plan):

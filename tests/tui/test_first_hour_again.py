@@ -11,7 +11,7 @@ from tui.screens.dataset import DatasetScreen
 
 
 def _notes(app) -> str:
-    return " ".join(str(n.message) for n in app._notifications)  # noqa: SLF001
+    return " ".join(str(n.message) for n in app._notifications)
 
 
 async def _open_dataset(pilot, path: str) -> None:
