@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 from core.backend.errors import bad_request
-from core.choices import CLASS_WEIGHTS
+from core.choices import CLASS_WEIGHTS, OBJECTIVES
 
 MAX_SUFFIX = 64
 LIMITS = {"n_epochs": (1, 50), "batch_size": (1, 256)}
 # startune's own hyperparameters, beside OpenAI's three: the local trainer's class weighting and
-# whether it stops early ("auto" = chosen on the validation split).
-EXTENSIONS = {"class_weight": CLASS_WEIGHTS, "early_stopping": ("auto", True, False)}
+# whether it stops early ("auto" = chosen on the validation split), and what "auto" maximises.
+EXTENSIONS = {"class_weight": CLASS_WEIGHTS, "early_stopping": ("auto", True, False),
+              "objective": ("auto", *OBJECTIVES)}
 
 
 def check_hyperparameters(hp: object, where: str) -> dict:
