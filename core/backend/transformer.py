@@ -832,3 +832,78 @@ def make_trainer(model_id: str) -> Callable[[Sequence, Sequence, dict, int], Tra
         return TransformerTrainer(model_id, train_examples, valid_examples, requested, seed)
 
     return factory
+
+
+@dataclass
+class DurationEstimate:
+    """How long a transformer job will train on this machine, from a short calibration run."""
+
+    seconds: float                 # the whole job if it trains every epoch (early stopping can end it sooner)
+    device: str                    # "cpu (2 threads)", "cuda (NVIDIA H200, bf16 mixed precision)"
+    step_seconds: float
+    total_steps: int
+    early_stopping: bool
+
+    def describe(self) -> str:
+        text = f"about {_clock(self.seconds)} on {self.device}"
+        if self.early_stopping:
+            text = f"up to {_clock(self.seconds)} on {self.device} (early stopping may end it sooner)"
+        return f"{text}: {self.total_steps:,} steps at {self.step_seconds:.2f} s"
+
+    def too_long(self) -> bool:
+        return self.device.startswith("cpu") and self.seconds > LONG_ON_CPU
+
+
+LONG_ON_CPU = 30 * 60          # above this on a CPU, the estimate names the faster choices
+CALIBRATION_STEPS = 4
+
+
+def _clock(seconds: float) -> str:
+    minutes = seconds / 60
+    if minutes < 1:
+        return f"{max(1, round(seconds))} s"
+    if minutes < 90:
+        return f"{round(minutes)} min"
+    return f"{minutes / 60:.1f} h"
+
+
+def estimate_duration(model_id: str, train_examples: Sequence, valid_examples: Sequence, requested: dict,
+                      seed: int = 0, check: Callable[[], None] = lambda: None) -> DurationEstimate:
+    """Time a few real optimiser steps (the job's own batches, length, device and threads) on a throwaway
+    copy of the job, then scale by the steps, the early-stopping looks and the final validation pass."""
+    import time
+
+    trainer = TransformerTrainer(model_id, train_examples, valid_examples, requested, seed)
+    started = time.perf_counter()
+    trainer.setup(lambda message: None, check)
+    setup = time.perf_counter() - started
+    times: list[float] = []
+    batches = trainer.batches(0)
+    calibrate = min(CALIBRATION_STEPS + 1, len(batches))
+    last = [time.perf_counter()]
+
+    def on_step(metrics, reported) -> bool:
+        now = time.perf_counter()
+        times.append(now - last[0])
+        last[0] = now
+        check()
+        return len(times) < calibrate
+
+    saved = trainer.early_stopping, trainer.class_weight
+    trainer.early_stopping, trainer.class_weight = False, "none"   # no looks, no final pass while timing
+    trainer.train(on_step=on_step)
+    trainer.early_stopping, trainer.class_weight = saved
+    # the first step pays for allocations and kernel choice; the rest are what the job will see
+    step = float(np.median(times[1:] if len(times) > 1 else times))
+    sample = [trainer.valid_ids[i] for i in trainer.eval_rows[:64]]
+    look = 0.0
+    if sample:
+        t0 = time.perf_counter()
+        trainer.live.logits(sample)
+        per_example = (time.perf_counter() - t0) / len(sample)
+        looks = trainer.n_epochs * EVALS_PER_EPOCH if trainer.early_stopping else 0
+        look = per_example * (looks * len(trainer.eval_rows) + len(trainer.valid_y)
+                              + trainer.total_steps / VALID_EVERY * min(trainer.batch_size, len(trainer.valid_y)))
+    total = setup + step * trainer.total_steps + look
+    device = pick_device()[2]
+    return DurationEstimate(total, device, step, trainer.total_steps, trainer.early_stopping)

@@ -6,9 +6,9 @@ from pathlib import Path
 
 import click
 
-from core.choices import CLASS_WEIGHTS, TRAINING_TYPES
+from core.choices import CLASS_WEIGHTS, TRAINING_TYPES, DEFAULT_OBJECTIVE, OBJECTIVES
 from core.cli.console import option_json, print_json, progress_bar, stderr_console, stdout_console
-from core.cli.job_common import backend_options, follow_job, run_async
+from core.cli.job_common import backend_options, follow_job, print_estimate, run_async
 
 
 def launch_options(f):
@@ -20,6 +20,9 @@ def launch_options(f):
                      help="Learning-rate multiplier (> 0) or auto."),
         click.option("--class-weight", type=click.Choice(CLASS_WEIGHTS), default="auto",
                      show_default=True, help="Local backend: weigh rare labels up (auto: chosen on validation)."),
+        click.option("--objective", type=click.Choice(("auto", *OBJECTIVES)), default="auto", show_default=True,
+                     help=f"Local backend: what auto maximises on validation (auto = {DEFAULT_OBJECTIVE}; mae for "
+                          f"ordered stars)."),
         click.option("--suffix", default=None, help="Up to 64 characters in the fine-tuned model's name."),
         click.option("--job-seed", "job_seed", default=None, help="Training seed (same seed, same run)."),
         click.option("--no-validation", is_flag=True, help="Do not upload val.jsonl."),
@@ -44,7 +47,7 @@ def build_launch_options(**kw):
     return launch_options_from_strings(
         model=kw.get("model"), epochs=kw.get("n_epochs"), batch_size=kw.get("batch_size"),
         lr_multiplier=kw.get("learning_rate_multiplier"), class_weight=kw.get("class_weight"),
-        suffix=kw.get("suffix"), seed=kw.get("job_seed"), max_cost=kw.get("max_cost"),
+        objective=kw.get("objective"), suffix=kw.get("suffix"), seed=kw.get("job_seed"), max_cost=kw.get("max_cost"),
         validation=not kw.get("no_validation"), name=kw.get("name"), wandb_project=kw.get("wandb_project"),
         training_type=kw.get("training_type"), cleanup=bool(kw.get("cleanup")))
 
@@ -135,8 +138,7 @@ async def launch_cmd(source: Path, validation_file, backend_kind, base_url, then
             run_id, job = await launch_offering_cleanup(
                                        client, source, options, choice=choice, registry=registry, progress=progress,
                                        validation_file=validation_file, as_json=as_json,
-                                       on_estimate=lambda estimate: err.print(f"estimated cost: {estimate.describe()}",
-                                                                          soft_wrap=True))
+                                       on_estimate=lambda estimate: print_estimate(err, estimate))
         from core.status import describe
 
         launched = (f"launched [bold]{job['id']}[/] (run {run_id}) on {choice.describe()}: "

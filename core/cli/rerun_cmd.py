@@ -8,7 +8,7 @@ import click
 
 from core.choices import TRAINING_TYPES
 from core.cli.console import option_json, print_json, progress_bar, stderr_console, stdout_console
-from core.cli.job_common import backend_options, run_async
+from core.cli.job_common import backend_options, print_estimate, run_async
 
 
 @click.command("rerun")
@@ -59,8 +59,7 @@ async def rerun_cmd(run: str, backend_kind, base_url, model, suffix, name, train
         with progress_bar(not as_json) as progress:
             run_id, job = await rerun(client, registry, plan, choice=choice, progress=progress,
                                       launcher=functools.partial(launch_offering_cleanup, as_json=as_json),
-                                      on_estimate=lambda estimate: err.print(f"estimated cost: {estimate.describe()}",
-                                                                         soft_wrap=True))
+                                      on_estimate=lambda estimate: print_estimate(err, estimate))
         (err if as_json else stdout_console()).print(
             f"launched [bold]{job['id']}[/] (run {run_id}, re-run of {plan.source['id']}) on {choice.describe()}: "
             f"{job['model']}", soft_wrap=True)

@@ -29,6 +29,7 @@ class LaunchOptions:
     integrations: list | None = None           # passed through, e.g. [{"type": "wandb", "wandb": {...}}]
     metadata: dict[str, str] = field(default_factory=dict)
     class_weight: str = "auto"                 # local backend only: "auto" | "none" | "balanced"
+    objective: str = "auto"                    # local backend only: what "auto" maximises (core.choices.OBJECTIVES)
     training_type: str | None = None           # Azure's trainingType: Standard, GlobalStandard or Developer
     cleanup: bool = False                      # on a refused job, delete the files this launch uploaded
 
@@ -37,6 +38,8 @@ class LaunchOptions:
               "learning_rate_multiplier": self.learning_rate_multiplier}
         if self.class_weight != "auto":        # startune's own setting: sent only when asked for
             hp["class_weight"] = self.class_weight
+        if self.objective != "auto":
+            hp["objective"] = self.objective
         return hp
 
 

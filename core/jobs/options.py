@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import math
 
-from core.choices import CLASS_WEIGHTS, TRAINING_TYPES
+from core.choices import CLASS_WEIGHTS, OBJECTIVES, TRAINING_TYPES
 from core.errors import ConfigError
 from core.jobs.hyperparams import BATCH_SIZE, N_EPOCHS
 
@@ -93,6 +93,13 @@ def parse_class_weight(text: str | None) -> str:
     return value
 
 
+def parse_objective(text: str | None) -> str:
+    value = "auto" if _blank(text) else str(text).strip().lower().replace("-", "_")
+    if value not in ("auto", *OBJECTIVES):
+        raise _refuse("--objective", str(text), " or ".join(("auto", *OBJECTIVES)))
+    return value
+
+
 def parse_training_type(text: str | None) -> str | None:
     """Azure's trainingType as Azure spells it, whatever case was typed."""
     if _blank(text):
@@ -108,6 +115,9 @@ def check_for_backend(options, choice) -> None:
     if options.class_weight != "auto" and choice.kind in ("openai", "azure"):
         raise ConfigError(f"class weights are a setting of startune's local backend; {choice.describe()} "
                           f"does not take them (leave them at auto)")
+    if getattr(options, "objective", "auto") != "auto" and choice.kind in ("openai", "azure"):
+        raise ConfigError(f"--objective is a setting of startune's local trainers; {choice.describe()} "
+                          f"does not take it (leave it at auto)")
     if options.training_type and choice.kind != "azure":
         raise ConfigError(f"--azure-training-type is for Azure OpenAI, not the {choice.kind} backend",
                           hint="add --backend azure, or drop the flag")
@@ -115,7 +125,7 @@ def check_for_backend(options, choice) -> None:
 
 def launch_options_from_strings(*, model: str | None = None, epochs: str | None = "auto",
                                 batch_size: str | None = "auto", lr_multiplier: str | None = "auto",
-                                class_weight: str | None = "auto", suffix: str | None = None,
+                                class_weight: str | None = "auto", objective: str | None = "auto", suffix: str | None = None,
                                 seed: str | None = None, max_cost: str | None = None, validation: bool = True,
                                 name: str | None = None, wandb_project: str | None = None,
                                 training_type: str | None = None, cleanup: bool = False):
@@ -129,6 +139,6 @@ def launch_options_from_strings(*, model: str | None = None, epochs: str | None 
     return LaunchOptions(
         model=None if _blank(model) else str(model).strip(), n_epochs=parse_epochs(epochs),
         batch_size=parse_batch_size(batch_size), learning_rate_multiplier=parse_lr_multiplier(lr_multiplier),
-        class_weight=parse_class_weight(class_weight), suffix=parse_suffix(suffix), seed=parse_seed(seed),
+        class_weight=parse_class_weight(class_weight), objective=parse_objective(objective), suffix=parse_suffix(suffix), seed=parse_seed(seed),
         max_cost=parse_max_cost(max_cost), validation=validation, name=name or None, integrations=integrations,
         training_type=parse_training_type(training_type), cleanup=bool(cleanup))

@@ -165,3 +165,36 @@ async def test_without_the_extra_job_creation_says_what_to_install(tmp_path, mon
         with pytest.raises(openai.BadRequestError) as info:
             await _job(client, write_chat(tmp_path / "t.jsonl", [("a", "1"), ("b", "2")]), "minilm-l6", {})
         assert "pip install 'startune[transformers]'" in info.value.message
+
+
+def test_a_transformer_launch_is_estimated_in_time_before_it_starts(tmp_path, threads_csv):
+    """The calibration runs the job's own steps here and scales them; the linear model gets no such line."""
+    from core.jobs.estimate import estimate_launch
+    from core.jobs.launch import LaunchOptions
+
+    train = write_chat(tmp_path / "train.jsonl", real_reviews(threads_csv, 96))
+    estimate = estimate_launch(train, LaunchOptions(model="minilm-l6"), "minilm-l6")
+    line = estimate.describe_duration()
+    assert line.startswith("training time: up to ") and " on cpu (" in line, line
+    assert estimate.duration.total_steps == estimate.duration.total_steps > 0
+    assert 0 < estimate.duration.step_seconds < estimate.duration.seconds
+    assert estimate_launch(train, LaunchOptions(model="startune-local"), "startune-local").duration is None
+
+
+async def test_estimated_finish_is_kept_while_a_transformer_job_runs(tmp_path):
+    tiny = write_tiny_bert(tmp_path / "tiny")
+    train = write_chat(tmp_path / "train.jsonl", [(e.text, e.label) for e in toy_examples(64)])
+    async with EmbeddedBackend(tmp_path / "b", pace=0.05, lease=5.0) as backend:
+        client = backend.client()
+        job = await _job(client, train, f"hf:{tiny}", {"n_epochs": 2, "batch_size": 8})
+        seen = []
+        for _ in range(600):
+            current = await client.fine_tuning.jobs.retrieve(job.id)
+            if current.status == "running" and current.estimated_finish:
+                seen.append(current.estimated_finish)
+            if current.status in ("succeeded", "failed") or len(seen) >= 3:
+                break
+            await asyncio.sleep(0.05)
+        assert seen and all(s >= current.created_at for s in seen)
+        done = await wait_for(client, job.id, timeout=120)
+        assert done.status == "succeeded" and done.estimated_finish is None
