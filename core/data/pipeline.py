@@ -19,6 +19,7 @@ from core.data.sample import Balance, order_split, sample_split
 from core.data.split import SPLITS, check_fractions, rng_for, split_by_column, split_frame
 from core.data.build_dir import build_folder
 from core.data.write import manifest_bytes, write_file, write_jsonl
+from core.seed import SEED_RULE, seed_refused
 from core.errors import ConfigError, DataError
 from core.progress import ProgressFn, null_progress
 
@@ -61,6 +62,8 @@ class PrepareOptions:
             raise ConfigError(f"unknown format {self.format!r}: use chat or completion")
         if self.format == "completion" and not self.separator:
             raise ConfigError("the completion format needs a non-empty separator")
+        if seed_refused(self.seed):
+            raise ConfigError(f"--seed {self.seed!r}: {SEED_RULE}")
         check_fractions(self.fractions)
         for split, n in (self.samples or {}).items():
             if split not in SPLITS:

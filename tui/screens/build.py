@@ -11,7 +11,6 @@ from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, VerticalScroll
-from textual.validation import Integer
 from textual.widgets import Footer, Header, Input, Label, ProgressBar, Select, Static, Switch
 
 from core.choices import (CONFLICT_POLICIES, DEFAULT_CONFLICT_POLICY, DEFAULT_FORMAT, DEFAULT_FRACTIONS, DEFAULT_ORDER,
@@ -37,6 +36,10 @@ def _options_with(**values) -> None:
                     stratify=False, samples_spec=None, balance=None, order=DEFAULT_ORDER, fmt=DEFAULT_FORMAT,
                     separator=SEPARATOR_AS_TYPED)
     options_from_strings(**(defaults | values))
+
+
+def check_seed(value: str) -> None:
+    _options_with(seed=value)  # core.seed's rule, as prepare and the backend read a seed
 
 
 def check_fractions(value: str) -> None:
@@ -103,7 +106,7 @@ class BuildScreen(AppScreen):
                                                  value=DEFAULT_CONFLICT_POLICY, allow_blank=False, id="conflicts"))
                 yield field("split", Input(DEFAULT_FRACTIONS, id="fractions", validators=[Checks(check_fractions)]))
                 yield field("seed", Input(str(DEFAULT_SEED), id="seed", type="integer",
-                                          validators=[Integer(0, None, "a whole number, 0 or more")]))
+                                          validators=[Checks(check_seed)]))
                 yield field("stratify", Switch(False, id="stratify"))
                 yield field("samples", Input("", placeholder="all, or train=N,val=N,…", id="samples",
                                              validators=[Checks(check_samples, allow_empty=True)]))
@@ -165,7 +168,7 @@ class BuildScreen(AppScreen):
         return options_from_strings(
             text_column=self.app.dataset.text_column, label_column=self.app.dataset.label_column,
             labels_spec=self.app.labels_spec, dedup=value("dedup"), conflicts=value("conflicts"),
-            fractions=value("fractions"), seed=int(value("seed") or DEFAULT_SEED), stratify=value("stratify"),
+            fractions=value("fractions"), seed=value("seed"), stratify=value("stratify"),
             samples_spec=value("samples").strip() or None, balance=None if balance == "none" else balance,
             order=value("order"), fmt=value("format"), system_prompt=value("system") or None,
             separator=value("separator"))
