@@ -240,6 +240,6 @@ def _conflicts(ds, texts, labels: LabelSet) -> list[Conflict]:
         first = int(part["row"].iloc[0])
         text = texts.take([first - 1])[0]
         counts = part["label"].value_counts()
-        out.append(Conflict(text, {k: int(counts[k]) for k in sorted(counts.index, key=order.get)},
+        out.append(Conflict(text, {k: int(counts[k]) for k in sorted(counts.index, key=lambda v: order.get(v, 0))},
                             part["row"].head(CONFLICT_ROWS_SHOWN).astype(int).tolist(), text_hash(text)))
     return out
