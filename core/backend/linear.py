@@ -212,6 +212,24 @@ class _Adam:
         self.t = int(arrays["t"])
 
 
+def fit_softmax(X, y: np.ndarray, n_classes: int, *, epochs: int, lr: float = BASE_STEP_SIZE,
+                batch_size: int = 256, seed: int = 0, class_weight: str = "none") -> tuple[np.ndarray, np.ndarray]:
+    """Weights (W, b) of a softmax regression fitted by this trainer's optimiser for a fixed number of
+    epochs, without validation or metrics: what the data audit fits on each fold."""
+    opt = _Adam(X.shape[1], n_classes)
+    weights = _class_weights(class_weight, y, n_classes)
+    for epoch in range(epochs):
+        order = np.random.default_rng([seed, 1, epoch]).permutation(len(y))
+        for start in range(0, len(y), batch_size):
+            idx = order[start:start + batch_size]
+            opt.step(X[idx], y[idx], weights, lr)
+    return opt.W, opt.b
+
+
+def softmax_proba(X, W: np.ndarray, b: np.ndarray) -> np.ndarray:
+    return _softmax(np.asarray(X @ W, dtype=np.float64) + b)
+
+
 def _class_weights(kind: str, y: np.ndarray, n_classes: int) -> np.ndarray:
     if kind == "balanced":
         counts = np.bincount(y, minlength=n_classes).astype(np.float64)

@@ -6,47 +6,16 @@ from pathlib import Path
 
 import click
 
-from core.choices import CLASS_WEIGHTS, TRAINING_TYPES
 from core.cli.console import option_json, print_json, progress_bar, stderr_console, stdout_console
-from core.cli.job_common import backend_options, follow_job, run_async
+from core.cli.job_common import backend_options, follow_job, launch_flags, launch_options_from_flags, run_async
 
 
-def launch_options(f):
-    for opt in reversed([
-        click.option("--model", default=None, help="Base model (default: the backend's; local: startune-local)."),
-        click.option("--epochs", "n_epochs", default="auto", show_default=True, help="n_epochs: 1-50 or auto."),
-        click.option("--batch-size", default="auto", show_default=True, help="1-256 or auto."),
-        click.option("--lr-multiplier", "learning_rate_multiplier", default="auto", show_default=True,
-                     help="Learning-rate multiplier (> 0) or auto."),
-        click.option("--class-weight", type=click.Choice(CLASS_WEIGHTS), default="auto",
-                     show_default=True, help="Local backend: weigh rare labels up (auto: chosen on validation)."),
-        click.option("--suffix", default=None, help="Up to 64 characters in the fine-tuned model's name."),
-        click.option("--job-seed", "job_seed", default=None, help="Training seed (same seed, same run)."),
-        click.option("--no-validation", is_flag=True, help="Do not upload val.jsonl."),
-        click.option("--max-cost", default=None, help="Refuse to launch above this estimate (USD)."),
-        click.option("--name", default=None, help="Run name in the registry."),
-        click.option("--wandb-project", default=None, help="Pass a Weights & Biases integration to the job."),
-        click.option("--azure-training-type", "training_type", default=None,
-                     type=click.Choice(TRAINING_TYPES, case_sensitive=False),
-                     help="Azure OpenAI only: the job's trainingType (Developer: cheapest, no data residency)."),
-        click.option("--cleanup", is_flag=True,
-                     help="If the backend refuses to train (403 training_not_available), delete the files "
-                          "this launch uploaded."),
-    ]):
-        f = opt(f)
-    return f
+launch_options = launch_flags()  # every declared launch option's flag (core/launch_options.py)
 
 
 def build_launch_options(**kw):
-    """The launch flags as LaunchOptions, by the rules the app's Launch screen uses too."""
-    from core.jobs.options import launch_options_from_strings
-
-    return launch_options_from_strings(
-        model=kw.get("model"), epochs=kw.get("n_epochs"), batch_size=kw.get("batch_size"),
-        lr_multiplier=kw.get("learning_rate_multiplier"), class_weight=kw.get("class_weight"),
-        suffix=kw.get("suffix"), seed=kw.get("job_seed"), max_cost=kw.get("max_cost"),
-        validation=not kw.get("no_validation"), name=kw.get("name"), wandb_project=kw.get("wandb_project"),
-        training_type=kw.get("training_type"), cleanup=bool(kw.get("cleanup")))
+    """The launch flags as LaunchOptions, by the rules the app's Launch screen and the backend use too."""
+    return launch_options_from_flags(kw)
 
 
 def interactive() -> bool:
@@ -122,7 +91,7 @@ async def launch_cmd(source: Path, validation_file, backend_kind, base_url, then
     after the job ends (job is its final state, events every event of the job); messages go to stderr.
     """
     from core.jobs.backends import open_client, resolve_backend
-    from core.jobs.options import check_for_backend
+    from core.launch_options import check_for_backend
 
     choice = resolve_backend(backend_kind, base_url)
     options = build_launch_options(**kw)

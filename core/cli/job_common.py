@@ -19,6 +19,41 @@ def backend_options(f):
     return f
 
 
+def option_flag(option, help: str | None = None):
+    """The click flag of a declared launch option (core/launch_options.py): its values are read by the
+    option's own rule (Option.parse), so a refusal is the line the app and the backend give too."""
+    text = help or option.help
+    if option.kind == "switch":
+        return click.option(option.flag, option.param, is_flag=True, help=text)
+    if option.kind == "choice":  # read by the option's rule, not click.Choice: one refusal, the app's too
+        return click.option(option.flag, option.param, metavar="[" + "|".join(option.typed_words) + "]",
+                            default=option.default if isinstance(option.default, str) else None,
+                            show_default=isinstance(option.default, str), help=text)
+    auto = option.kind in ("whole", "number")
+    return click.option(option.flag, option.param, default="auto" if auto else None, show_default=auto, help=text)
+
+
+def launch_flags(*names: str, help: dict[str, str] | None = None):
+    """A decorator adding the flags of the launch options ``names`` (all with a flag when none is named)."""
+    from core.launch_options import BY_NAME, OPTIONS
+
+    chosen = [BY_NAME[n] for n in names] if names else [o for o in OPTIONS if o.flag]
+
+    def decorate(f):
+        for option in reversed(chosen):
+            f = option_flag(option, (help or {}).get(option.name))(f)
+        return f
+
+    return decorate
+
+
+def launch_options_from_flags(kw: dict):
+    """LaunchOptions from the flags launch_flags() added (other parameters in ``kw`` are left alone)."""
+    from core.launch_options import OPTIONS, options_from_strings
+
+    return options_from_strings(**{o.param: kw[o.param] for o in OPTIONS if o.flag and o.param in kw})
+
+
 def run_async(fn):
     """Run an async command body; API errors become one line (never a traceback, never a key)."""
 

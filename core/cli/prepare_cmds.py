@@ -31,7 +31,8 @@ def prepare_options(f):
                      show_default=True, help="Texts seen with different labels."),
         click.option("--split", "fractions", default=DEFAULT_FRACTIONS, show_default=True,
                      help="Train,val,test fractions."),
-        click.option("--seed", type=int, default=DEFAULT_SEED, show_default=True),
+        click.option("--seed", default=str(DEFAULT_SEED), show_default=True,
+                     help="Split and sampling seed: a whole number from 0 to 2147483647."),
         click.option("--stratify/--no-stratify", default=False, show_default=True,
                      help="Keep label proportions in every split."),
         click.option("--samples", "samples_spec", default=None,
@@ -103,8 +104,11 @@ def inspect_cmd(dataset: str, text_column, label_column, labels_spec, page, page
               help="Count every example's tokens (for the example limit and the price). Default: only for a build "
                    "meant for a backend that bills by token (OpenAI, Azure, a compatible server); a build for the "
                    "local backend skips them, and its manifest says so.")
+@click.option("--corrections", "corrections", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Decisions about flagged rows (the app's audit saves them beside the dataset as "
+                   "NAME.startune-corrections.json): relabel or drop those rows; recorded in the manifest.")
 @option_json()
-def prepare_cmd(dataset: str, out_dir: Path, model, engine, count_tokens, as_json, **kw) -> None:
+def prepare_cmd(dataset: str, out_dir: Path, model, engine, count_tokens, corrections, as_json, **kw) -> None:
     """Clean, split, sample, order and write DATASET as fine-tuning JSONL, then validate it."""
     from core.memory import return_freed_memory
 
@@ -122,16 +126,34 @@ def prepare_cmd(dataset: str, out_dir: Path, model, engine, count_tokens, as_jso
             count_tokens = tokens_matter(resolve_backend(), model)
         except ConfigError:  # a broken backend setting is the launch's to report; count, to be safe
             count_tokens = True
+    extra = {}
     if choose_engine(engine, dataset) == "duckdb":
+        if corrections is not None:
+            from core.errors import ConfigError
+
+            raise ConfigError("--corrections: the duckdb engine does not apply corrections yet",
+                              hint="use --engine memory")
         from core.data.outofcore import prepare_duckdb as prepare
+    elif corrections is not None:
+        extra["corrections"] = corrections
     with progress_bar(not as_json) as progress:
         # validated as written (exact token counts from memory), not by reading the files back
         result = prepare(dataset, out_dir, options, progress=progress, validate=True, model=model,
-                         count_tokens=count_tokens)
+                         count_tokens=count_tokens, **extra)
         reports = result.validation
     for report in reports.values():
         drop_default_system_warning(report, options.system_prompt)
     warn_about_build(stderr_console(), result.manifest)
+    if corrections is None:
+        from core.data.corrections import load_for
+
+        try:
+            decided, where = load_for(result.manifest["input"]["source"])
+        except Exception:  # noqa: BLE001 - a broken decisions file is the audit's to report, not this build's
+            decided, where = None, None
+        if decided is not None and decided.decisions:
+            stderr_console().print(f"[yellow]note:[/] {len(decided.decisions):,} audit decisions saved in {where} "
+                                   f"were not applied (--corrections {where} applies them)", soft_wrap=True)
     if not count_tokens:
         stderr_console().print("[dim]tokens not counted: a build for the local backend, which does not bill by "
                                "token (--tokens counts them; a launch to OpenAI or Azure counts them itself)[/]")

@@ -51,6 +51,10 @@ def render_build(console: Console, result) -> None:
     if dropped:
         console.print("dropped: " + ", ".join(f"{k} {v:,}" for k, v in dropped.items())
                       + (f"; {c['conflicting_texts']:,} texts had conflicting labels" if c["conflicting_texts"] else ""))
+    fixed = m.get("corrections")
+    if fixed:
+        console.print(f"corrections: {len(fixed['relabelled']):,} rows relabelled, {len(fixed['dropped']):,} dropped, "
+                      f"{len(fixed['kept']):,} kept as labelled ({fixed['file']})")
     labels = m["options"]["labels"]
     table = Table(title=f"{result.out_dir} ({m['format']}, {m['options']['order']}, seed {m['seed']})",
                   title_justify="left")
@@ -170,3 +174,45 @@ def render_evaluations(console: Console, reports) -> None:
             matrix.add_row(label, *(f"[{'bold green' if i == conf['labels'].index(label) else 'dim' if v < top else 'yellow'}]{v:,}[/]"
                                     for i, v in enumerate(row)))
         console.print(matrix)
+
+
+def render_audit(console: Console, report, top: int) -> None:
+    """The audit: the estimate, counts per label, the most likely mislabelled rows, the conflicting texts."""
+    from rich.markup import escape
+
+    console.print(f"[bold]{escape(report.source)}[/]: {report.rows_audited:,} cleaned rows audited "
+                  f"({report.folds}-fold, out-of-sample accuracy {report.oof_accuracy:.1%})")
+    console.print(f"estimated share of wrong labels [bold]{report.noisy_share:.1%}[/] · "
+                  f"{report.flagged:,} rows flagged · {len(report.conflicts):,} texts seen with several labels")
+    per = Table(box=None, pad_edge=False)
+    for name in ("label", "rows", "flagged", "share", "suggested instead"):
+        per.add_column(name, justify="left" if name in ("label", "suggested instead") else "right")
+    for label, c in report.per_label.items():
+        per.add_row(label, f"{c['rows']:,}", f"{c['flagged']:,}", f"{c['flagged_share']:.1%}",
+                    " ".join(f"{k}:{v:,}" for k, v in c["suggested"].items()))
+    console.print(per)
+    if report.issues and top:
+        table = Table(title=f"most likely mislabelled (top {min(top, report.flagged):,} of {report.flagged:,})",
+                      title_justify="left", expand=True)
+        table.add_column("row", justify="right", no_wrap=True)
+        table.add_column("given", justify="center", no_wrap=True)
+        table.add_column("sugg.", justify="center", no_wrap=True)
+        table.add_column("conf.", justify="right", no_wrap=True)
+        table.add_column("text", ratio=1, overflow="ellipsis", no_wrap=True)
+        for issue in report.issues[:top]:
+            table.add_row(f"{issue.row:,}", issue.given, issue.suggested, f"{issue.confidence:.2f}",
+                          escape(issue.text.replace("\n", " ")))
+        console.print(table)
+    if report.conflicts and top:
+        table = Table(title=f"texts seen with several labels (top {min(top, len(report.conflicts)):,} of "
+                            f"{len(report.conflicts):,})", title_justify="left", expand=True)
+        table.add_column("labels (rows)", no_wrap=True)
+        table.add_column("first rows", no_wrap=True)
+        table.add_column("text", ratio=1, overflow="ellipsis", no_wrap=True)
+        for c in report.conflicts[:top]:
+            table.add_row(" ".join(f"{k}:{v:,}" for k, v in c.labels.items()), ",".join(map(str, c.rows)),
+                          escape(c.text.replace("\n", " ")))
+        console.print(table)
+    if report.issues:
+        console.print("[dim]decide row by row in the app (startune tui DATASET, then ctrl+r); "
+                      "prepare --corrections FILE applies the decisions[/]", soft_wrap=True)

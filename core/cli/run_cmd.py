@@ -28,7 +28,7 @@ async def run_cmd(dataset: str, out_dir: Path | None, backend_kind, base_url, pa
     """The whole job on DATASET: build the JSONL, launch a fine-tune, follow it, fetch its results."""
     from core.data.pipeline import prepare
     from core.jobs.backends import open_client, resolve_backend
-    from core.jobs.options import check_for_backend
+    from core.launch_options import check_for_backend
     from core.jobs.results import download_and_record
     from core.paths import runs_dir
     from core.registry.db import Registry
