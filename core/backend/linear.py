@@ -212,15 +212,18 @@ class _Adam:
         self.t = int(arrays["t"])
 
 
-def fit_softmax(X, y: np.ndarray, n_classes: int, *, epochs: int, lr: float = BASE_STEP_SIZE,
-                batch_size: int = 256, seed: int = 0, class_weight: str = "none") -> tuple[np.ndarray, np.ndarray]:
+def fit_softmax(X, y: np.ndarray, n_classes: int, *, epochs: int, rows: np.ndarray | None = None,
+                lr: float = BASE_STEP_SIZE, batch_size: int = 256, seed: int = 0,
+                class_weight: str = "none") -> tuple[np.ndarray, np.ndarray]:
     """Weights (W, b) of a softmax regression fitted by this trainer's optimiser for a fixed number of
-    epochs, without validation or metrics: what the data audit fits on each fold."""
+    epochs on ``rows`` of X (all by default; batches are taken from X itself, so a fold is no copy),
+    without validation or metrics: what the data audit fits on each fold."""
+    rows = np.arange(len(y)) if rows is None else rows
     opt = _Adam(X.shape[1], n_classes)
-    weights = _class_weights(class_weight, y, n_classes)
+    weights = _class_weights(class_weight, y[rows], n_classes)
     for epoch in range(epochs):
-        order = np.random.default_rng([seed, 1, epoch]).permutation(len(y))
-        for start in range(0, len(y), batch_size):
+        order = rows[np.random.default_rng([seed, 1, epoch]).permutation(len(rows))]
+        for start in range(0, len(rows), batch_size):
             idx = order[start:start + batch_size]
             opt.step(X[idx], y[idx], weights, lr)
     return opt.W, opt.b
