@@ -16,7 +16,7 @@ import math
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from core.choices import BACKEND_KINDS, CLASS_WEIGHTS, TRAINING_TYPES
+from core.choices import BACKEND_KINDS, CLASS_WEIGHTS, TRAINING_TYPES, DEFAULT_OBJECTIVE, OBJECTIVES
 from core.errors import ConfigError
 from core.seed import SEED_RULE, parse_seed, seed_refused
 
@@ -184,6 +184,10 @@ OPTIONS: tuple[Option, ...] = (
            "Local backend: stop when validation loss stops falling (auto: when epochs are auto).",
            default="auto", choices=("auto", True, False), words=("auto", "on", "off"),
            backends=STARTUNE_SERVERS, hyperparameter=True, openai=False),
+    Option("objective", "--objective", "choice",
+           f"Local backend: what auto maximises on validation (auto: {DEFAULT_OBJECTIVE}; mae for ordered stars).",
+           default="auto", choices=("auto", *OBJECTIVES), backends=STARTUNE_SERVERS, hyperparameter=True,
+           openai=False),
     Option("suffix", "--suffix", "text", "Up to 64 characters in the fine-tuned model's name.", max_length=64,
            label="suffix", widget="suffix", placeholder="up to 64 characters"),
     Option("seed", "--job-seed", "seed", "Training seed (same seed, same run).", dest="job_seed",

@@ -19,6 +19,7 @@ from core.cli.job_common import (
     follow_job,
     launch_flags,
     launch_options_from_flags,
+    print_estimate,
     run_async,
 )
 
@@ -116,8 +117,7 @@ async def launch_cmd(source: Path, validation_file, backend_kind, base_url, then
             run_id, job = await launch_offering_cleanup(
                                        client, source, options, choice=choice, registry=registry, progress=progress,
                                        validation_file=validation_file, as_json=as_json,
-                                       on_estimate=lambda estimate: err.print(f"estimated cost: {plain(estimate.describe())}",
-                                                                          soft_wrap=True))
+                                       on_estimate=lambda estimate: print_estimate(err, estimate))
         from core.status import describe
 
         launched = (f"launched [bold]{job['id']}[/] (run {run_id}) on {choice.describe()}: "

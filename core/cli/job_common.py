@@ -54,6 +54,14 @@ def launch_options_from_flags(kw: dict):
     return options_from_strings(**{o.param: kw[o.param] for o in OPTIONS if o.flag and o.param in kw})
 
 
+def print_estimate(err, estimate) -> None:
+    """The estimate before a launch: its cost and, for a local transformer job, the calibrated time."""
+    err.print(f"estimated cost: {estimate.describe()}", soft_wrap=True, markup=False, emoji=False)
+    duration = estimate.describe_duration()
+    if duration:
+        err.print(duration, soft_wrap=True, markup=False, emoji=False)
+
+
 def run_async(fn):
     """Run an async command body; API errors become one line (never a traceback, never a key)."""
 

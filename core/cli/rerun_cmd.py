@@ -14,7 +14,7 @@ from core.cli.console import (
     stderr_console,
     stdout_console,
 )
-from core.cli.job_common import backend_options, launch_flags, run_async
+from core.cli.job_common import backend_options, launch_flags, print_estimate, run_async
 
 
 @click.command("rerun")
@@ -67,8 +67,7 @@ async def rerun_cmd(run: str, backend_kind, base_url, model, suffix, name, train
         with progress_bar(not as_json) as progress:
             run_id, job = await rerun(client, registry, plan, choice=choice, progress=progress,
                                       launcher=functools.partial(launch_offering_cleanup, as_json=as_json),
-                                      on_estimate=lambda estimate: err.print(f"estimated cost: {plain(estimate.describe())}",
-                                                                         soft_wrap=True))
+                                      on_estimate=lambda estimate: print_estimate(err, estimate))
         (err if as_json else stdout_console()).print(
             f"launched [bold]{job['id']}[/] (run {run_id}, re-run of {plan.source['id']}) on {choice.describe()}: "
             f"{job['model']}", soft_wrap=True)

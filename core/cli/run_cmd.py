@@ -21,7 +21,7 @@ from core.cli.job_cmds import (
     launch_offering_cleanup,
     launch_options,
 )
-from core.cli.job_common import backend_options, run_async
+from core.cli.job_common import backend_options, print_estimate, run_async
 from core.cli.prepare_cmds import build_options, dataset_options, prepare_options
 
 
@@ -83,8 +83,8 @@ async def run_cmd(dataset: str, out_dir: Path | None, backend_kind, base_url, pa
             with progress_bar(not as_json) as progress:
                 run_id, job = await launch_offering_cleanup(
                     client, out_dir, launch_opts, choice=choice, registry=registry, progress=progress, as_json=as_json,
-                    on_estimate=lambda estimate: err.print(f"estimated cost: {plain(estimate.describe())}", soft_wrap=True))
-            err.print(f"launched {plain(job['id'])} on {plain(choice.describe())} ({plain(job['model'])})", soft_wrap=True)
+                    on_estimate=lambda estimate: print_estimate(err, estimate))
+            err.print(f"launched {job['id']} on {choice.describe()} ({job['model']})", soft_wrap=True)
         final, _ = await _follow_or_explain(client, registry, choice, job["id"], run_id,
                                             output="collect" if as_json else "human")
         table = None

@@ -30,6 +30,8 @@ EPOCHS = 3            # out-of-fold scores, not a final model: a few passes cali
 MIN_ROWS = 50
 MAX_FOLD_THREADS = 2  # two folds' products at once; more only adds memory on a small machine
 CONFLICT_ROWS_SHOWN = 5
+FIT_LIMIT = 50_000        # texts the TF-IDF vocabulary is fitted on, at most (memory stays bounded)
+TRANSFORM_CHUNK = 20_000
 
 
 @dataclass
@@ -162,9 +164,23 @@ def out_of_fold_proba(texts: list[str], y: np.ndarray, n_classes: int, *, folds:
 
     from core.backend.linear import Featurizer, fit_softmax, softmax_proba
 
-    progress("features", 0, 1)
-    _, X = Featurizer.fit(texts)
-    progress("features", 1, 1)
+    progress("features", 0, len(texts))
+    if len(texts) > FIT_LIMIT:
+        # the vocabulary from a seeded sample: counting every n-gram of every text is what costs
+        # memory; the rows are then transformed a chunk at a time
+        from scipy.sparse import vstack
+
+        sample = np.sort(np.random.default_rng([seed, 5]).permutation(len(texts))[:FIT_LIMIT])
+        featurizer, _ = Featurizer.fit([texts[i] for i in sample])
+        parts = []
+        for start in range(0, len(texts), TRANSFORM_CHUNK):
+            parts.append(featurizer.transform(texts[start:start + TRANSFORM_CHUNK]))
+            progress("features", min(start + TRANSFORM_CHUNK, len(texts)), len(texts))
+        X = vstack(parts, format="csr")
+        del parts
+    else:
+        _, X = Featurizer.fit(texts)
+    progress("features", len(texts), len(texts))
     counts = np.bincount(y, minlength=n_classes)
     # stratified when every label can be in every fold; a rare label otherwise lands where it falls
     splitter = (StratifiedKFold(folds, shuffle=True, random_state=seed) if counts[counts > 0].min() >= folds
@@ -172,7 +188,7 @@ def out_of_fold_proba(texts: list[str], y: np.ndarray, n_classes: int, *, folds:
     proba = np.zeros((len(y), n_classes), dtype=np.float64)
 
     def fold(i: int, train: np.ndarray, held: np.ndarray) -> None:
-        W, b = fit_softmax(X[train], y[train], n_classes, epochs=EPOCHS, seed=seed + i)
+        W, b = fit_softmax(X, y, n_classes, epochs=EPOCHS, rows=train, seed=seed + i)
         proba[held] = softmax_proba(X[held], W, b)
 
     progress("folds", 0, folds)
@@ -224,6 +240,6 @@ def _conflicts(ds, texts, labels: LabelSet) -> list[Conflict]:
         first = int(part["row"].iloc[0])
         text = texts.take([first - 1])[0]
         counts = part["label"].value_counts()
-        out.append(Conflict(text, {k: int(counts[k]) for k in sorted(counts.index, key=order.get)},
+        out.append(Conflict(text, {k: int(counts[k]) for k in sorted(counts.index, key=lambda v: order.get(v, 0))},
                             part["row"].head(CONFLICT_ROWS_SHOWN).astype(int).tolist(), text_hash(text)))
     return out

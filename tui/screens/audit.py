@@ -5,11 +5,14 @@ edited) and the Build screen applies them."""
 
 from __future__ import annotations
 
+from typing import Any
+
 from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, VerticalScroll
+from textual.coordinate import Coordinate
 from textual.message import Message
 from textual.widgets import DataTable, Footer, Header, ProgressBar, Static
 
@@ -42,7 +45,7 @@ class AuditScreen(AppScreen):
         Binding("k", "decide('keep')", "Keep"),
         Binding("d", "decide('drop')", "Drop"),
         Binding("u", "decide(None)", "Undo"),
-        Binding("t", "toggle", "Same text"),
+        Binding("t", "switch_view", "Same text"),
         Binding("pageup", "page(-1)", "Prev", key_display="PgUp", priority=True),
         Binding("pagedown", "page(1)", "Next", key_display="PgDn", priority=True),
         Binding("ctrl+b", "build", "Build"),
@@ -50,9 +53,9 @@ class AuditScreen(AppScreen):
 
     def __init__(self) -> None:
         super().__init__()
-        self.report = None
-        self.corrections = None
-        self.where = None
+        self.report: Any = None        # core.data.audit.AuditReport once the worker is done
+        self.corrections: Any = None   # core.data.corrections.Corrections
+        self.where: Any = None         # the Path they are saved to
         self.first = 0           # index of the first flagged row on the page
         self.showing = "issues"  # or "conflicts": texts seen with several labels
 
@@ -70,12 +73,12 @@ class AuditScreen(AppScreen):
     def on_mount(self) -> None:
         from core.data.labels import LabelSet
 
-        ds = self.app.dataset
+        ds = self.app.dataset  # type: ignore[attr-defined]
         if ds is None:
             self.query_one("#audit-summary", Static).update("Load a dataset first (Dataset screen).")
             self.query_one("#audit-progress").display = False
             return
-        self._audit(ds, LabelSet.parse(self.app.labels_spec))
+        self._audit(ds, LabelSet.parse(self.app.labels_spec))  # type: ignore[attr-defined]
 
     @work(thread=True, exclusive=True, group="audit", exit_on_error=False)
     def _audit(self, ds, labels) -> None:
@@ -146,6 +149,7 @@ class AuditScreen(AppScreen):
         table = self.query_one("#audit-table", DataTable)
         table.clear(columns=True)
         width = table.size.width or 80
+        fixed: tuple[tuple[str, int], ...]
         if self.showing == "issues":
             fixed = (("row", 7), ("star", 4), ("sugg.", 5), ("conf.", 5), ("decision", 8))
         else:
@@ -225,7 +229,7 @@ class AuditScreen(AppScreen):
         self.first = min(max(0, self.first // fits + delta), last) * fits
         self._show_page()
 
-    def action_toggle(self) -> None:
+    def action_switch_view(self) -> None:
         if self.report is None:
             return
         self.showing = "conflicts" if self.showing == "issues" else "issues"
@@ -244,7 +248,7 @@ class AuditScreen(AppScreen):
         self._save()
         table = self.query_one("#audit-table", DataTable)
         row = table.cursor_row
-        table.update_cell_at((row, 4), self._decision(item.row))
+        table.update_cell_at(Coordinate(row, 4), self._decision(item.row))
         self._summary()
         if action is not None and row + 1 < table.row_count:
             table.move_cursor(row=row + 1)   # on to the next review
@@ -268,4 +272,4 @@ class AuditScreen(AppScreen):
             self.app.notify(f"the dataset's folder is not writable: decisions saved in {self.where}")
 
     def action_build(self) -> None:
-        self.app.action_open_build()
+        self.app.action_open_build()  # type: ignore[attr-defined]

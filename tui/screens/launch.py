@@ -253,7 +253,18 @@ class LaunchScreen(AppScreen):
 
         self._say("", error=False)
         budget = "no budget set" if options.max_cost is None else f"budget ${options.max_cost:,.2f}"
-        question = (f"Launch {source.name} on {choice.describe()}?\n\n{estimate.describe()}\n{budget}"
+        from rich.markup import escape
+
+        from core.choices import DEFAULT_OBJECTIVE
+
+        extra = ""
+        if choice.kind == "local":
+            objective = DEFAULT_OBJECTIVE if options.objective == "auto" else options.objective
+            extra = f"\nobjective: {objective}" + (" (the default)" if options.objective == "auto" else "")
+        duration = estimate.describe_duration()
+        if duration:
+            extra += f"\n{escape(duration)}"
+        question = (f"Launch {source.name} on {choice.describe()}?\n\n{estimate.describe()}{extra}\n{budget}"
                     + ("\n\n[red]The estimate is above the budget: the launch will be refused.[/]"
                        if estimate.over_budget(options.max_cost) else ""))
 

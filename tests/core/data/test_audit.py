@@ -194,3 +194,23 @@ def test_audit_refuses_what_it_cannot_audit(tmp_path, run_cli):
     assert out.exit_code == 2 and "missing.csv" in out.output
     with pytest.raises(DataError, match="--folds 1"):
         audit(few, folds=1)
+
+
+def test_a_big_table_fits_the_vocabulary_on_a_sample(sample_csv, monkeypatch):
+    """Above FIT_LIMIT texts the TF-IDF vocabulary comes from a seeded sample and the rows are transformed a
+    chunk at a time (memory stays bounded); the scores stay out-of-sample and as good."""
+    import core.data.audit as audit_module
+    from core.data.load import load_dataset
+
+    ds = load_dataset(sample_csv)
+    rows, _ = clean(ds.frame, ds.text_column, ds.label_column, LabelSet())
+    texts, y = rows["text"].tolist(), rows["label"].astype(int).to_numpy() - 1
+    whole = audit_module.out_of_fold_proba(texts, y, 5)
+    monkeypatch.setattr(audit_module, "FIT_LIMIT", 800)
+    monkeypatch.setattr(audit_module, "TRANSFORM_CHUNK", 700)
+    seen = []
+    sampled = audit_module.out_of_fold_proba(texts, y, 5, progress=lambda *a: seen.append(a))
+    assert sampled.shape == whole.shape and np.allclose(sampled.sum(axis=1), 1.0)
+    assert ("features", len(texts), len(texts)) in seen and ("folds", 5, 5) in seen
+    accuracy = [float(np.mean(p.argmax(axis=1) == y)) for p in (whole, sampled)]
+    assert accuracy[1] > 0.6 and abs(accuracy[0] - accuracy[1]) < 0.1
