@@ -1,18 +1,31 @@
-"""Benchmark evaluation throughput (run by hand, not in CI).
+"""Benchmark evaluation (run by hand, not in CI).
 
-Against the in-process local backend, in this same run:
-  bare:     an async loop sending the same chat requests with the same concurrency, nothing else;
-  evaluate: core.evaluate.evaluate (prompt building, parsing, logprobs, rate limiter, registry writes).
-Prints requests per second of both and their ratio (target at least 0.8x). Then evaluates with 15%
-injected 429s and a client-side rate limit, and reports how many 429s reached the caller (target 0).
+Whole commands (the default), each `python -m core evaluate` its own process, timed from outside with its
+peak RSS from the OS, in this same run, on the threads reviews' test split (prepared at defaults):
+  requests: `startune evaluate MODEL --data test.jsonl --no-batch` (today's path: one request per example);
+  batch:    `startune evaluate MODEL --data test.jsonl --batch` (the Batch API: the local backend scores
+            a chunk of texts per call);
+for the linear model and for minilm-l6 (trained on --minilm-train examples, 1 epoch; --minilm-limit caps its
+test examples to fit a slow machine), the registry emptied before each, so neither reuses stored answers.
+Prints both times, their ratio (targets: >= 10x linear, >= 3x minilm-l6) and whether the metrics are equal.
+Then a --batch-requests (10,000) request batch through /v1/batches on the local backend, compared line by
+line with the same requests answered directly.
 
-    python benchmarks/evaluate.py [--examples 2000] [--concurrency 8]
+`--overhead` runs the older in-process checks instead: evaluate against a bare request loop (target >= 0.8x)
+and evaluation under 15% injected 429s (target: none reach the caller).
+
+    python benchmarks/evaluate.py [--models linear,minilm-l6] [--minilm-limit N] [--batch-requests 10000]
+    python benchmarks/evaluate.py --models linear --batch-requests 0 --table-rows 288065
+    python benchmarks/evaluate.py --overhead [--examples 2000] [--concurrency 8]
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import os
+import shutil
+import subprocess
 import sys
 import tempfile
 import time
@@ -96,12 +109,175 @@ async def main_async(n: int, concurrency: int) -> None:
                                                    f"(without faults: {clean.metrics['accuracy']:.3f})" if limited else ""))
 
 
+# --- whole commands ------------------------------------------------------------------------------
+
+def timed(cmd: list[str], home: Path) -> tuple[float, float, bytes]:
+    """(seconds, peak RSS in MB as the OS counted it, stdout) of one command run as its own process."""
+    env = os.environ | {"PYTHONPATH": str(REPO), "STARTUNE_HOME": str(home), "STARTUNE_BACKEND": "local"}
+    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
+        start = time.perf_counter()
+        proc = subprocess.Popen(cmd, cwd=REPO, env=env, stdout=out, stderr=err)
+        _, status, usage = os.wait4(proc.pid, 0)
+        seconds = time.perf_counter() - start
+        out.seek(0), err.seek(0)
+        if os.waitstatus_to_exitcode(status):
+            raise SystemExit(f"{' '.join(cmd)} failed: {err.read().decode()[-2000:]}")
+        return seconds, usage.ru_maxrss / 1024, out.read()
+
+
+def train_in_child(home: Path, build: Path, base: str, train_n: int | None, epochs: int | None) -> str:
+    code = f"""
+import asyncio, sys
+sys.path.insert(0, {str(REPO)!r})
+from pathlib import Path
+from core.backend.embedded import EmbeddedBackend
+from core.paths import local_backend_dir
+async def main():
+    train = Path({str(build / "train.jsonl")!r})
+    n = {train_n!r}
+    if n:
+        lines = train.read_bytes().splitlines()[:n]
+        train = train.with_name("train-small.jsonl")
+        train.write_bytes(b"\\n".join(lines) + b"\\n")
+    async with EmbeddedBackend(local_backend_dir()) as backend:
+        client = backend.client()
+        file = await client.files.create(file=train, purpose="fine-tune")
+        hp = {{"n_epochs": {epochs!r}}} if {epochs!r} else {{}}
+        job = await client.fine_tuning.jobs.create(model={base!r}, training_file=file.id, seed=1,
+            method={{"type": "supervised", "supervised": {{"hyperparameters": hp}}}})
+        while job.status not in ("succeeded", "failed", "cancelled"):
+            await asyncio.sleep(0.5)
+            job = await client.fine_tuning.jobs.retrieve(job.id)
+        assert job.status == "succeeded", job.error
+        print(job.fine_tuned_model)
+asyncio.run(main())
+"""
+    env = os.environ | {"PYTHONPATH": str(REPO), "STARTUNE_HOME": str(home)}
+    done = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, check=False)
+    if done.returncode:
+        raise SystemExit(f"training {base} failed: {done.stderr.decode()[-2000:]}")
+    return done.stdout.decode().split()[-1]
+
+
+def compare_commands(home: Path, model: str, test: Path, limit: int | None, label: str) -> None:
+    import orjson
+
+    cmd = [sys.executable, "-m", "core", "evaluate", model, "--data", str(test), "--json"]
+    if limit:
+        cmd += ["--limit", str(limit)]
+    results = {}
+    for way in ("--no-batch", "--batch"):
+        for name in ("registry.sqlite3", "registry.sqlite3-wal", "registry.sqlite3-shm"):
+            (home / name).unlink(missing_ok=True)  # no stored answers: each command asks for all of them
+        seconds, rss, out = timed([*cmd, way], home)
+        results[way] = (seconds, rss, orjson.loads(out))
+    (req_s, req_rss, req), (bat_s, bat_rss, bat) = results["--no-batch"], results["--batch"]
+    keys = ("n", "accuracy", "macro_f1", "mae", "unparseable")
+    same = all(req.get(k) == bat.get(k) for k in keys)
+    print(f"{label}: {req['n']:,} test examples; by requests {req_s:.1f} s ({req['n'] / req_s:,.0f}/s, "
+          f"peak RSS {req_rss:.0f} MB); batch {bat_s:.1f} s ({bat['n'] / bat_s:,.0f}/s, "
+          f"peak RSS {bat_rss:.0f} MB); "
+          f"speed-up {req_s / bat_s:.1f}x; metrics {'equal' if same else 'DIFFER'} "
+          f"(accuracy {bat['accuracy']:.4f}, macro-F1 {bat['macro_f1']:.4f}, MAE {bat.get('mae')})")
+
+
+def big_batch_in_child(home: Path, build: Path, model: str, n: int) -> None:
+    code = f"""
+import asyncio, sys, time
+sys.path.insert(0, {str(REPO)!r})
+from pathlib import Path
+import orjson
+from core.backend.embedded import EmbeddedBackend
+from core.data.formats import read_examples
+from core.paths import local_backend_dir
+async def main():
+    texts = [e.text for e in read_examples(Path({str(build / "train.jsonl")!r}))][:{n}]
+    bodies = [{{"model": {model!r}, "messages": [{{"role": "user", "content": t}}], "temperature": 0,
+               "max_tokens": 5, "logprobs": True, "top_logprobs": 5}} for t in texts]
+    lines = [orjson.dumps({{"custom_id": str(i), "method": "POST", "url": "/v1/chat/completions", "body": b}})
+             for i, b in enumerate(bodies)]
+    async with EmbeddedBackend(local_backend_dir(), start_runner=False, start_batches=True) as backend:
+        client = backend.client()
+        start = time.perf_counter()
+        file = await client.files.create(file=("big.jsonl", b"\\n".join(lines) + b"\\n"), purpose="batch")
+        batch = await client.batches.create(input_file_id=file.id, endpoint="/v1/chat/completions",
+                                            completion_window="24h")
+        while batch.status not in ("completed", "failed", "cancelled", "expired"):
+            await asyncio.sleep(0.2)
+            batch = await client.batches.retrieve(batch.id)
+        out = (await client.files.content(batch.output_file_id)).content if batch.output_file_id else b""
+        took = time.perf_counter() - start
+        got = {{(item := orjson.loads(line))["custom_id"]: item["response"]["body"] for line in out.splitlines()}}
+        sem = asyncio.Semaphore(8)
+        async def direct(i, body):
+            async with sem:
+                return i, (await client.chat.completions.with_raw_response.create(**body)).http_response.json()
+        start = time.perf_counter()
+        answers = await asyncio.gather(*(direct(i, b) for i, b in enumerate(bodies)))
+        direct_s = time.perf_counter() - start
+        same = sum(1 for i, a in answers if got.get(str(i), {{}}).get("choices") == a["choices"]
+                   and got[str(i)]["usage"] == a["usage"])
+        print(f"{{len(bodies):,}}-request batch: {{batch.status}}, {{batch.request_counts.completed:,}} completed, "
+              f"{{batch.request_counts.failed}} failed, {{took:.1f}} s; the same requests directly: {{direct_s:.1f}} s; "
+              f"{{same:,}} of {{len(bodies):,}} answers identical (choices, logprobs, usage)")
+asyncio.run(main())
+"""
+    env = os.environ | {"PYTHONPATH": str(REPO), "STARTUNE_HOME": str(home)}
+    done = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, check=False)
+    print(done.stdout.decode().strip() or done.stderr.decode()[-2000:])
+
+
+def whole(args) -> None:
+    with tempfile.TemporaryDirectory(dir=args.tmp) as tmp:
+        home = Path(tmp) / "home"
+        home.mkdir()
+        build = Path(tmp) / "build"
+        source, what = THREADS, "threads reviews"
+        if args.table_rows:
+            # the app_reviews-shaped table benchmarks/prepare.py makes (the seed's 288,065 rows by default)
+            source, what = Path(tmp) / "table.csv", f"an app_reviews-like table of {args.table_rows:,} rows"
+            subprocess.run([sys.executable, str(REPO / "benchmarks" / "prepare.py"), "--child", "table",
+                            str(args.table_rows), str(source), "1"], check=True)
+        timed([sys.executable, "-m", "core", "prepare", str(source), "--out", str(build), "--json"], home)
+        test = build / "test.jsonl"
+        n_test = sum(1 for line in test.read_bytes().splitlines() if line.strip())
+        print(f"{what}, prepared at defaults: test split {n_test:,} examples "
+              f"(measured on a shared, loaded machine: ratios are of runs made side by side)")
+        models = args.models.split(",")
+        linear = None
+        for base in models:
+            if base == "linear":
+                linear = model = train_in_child(home, build, "startune-local", None, None)
+                compare_commands(home, model, test, None, "linear")
+            else:
+                model = train_in_child(home, build, base, args.minilm_train, 1)
+                limit = args.minilm_limit if args.minilm_limit and args.minilm_limit < n_test else None
+                compare_commands(home, model, test, limit, f"{base} (trained on {args.minilm_train} examples, 1 epoch"
+                                 + (f"; first {limit:,} test examples)" if limit else ")"))
+        if args.batch_requests:
+            model = linear or train_in_child(home, build, "startune-local", None, None)
+            big_batch_in_child(home, build, model, args.batch_requests)
+        shutil.rmtree(home, ignore_errors=True)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
+    parser.add_argument("--overhead", action="store_true", help="the in-process overhead and 429 checks")
     parser.add_argument("--examples", type=int, default=2000)
     parser.add_argument("--concurrency", type=int, default=8)
+    parser.add_argument("--models", default="linear,minilm-l6")
+    parser.add_argument("--minilm-train", type=int, default=1000)
+    parser.add_argument("--minilm-limit", type=int, default=None)
+    parser.add_argument("--batch-requests", type=int, default=10_000)
+    parser.add_argument("--tmp", type=Path, default=None)
+    parser.add_argument("--table-rows", type=int, default=None,
+                        help="evaluate on the test split of benchmarks/prepare.py's app_reviews-like table of this "
+                             "many rows (288065: the seed's 57,613-review test split) instead of the threads reviews")
     args = parser.parse_args()
-    asyncio.run(main_async(args.examples, args.concurrency))
+    if args.overhead:
+        asyncio.run(main_async(args.examples, args.concurrency))
+    else:
+        whole(args)
 
 
 if __name__ == "__main__":

@@ -3,8 +3,11 @@
 Builds an app_reviews-shaped table (package_name, review, date, star; 288,065 rows by default) by
 seeded resampling of ../shared/data/threads_reviews.csv, then runs, in this same run and each as
 its own process, timed from outside with its peak RSS from the OS (os.wait4):
-  startune:  `python -m core prepare TABLE --out DIR --json` (clean, dedup, split, order, write,
-             manifest, validation with exact token counts of every file);
+  startune:  `python -m core prepare TABLE --out DIR --json` with no key in the environment: a build for
+             the local backend (clean, dedup, split, order, write, manifest, format validation; tokens are
+             not counted, nothing bills by them);
+  openai:    the same with `--tokens`, a build for a backend that bills by token (exact token counts of
+             every file, the price): what every build did before tokens were counted only where they matter;
   reference: the seed notebook's way (pandas read_csv, row-wise ``apply`` building the dicts,
              ``drop_duplicates``, a seeded 60/20/20 split, ``to_json(lines=True)`` per split), then
              OpenAI's cookbook validation of the three files it wrote (json.loads per line, the format
@@ -149,13 +152,14 @@ def own_rss_mb() -> float:
         return next(int(line.split()[1]) for line in fh if line.startswith("VmRSS:")) / 1024
 
 
-def timed(cmd: list[str]) -> tuple[float, float]:
+def timed(cmd: list[str], repo: Path = REPO) -> tuple[float, float]:
     """(seconds, peak RSS in MB of that process as the OS counted it). Linux carries the RSS a child
     had before exec (this parent's, shared) into its ru_maxrss, so this parent stays small: it makes
     the table in a child too, and never imports pandas or numpy itself."""
-    env = os.environ | {"PYTHONPATH": str(REPO)}
+    env = {k: v for k, v in os.environ.items() if k not in ("OPENAI_API_KEY", "AZURE_OPENAI_API_KEY",
+                                                             "STARTUNE_BACKEND")} | {"PYTHONPATH": str(repo)}
     start = time.perf_counter()
-    proc = subprocess.Popen(cmd, cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    proc = subprocess.Popen(cmd, cwd=repo, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     _, status, usage = os.wait4(proc.pid, 0)
     seconds = time.perf_counter() - start
     proc.returncode = os.waitstatus_to_exitcode(status)
@@ -165,9 +169,9 @@ def timed(cmd: list[str]) -> tuple[float, float]:
     return seconds, usage.ru_maxrss / 1024  # ru_maxrss is in KiB on Linux
 
 
-def run_startune(csv: Path, out: Path, engine: str = "auto") -> dict:
+def run_startune(csv: Path, out: Path, engine: str = "auto", *extra: str, repo: Path = REPO) -> dict:
     seconds, rss = timed([sys.executable, "-m", "core", "prepare", str(csv), "--out", str(out), "--json",
-                          "--engine", engine])
+                          "--engine", engine, *extra], repo)
     return {"seconds": seconds, "rss": rss}
 
 
@@ -192,6 +196,9 @@ def main() -> None:
     parser.add_argument("--skip-reference", action="store_true")
     parser.add_argument("--engine", default="auto", choices=("auto", "memory", "duckdb"),
                         help="startune prepare's --engine (duckdb: the out-of-core path)")
+    parser.add_argument("--today", type=Path, default=None,
+                        help="a checkout of an earlier startune (e.g. `git worktree add /tmp/today COMMIT`): its "
+                             "prepare is timed too, as 'today', beside the build for OpenAI")
     parser.add_argument("--child", nargs="+")
     args = parser.parse_args()
     if args.child:
@@ -212,7 +219,7 @@ def main() -> None:
         size_mb = csv.stat().st_size / 2**20
         print(f"table: {args.rows * args.scale:,} rows, {size_mb:.1f} MB CSV; "
               f"RSS bound 3x + 150 MB = {3 * size_mb + 150:.0f} MB")
-        results: dict[str, list[dict]] = {"reference": [], "startune": []}
+        results: dict[str, list[dict]] = {"reference": [], "startune": [], "openai": [], "today": []}
         for i in range(args.repeat):
             # alternate the two so that load on a shared machine hits both alike
             if not args.skip_reference:
@@ -220,6 +227,11 @@ def main() -> None:
                 shutil.rmtree(Path(tmp) / f"ref{i}")
             results["startune"].append(run_startune(csv, Path(tmp) / f"build{i}", args.engine))
             shutil.rmtree(Path(tmp) / f"build{i}")
+            results["openai"].append(run_startune(csv, Path(tmp) / f"build{i}", args.engine, "--tokens"))
+            shutil.rmtree(Path(tmp) / f"build{i}")
+            if args.today:
+                results["today"].append(run_startune(csv, Path(tmp) / f"build{i}", args.engine, repo=args.today))
+                shutil.rmtree(Path(tmp) / f"build{i}")
         for which, runs in results.items():
             if not runs:
                 continue
@@ -237,9 +249,19 @@ def main() -> None:
             print(f"startune validate FILE x3 (the seed way's files): "
                   f"{min(r['validate'] for r in ref):.2f} s vs cookbook {min(r['cookbook'] for r in ref):.2f} s, "
                   f"peak RSS {max(r['validate_rss'] for r in ref):.0f} MB")
-            ratios = sorted(r["seconds"] / o["seconds"] for r, o in zip(results["reference"], s))
-            print(f"speed-up of startune prepare over seed + cookbook: {ratios[0]:.1f}-{ratios[-1]:.1f}x "
-                  f"(target >= 6x)")
+            def span(ratios) -> str:
+                ratios = sorted(ratios)
+                return f"{ratios[0]:.1f}-{ratios[-1]:.1f}x"
+
+            o = results["openai"]
+            print(f"local build (startune prepare, no key): {span(r['seed'] / x['seconds'] for r, x in zip(ref, s))} "
+                  f"the seed way alone (target >= 2x), {span(r['seconds'] / x['seconds'] for r, x in zip(ref, s))} "
+                  f"seed + cookbook (target >= 5x)")
+            print(f"build for OpenAI (--tokens): {span(r['seconds'] / x['seconds'] for r, x in zip(ref, o))} "
+                  f"seed + cookbook; {span(x['seconds'] / y['seconds'] for x, y in zip(o, s))} the local build's time")
+            if results["today"]:
+                print(f"build for OpenAI against today's prepare (--today): "
+                      f"{span(t['seconds'] / x['seconds'] for t, x in zip(results['today'], o))} (>= 1.0x: no slower)")
         print(f"startune peak RSS {max(r['rss'] for r in s):.0f} MB "
               f"(bound {3 * size_mb + 150:.0f} MB at 1x, 1536 MB at 10x)")
 

@@ -13,6 +13,7 @@ From ../shared/data/threads_reviews.csv, prepares train/val/test files, then in 
             through the real openai client on the in-process backend, then core.evaluate on the test
             file: accuracy, macro-F1, and the evaluation's examples/s through the chat completions API.
 
+    python benchmarks/transformer.py --skip-speed --train 3000 --test 1000   # quality at defaults (~20 min, 2 cores)
     python benchmarks/transformer.py --threads 1                  # ~15 minutes on 2 cores others are using
     python benchmarks/transformer.py --threads 1 --skip-accuracy  # the speed part alone, ~4 minutes
     python benchmarks/transformer.py --big      # 20,000 training examples, 3 epochs (hours on a CPU; for a GPU)
@@ -136,9 +137,19 @@ async def accuracy(build, epochs: int, data_dir: Path) -> list[dict]:
         client = backend.client()
         train = await client.files.create(file=build.files["train"], purpose="fine-tune")
         val = await client.files.create(file=build.files["val"], purpose="fine-tune")
-        minilm = {"n_epochs": epochs, "batch_size": BATCH}
-        for model, hp in (("startune-local", {}), ("minilm-l6", minilm),
-                          ("minilm-l6", minilm | {"class_weight": "balanced"})):
+        from core.backend.transformer import estimate_duration
+        from core.data.formats import read_examples
+
+        runs = [("startune-local", {}), ("minilm-l6", {})]     # both at defaults: "auto" decides
+        if epochs:
+            runs.append(("minilm-l6", {"n_epochs": epochs, "batch_size": BATCH}))
+        for model, hp in runs:
+            estimated = None
+            if model != "startune-local":
+                # what launch/run/the Launch screen show before the job: a calibration on this machine
+                estimated = estimate_duration(model, list(read_examples(build.files["train"])),
+                                              list(read_examples(build.files["val"])), hp, seed=1)
+                print(f"{model} {hp or 'defaults'}: estimate {estimated.describe()}", flush=True)
             start = time.perf_counter()
             job = await client.fine_tuning.jobs.create(
                 model=model, training_file=train.id, validation_file=val.id, seed=1,
@@ -153,9 +164,13 @@ async def accuracy(build, epochs: int, data_dir: Path) -> list[dict]:
             report = await evaluate(client, job.fine_tuned_model, build.files["test"], EvalOptions())
             scored = time.perf_counter() - start
             shown = job.hyperparameters.model_dump() | {k: v for k, v in hp.items() if k == "class_weight"}
+            events = [e async for e in client.fine_tuning.jobs.list_events(job.id, limit=100)]
+            stopped = any(e.message.startswith("Early stopping") for e in events)
             rows.append({"model": model, "hyperparameters": shown, "train_s": trained,
                          "eval_s": scored, "accuracy": report.metrics["accuracy"],
-                         "macro_f1": report.metrics["macro_f1"], "n": report.metrics.get("n")})
+                         "macro_f1": report.metrics["macro_f1"], "mae": report.metrics.get("mae"),
+                         "n": report.metrics.get("n"), "estimate_s": estimated.seconds if estimated else None,
+                         "early_stopped": stopped})
     return rows
 
 
@@ -163,11 +178,14 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--train", type=int, default=1500, help="training examples for the accuracy jobs")
     parser.add_argument("--test", type=int, default=500)
-    parser.add_argument("--epochs", type=int, default=2, help="minilm-l6 epochs for the accuracy job")
+    parser.add_argument("--epochs", type=int, default=0, help="also a minilm-l6 job with this many epochs "
+                        "(0: only the defaults)")
+    parser.add_argument("--val", type=int, default=600, help="validation examples (auto decides on them)")
     parser.add_argument("--speed-examples", type=int, default=480, help="examples trained in the speed runs")
     parser.add_argument("--speed-epochs", type=int, default=1)
     parser.add_argument("--big", action="store_true", help="20,000 / 5,000 examples, 3 epochs")
     parser.add_argument("--skip-accuracy", action="store_true")
+    parser.add_argument("--skip-speed", action="store_true")
     parser.add_argument("--threads", type=int, help="torch threads in every run (default: torch's choice); on a "
                         "machine others are using, 1 avoids spinning OpenMP threads that slow every run")
     parser.add_argument("--role", choices=("ours", "ours-random", "plain"), help=argparse.SUPPRESS)
@@ -191,35 +209,42 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
         build = prepare(THREADS, tmp / "build", PrepareOptions(
-            samples={"train": args.train, "val": 200, "test": args.test}))
-        print(f"files: {args.train:,} train / 200 val / {args.test:,} test examples from {THREADS.name}")
+            samples={"train": args.train, "val": args.val, "test": args.test}))
+        print(f"files: {args.train:,} train / {args.val:,} val / {args.test:,} test examples from {THREADS.name}")
         import torch
 
         print(f"device: cpu x {torch.get_num_threads()} threads" if not torch.cuda.is_available()
               else f"device: {torch.cuda.get_device_name(0)}")
 
-        runs = {role: run_role(role, build.files["train"], build.files["test"], args.speed_examples,
-                               args.speed_epochs) for role in ("plain", "ours", "ours-random")}
-        print(f"\nspeed: one epoch of {args.speed_examples:,} examples (batch {BATCH}), then {args.test:,} predictions")
-        print(f"{'':11} {'train ex/s':>10} {'infer ex/s':>10} {'load s':>7} {'wall s':>7} {'peak RSS':>9}")
-        for role, r in runs.items():
-            print(f"{role:11} {r['trained'] / r['train_s']:10.1f} {r['inferred'] / r['infer_s']:10.1f} "
-                  f"{r['load_s']:7.1f} {r['wall_s']:7.1f} {r['peak_rss_mb']:7.0f} MB")
-        ours, plain = runs["ours"], runs["plain"]
-        train_ratio = (ours["trained"] / ours["train_s"]) / (plain["trained"] / plain["train_s"])
-        infer_ratio = (ours["inferred"] / ours["infer_s"]) / (plain["inferred"] / plain["infer_s"])
-        print(f"ours / plain: training {train_ratio:.2f}x, inference {infer_ratio:.2f}x, whole command "
-              f"{plain['wall_s'] / ours['wall_s']:.2f}x (target >= 0.9x)")
-        same = runs["ours-random"]
-        print(f"ours with random batches / plain (the loop alone, same padding): training "
-              f"{(same['trained'] / same['train_s']) / (plain['trained'] / plain['train_s']):.2f}x")
+        if not args.skip_speed:
+            runs = {role: run_role(role, build.files["train"], build.files["test"], args.speed_examples,
+                                   args.speed_epochs) for role in ("plain", "ours", "ours-random")}
+            print(f"\nspeed: one epoch of {args.speed_examples:,} examples (batch {BATCH}), then {args.test:,} predictions")
+            print(f"{'':11} {'train ex/s':>10} {'infer ex/s':>10} {'load s':>7} {'wall s':>7} {'peak RSS':>9}")
+            for role, r in runs.items():
+                print(f"{role:11} {r['trained'] / r['train_s']:10.1f} {r['inferred'] / r['infer_s']:10.1f} "
+                      f"{r['load_s']:7.1f} {r['wall_s']:7.1f} {r['peak_rss_mb']:7.0f} MB")
+            ours, plain = runs["ours"], runs["plain"]
+            train_ratio = (ours["trained"] / ours["train_s"]) / (plain["trained"] / plain["train_s"])
+            infer_ratio = (ours["inferred"] / ours["infer_s"]) / (plain["inferred"] / plain["infer_s"])
+            print(f"ours / plain: training {train_ratio:.2f}x, inference {infer_ratio:.2f}x, whole command "
+                  f"{plain['wall_s'] / ours['wall_s']:.2f}x (target >= 0.9x)")
+            same = runs["ours-random"]
+            print(f"ours with random batches / plain (the loop alone, same padding): training "
+                  f"{(same['trained'] / same['train_s']) / (plain['trained'] / plain['train_s']):.2f}x")
 
         if not args.skip_accuracy:
             rows = asyncio.run(accuracy(build, args.epochs, tmp / "backend"))
             print(f"\naccuracy on {args.test:,} test examples (jobs and evaluation through the API):")
             for r in rows:
-                print(f"{r['model']:15} accuracy {r['accuracy']:.3f}  macro-F1 {r['macro_f1']:.3f}  "
-                      f"job {r['train_s']:6.1f} s  eval {args.test / r['eval_s']:6.1f} ex/s  {r['hyperparameters']}")
+                estimate = ""
+                if r["estimate_s"]:
+                    estimate = (f"  estimate {r['estimate_s']:6.1f} s ({r['estimate_s'] / r['train_s'] - 1:+.0%} of the "
+                                f"job{', which stopped early' if r['early_stopped'] else ''})")
+                mae = f"  MAE {r['mae']:.3f}" if r["mae"] is not None else ""
+                print(f"{r['model']:15} accuracy {r['accuracy']:.3f}  macro-F1 {r['macro_f1']:.3f}{mae}  "
+                      f"job {r['train_s']:6.1f} s{estimate}  eval {args.test / r['eval_s']:6.1f} ex/s  "
+                      f"{r['hyperparameters']}", flush=True)
 
 
 if __name__ == "__main__":

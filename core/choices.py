@@ -27,6 +27,10 @@ DEFAULT_ENGINE: Engine = "auto"
 BackendKind = Literal["local", "openai", "azure", "compatible"]
 BACKEND_KINDS: tuple[BackendKind, ...] = ("local", "openai", "azure", "compatible")
 CLASS_WEIGHTS = ("auto", "none", "balanced")           # the local backend's own hyperparameter
+# what the local trainers' "auto" choices (class weighting, step size, the epoch kept) maximise on validation;
+# macro-F1 by default: star data is skewed, and accuracy alone rewards never answering 2, 3 or 4
+OBJECTIVES = ("macro_f1", "accuracy", "mae")
+DEFAULT_OBJECTIVE = "macro_f1"
 TRAINING_TYPES = ("Standard", "GlobalStandard", "Developer")  # Azure OpenAI's trainingType
 
 

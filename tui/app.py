@@ -28,6 +28,7 @@ class ScreensProvider(Provider):
             ("Runs", "every run in the registry", app.action_open_runs),
             ("Dataset", "load and inspect a review file", app.action_open_dataset),
             ("Build", "prepare train/val/test JSONL", app.action_open_build),
+            ("Audit", "reviews whose stars disagree with their text", app.action_open_audit),
             ("Launch", "start a fine-tuning job", app.action_open_launch),
             ("Help", "keys and screens", app.action_help),
         ]
@@ -106,6 +107,14 @@ class StartuneApp(App):
             self.notify("Load a dataset first (Dataset screen).", severity="warning")
             return
         self.push_screen(BuildScreen())
+
+    def action_open_audit(self) -> None:
+        from tui.screens.audit import AuditScreen
+
+        if self.dataset is None:
+            self.notify("Load a dataset first (Dataset screen).", severity="warning")
+            return
+        self.push_screen(AuditScreen())
 
     def action_open_launch(self) -> None:
         from tui.screens.launch import LaunchScreen

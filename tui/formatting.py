@@ -18,6 +18,11 @@ def fmt_pct(value: float | None) -> str:
     return "-" if value is None else f"{100 * value:.1f}%"
 
 
+def fmt_test_accuracy(value: float | None, partial: int | None = None) -> str:
+    """A test accuracy, labelled when it scored only the first ``partial`` examples (evaluate --limit)."""
+    return fmt_pct(value) if partial is None else f"{fmt_pct(value)} ({partial:,} only)"
+
+
 def fmt_usd(value: float | None) -> str:
     if value is None:
         return "-"

@@ -100,3 +100,25 @@ class LaunchChecked(Message, bubble=False):
     estimate: object = None
     source: object = None
     error: str | None = None
+
+
+@dataclass
+class AuditProgress(Message, bubble=False):
+    """The Audit screen's worker: one stage of core.data.audit and how far it is."""
+
+    stage: str
+    done: int
+    total: int | None = None
+
+    def can_replace(self, message: Message) -> bool:
+        return isinstance(message, AuditProgress)
+
+
+@dataclass
+class AuditFinished(Message, bubble=False):
+    """The audit's outcome: the report, the decisions saved so far and where they are kept, or the error."""
+
+    report: object = None
+    corrections: object = None
+    where: object = None
+    error: str | None = None

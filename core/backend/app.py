@@ -16,11 +16,12 @@ from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import UploadFile
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Match, Route
 
 from core.backend import LOCAL_BASE_MODEL, LOCAL_ORG, base_models
 from core.backend.errors import ApiError, bad_request, error_response, not_found
+from core.backend.batches import ROUTES as BATCH_ROUTES, BatchWorker
 from core.backend.faults import DroppedConnection, FaultConfig, FaultMiddleware
 from core.backend.guards import AuthMiddleware, BodyLimitMiddleware
 from core.backend.ids import new_id
@@ -49,6 +50,8 @@ class Backend:
         self.store = Store(data_dir)
         self.runner = JobRunner(self.store, pace=pace, lease=lease)
         self.models = ModelCache(self.store)
+        self.batch_worker = BatchWorker(self.store, self.models, lease=lease)
+        self.runner.on_stop.append(self.batch_worker.stop)  # whoever stops the backend stops both threads
         self.api_key = api_key
         self.deny_training = deny_training
         self.max_upload = max_upload
@@ -390,20 +393,42 @@ async def delete_model(request: Request) -> Response:
 
 # Inference (featurising a long text, scoring it) runs in a worker thread: a big request must not hold up the
 # event loop, and with it every other request.
+def _answer(response: dict, body: dict, chunks) -> Response:
+    """The response whole, or with stream=True as OpenAI's server-sent events (core.backend.streaming)."""
+    from core.backend.generation import take_pieces
+
+    pieces = take_pieces(response)
+    if body.get("stream") is True:
+        return StreamingResponse(chunks(response, body, pieces), media_type="text/event-stream",
+                                 headers={"Cache-Control": "no-cache"})
+    return JSONResponse(response)
+
+
+def _check_stream(body: dict) -> None:
+    if body.get("stream") not in (None, True, False):
+        raise bad_request("Invalid 'stream': expected a boolean.", param="stream")
+    if body.get("stream_options") is not None and (body.get("stream") is not True
+                                                    or not isinstance(body["stream_options"], dict)):
+        raise bad_request("The 'stream_options' parameter is only allowed when 'stream' is enabled.",
+                          param="stream_options")
+
+
 async def chat_completions(request: Request) -> Response:
+    from core.backend.streaming import chat_chunks
+
     body = await _json(request)
-    if body.get("stream"):
-        raise bad_request("The local backend does not stream; omit 'stream'.", param="stream")
+    _check_stream(body)
     # on a worker thread: a transformer's forward pass (or first load) must not hold up the event loop,
     # and concurrent requests then share batches (TransformerModel.predict_proba)
-    return JSONResponse(await run_in_threadpool(chat_completion, _backend(request).models, body))
+    return _answer(await run_in_threadpool(chat_completion, _backend(request).models, body), body, chat_chunks)
 
 
 async def completions(request: Request) -> Response:
+    from core.backend.streaming import completion_chunks
+
     body = await _json(request)
-    if body.get("stream"):
-        raise bad_request("The local backend does not stream; omit 'stream'.", param="stream")
-    return JSONResponse(await run_in_threadpool(completion, _backend(request).models, body))
+    _check_stream(body)
+    return _answer(await run_in_threadpool(completion, _backend(request).models, body), body, completion_chunks)
 
 
 # -- the app ----------------------------------------------------------------------------------
@@ -426,6 +451,7 @@ ROUTES = [
     Route("/v1/models/{model:path}", delete_model, methods=["DELETE"]),
     Route("/v1/chat/completions", chat_completions, methods=["POST"]),
     Route("/v1/completions", completions, methods=["POST"]),
+    *BATCH_ROUTES,
 ]
 
 
@@ -459,7 +485,8 @@ async def _server_error(request: Request, exc: Exception) -> Response:
 def create_app(data_dir: Path, *, api_key: str | None = None, pace: float = 0.0,
                faults: FaultConfig | None = None, deny_training: bool = False, lease: float = 15.0,
                max_upload: int = MAX_UPLOAD, max_body: int = MAX_BODY, start_runner: bool = True,
-               azure: bool = False) -> Starlette:
+               azure: bool = False, start_batches: bool | None = None) -> Starlette:
+    """``start_batches`` (default: as ``start_runner``): this process answers pending batches."""
     backend = Backend(Path(data_dir), api_key=api_key, pace=pace, deny_training=deny_training,
                       max_upload=max_upload, max_body=max_body, lease=lease)
     app = Starlette(routes=ROUTES, exception_handlers={ApiError: _api_error, HTTPException: _http_error,
@@ -476,6 +503,8 @@ def create_app(data_dir: Path, *, api_key: str | None = None, pace: float = 0.0,
         app.add_middleware(AzureShapes, backend=backend)
     if start_runner:
         backend.runner.start()
+    if start_runner if start_batches is None else start_batches:
+        backend.batch_worker.start()
     return app
 
 

@@ -27,6 +27,7 @@ class ModelCache:
         self.store, self.size = store, size
         self._models: OrderedDict[str, TrainedModel] = OrderedDict()
         self._lock = threading.Lock()
+        self._loading = threading.Lock()
 
     def get(self, model_id: str) -> TrainedModel:
         if model_id == LOCAL_BASE_MODEL:
@@ -37,6 +38,15 @@ class ModelCache:
         with self._lock:
             if model_id in self._models:
                 self._models.move_to_end(model_id)
+                return self._models[model_id]
+        with self._loading:
+            return self._load(model_id)
+
+    def _load(self, model_id: str) -> TrainedModel:
+        # one load at a time: the first requests for a model arrive together, and loading it in several
+        # threads at once both wastes the work and imports transformers concurrently (which fails)
+        with self._lock:
+            if model_id in self._models:
                 return self._models[model_id]
         found = self.store.get_model(model_id)
         if found is None:
@@ -104,6 +114,10 @@ def chat_completion(models: ModelCache, body: dict) -> dict:
     text = check_chat_request(body)
     model_id, messages = body["model"], body["messages"]
     model = models.get(model_id)
+    if getattr(model, "kind", None) == "llm":   # a generative fine-tune answers by generation
+        from core.backend.generation import chat_generation
+
+        return chat_generation(model, body)
     ranked = _ranked(model, text)
     answer, logprob = ranked[0]
     logprobs = None
@@ -131,6 +145,10 @@ def completion(models: ModelCache, body: dict) -> dict:
     prompts = check_completion_request(body, _decode)
     model_id = body["model"]
     model = models.get(model_id)
+    if getattr(model, "kind", None) == "llm":
+        from core.backend.generation import completion_generation
+
+        return completion_generation(model, body, prompts)
     k = _top_n(body, "logprobs", 0) if body.get("logprobs") is not None else None
     choices, prompt_tokens, completion_tokens = [], 0, 0
     rankings = _ranked_many(model, [text.removesuffix(DEFAULT_SEPARATOR) for text in prompts])

@@ -80,6 +80,18 @@ class Featurizer:
             return hstack([self._few(self.word, texts), self._few(self.char, texts)], format="csr")
         return hstack([self.word.transform(texts), self.char.transform(texts)], format="csr")
 
+    def transform_each(self, texts: Sequence[str], chunk: int = 1024):
+        """As ``transform``, but every row computed the same way whatever the number of texts: a text
+        scores exactly alike alone or among thousands (batched answers equal one-by-one answers), and
+        as fast as scikit-learn's transform once past its per-call cost."""
+        from scipy.sparse import hstack, vstack
+
+        parts = [hstack([self._few(self.word, texts[i:i + chunk]), self._few(self.char, texts[i:i + chunk])],
+                        format="csr") for i in range(0, len(texts), chunk)]
+        if not parts:
+            return self.transform(texts)
+        return parts[0] if len(parts) == 1 else vstack(parts, format="csr")
+
     def _few(self, vectorizer, texts: Sequence[str]):
         """TF-IDF of a few texts without scikit-learn's per-call input checks, which cost ~20 ms: the
         same analyzer, vocabulary, sublinear tf, idf and L2 norm (a test holds the two paths equal)."""
@@ -141,7 +153,7 @@ class LinearModel:
         return _softmax(np.asarray(X @ self.W, dtype=np.float64) + self.b)
 
     def predict_proba(self, texts: Sequence[str]) -> np.ndarray:
-        return self.proba_features(self.featurizer.transform(list(texts)))
+        return self.proba_features(self.featurizer.transform_each(list(texts)))
 
     def save(self, directory: Path) -> None:
         vocab, idf = self.featurizer.arrays()
@@ -200,17 +212,32 @@ class _Adam:
         self.t = int(arrays["t"])
 
 
+def fit_softmax(X, y: np.ndarray, n_classes: int, *, epochs: int, rows: np.ndarray | None = None,
+                lr: float = BASE_STEP_SIZE, batch_size: int = 256, seed: int = 0,
+                class_weight: str = "none") -> tuple[np.ndarray, np.ndarray]:
+    """Weights (W, b) of a softmax regression fitted by this trainer's optimiser for a fixed number of
+    epochs on ``rows`` of X (all by default; batches are taken from X itself, so a fold is no copy),
+    without validation or metrics: what the data audit fits on each fold."""
+    rows = np.arange(len(y)) if rows is None else rows
+    opt = _Adam(X.shape[1], n_classes)
+    weights = _class_weights(class_weight, y[rows], n_classes)
+    for epoch in range(epochs):
+        order = rows[np.random.default_rng([seed, 1, epoch]).permutation(len(rows))]
+        for start in range(0, len(rows), batch_size):
+            idx = order[start:start + batch_size]
+            opt.step(X[idx], y[idx], weights, lr)
+    return opt.W, opt.b
+
+
+def softmax_proba(X, W: np.ndarray, b: np.ndarray) -> np.ndarray:
+    return _softmax(np.asarray(X @ W, dtype=np.float64) + b)
+
+
 def _class_weights(kind: str, y: np.ndarray, n_classes: int) -> np.ndarray:
     if kind == "balanced":
         counts = np.bincount(y, minlength=n_classes).astype(np.float64)
         return np.where(counts > 0, len(y) / (n_classes * np.maximum(counts, 1)), 1.0)
     return np.ones(n_classes)
-
-
-def _macro_f1(y: np.ndarray, predicted: np.ndarray) -> float:
-    from sklearn.metrics import f1_score
-
-    return float(f1_score(y, predicted, average="macro"))
 
 
 @dataclass
@@ -233,7 +260,8 @@ class LinearTrainer:
         self.data_format = train[0].format
         self.seed = seed
         self.requested = {k: requested.get(k, "auto") for k in
-                          ("n_epochs", "batch_size", "learning_rate_multiplier", "class_weight", "early_stopping")}
+                          ("n_epochs", "batch_size", "learning_rate_multiplier", "class_weight", "early_stopping",
+                           "objective")}
         texts = [e.text for e in train]
         y = np.array([self.index[e.label] for e in train])
         known = [(e.text, self.index[e.label]) for e in valid if e.label in self.index]
@@ -278,6 +306,11 @@ class LinearTrainer:
 
     # -- set-up: features and the auto search ---------------------------------------------
     def setup(self, note: Note, check: Callable[[], None], decided: dict | None = None) -> dict:
+        from core.backend import objective as objectives
+
+        self.objective, why = objectives.resolve(self.requested["objective"], self.classes)
+        if why:
+            note(why)
         if self.holdout:
             note(f"No validation file: {self.holdout:,} of the training examples are held out to choose "
                  f"settings and to stop early")
@@ -297,11 +330,15 @@ class LinearTrainer:
         self.weights = _class_weights(decided["class_weight"], self.y, len(self.classes))
         self.lr = BASE_STEP_SIZE * float(decided["learning_rate_multiplier"])
         stop = f"early stopping on validation loss (patience {PATIENCE})" if self.early_stopping else "no early stopping"
+        note(f"Objective: {objectives.NAMES[self.objective]} on validation decides the auto settings "
+             f"(hyperparameter objective: accuracy, macro_f1 or mae)")
         note(f"Settings: learning-rate multiplier {decided['learning_rate_multiplier']}, class weights "
              f"{decided['class_weight']}, batch size {self.batch_size}, {self.n_epochs} epochs at most, {stop}")
         return decided
 
     def _search(self, note: Note, check: Callable[[], None]) -> dict:
+        from core.backend import objective as objectives
+
         r = self.requested
         lrs = AUTO_LR_MULTIPLIERS if r["learning_rate_multiplier"] == "auto" else (float(r["learning_rate_multiplier"]),)
         weights = CLASS_WEIGHTS if r["class_weight"] == "auto" else (r["class_weight"],)
@@ -319,9 +356,9 @@ class LinearTrainer:
                 run = self._fit(X, y, _class_weights(cw, y, len(self.classes)), BASE_STEP_SIZE * lr,
                                 AUTO_MAX_EPOCHS, early_stopping=True, check=check)
                 predicted = run.model_proba(self.Xv).argmax(axis=1)
-                f1 = _macro_f1(self.yv, predicted)
-                note(f"Auto search: learning-rate multiplier {lr}, class weights {cw}: validation macro-F1 "
-                     f"{f1:.3f} at epoch {run.progress.best_epoch + 1}")
+                f1 = objectives.score(self.objective, self.yv, predicted, self.classes)
+                note(f"Auto search: learning-rate multiplier {lr}, class weights {cw}: validation "
+                     f"{objectives.shown(self.objective, f1)} at epoch {run.progress.best_epoch + 1}")
                 if best is None or f1 > best[0] + 1e-9:
                     best = (f1, lr, cw, run.progress.best_epoch)
         _, lr, cw, best_epoch = best

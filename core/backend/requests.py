@@ -3,16 +3,15 @@
 from __future__ import annotations
 
 from core.backend.errors import bad_request
-from core.choices import CLASS_WEIGHTS
+from core.launch_options import BY_NAME, HYPERPARAMETERS, OptionRefused
+from core.seed import SEED_RULE
 
-MAX_SUFFIX = 64
-LIMITS = {"n_epochs": (1, 50), "batch_size": (1, 256)}
-# startune's own hyperparameters, beside OpenAI's three: the local trainer's class weighting and
-# whether it stops early ("auto" = chosen on the validation split).
-EXTENSIONS = {"class_weight": CLASS_WEIGHTS, "early_stopping": ("auto", True, False)}
+# OpenAI's hyperparameters, always in a job's method; startune's own (class weights, early stopping) only when asked
+OPENAI_HYPERPARAMETERS = tuple(name for name, option in HYPERPARAMETERS.items() if option.openai)
 
 
 def check_hyperparameters(hp: object, where: str) -> dict:
+    """Each hyperparameter by its declaration's rule (core/launch_options.py), the one the front ends apply."""
     if hp is None:
         return {}
     if not isinstance(hp, dict):
@@ -20,28 +19,14 @@ def check_hyperparameters(hp: object, where: str) -> dict:
     out = {}
     for key, value in hp.items():
         param = f"{where}.{key}"
-        if key in EXTENSIONS:
-            allowed = EXTENSIONS[key]
-            if value is None or not any(value is a or (isinstance(a, str) and value == a) for a in allowed):
-                shown = ", ".join(repr(a) if isinstance(a, str) else str(a).lower() for a in allowed)
-                raise bad_request(f"Invalid {key}: {value!r}. Must be one of {shown}.", param=param,
-                                  code="invalid_hyperparameters")
-            out[key] = value
-            continue
-        if key not in ("n_epochs", "batch_size", "learning_rate_multiplier"):
+        option = HYPERPARAMETERS.get(key)
+        if option is None:
             raise bad_request(f"Unrecognized hyperparameter '{key}'", param=param)
-        if value == "auto" or value is None:
-            out[key] = "auto"
-            continue
-        if key in LIMITS:
-            lo, hi = LIMITS[key]
-            if isinstance(value, bool) or not isinstance(value, int) or not lo <= value <= hi:
-                raise bad_request(f"Invalid {key}: {value!r}. Must be 'auto' or an integer between {lo} and {hi}.",
-                                  param=param, code="invalid_hyperparameters")
-        elif isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0 or value > 100:
-            raise bad_request(f"Invalid learning_rate_multiplier: {value!r}. Must be 'auto' or a number > 0.",
-                              param=param, code="invalid_hyperparameters")
-        out[key] = value
+        try:
+            out[key] = option.check(value)
+        except OptionRefused as exc:
+            raise bad_request(f"Invalid {key}: {value!r}. Must be {exc.rule}.", param=param,
+                              code="invalid_hyperparameters") from None
     return out
 
 
@@ -62,12 +47,15 @@ def check_create_job(body: dict) -> dict:
     if suffix is not None:
         if not isinstance(suffix, str):
             raise bad_request("'suffix' must be a string", param="suffix")
-        if len(suffix) > MAX_SUFFIX:
-            raise bad_request(f"suffix is too long: {len(suffix)} characters (at most {MAX_SUFFIX}).",
+        limit = BY_NAME["suffix"].max_length
+        if limit is not None and len(suffix) > limit:
+            raise bad_request(f"suffix is too long: {len(suffix)} characters (at most {limit}).",
                               param="suffix", code="invalid_suffix")
     seed = body.get("seed")
-    if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed <= 2**31 - 1):
-        raise bad_request("'seed' must be an integer between 0 and 2147483647", param="seed")
+    try:
+        BY_NAME["seed"].check(seed)
+    except OptionRefused:
+        raise bad_request(f"'seed' must be {SEED_RULE}", param="seed") from None
     metadata = body.get("metadata")
     if metadata is not None:
         if not isinstance(metadata, dict) or len(metadata) > 16 or not all(
@@ -91,13 +79,13 @@ def check_create_job(body: dict) -> dict:
             raise bad_request("Use either 'hyperparameters' or 'method', not both", param="hyperparameters")
     else:
         hp = legacy
-    full = {k: hp.get(k, "auto") for k in ("n_epochs", "batch_size", "learning_rate_multiplier")}
+    full = {k: hp.get(k, "auto") for k in OPENAI_HYPERPARAMETERS}
     return {
         "model": body["model"], "training_file": body["training_file"], "validation_file": validation,
         "suffix": suffix, "seed": seed, "metadata": metadata,
         "integrations": check_integrations(body.get("integrations")),
         "method": {"type": "supervised", "supervised": {"hyperparameters": full}},
-        "requested": full | {k: v for k, v in hp.items() if k in EXTENSIONS},
+        "requested": full | {k: v for k, v in hp.items() if k not in full},
     }
 
 

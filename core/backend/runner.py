@@ -44,6 +44,7 @@ class JobRunner:
         self._stop = threading.Event()
         self._wake = threading.Event()
         self._thread: threading.Thread | None = None
+        self.on_stop: list[Callable[[], None]] = []  # other threads on this store, stopped before it closes
 
     # -- thread control -------------------------------------------------------------------
     def start(self) -> None:
@@ -60,6 +61,8 @@ class JobRunner:
         if self._thread is not None:
             self._thread.join(timeout)
             self._thread = None
+        for stop in self.on_stop:
+            stop()
         self.store.close()
 
     def _loop(self) -> None:

@@ -29,6 +29,11 @@ SCHEMA = [
     CREATE TABLE models (id TEXT PRIMARY KEY, created INTEGER, job_id TEXT, obj TEXT, path TEXT,
                          deleted INTEGER DEFAULT 0);
     """,
+    # version 2: Batch API batches (core/backend/batches.py), claimed through a lease like jobs
+    """
+    CREATE TABLE batches (id TEXT PRIMARY KEY, created_at INTEGER, status TEXT, obj TEXT,
+                          lease_owner TEXT, lease_expires REAL);
+    """,
 ]
 
 

@@ -17,6 +17,7 @@ import math
 import os
 import threading
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -31,8 +32,10 @@ MINILM_SHA256 = "53aa51172d142c89d9012cce15ae4d6cc0ca6895895114379cacb4fab128d9d
 INSTALL_HINT = "pip install 'startune[transformers]'"
 REQUIRED_MODULES = ("torch", "transformers")
 
-MAX_LENGTH = 128              # tokens per example; reviews are short, and attention cost grows with the square
-BASE_LEARNING_RATE = 5e-5     # step size = BASE_LEARNING_RATE * learning_rate_multiplier (BERT's recipe)
+MAX_LENGTH = 128              # tokens per example when nothing else is known (a saved model records its own)
+LENGTH_QUANTILE = 0.98        # "auto" max length covers this share of the training texts whole...
+MAX_AUTO_LENGTH = {"cpu": 256, "cuda": 512, "mps": 512}   # ...up to this (attention cost grows with the square)
+BASE_LEARNING_RATE = 5e-5     # BERT's recipe, for a base-sized encoder; smaller models take larger steps
 WARMUP_FRACTION = 0.1
 WEIGHT_DECAY = 0.01
 MAX_GRAD_NORM = 1.0
@@ -41,6 +44,32 @@ INFER_BATCH = 64
 GROUP_BATCHES = 50            # batches drawn together and cut by length: little padding, still random
 MIN_EXAMPLES_SEEN = 4000      # "auto" epochs: small files get more passes so the head sees enough examples
 MAX_AUTO_EPOCHS = 8
+EVALS_PER_EPOCH = 3           # early stopping looks at validation this often...
+PATIENCE_EVALS = 3            # ...and stops after this many looks without a better objective (one epoch)
+EVAL_SAMPLE = 600             # validation examples each look scores (the final choice uses all of them)
+HOLDOUT, MIN_FOR_HOLDOUT = 0.1, 50   # without a validation file, this share of training is held out
+# "auto" class weighting without a second fine-tune: train unweighted, then subtract tau * log(label prior)
+# from the logits, tau chosen on validation by the objective (0 = no correction, 1 = a balanced prior)
+PRIOR_CORRECTIONS = (0.0, 0.25, 0.5, 0.75, 1.0)
+
+
+def base_learning_rate(n_parameters: int) -> float:
+    """The step size at multiplier 1 for a model of this size: small encoders (MiniLM, 22M) need larger
+    steps than BERT-base's 5e-5 to move in a few epochs, large ones smaller."""
+    if n_parameters < 50e6:
+        return 1e-4
+    if n_parameters < 200e6:
+        return BASE_LEARNING_RATE
+    return 2e-5
+
+
+def auto_max_length(lengths: Sequence[int], model_limit: int, device_type: str = "cpu") -> int:
+    """The shortest length, a multiple of 8, that keeps LENGTH_QUANTILE of the texts whole."""
+    if not len(lengths):
+        return min(MAX_LENGTH, model_limit)
+    wanted = int(np.quantile(np.asarray(lengths), LENGTH_QUANTILE))
+    wanted = max(16, -(-wanted // 8) * 8)
+    return int(min(wanted, model_limit, MAX_AUTO_LENGTH.get(device_type, 256)))
 
 
 class BaseModelError(TrainingDataError):
@@ -207,8 +236,9 @@ def pick_device(prefer: str | None = None):
 
 
 def auto_hyperparameters(n_examples: int, requested: dict, device_type: str = "cpu") -> dict:
-    """"auto" for an encoder: BERT's recipe (3 epochs, batch 16 or 32 on a GPU, 5e-5), with more epochs
-    for small files so training sees at least MIN_EXAMPLES_SEEN examples (at most MAX_AUTO_EPOCHS)."""
+    """"auto" for an encoder: at most 3 epochs (early stopping decides; more for small files, so training
+    sees at least MIN_EXAMPLES_SEEN examples, at most MAX_AUTO_EPOCHS), batch 16 or 32 on a GPU, and class
+    weighting "auto": a prior correction chosen on validation after training, which costs no second run."""
     epochs = requested.get("n_epochs", "auto")
     batch = requested.get("batch_size", "auto")
     lr = requested.get("learning_rate_multiplier", "auto")
@@ -219,8 +249,8 @@ def auto_hyperparameters(n_examples: int, requested: dict, device_type: str = "c
     if lr in (None, "auto"):
         lr = 1.0
     weights = requested.get("class_weight", "auto")
-    if weights in (None, "auto"):
-        weights = "none"   # a search over it, as the linear trainer runs, would cost a fine-tune per option
+    if weights is None:
+        weights = "auto"
     return {"n_epochs": int(epochs), "batch_size": int(batch), "learning_rate_multiplier": float(lr),
             "class_weight": weights}
 
@@ -266,8 +296,11 @@ class TransformerModel:
     kind = "transformer"
 
     def __init__(self, classes: list[str], model, tokenizer, *, data_format: str = "chat", base_model: str = "",
-                 max_length: int = MAX_LENGTH, device=None, amp_dtype=None) -> None:
+                 max_length: int = MAX_LENGTH, device=None, amp_dtype=None,
+                 logit_bias: Sequence[float] | None = None) -> None:
         self.classes = list(classes)
+        # added to the logits before the softmax: the prior correction chosen on validation (zeros = none)
+        self.logit_bias = np.zeros(len(self.classes)) if logit_bias is None else np.asarray(logit_bias, float)
         self.model, self.tokenizer = model, tokenizer
         self.data_format, self.base_model, self.max_length = data_format, base_model, max_length
         self.device = device if device is not None else next(model.parameters()).device
@@ -329,7 +362,7 @@ class TransformerModel:
         return request.result()
 
     def _proba(self, texts: list[str]) -> np.ndarray:
-        z = self.logits(self.encode(texts)).astype(np.float64)
+        z = self.logits(self.encode(texts)).astype(np.float64) + self.logit_bias
         z -= z.max(axis=1, keepdims=True)
         np.exp(z, out=z)
         z /= z.sum(axis=1, keepdims=True)
@@ -344,7 +377,8 @@ class TransformerModel:
         self.model.save_pretrained(directory, safe_serialization=True)
         self.tokenizer.save_pretrained(directory)
         write_manifest(directory, self.kind, classes=self.classes, data_format=self.data_format,
-                       base_model=self.base_model, max_length=self.max_length)
+                       base_model=self.base_model, max_length=self.max_length,
+                       logit_bias=[float(v) for v in self.logit_bias])
 
     @classmethod
     def load(cls, directory: Path, meta: dict | None = None) -> TransformerModel:
@@ -367,7 +401,7 @@ class TransformerModel:
         model.to(device).eval()
         return cls(meta["classes"], model, tokenizer, data_format=meta.get("data_format", "chat"),
                    base_model=meta.get("base_model", ""), max_length=int(meta.get("max_length", MAX_LENGTH)),
-                   device=device, amp_dtype=dtype)
+                   device=device, amp_dtype=dtype, logit_bias=meta.get("logit_bias"))
 
 
 def _is_oom(exc: BaseException) -> bool:
@@ -393,17 +427,32 @@ class TransformerTrainer:
         self.train_examples, self.valid_examples = list(train_examples), list(valid_examples)
         self.requested = dict(requested or {})
         self.data_format = self.train_examples[0].format
+        index = {c: i for i, c in enumerate(self.classes)}
+        self.holdout = 0
+        if (not any(e.label in index for e in self.valid_examples) and len(self.train_examples) >= MIN_FOR_HOLDOUT
+                and self._wants_validation()):
+            # "auto" decides on validation; without a file, a seeded tenth of training is held out for it
+            order = np.random.default_rng([seed, 2]).permutation(len(self.train_examples))
+            self.holdout = max(1, int(len(self.train_examples) * HOLDOUT))
+            held = set(order[: self.holdout].tolist())
+            self.valid_examples = [e for i, e in enumerate(self.train_examples) if i in held]
+            self.train_examples = [e for i, e in enumerate(self.train_examples) if i not in held]
         self.n = len(self.train_examples)
         self._decide(auto_hyperparameters(self.n, self.requested))   # provisional: setup knows the device
         self.live: TransformerModel | None = None
         self.closing_notes: list[str] = []
+
+    def _wants_validation(self) -> bool:
+        r = self.requested
+        return (r.get("n_epochs", "auto") in (None, "auto") or r.get("class_weight", "auto") in (None, "auto")
+                or r.get("early_stopping") is True)
 
     def _decide(self, hp: dict) -> None:
         self.hp = {"n_epochs": int(hp["n_epochs"]), "batch_size": int(hp["batch_size"]),
                    "learning_rate_multiplier": float(hp["learning_rate_multiplier"])}
         self.class_weight = hp.get("class_weight", "none")
         self.n_epochs, self.batch_size = self.hp["n_epochs"], self.hp["batch_size"]
-        self.lr = BASE_LEARNING_RATE * self.hp["learning_rate_multiplier"]
+        self.lr = float(hp.get("learning_rate", BASE_LEARNING_RATE)) * self.hp["learning_rate_multiplier"]
         self.steps_per_epoch = math.ceil(self.n / self.batch_size)
         self.total_steps = self.steps_per_epoch * self.n_epochs
         self.stride = max(1, math.ceil(self.total_steps / MAX_REPORTED_STEPS))
@@ -413,25 +462,49 @@ class TransformerTrainer:
         return dict(self.hp)
 
     def setup(self, note: Note, check: Callable[[], None], decided: dict | None = None) -> dict:
-        """Load the base model on the device and tokenise the examples. A resumed job passes what its
-        first run decided, so it keeps its batch size even if the device changed in between."""
+        """Load the base model on the device, tokenise the examples and make the "auto" choices (each one
+        an event). A resumed job passes what its first run decided, so it trains exactly as that run did."""
         import torch
 
+        from core.backend import objective as objectives
+
         self.device, self.amp_dtype, device_text = pick_device()
-        self._decide(decided or auto_hyperparameters(self.n, self.requested, self.device.type))
+        self.objective, why = objectives.resolve(self.requested.get("objective"), self.classes)
+        if why:
+            note(why)
         ignored = sorted(k for k, v in self.requested.items()
-                         if k not in self.hp and k != "class_weight" and v not in (None, "auto"))
+                         if k not in self.hp and k not in ("class_weight", "early_stopping", "objective")
+                         and v not in (None, "auto"))
         if ignored:
             note(f"{', '.join(ignored)} apply to the linear model only; {self.model_id} ignores them")
+        if self.holdout:
+            note(f"No validation file: {self.holdout:,} of the training examples are held out to stop early "
+                 f"and to choose the class weighting")
         source = resolve_source(self.model_id)
         self.tokenizer = load_tokenizer(self.model_id, source)
         check()
         torch.manual_seed(self.seed)   # the new head's initial weights
         model = load_classifier(self.model_id, source, self.classes, self.tokenizer.pad_token_id)
         check()
-        limits = [MAX_LENGTH, getattr(model.config, "max_position_embeddings", None) or MAX_LENGTH,
-                  self.tokenizer.model_max_length if self.tokenizer.model_max_length < 10**6 else MAX_LENGTH]
-        self.max_length = int(min(limits))
+        params = sum(p.numel() for p in model.parameters())
+        limits = [getattr(model.config, "max_position_embeddings", None) or 512,
+                  self.tokenizer.model_max_length if self.tokenizer.model_max_length < 10**6 else 512]
+        model_limit = int(min(limits))
+        texts = [e.text for e in self.train_examples]
+        if decided is None:
+            lengths = [len(x) for x in self.tokenizer(texts, truncation=True, max_length=model_limit)["input_ids"]]
+            decided = auto_hyperparameters(self.n, self.requested, self.device.type) | {
+                "max_length": auto_max_length(lengths, model_limit, self.device.type),
+                "learning_rate": base_learning_rate(params), "objective": self.objective}
+            covered = float(np.mean(np.asarray(lengths) <= decided["max_length"])) if lengths else 1.0
+            note(f"Auto max length: {decided['max_length']} tokens keeps {covered:.1%} of the training texts "
+                 f"whole (longest {max(lengths, default=0)}, median {int(np.median(lengths)) if lengths else 0})")
+        self._decide(decided)
+        self.max_length = int(decided.get("max_length", min(MAX_LENGTH, model_limit)))
+        self.objective = decided.get("objective", self.objective)
+        asked = self.requested.get("early_stopping", "auto")
+        self.early_stopping = bool(asked is True or (asked in (None, "auto")
+                                                     and self.requested.get("n_epochs", "auto") in (None, "auto")))
         try:
             model.to(self.device)
         except Exception as exc:
@@ -442,25 +515,36 @@ class TransformerTrainer:
                                      base_model=self.model_id, max_length=self.max_length, device=self.device,
                                      amp_dtype=self.amp_dtype)
         index = {c: i for i, c in enumerate(self.classes)}
-        self.ids = self.live.encode([e.text for e in self.train_examples])
+        self.ids = self.live.encode(texts)
         self.y = np.array([index[e.label] for e in self.train_examples])
         known = [e for e in self.valid_examples if e.label in index]   # a label never trained on cannot be scored
         self.valid_ids = self.live.encode([e.text for e in known]) if known else []
         self.valid_y = np.array([index[e.label] for e in known], dtype=int)
+        if not len(self.valid_y):
+            self.early_stopping = False
+        pick = np.random.default_rng([self.seed, 5]).permutation(len(self.valid_y))[:EVAL_SAMPLE]
+        self.eval_rows = np.sort(pick)
 
         counts = np.bincount(self.y, minlength=len(self.classes)).astype(np.float64)
+        self.log_prior = np.log(np.maximum(counts, 1) / max(1, counts.sum()))
         # "balanced": each label weighs as much in the loss as the others, however rare (better macro-F1)
         self.loss_weights = (self.n / (len(self.classes) * np.maximum(counts, 1))
                              if self.class_weight == "balanced" else None)
-        params = sum(p.numel() for p in model.parameters())
+        stop = (f"early stopping on validation {objectives.NAMES[self.objective]} ({EVALS_PER_EPOCH} looks an "
+                f"epoch, patience {PATIENCE_EVALS}, best kept)" if self.early_stopping else "no early stopping")
+        weighting = ("auto: a prior correction chosen on validation" if self.class_weight == "auto"
+                     else self.class_weight)
         note(f"Training on {device_text}: {self.model_id} ({params / 1e6:.1f}M parameters), {len(self.classes)} "
              f"labels, batch size {self.batch_size}, learning rate {self.lr:.2g} with {self.warmup} warm-up "
-             f"steps, {self.n_epochs} epochs, class weights {self.class_weight}, at most {self.max_length} "
-             f"tokens per example")
+             f"steps, {self.n_epochs} epochs{' at most' if self.early_stopping else ''}, {stop}, class weights "
+             f"{weighting}, objective {objectives.NAMES[self.objective]}, at most {self.max_length} tokens "
+             f"per example")
         truncated = sum(len(x) >= self.max_length for x in self.ids)
         if truncated:
             note(f"{truncated:,} training example(s) are longer than {self.max_length} tokens and were truncated")
-        return self.hyperparameters() | {"class_weight": self.class_weight}
+        return self.hyperparameters() | {"class_weight": self.class_weight, "max_length": self.max_length,
+                                         "learning_rate": self.lr / self.hp["learning_rate_multiplier"],
+                                         "objective": self.objective}
 
     # -- the schedule: linear warm-up then linear decay to zero, as BERT was fine-tuned
     def lr_factor(self, step: int) -> float:
@@ -495,23 +579,49 @@ class TransformerTrainer:
         return torch.optim.AdamW(groups, lr=self.lr)
 
     def valid_metrics(self, model: TransformerModel | None = None) -> tuple[float, float] | None:
-        """Loss and accuracy on the whole validation set."""
+        """Loss and accuracy on the whole validation set, as the model answers (prior correction included)."""
         if not len(self.valid_y):
             return None
-        return self._score(model or self.live, self.valid_ids, self.valid_y)
+        model = model or self.live
+        return self._score(model, self.valid_ids, self.valid_y, model.logit_bias)
 
     @staticmethod
-    def _score(model: TransformerModel, ids: list[list[int]], y: np.ndarray) -> tuple[float, float]:
-        z = model.logits(ids).astype(np.float64)
-        z -= z.max(axis=1, keepdims=True)
-        log_p = z - np.log(np.exp(z).sum(axis=1, keepdims=True))
+    def _log_proba(z: np.ndarray) -> np.ndarray:
+        z = z - z.max(axis=1, keepdims=True)
+        return z - np.log(np.exp(z).sum(axis=1, keepdims=True))
+
+    @classmethod
+    def _score(cls, model: TransformerModel, ids: list[list[int]], y: np.ndarray,
+               bias: np.ndarray | None = None) -> tuple[float, float]:
+        z = model.logits(ids).astype(np.float64) + (0.0 if bias is None else bias)
+        log_p = cls._log_proba(z)
         return float(-log_p[np.arange(len(y)), y].mean()), float(np.mean(z.argmax(axis=1) == y))
+
+    def _best_correction(self, z: np.ndarray, y: np.ndarray) -> tuple[float, float, float]:
+        """(objective, tau, loss) of the best prior correction for validation logits ``z``."""
+        from core.backend import objective as objectives
+
+        taus = PRIOR_CORRECTIONS if self.class_weight == "auto" else (0.0,)
+        best = None
+        for tau in taus:
+            adjusted = z - tau * self.log_prior
+            value = objectives.score(self.objective, y, adjusted.argmax(axis=1), self.classes)
+            loss = float(-self._log_proba(adjusted)[np.arange(len(y)), y].mean())
+            if best is None or value > best[0] + 1e-12:
+                best = (value, tau, loss)
+        return best
+
+    def _look(self) -> tuple[float, float]:
+        """One early-stopping look: (objective with its best correction, validation loss) on a fixed sample."""
+        ids = [self.valid_ids[i] for i in self.eval_rows]
+        value, _, loss = self._best_correction(self.live.logits(ids).astype(np.float64), self.valid_y[self.eval_rows])
+        return value, loss
 
     def train(self, *, start_epoch: int = 0, resume: Path | None = None, on_step: OnStep | None = None,
               on_epoch_end: OnEpochEnd | None = None) -> TransformerModel:
         """Train epochs [start_epoch, n_epochs); on_step returning False stops after that step. A checkpoint
-        is the model folder alone: a resumed run replays the same batches, dropout and learning-rate
-        schedule, but AdamW's moments start again (keeping them would triple every checkpoint's size)."""
+        is the model folder plus the trainer's state (AdamW's moments, the early-stopping record and the best
+        weights so far, as safetensors), so a resumed job ends exactly as an uninterrupted one."""
         if self.live is None:
             raise RuntimeError("setup() must run before train()")
         try:
@@ -530,7 +640,7 @@ class TransformerTrainer:
         if self.device.type == "cuda":
             torch.cuda.empty_cache()
 
-    def _restore(self, resume: Path) -> None:
+    def _restore(self, resume: Path, optimizer) -> None:
         from transformers import AutoModelForSequenceClassification
 
         from core.backend.model_files import read_manifest
@@ -542,23 +652,42 @@ class TransformerTrainer:
         saved = AutoModelForSequenceClassification.from_pretrained(resume, local_files_only=True,
                                                                    use_safetensors=True)
         self.live.model.load_state_dict(saved.state_dict())
+        state = read_trainer_state(resume / TRAINER_STATE, self.device)
+        if state is None:
+            return   # a checkpoint of an earlier version: weights only, AdamW starts again
+        optimizer.load_state_dict(state.optimizer)
+        self._record = state.record
+        self._best_state = state.best
+
+    def _write_checkpoint(self, optimizer) -> Callable[[Path], None]:
+        def write(directory: Path) -> None:
+            self.live.save(directory)
+            write_trainer_state(Path(directory) / TRAINER_STATE, optimizer.state_dict(), self._record,
+                                self._best_state)
+        return write
 
     def _train(self, start_epoch: int, resume: Path | None, on_step, on_epoch_end) -> TransformerModel:
         import torch
         import torch.nn.functional as F
 
         model = self.live.model
-        if resume is not None:
-            self._restore(Path(resume))
         model.train()
         optimizer = self._optimizer(model)
+        # early stopping's record: looks so far, the best objective and its loss, looks since it, valid cursor
+        self._record = {"looks": 0, "best": None, "best_loss": None, "since": 0, "valid_cursor": 0,
+                        "best_step": 0}
+        self._best_state: dict | None = None
+        if resume is not None:
+            self._restore(Path(resume), optimizer)
         offset = start_epoch * self.steps_per_epoch
+        for group in optimizer.param_groups:
+            group["lr"] = self.lr   # LambdaLR scales the base rate; a restored group carries the last one
         schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: self.lr_factor(s + offset))
         scaler = torch.amp.GradScaler("cuda") if self.amp_dtype == torch.float16 else None
         pad_id = self.tokenizer.pad_token_id
         weight = (torch.as_tensor(self.loss_weights, dtype=torch.float32, device=self.device)
                   if self.loss_weights is not None else None)
-        valid_cursor = 0
+        look_every = max(1, self.steps_per_epoch // EVALS_PER_EPOCH)
         for epoch in range(start_epoch, self.n_epochs):
             torch.manual_seed(self.seed * 1009 + epoch)   # dropout, so a resumed epoch replays the same way
             for b, idx in enumerate(self.batches(epoch)):
@@ -587,20 +716,113 @@ class TransformerTrainer:
                     metrics = StepMetrics(step, self.total_steps, float(loss.item()), float(accuracy.item()))
                     if len(self.valid_y) and (step % VALID_EVERY == 0 or step == self.total_steps):
                         # a rotating validation batch, like the per-step valid loss of OpenAI's metrics
-                        take = np.arange(valid_cursor, valid_cursor + min(self.batch_size, len(self.valid_y)))
+                        cursor = self._record["valid_cursor"]
+                        take = np.arange(cursor, cursor + min(self.batch_size, len(self.valid_y)))
                         take %= len(self.valid_y)
-                        valid_cursor = int(take[-1] + 1) % len(self.valid_y)
+                        self._record["valid_cursor"] = int(take[-1] + 1) % len(self.valid_y)
                         metrics.valid_loss, metrics.valid_mean_token_accuracy = self._score(
                             self.live, [self.valid_ids[i] for i in take], self.valid_y[take])
+                stop = False
+                if self.early_stopping and (step % look_every == 0 or step == self.total_steps):
+                    stop = self._early_stop(step)
                 if on_step is not None and on_step(metrics, reported) is False:
                     return self._final()
+                if stop:
+                    return self._final()
             if on_epoch_end is not None:
-                on_epoch_end(epoch, (epoch + 1) * self.steps_per_epoch, self.live.save)
+                on_epoch_end(epoch, (epoch + 1) * self.steps_per_epoch, self._write_checkpoint(optimizer))
         return self._final()
 
+    def _early_stop(self, step: int) -> bool:
+        """A look at validation; keeps the best weights. True once PATIENCE_EVALS looks brought nothing better."""
+        from core.backend import objective as objectives
+
+        value, loss = self._look()
+        self.live.model.train()
+        r = self._record
+        r["looks"] += 1
+        better = r["best"] is None or value > r["best"] + 1e-9 or (
+            abs(value - r["best"]) <= 1e-9 and loss < r["best_loss"])
+        if better:
+            r.update(best=value, best_loss=loss, since=0, best_step=step)
+            self._best_state = {k: v.detach().to("cpu", copy=True) for k, v in self.live.model.state_dict().items()}
+            return False
+        r["since"] += 1
+        if r["since"] >= PATIENCE_EVALS and step < self.total_steps:
+            self.closing_notes.append(
+                f"Early stopping at step {step}/{self.total_steps}: validation "
+                f"{objectives.shown(self.objective, r['best'])} at step {r['best_step']} was not bettered in "
+                f"{PATIENCE_EVALS} looks; the model of step {r['best_step']} is kept")
+            return True
+        return False
+
     def _final(self) -> TransformerModel:
+        from core.backend import objective as objectives
+
+        if self._best_state is not None and self._record.get("best_step"):
+            self.live.model.load_state_dict(self._best_state)
+            if not any("Early stopping" in n for n in self.closing_notes):
+                self.closing_notes.append(f"Best validation {objectives.shown(self.objective, self._record['best'])} "
+                                          f"at step {self._record['best_step']}: that model is kept")
         self.live.model.eval()
+        if len(self.valid_y) and self.class_weight == "auto":
+            z = self.live.logits(self.valid_ids).astype(np.float64)
+            value, tau, _ = self._best_correction(z, self.valid_y)
+            plain = objectives.score(self.objective, self.valid_y, z.argmax(axis=1), self.classes)
+            self.live.logit_bias = -tau * self.log_prior
+            self.closing_notes.append(
+                f"Class weighting (auto): prior correction {tau:g} chosen on validation "
+                f"({objectives.shown(self.objective, value)}; without it {objectives.shown(self.objective, plain)})")
         return self.live
+
+
+TRAINER_STATE = "trainer_state"
+
+
+@dataclass
+class TrainerState:
+    optimizer: dict
+    record: dict
+    best: dict | None
+
+
+def write_trainer_state(folder: Path, optimizer_state: dict, record: dict, best: dict | None) -> None:
+    """AdamW's moments and the early-stopping record beside a checkpoint, as safetensors + JSON (no pickle)."""
+    import orjson
+    from safetensors.torch import save_file
+
+    folder.mkdir(parents=True, exist_ok=True)
+    tensors, scalars = {}, {}
+    for index, values in optimizer_state["state"].items():
+        for key, value in values.items():
+            if hasattr(value, "detach"):
+                tensors[f"{index}.{key}"] = value.detach().to("cpu").contiguous()
+            else:
+                scalars[f"{index}.{key}"] = value
+    save_file(tensors, str(folder / "optimizer.safetensors"))
+    if best is not None:
+        save_file({k: v.contiguous() for k, v in best.items()}, str(folder / "best.safetensors"))
+    (folder / "state.json").write_bytes(orjson.dumps({
+        "param_groups": optimizer_state["param_groups"], "scalars": scalars, "record": record,
+        "has_best": best is not None}))
+
+
+def read_trainer_state(folder: Path, device) -> TrainerState | None:
+    import orjson
+    from safetensors.torch import load_file
+
+    if not (folder / "state.json").is_file():
+        return None
+    meta = orjson.loads((folder / "state.json").read_bytes())
+    state: dict = {}
+    for name, tensor in load_file(str(folder / "optimizer.safetensors"), device=str(device)).items():
+        index, key = name.split(".", 1)
+        state.setdefault(int(index), {})[key] = tensor
+    for name, value in meta["scalars"].items():
+        index, key = name.split(".", 1)
+        state.setdefault(int(index), {})[key] = value
+    best = load_file(str(folder / "best.safetensors")) if meta.get("has_best") else None
+    return TrainerState({"state": state, "param_groups": meta["param_groups"]}, meta["record"], best)
 
 
 def make_trainer(model_id: str) -> Callable[[Sequence, Sequence, dict, int], TransformerTrainer]:
@@ -610,3 +832,78 @@ def make_trainer(model_id: str) -> Callable[[Sequence, Sequence, dict, int], Tra
         return TransformerTrainer(model_id, train_examples, valid_examples, requested, seed)
 
     return factory
+
+
+@dataclass
+class DurationEstimate:
+    """How long a transformer job will train on this machine, from a short calibration run."""
+
+    seconds: float                 # the whole job if it trains every epoch (early stopping can end it sooner)
+    device: str                    # "cpu (2 threads)", "cuda (NVIDIA H200, bf16 mixed precision)"
+    step_seconds: float
+    total_steps: int
+    early_stopping: bool
+
+    def describe(self) -> str:
+        text = f"about {_clock(self.seconds)} on {self.device}"
+        if self.early_stopping:
+            text = f"up to {_clock(self.seconds)} on {self.device} (early stopping may end it sooner)"
+        return f"{text}: {self.total_steps:,} steps at {self.step_seconds:.2f} s"
+
+    def too_long(self) -> bool:
+        return self.device.startswith("cpu") and self.seconds > LONG_ON_CPU
+
+
+LONG_ON_CPU = 30 * 60          # above this on a CPU, the estimate names the faster choices
+CALIBRATION_STEPS = 4
+
+
+def _clock(seconds: float) -> str:
+    minutes = seconds / 60
+    if minutes < 1:
+        return f"{max(1, round(seconds))} s"
+    if minutes < 90:
+        return f"{round(minutes)} min"
+    return f"{minutes / 60:.1f} h"
+
+
+def estimate_duration(model_id: str, train_examples: Sequence, valid_examples: Sequence, requested: dict,
+                      seed: int = 0, check: Callable[[], None] = lambda: None) -> DurationEstimate:
+    """Time a few real optimiser steps (the job's own batches, length, device and threads) on a throwaway
+    copy of the job, then scale by the steps, the early-stopping looks and the final validation pass."""
+    import time
+
+    trainer = TransformerTrainer(model_id, train_examples, valid_examples, requested, seed)
+    started = time.perf_counter()
+    trainer.setup(lambda message: None, check)
+    setup = time.perf_counter() - started
+    times: list[float] = []
+    batches = trainer.batches(0)
+    calibrate = min(CALIBRATION_STEPS + 1, len(batches))
+    last = [time.perf_counter()]
+
+    def on_step(metrics, reported) -> bool:
+        now = time.perf_counter()
+        times.append(now - last[0])
+        last[0] = now
+        check()
+        return len(times) < calibrate
+
+    saved = trainer.early_stopping, trainer.class_weight
+    trainer.early_stopping, trainer.class_weight = False, "none"   # no looks, no final pass while timing
+    trainer.train(on_step=on_step)
+    trainer.early_stopping, trainer.class_weight = saved
+    # the first step pays for allocations and kernel choice; the rest are what the job will see
+    step = float(np.median(times[1:] if len(times) > 1 else times))
+    sample = [trainer.valid_ids[i] for i in trainer.eval_rows[:64]]
+    look = 0.0
+    if sample:
+        t0 = time.perf_counter()
+        trainer.live.logits(sample)
+        per_example = (time.perf_counter() - t0) / len(sample)
+        looks = trainer.n_epochs * EVALS_PER_EPOCH if trainer.early_stopping else 0
+        look = per_example * (looks * len(trainer.eval_rows) + len(trainer.valid_y)
+                              + trainer.total_steps / VALID_EVERY * min(trainer.batch_size, len(trainer.valid_y)))
+    total = setup + step * trainer.total_steps + look
+    device = pick_device()[2]
+    return DurationEstimate(total, device, step, trainer.total_steps, trainer.early_stopping)

@@ -19,6 +19,7 @@ from core.errors import StartuneError
 COMMANDS: dict[str, str] = {
     "inspect": "core.cli.prepare_cmds:inspect_cmd",
     "prepare": "core.cli.prepare_cmds:prepare_cmd",
+    "audit": "core.cli.audit_cmd:audit_cmd",
     "validate": "core.cli.validate_cmd:validate_cmd",
     "serve": "core.cli.serve_cmd:serve_cmd",
     "launch": "core.cli.job_cmds:launch_cmd",

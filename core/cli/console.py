@@ -14,13 +14,13 @@ from core.progress import ProgressFn, null_progress
 def stderr_console():
     from rich.console import Console
 
-    return Console(stderr=True, highlight=False)
+    return Console(stderr=True, highlight=False, emoji=False)
 
 
 def stdout_console():
     from rich.console import Console
 
-    return Console(highlight=False)
+    return Console(highlight=False, emoji=False)
 
 
 def print_json(obj: object) -> None:
@@ -44,7 +44,13 @@ def progress_bar(enabled: bool = True) -> Iterator[ProgressFn]:
     if not enabled or not console.is_terminal:
         yield null_progress
         return
-    from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, TimeElapsedColumn
+    from rich.progress import (
+        BarColumn,
+        Progress,
+        TaskProgressColumn,
+        TextColumn,
+        TimeElapsedColumn,
+    )
 
     tasks: dict[str, int] = {}
     with Progress(TextColumn("{task.description:<14}"), BarColumn(), TaskProgressColumn(),
@@ -60,3 +66,11 @@ def progress_bar(enabled: bool = True) -> Iterator[ProgressFn]:
 
 def option_json():
     return click.option("--json", "as_json", is_flag=True, help="Print a machine-readable result on stdout.")
+
+
+def plain(value: object) -> str:
+    """``value`` as it must appear in a rich line: ids, names and paths are never markup
+    (a suffix ``[bold]`` stays ``[bold]``). Emoji codes (``:ok:``) are off in both consoles."""
+    from rich.markup import escape
+
+    return escape(str(value))

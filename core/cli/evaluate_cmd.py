@@ -6,7 +6,14 @@ from pathlib import Path
 
 import click
 
-from core.cli.console import option_json, print_json, progress_bar, stderr_console, stdout_console
+from core.cli.console import (
+    option_json,
+    plain,
+    print_json,
+    progress_bar,
+    stderr_console,
+    stdout_console,
+)
 from core.cli.job_common import backend_options, run_async
 
 
@@ -24,10 +31,14 @@ from core.cli.job_common import backend_options, run_async
 @click.option("--concurrency", type=int, default=8, show_default=True)
 @click.option("--rpm", type=float, default=None, help="Client-side limit: requests per minute.")
 @click.option("--tpm", type=float, default=None, help="Client-side limit: tokens per minute.")
+@click.option("--batch/--no-batch", default=None,
+              help="Send the requests through the Batch API: half price on OpenAI (answers within 24 hours), "
+                   "many texts per call on the local backend. Default: on for the local backend, off elsewhere. "
+                   "The batch ids are kept: rerunning after an interruption collects them.")
 @option_json()
 @run_async
 async def evaluate_cmd(models, data: Path, backend_kind, base_url, system_prompt, few_shot, train_file, limit,
-                       concurrency, rpm, tpm, as_json) -> None:
+                       concurrency, rpm, tpm, batch, as_json) -> None:
     """Ask each of MODELS for the label of every example in --data and report the scores.
 
     MODELS are model names on the chosen backend, or runs (run id, job id or name): each run's
@@ -38,6 +49,7 @@ async def evaluate_cmd(models, data: Path, backend_kind, base_url, system_prompt
     import contextlib
 
     from core.cli.job_common import check_backend_reachable as check_reachable
+    from core.evaluate.batch import DISCOUNT, batch_price
     from core.evaluate.runner import EvalOptions, estimate_cost, evaluate
     from core.evaluate.targets import default_data, resolve_targets
     from core.jobs.backends import open_client, resolve_backend
@@ -62,19 +74,31 @@ async def evaluate_cmd(models, data: Path, backend_kind, base_url, system_prompt
         clients: dict[str, object] = {}
         for target in targets:
             if target.choice.key not in clients:
-                clients[target.choice.key] = await stack.enter_async_context(open_client(target.choice, train=False))
+                # batches=True: an embedded local backend answers this evaluation's batches in this process
+                clients[target.choice.key] = await stack.enter_async_context(
+                    open_client(target.choice, train=False, batches=True))
                 await check_reachable(clients[target.choice.key])
         for target in targets:
             model = target.model
-            cost = estimate_cost(model, data, options)
+            batched = target.choice.kind == "local" if batch is None else batch
+            cost = estimate_cost(model, data, options, count_tokens=target.choice.kind != "local")
+            if batched:
+                cost = cost | {"usd": batch_price(cost["usd"], target.choice.kind), "usd_by_requests": cost["usd"],
+                               "batch": True}
             costs.append(cost)
             price = "free" if cost["usd"] == 0 else ("price unknown" if cost["usd"] is None else f"~${cost['usd']:,.4f}")
-            err.print(f"{target.label}: {cost['examples']:,} examples, ~{cost['input_tokens']:,} input tokens ({price})",
-                      soft_wrap=True)
+            if batched and cost["usd"] and cost["usd_by_requests"]:
+                price += f" with the Batch API's {1 - DISCOUNT:.0%} discount; ~${cost['usd_by_requests']:,.4f} by requests"
+            way = "through the Batch API" if batched else "by requests"
+            tokens = (f"~{cost['input_tokens']:,} input tokens ({price})" if cost["input_tokens"] is not None
+                      else "free (the local backend does not bill by token)")
+            err.print(f"{plain(target.label)}: {cost['examples']:,} examples {plain(way)}, {plain(tokens)}", soft_wrap=True)
             with progress_bar(not as_json) as progress:
                 reports.append(await evaluate(clients[target.choice.key], model, data, options,
                                               concurrency=concurrency, rpm=rpm, tpm=tpm, registry=registry,
-                                              progress=progress, run_id=target.run_id))
+                                              progress=progress, run_id=target.run_id, batch=batched,
+                                              backend=target.choice.key,
+                                              poll_max=0.2 if target.choice.kind == "local" else 30.0))
     with_runs = any(t.run_id for t in targets)
     if as_json:
         docs = [r.to_dict() | (t.to_dict(c) if with_runs else {}) for r, t, c in zip(reports, targets, costs)]

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from core.cli.console import option_json, print_json, stdout_console
+from core.cli.console import option_json, plain, print_json, stdout_console
 
 
 @click.command("export")
@@ -52,7 +52,7 @@ def export_cmd(run: str, out_dir: Path | None, tracker: tuple[str, str] | None, 
         print_json(written)
         return
     console = stdout_console()
-    console.print(f"exported run {written['run_id']} to {written['out']}: {', '.join(written['files'])}",
+    console.print(f"exported run {plain(written['run_id'])} to {plain(written['out'])}: {plain(', '.join(written['files']))}",
                   soft_wrap=True)
     for missing in written.get("missing", []):
-        console.print(f"[yellow]not exported: {missing}[/]", soft_wrap=True)
+        console.print(f"[yellow]not exported: {plain(missing)}[/]", soft_wrap=True)

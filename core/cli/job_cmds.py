@@ -6,47 +6,29 @@ from pathlib import Path
 
 import click
 
-from core.choices import CLASS_WEIGHTS, TRAINING_TYPES
-from core.cli.console import option_json, print_json, progress_bar, stderr_console, stdout_console
-from core.cli.job_common import backend_options, follow_job, run_async
+from core.cli.console import (
+    option_json,
+    plain,
+    print_json,
+    progress_bar,
+    stderr_console,
+    stdout_console,
+)
+from core.cli.job_common import (
+    backend_options,
+    follow_job,
+    launch_flags,
+    launch_options_from_flags,
+    print_estimate,
+    run_async,
+)
 
-
-def launch_options(f):
-    for opt in reversed([
-        click.option("--model", default=None, help="Base model (default: the backend's; local: startune-local)."),
-        click.option("--epochs", "n_epochs", default="auto", show_default=True, help="n_epochs: 1-50 or auto."),
-        click.option("--batch-size", default="auto", show_default=True, help="1-256 or auto."),
-        click.option("--lr-multiplier", "learning_rate_multiplier", default="auto", show_default=True,
-                     help="Learning-rate multiplier (> 0) or auto."),
-        click.option("--class-weight", type=click.Choice(CLASS_WEIGHTS), default="auto",
-                     show_default=True, help="Local backend: weigh rare labels up (auto: chosen on validation)."),
-        click.option("--suffix", default=None, help="Up to 64 characters in the fine-tuned model's name."),
-        click.option("--job-seed", "job_seed", default=None, help="Training seed (same seed, same run)."),
-        click.option("--no-validation", is_flag=True, help="Do not upload val.jsonl."),
-        click.option("--max-cost", default=None, help="Refuse to launch above this estimate (USD)."),
-        click.option("--name", default=None, help="Run name in the registry."),
-        click.option("--wandb-project", default=None, help="Pass a Weights & Biases integration to the job."),
-        click.option("--azure-training-type", "training_type", default=None,
-                     type=click.Choice(TRAINING_TYPES, case_sensitive=False),
-                     help="Azure OpenAI only: the job's trainingType (Developer: cheapest, no data residency)."),
-        click.option("--cleanup", is_flag=True,
-                     help="If the backend refuses to train (403 training_not_available), delete the files "
-                          "this launch uploaded."),
-    ]):
-        f = opt(f)
-    return f
+launch_options = launch_flags()  # every declared launch option's flag (core/launch_options.py)
 
 
 def build_launch_options(**kw):
-    """The launch flags as LaunchOptions, by the rules the app's Launch screen uses too."""
-    from core.jobs.options import launch_options_from_strings
-
-    return launch_options_from_strings(
-        model=kw.get("model"), epochs=kw.get("n_epochs"), batch_size=kw.get("batch_size"),
-        lr_multiplier=kw.get("learning_rate_multiplier"), class_weight=kw.get("class_weight"),
-        suffix=kw.get("suffix"), seed=kw.get("job_seed"), max_cost=kw.get("max_cost"),
-        validation=not kw.get("no_validation"), name=kw.get("name"), wandb_project=kw.get("wandb_project"),
-        training_type=kw.get("training_type"), cleanup=bool(kw.get("cleanup")))
+    """The launch flags as LaunchOptions, by the rules the app's Launch screen and the backend use too."""
+    return launch_options_from_flags(kw)
 
 
 def interactive() -> bool:
@@ -67,7 +49,7 @@ async def launch_offering_cleanup(client, source, options, *, choice, registry, 
     except TrainingNotAvailable as exc:
         if not exc.uploaded or as_json or not interactive():
             raise
-        stderr_console().print(f"[red]{exc.message}[/]", soft_wrap=True)
+        stderr_console().print(f"[red]{plain(exc.message)}[/]", soft_wrap=True)
         if not click.confirm(f"delete the {len(exc.uploaded)} file(s) this launch uploaded?", default=True,
                              err=True):
             raise
@@ -122,7 +104,7 @@ async def launch_cmd(source: Path, validation_file, backend_kind, base_url, then
     after the job ends (job is its final state, events every event of the job); messages go to stderr.
     """
     from core.jobs.backends import open_client, resolve_backend
-    from core.jobs.options import check_for_backend
+    from core.launch_options import check_for_backend
 
     choice = resolve_backend(backend_kind, base_url)
     options = build_launch_options(**kw)
@@ -135,8 +117,7 @@ async def launch_cmd(source: Path, validation_file, backend_kind, base_url, then
             run_id, job = await launch_offering_cleanup(
                                        client, source, options, choice=choice, registry=registry, progress=progress,
                                        validation_file=validation_file, as_json=as_json,
-                                       on_estimate=lambda estimate: err.print(f"estimated cost: {estimate.describe()}",
-                                                                          soft_wrap=True))
+                                       on_estimate=lambda estimate: print_estimate(err, estimate))
         from core.status import describe
 
         launched = (f"launched [bold]{job['id']}[/] (run {run_id}) on {choice.describe()}: "
@@ -147,7 +128,7 @@ async def launch_cmd(source: Path, validation_file, backend_kind, base_url, then
             job, events = await _follow_or_explain(client, registry, choice, job["id"], run_id,
                                                    output="collect" if as_json else "human")
         elif choice.kind == "local":
-            err.print(f"job {job['id']} waits: the local backend trains only while a startune process follows it; "
+            err.print(f"job {plain(job['id'])} waits: the local backend trains only while a startune process follows it; "
                       f"`startune follow {job['id']}` trains it, `startune cancel {job['id']}` cancels it",
                       soft_wrap=True)
     if as_json:
@@ -191,7 +172,6 @@ async def follow_cmd(job: str, backend_kind, base_url, since, as_json) -> None:
     continues the stream without a gap."""
     from core.cli.job_common import check_reachable
     from core.jobs.backends import open_client
-
     from core.status import TERMINAL
 
     choice, job_id = _resolve(job, backend_kind, base_url)
@@ -211,11 +191,11 @@ def _print_outcome(job: dict) -> None:
     console = stdout_console()
     status = job.get("status")
     if status == "succeeded":
-        console.print(f"[green]succeeded[/]: [bold]{job.get('fine_tuned_model')}[/] "
+        console.print(f"[green]succeeded[/]: [bold]{plain(job.get('fine_tuned_model'))}[/] "
                       f"({job.get('trained_tokens') or 0:,} trained tokens)")
     elif status == "failed":
         error = job.get("error") or {}
-        console.print(f"[red]failed[/]: {error.get('message')} ({error.get('code')})")
+        console.print(f"[red]failed[/]: {plain(error.get('message'))} ({plain(error.get('code'))})")
     else:
         from core.status import describe
 
@@ -301,7 +281,7 @@ def _control(action: str):
         if as_json:
             print_json(job_obj)
         else:
-            stdout_console().print(f"{job_id}: {job_obj['status']}")
+            stdout_console().print(f"{plain(job_id)}: {plain(job_obj['status'])}")
 
     command.__doc__ = f"{action.capitalize()} JOB (job id, run id or run name)."
     return command

@@ -9,7 +9,7 @@ import time
 import click
 
 from core.choices import BACKEND_KINDS
-from core.cli.console import print_json_line, stderr_console, stdout_console
+from core.cli.console import plain, print_json_line, stderr_console, stdout_console
 
 
 def backend_options(f):
@@ -17,6 +17,49 @@ def backend_options(f):
     f = click.option("--backend", "backend_kind", type=click.Choice(BACKEND_KINDS),
                      default=None, help="Default: settings file, else OpenAI/Azure when a key is set, else local.")(f)
     return f
+
+
+def option_flag(option, help: str | None = None):
+    """The click flag of a declared launch option (core/launch_options.py): its values are read by the
+    option's own rule (Option.parse), so a refusal is the line the app and the backend give too."""
+    text = help or option.help
+    if option.kind == "switch":
+        return click.option(option.flag, option.param, is_flag=True, help=text)
+    if option.kind == "choice":  # read by the option's rule, not click.Choice: one refusal, the app's too
+        return click.option(option.flag, option.param, metavar="[" + "|".join(option.typed_words) + "]",
+                            default=option.default if isinstance(option.default, str) else None,
+                            show_default=isinstance(option.default, str), help=text)
+    auto = option.kind in ("whole", "number")
+    return click.option(option.flag, option.param, default="auto" if auto else None, show_default=auto, help=text)
+
+
+def launch_flags(*names: str, help: dict[str, str] | None = None):
+    """A decorator adding the flags of the launch options ``names`` (all with a flag when none is named)."""
+    from core.launch_options import BY_NAME, OPTIONS
+
+    chosen = [BY_NAME[n] for n in names] if names else [o for o in OPTIONS if o.flag]
+
+    def decorate(f):
+        for option in reversed(chosen):
+            f = option_flag(option, (help or {}).get(option.name))(f)
+        return f
+
+    return decorate
+
+
+def launch_options_from_flags(kw: dict):
+    """LaunchOptions from the flags launch_flags() added (other parameters in ``kw`` are left alone)."""
+    from core.launch_options import OPTIONS, options_from_strings
+
+    return options_from_strings(**{o.param: kw[o.param] for o in OPTIONS if o.flag and o.param in kw})
+
+
+def print_estimate(err, estimate) -> None:
+    """The estimate before a launch: its cost and, for a local transformer job, the calibrated time."""
+    err.print(f"estimated cost: {estimate.describe()}", soft_wrap=True, markup=False, emoji=False)
+    duration = estimate.describe_duration()
+    if duration:
+        err.print(duration, soft_wrap=True, markup=False, emoji=False)
 
 
 def run_async(fn):
@@ -94,9 +137,9 @@ async def follow_job(client, registry, choice, job_id: str, *, output: str = "hu
     output "collect": nothing on stdout (the caller prints one JSON document at the end)."""
     from rich.live import Live
 
-    from core.retry import PollIntervals
     from core.jobs.series import MetricSeries
     from core.jobs.track import track
+    from core.retry import PollIntervals
 
     intervals = PollIntervals.fast() if choice.kind == "local" else PollIntervals()
     series = MetricSeries()
@@ -125,7 +168,7 @@ async def follow_job(client, registry, choice, job_id: str, *, output: str = "hu
         import openai
 
         what = "backend unreachable" if isinstance(exc, openai.APIConnectionError) else "backend busy"
-        err.print(f"[yellow]{what} ({exc.__class__.__name__}); retrying in {wait:.1f}s[/]")
+        err.print(f"[yellow]{plain(what)} ({plain(exc.__class__.__name__)}); retrying in {wait:.1f}s[/]")
 
     live = Live(status_text({}, series, 0, err.width), console=err, transient=True, refresh_per_second=4,
                 auto_refresh=err.is_terminal) if err.is_terminal else None

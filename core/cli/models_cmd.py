@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from core.cli.console import option_json, print_json, stdout_console
+from core.cli.console import option_json, plain, print_json, stdout_console
 from core.cli.job_common import backend_options, run_async
 
 
@@ -52,7 +52,7 @@ async def models_cmd(backend_kind, base_url, today, as_json) -> None:
     console = stdout_console()
     if ends:
         left = (ends - today).days
-        console.print(f"{choice.describe()}: new fine-tuning jobs end {ends.isoformat()} "
+        console.print(f"{plain(choice.describe())}: new fine-tuning jobs end {plain(ends.isoformat())} "
                       f"({_days(left)})", soft_wrap=True)
     if not models:
         console.print("no fine-tuned models on this backend")
@@ -73,7 +73,7 @@ async def models_cmd(backend_kind, base_url, today, as_json) -> None:
                       f"`startune evaluate {ending[0]}` then `startune export {ending[0]} --out DIR`; "
                       f"`startune rerun {ending[0]} --backend local` trains the same build elsewhere[/]",
                       soft_wrap=True)
-    console.print(f"[dim]dates: the backend's own, else startune's table as of {SHUTDOWNS_AS_OF} "
+    console.print(f"[dim]dates: the backend's own, else startune's table as of {plain(SHUTDOWNS_AS_OF)} "
                   f"(override in shutdowns.json in the config folder)[/]", soft_wrap=True)
 
 

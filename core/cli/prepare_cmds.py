@@ -6,10 +6,29 @@ from pathlib import Path
 
 import click
 
-from core.choices import (CONFLICT_POLICIES, DEFAULT_CONFLICT_POLICY, DEFAULT_ENGINE, DEFAULT_FORMAT, DEFAULT_FRACTIONS,
-                          DEFAULT_LABELS, DEFAULT_ORDER, DEFAULT_SEED, DEFAULT_SEPARATOR, ENGINES, FORMATS, ORDERS,
-                          escaped)
-from core.cli.console import option_json, print_json, progress_bar, stderr_console, stdout_console
+from core.choices import (
+    CONFLICT_POLICIES,
+    DEFAULT_CONFLICT_POLICY,
+    DEFAULT_ENGINE,
+    DEFAULT_FORMAT,
+    DEFAULT_FRACTIONS,
+    DEFAULT_LABELS,
+    DEFAULT_ORDER,
+    DEFAULT_SEED,
+    DEFAULT_SEPARATOR,
+    ENGINES,
+    FORMATS,
+    ORDERS,
+    escaped,
+)
+from core.cli.console import (
+    option_json,
+    plain,
+    print_json,
+    progress_bar,
+    stderr_console,
+    stdout_console,
+)
 
 
 def dataset_options(f):
@@ -31,7 +50,8 @@ def prepare_options(f):
                      show_default=True, help="Texts seen with different labels."),
         click.option("--split", "fractions", default=DEFAULT_FRACTIONS, show_default=True,
                      help="Train,val,test fractions."),
-        click.option("--seed", type=int, default=DEFAULT_SEED, show_default=True),
+        click.option("--seed", default=str(DEFAULT_SEED), show_default=True,
+                     help="Split and sampling seed: a whole number from 0 to 2147483647."),
         click.option("--stratify/--no-stratify", default=False, show_default=True,
                      help="Keep label proportions in every split."),
         click.option("--samples", "samples_spec", default=None,
@@ -54,7 +74,7 @@ def warn_about_build(console, manifest: dict) -> None:
 
     warnings = manifest["warnings"] if "warnings" in manifest else build_warnings(manifest)
     for warning in warnings:
-        console.print(f"[bold yellow]warning:[/] {warning}", soft_wrap=True)
+        console.print(f"[bold yellow]warning:[/] {plain(warning)}", soft_wrap=True)
 
 
 def build_options(**kw):
@@ -99,8 +119,15 @@ def inspect_cmd(dataset: str, text_column, label_column, labels_spec, page, page
 @click.option("--engine", type=click.Choice(ENGINES), default=DEFAULT_ENGINE, show_default=True,
               help="memory: in RAM (up to a few million rows); duckdb: out of core, for files larger than "
                    "memory (other split and order for the same seed); auto: duckdb for a file over 1/8 of RAM.")
+@click.option("--tokens/--no-tokens", "count_tokens", default=None,
+              help="Count every example's tokens (for the example limit and the price). Default: only for a build "
+                   "meant for a backend that bills by token (OpenAI, Azure, a compatible server); a build for the "
+                   "local backend skips them, and its manifest says so.")
+@click.option("--corrections", "corrections", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Decisions about flagged rows (the app's audit saves them beside the dataset as "
+                   "NAME.startune-corrections.json): relabel or drop those rows; recorded in the manifest.")
 @option_json()
-def prepare_cmd(dataset: str, out_dir: Path, model, engine, as_json, **kw) -> None:
+def prepare_cmd(dataset: str, out_dir: Path, model, engine, count_tokens, corrections, as_json, **kw) -> None:
     """Clean, split, sample, order and write DATASET as fine-tuning JSONL, then validate it."""
     from core.memory import return_freed_memory
 
@@ -110,15 +137,45 @@ def prepare_cmd(dataset: str, out_dir: Path, model, engine, as_json, **kw) -> No
     from core.validation.validate import drop_default_system_warning
 
     options = build_options(**kw)
+    if count_tokens is None:
+        from core.errors import ConfigError
+        from core.jobs.backends import resolve_backend, tokens_matter
+
+        try:
+            count_tokens = tokens_matter(resolve_backend(), model)
+        except ConfigError:  # a broken backend setting is the launch's to report; count, to be safe
+            count_tokens = True
+    extra = {}
     if choose_engine(engine, dataset) == "duckdb":
+        if corrections is not None:
+            from core.errors import ConfigError
+
+            raise ConfigError("--corrections: the duckdb engine does not apply corrections yet",
+                              hint="use --engine memory")
         from core.data.outofcore import prepare_duckdb as prepare
+    elif corrections is not None:
+        extra["corrections"] = corrections
     with progress_bar(not as_json) as progress:
         # validated as written (exact token counts from memory), not by reading the files back
-        result = prepare(dataset, out_dir, options, progress=progress, validate=True, model=model)
+        result = prepare(dataset, out_dir, options, progress=progress, validate=True, model=model,
+                         count_tokens=count_tokens, **extra)
         reports = result.validation
     for report in reports.values():
         drop_default_system_warning(report, options.system_prompt)
     warn_about_build(stderr_console(), result.manifest)
+    if corrections is None:
+        from core.data.corrections import load_for
+
+        try:
+            decided, where = load_for(result.manifest["input"]["source"])
+        except Exception:  # noqa: BLE001 - a broken decisions file is the audit's to report, not this build's
+            decided, where = None, None
+        if decided is not None and decided.decisions:
+            stderr_console().print(f"[yellow]note:[/] {len(decided.decisions):,} audit decisions saved in {plain(where)} "
+                                   f"were not applied (--corrections {where} applies them)", soft_wrap=True)
+    if not count_tokens:
+        stderr_console().print("[dim]tokens not counted: a build for the local backend, which does not bill by "
+                               "token (--tokens counts them; a launch to OpenAI or Azure counts them itself)[/]")
     if as_json:
         print_json({"out_dir": str(result.out_dir), "manifest": result.manifest,
                     "validation": {k: r.to_dict() for k, r in reports.items()}})
@@ -133,4 +190,4 @@ def prepare_cmd(dataset: str, out_dir: Path, model, engine, as_json, **kw) -> No
     if options.format == "completion":
         from core.data.formats import COMPLETION_FORMAT_NOTE
 
-        stderr_console().print(f"[yellow]note:[/] {COMPLETION_FORMAT_NOTE}")
+        stderr_console().print(f"[yellow]note:[/] {plain(COMPLETION_FORMAT_NOTE)}")

@@ -5,6 +5,8 @@ from __future__ import annotations
 from rich.console import Console
 from rich.table import Table
 
+from core.cli.console import plain
+
 
 def _histogram(counts: dict[str, int], width: int = 30) -> Table:
     table = Table(show_header=False, box=None, padding=(0, 1))
@@ -17,9 +19,9 @@ def _histogram(counts: dict[str, int], width: int = 30) -> Table:
 
 
 def render_summary(console: Console, summary, rows: list[dict], page: int, pages: int) -> None:
-    console.print(f"[bold]{summary.source}[/] ({summary.format}): {summary.rows:,} rows; "
+    console.print(f"[bold]{plain(summary.source)}[/] ({plain(summary.format)}): {summary.rows:,} rows; "
                   f"columns: {', '.join(summary.columns)}")
-    console.print(f"text column [bold]{summary.text_column}[/], label column [bold]{summary.label_column}[/]")
+    console.print(f"text column [bold]{plain(summary.text_column)}[/], label column [bold]{plain(summary.label_column)}[/]")
     console.print(_histogram(summary.label_histogram))
     problems = dict(summary.invalid_labels)
     if summary.empty_texts:
@@ -41,7 +43,7 @@ def render_summary(console: Console, summary, rows: list[dict], page: int, pages
 def render_build(console: Console, result) -> None:
     m = result.manifest
     c = m["cleaning"]
-    console.print(f"[bold]{m['input']['source']}[/]: {c['rows_in']:,} rows read, {c['rows_out']:,} kept")
+    console.print(f"[bold]{plain(m['input']['source'])}[/]: {c['rows_in']:,} rows read, {c['rows_out']:,} kept")
     dropped = {k: v for k, v in {
         "empty text": c["empty_text"], **{k.replace("_", " "): v for k, v in c["invalid_labels"].items()},
         "exact duplicates": c["exact_duplicates"], "duplicate texts": c["duplicate_texts"],
@@ -51,6 +53,10 @@ def render_build(console: Console, result) -> None:
     if dropped:
         console.print("dropped: " + ", ".join(f"{k} {v:,}" for k, v in dropped.items())
                       + (f"; {c['conflicting_texts']:,} texts had conflicting labels" if c["conflicting_texts"] else ""))
+    fixed = m.get("corrections")
+    if fixed:
+        console.print(f"corrections: {len(fixed['relabelled']):,} rows relabelled, {len(fixed['dropped']):,} dropped, "
+                      f"{len(fixed['kept']):,} kept as labelled ({fixed['file']})")
     labels = m["options"]["labels"]
     table = Table(title=f"{result.out_dir} ({m['format']}, {m['options']['order']}, seed {m['seed']})",
                   title_justify="left")
@@ -66,18 +72,18 @@ def render_build(console: Console, result) -> None:
 def render_validation(console: Console, report, title: str | None = None, show_cost: bool = True) -> None:
     head = title or report.path
     status = "[green]ok[/]" if report.ok else f"[red]{sum(report.error_counts.values()):,} errors[/]"
-    console.print(f"[bold]{head}[/]: {report.format}, {report.n_examples:,} examples for {report.model}: {status}")
+    console.print(f"[bold]{plain(head)}[/]: {plain(report.format)}, {report.n_examples:,} examples for {plain(report.model)}: {plain(status)}")
     for code, n in report.error_counts.items():
         first = next((e for e in report.errors if e.code == code), None)
-        console.print(f"  [red]{code}[/] x{n:,}" + (f"  first: {first}" if first else ""))
+        console.print(f"  [red]{plain(code)}[/] x{n:,}" + (f"  first: {plain(first)}" if first else ""))
     for warning in report.warnings:
-        console.print(f"  [yellow]warning:[/] {warning}")
+        console.print(f"  [yellow]warning:[/] {plain(warning)}")
     if report.token_stats:
         t = report.token_stats
         console.print(f"  tokens per example: min {t['min']:,}, median {t['median']:,.0f}, p90 {t['p90']:,.0f}, "
                       f"max {t['max']:,} (limit {report.max_example_tokens:,})")
-        if show_cost:
-            console.print(f"  default epochs {report.default_epochs}; est. cost {report.cost.describe()}")
+        if show_cost and report.cost is not None:
+            console.print(f"  default epochs {plain(report.default_epochs)}; est. cost {plain(report.cost.describe())}")
 
 
 def fits(console: Console, renderable) -> bool:
@@ -101,10 +107,10 @@ def render_jobs(console: Console, title: str, rows: list[dict[str, str]]) -> Non
         return
     console.print(title, soft_wrap=True)
     for row in rows:
-        console.print(f"[bold]{row['job']}[/]  {row['status']}  {row['created']}", soft_wrap=True)
-        console.print(f"  run         {row['run']}", soft_wrap=True)
-        console.print(f"  model       {row['model']}", soft_wrap=True)
-        console.print(f"  fine-tuned  {row['fine-tuned model']}", soft_wrap=True)
+        console.print(f"[bold]{plain(row['job'])}[/]  {plain(row['status'])}  {plain(row['created'])}", soft_wrap=True)
+        console.print(f"  run         {plain(row['run'])}", soft_wrap=True)
+        console.print(f"  model       {plain(row['model'])}", soft_wrap=True)
+        console.print(f"  fine-tuned  {plain(row['fine-tuned model'])}", soft_wrap=True)
 
 
 def _metric(name: str, value: float) -> str:
@@ -112,9 +118,9 @@ def _metric(name: str, value: float) -> str:
 
 
 def render_results(console: Console, job: dict, table, checkpoints) -> None:
-    console.print(f"[bold]{job['id']}[/] {job.get('status')}: {job.get('fine_tuned_model') or '-'}", soft_wrap=True)
+    console.print(f"[bold]{plain(job['id'])}[/] {plain(job.get('status'))}: {plain(job.get('fine_tuned_model') or '-')}", soft_wrap=True)
     if table.path:
-        console.print(f"result CSV saved to {table.path} ({table.steps:,} steps, "
+        console.print(f"result CSV saved to {plain(table.path)} ({table.steps:,} steps, "
                       f"{len(table.rows):,} of them reported)", soft_wrap=True)
     summary = Table(show_header=True, caption=f"end: train metrics are the median of the last {table.end_window} "
                                                "reported steps (one batch is noisy)" if table.end_window > 1 else None)
@@ -126,7 +132,7 @@ def render_results(console: Console, job: dict, table, checkpoints) -> None:
         summary.add_row(name, *(_metric(name, values[k]) for k in ("first", "end", "best")))
     console.print(summary)
     for c in checkpoints or []:
-        console.print(f"checkpoint step {c.step_number:,}: {c.fine_tuned_model_checkpoint}", soft_wrap=True)
+        console.print(f"checkpoint step {c.step_number:,}: {plain(c.fine_tuned_model_checkpoint)}", soft_wrap=True)
 
 
 def _pct(value) -> str:
@@ -148,14 +154,14 @@ def render_evaluations(console: Console, reports) -> None:
                           f"{m['unparseable']:,}")
         return table
 
-    console.print(f"{reports[0].data}: {reports[0].metrics['n']:,} examples", soft_wrap=True)
+    console.print(f"{plain(reports[0].data)}: {reports[0].metrics['n']:,} examples", soft_wrap=True)
     table = table_of([r.model for r in reports])
     if not fits(console, table):
         # long model ids do not fit beside the scores: number them, and list each id whole
         keys = [f"#{i}" for i in range(1, len(reports) + 1)]
         table = table_of(keys)
         for key, report in zip(keys, reports):
-            console.print(f"{key} {report.model}", soft_wrap=True)
+            console.print(f"{plain(key)} {plain(report.model)}", soft_wrap=True)
     console.print(table)
     console.print("confusion matrices (rows: true label, columns: answer)")
     for report in reports:
@@ -170,3 +176,45 @@ def render_evaluations(console: Console, reports) -> None:
             matrix.add_row(label, *(f"[{'bold green' if i == conf['labels'].index(label) else 'dim' if v < top else 'yellow'}]{v:,}[/]"
                                     for i, v in enumerate(row)))
         console.print(matrix)
+
+
+def render_audit(console: Console, report, top: int) -> None:
+    """The audit: the estimate, counts per label, the most likely mislabelled rows, the conflicting texts."""
+    from rich.markup import escape
+
+    console.print(f"[bold]{escape(report.source)}[/]: {report.rows_audited:,} cleaned rows audited "
+                  f"({report.folds}-fold, out-of-sample accuracy {report.oof_accuracy:.1%})")
+    console.print(f"estimated share of wrong labels [bold]{report.noisy_share:.1%}[/] · "
+                  f"{report.flagged:,} rows flagged · {len(report.conflicts):,} texts seen with several labels")
+    per = Table(box=None, pad_edge=False)
+    for name in ("label", "rows", "flagged", "share", "suggested instead"):
+        per.add_column(name, justify="left" if name in ("label", "suggested instead") else "right")
+    for label, c in report.per_label.items():
+        per.add_row(label, f"{c['rows']:,}", f"{c['flagged']:,}", f"{c['flagged_share']:.1%}",
+                    " ".join(f"{k}:{v:,}" for k, v in c["suggested"].items()))
+    console.print(per)
+    if report.issues and top:
+        table = Table(title=f"most likely mislabelled (top {min(top, report.flagged):,} of {report.flagged:,})",
+                      title_justify="left", expand=True)
+        table.add_column("row", justify="right", no_wrap=True)
+        table.add_column("given", justify="center", no_wrap=True)
+        table.add_column("sugg.", justify="center", no_wrap=True)
+        table.add_column("conf.", justify="right", no_wrap=True)
+        table.add_column("text", ratio=1, overflow="ellipsis", no_wrap=True)
+        for issue in report.issues[:top]:
+            table.add_row(f"{issue.row:,}", issue.given, issue.suggested, f"{issue.confidence:.2f}",
+                          escape(issue.text.replace("\n", " ")))
+        console.print(table)
+    if report.conflicts and top:
+        table = Table(title=f"texts seen with several labels (top {min(top, len(report.conflicts)):,} of "
+                            f"{len(report.conflicts):,})", title_justify="left", expand=True)
+        table.add_column("labels (rows)", no_wrap=True)
+        table.add_column("first rows", no_wrap=True)
+        table.add_column("text", ratio=1, overflow="ellipsis", no_wrap=True)
+        for c in report.conflicts[:top]:
+            table.add_row(" ".join(f"{k}:{v:,}" for k, v in c.labels.items()), ",".join(map(str, c.rows)),
+                          escape(c.text.replace("\n", " ")))
+        console.print(table)
+    if report.issues:
+        console.print("[dim]decide row by row in the app (startune tui DATASET, then ctrl+r); "
+                      "prepare --corrections FILE applies the decisions[/]", soft_wrap=True)

@@ -6,21 +6,25 @@ import functools
 
 import click
 
-from core.choices import TRAINING_TYPES
-from core.cli.console import option_json, print_json, progress_bar, stderr_console, stdout_console
-from core.cli.job_common import backend_options, run_async
+from core.cli.console import (
+    option_json,
+    plain,
+    print_json,
+    progress_bar,
+    stderr_console,
+    stdout_console,
+)
+from core.cli.job_common import backend_options, launch_flags, print_estimate, run_async
 
 
 @click.command("rerun")
 @click.argument("run")
 @backend_options
-@click.option("--model", default=None, help="Base model on the target (default: the target's).")
-@click.option("--suffix", default=None, help="Model name suffix (default: the run's).")
-@click.option("--name", default=None, help="Name of the new run (default: '<run> on <backend>').")
-@click.option("--azure-training-type", "training_type", default=None,
-              type=click.Choice(TRAINING_TYPES, case_sensitive=False),
-              help="Azure OpenAI only: the job's trainingType.")
-@click.option("--cleanup", is_flag=True, help="If the target refuses to train, delete the files uploaded for it.")
+@launch_flags("model", "suffix", "name", "training_type", "cleanup", help={
+    "model": "Base model on the target (default: the target's).", "suffix": "Model name suffix (default: the run's).",
+    "name": "Name of the new run (default: '<run> on <backend>').",
+    "training_type": "Azure OpenAI only: the job's trainingType.",
+    "cleanup": "If the target refuses to train, delete the files uploaded for it."})
 @click.option("--follow/--no-follow", "then_follow", default=None,
               help="Follow the new job until it ends (default: yes on the local backend).")
 @option_json()
@@ -32,7 +36,11 @@ async def rerun_cmd(run: str, backend_kind, base_url, model, suffix, name, train
 
     Then `startune evaluate RUN NEW_RUN` scores both on the same test split, side by side.
     --json prints one JSON document: {"run_id", "rerun_of", "job", "notes", "events"}."""
-    from core.cli.job_cmds import _follow_or_explain, _print_outcome, launch_offering_cleanup
+    from core.cli.job_cmds import (
+        _follow_or_explain,
+        _print_outcome,
+        launch_offering_cleanup,
+    )
     from core.jobs.backends import open_client, resolve_backend
     from core.jobs.rerun import plan_rerun, rerun
     from core.registry.db import Registry
@@ -41,26 +49,25 @@ async def rerun_cmd(run: str, backend_kind, base_url, model, suffix, name, train
         from core.errors import ConfigError
 
         raise ConfigError("rerun needs the target: --backend local|azure|openai, or --base-url URL")
-    from core.jobs.options import check_for_backend, parse_suffix, parse_training_type
+    from core.launch_options import BY_NAME, check_for_backend
 
     choice = resolve_backend(backend_kind, base_url)
     # typed values by the rules launch and the app use, before the run is looked up
-    suffix, training_type = parse_suffix(suffix), parse_training_type(training_type)
+    suffix, training_type = BY_NAME["suffix"].parse(suffix), BY_NAME["training_type"].parse(training_type)
     registry = Registry()
     plan = plan_rerun(registry, run, choice, model=model, training_type=training_type, suffix=suffix, name=name,
                       cleanup=cleanup)
     check_for_backend(plan.options, choice)
     err = stderr_console()
     for note in plan.notes:
-        err.print(f"[dim]{note}[/]", soft_wrap=True)
+        err.print(f"[dim]{plain(note)}[/]", soft_wrap=True)
     follow = then_follow if then_follow is not None else choice.kind == "local"
     events: list[dict] = []
     async with open_client(choice, train=follow) as client:
         with progress_bar(not as_json) as progress:
             run_id, job = await rerun(client, registry, plan, choice=choice, progress=progress,
                                       launcher=functools.partial(launch_offering_cleanup, as_json=as_json),
-                                      on_estimate=lambda estimate: err.print(f"estimated cost: {estimate.describe()}",
-                                                                         soft_wrap=True))
+                                      on_estimate=lambda estimate: print_estimate(err, estimate))
         (err if as_json else stdout_console()).print(
             f"launched [bold]{job['id']}[/] (run {run_id}, re-run of {plan.source['id']}) on {choice.describe()}: "
             f"{job['model']}", soft_wrap=True)
@@ -75,7 +82,7 @@ async def rerun_cmd(run: str, backend_kind, base_url, model, suffix, name, train
         return
     if follow:
         _print_outcome(job)
-    stdout_console().print(f"compare: {compare}", soft_wrap=True)
+    stdout_console().print(f"compare: {plain(compare)}", soft_wrap=True)
 
 
 def _test_split(plan):

@@ -7,9 +7,21 @@ from pathlib import Path
 
 import click
 
-from core.cli.console import option_json, print_json, progress_bar, stderr_console, stdout_console
-from core.cli.job_cmds import _follow_or_explain, build_launch_options, launch_offering_cleanup, launch_options
-from core.cli.job_common import backend_options, run_async
+from core.cli.console import (
+    option_json,
+    plain,
+    print_json,
+    progress_bar,
+    stderr_console,
+    stdout_console,
+)
+from core.cli.job_cmds import (
+    _follow_or_explain,
+    build_launch_options,
+    launch_offering_cleanup,
+    launch_options,
+)
+from core.cli.job_common import backend_options, print_estimate, run_async
 from core.cli.prepare_cmds import build_options, dataset_options, prepare_options
 
 
@@ -28,8 +40,8 @@ async def run_cmd(dataset: str, out_dir: Path | None, backend_kind, base_url, pa
     """The whole job on DATASET: build the JSONL, launch a fine-tune, follow it, fetch its results."""
     from core.data.pipeline import prepare
     from core.jobs.backends import open_client, resolve_backend
-    from core.jobs.options import check_for_backend
     from core.jobs.results import download_and_record
+    from core.launch_options import check_for_backend
     from core.paths import runs_dir
     from core.registry.db import Registry
 
@@ -48,7 +60,7 @@ async def run_cmd(dataset: str, out_dir: Path | None, backend_kind, base_url, pa
         from core.jobs.launch import read_manifest
 
         out_dir, manifest = reused, read_manifest(reused)
-        err.print(f"reusing the identical build {out_dir}", soft_wrap=True)
+        err.print(f"reusing the identical build {plain(out_dir)}", soft_wrap=True)
     else:
         out_dir = out_dir or runs_dir() / "builds" / f"{Path(dataset).stem}-{time.strftime('%Y%m%d-%H%M%S')}"
         with progress_bar(not as_json) as progress:
@@ -56,7 +68,7 @@ async def run_cmd(dataset: str, out_dir: Path | None, backend_kind, base_url, pa
             build = prepare(dataset, out_dir, options, progress=progress, validate=True)
         manifest = build.manifest
     counts = {k: v["examples"] for k, v in manifest["splits"].items()}
-    err.print(f"built {out_dir}: " + ", ".join(f"{k} {v:,}" for k, v in counts.items()), soft_wrap=True)
+    err.print(f"built {plain(out_dir)}: " + ", ".join(f"{plain(k)} {v:,}" for k, v in counts.items()), soft_wrap=True)
     if build is not None:
         from core.cli.prepare_cmds import warn_about_build
 
@@ -65,13 +77,13 @@ async def run_cmd(dataset: str, out_dir: Path | None, backend_kind, base_url, pa
         left = await unfinished_run(client, registry, choice, out_dir, launch_opts) if reused is not None else None
         if left is not None:
             run_id, job = left
-            err.print(f"continuing job {job['id']} (run {run_id}), left unfinished on this build; "
+            err.print(f"continuing job {plain(job['id'])} (run {plain(run_id)}), left unfinished on this build; "
                       f"`startune cancel {job['id']}` first to start a new one", soft_wrap=True)
         else:
             with progress_bar(not as_json) as progress:
                 run_id, job = await launch_offering_cleanup(
                     client, out_dir, launch_opts, choice=choice, registry=registry, progress=progress, as_json=as_json,
-                    on_estimate=lambda estimate: err.print(f"estimated cost: {estimate.describe()}", soft_wrap=True))
+                    on_estimate=lambda estimate: print_estimate(err, estimate))
             err.print(f"launched {job['id']} on {choice.describe()} ({job['model']})", soft_wrap=True)
         final, _ = await _follow_or_explain(client, registry, choice, job["id"], run_id,
                                             output="collect" if as_json else "human")
@@ -85,12 +97,12 @@ async def run_cmd(dataset: str, out_dir: Path | None, backend_kind, base_url, pa
     console = stdout_console()
     if final.get("status") != "succeeded":
         error = final.get("error") or {}
-        console.print(f"[red]{final.get('status')}[/]: {error.get('message', '')}")
+        console.print(f"[red]{plain(final.get('status'))}[/]: {plain(error.get('message', ''))}")
         raise SystemExit(1)
     from core.cli.reports import render_results
 
     render_results(console, final, table, [])
-    console.print(f"next: startune evaluate {final['fine_tuned_model']} --data {out_dir / 'test.jsonl'}", soft_wrap=True)
+    console.print(f"next: startune evaluate {plain(final['fine_tuned_model'])} --data {plain(out_dir / 'test.jsonl')}", soft_wrap=True)
 
 
 def find_identical_build(dataset: str, options) -> Path | None:

@@ -79,7 +79,35 @@ def file_fingerprint(path: Path, progress: ProgressFn = null_progress) -> str:
 
 
 def _looks_like_hf_name(source: str) -> bool:
-    return bool(re.fullmatch(r"[A-Za-z0-9][\w.-]*(/[\w.-]+)?", source)) and not Path(source).suffix
+    # the hub's repo ids: "name" or "owner/name", each part at most 96 characters
+    return (bool(re.fullmatch(r"[A-Za-z0-9][\w.-]{0,95}(/[\w.-]{1,96})?", source))
+            and not Path(source).suffix)
+
+
+def _with_known_extension(path: Path) -> Path | None:
+    """``reviews`` typed for ``reviews.csv``: the one local file of that name with a known extension
+    wins over a hub lookup. Several candidates are an error naming them."""
+    import glob
+
+    try:
+        candidates = sorted(c for c in path.parent.glob(glob.escape(path.name) + ".*")
+                            if c.is_file() and _format_of(c)[0] is not None)
+    except OSError:
+        return None
+    if len(candidates) > 1:
+        raise DataError("file not found; several files match: " + ", ".join(c.name for c in candidates[:5]),
+                        path=path, hint="type the name with its extension")
+    return candidates[0] if candidates else None
+
+
+def _exists(path: Path) -> bool:
+    """Whether ``path`` exists; a name the OS cannot even look up (too long, bad bytes) is a one-line error."""
+    try:
+        return path.exists()
+    except (OSError, ValueError) as exc:
+        reason = getattr(exc, "strerror", None) or str(exc)
+        raise DataError(f"cannot open: {reason.lower()} ({len(str(path)):,} characters)",
+                        hint="check the path") from None
 
 
 def _locate_bad_utf8(path: Path) -> tuple[int, int]:
@@ -204,6 +232,21 @@ def _read_parquet(path: Path) -> pd.DataFrame:
         raise DataError(f"not a readable Parquet file ({exc.__class__.__name__}: {exc})", path=path) from None
 
 
+def _hub_reachable(name: str, timeout: float = 3.0) -> None:
+    """Fail in seconds offline: the hub client retries for half a minute before giving up."""
+    import os
+    import socket
+    from urllib.parse import urlparse
+
+    endpoint = urlparse(os.environ.get("HF_ENDPOINT") or "https://huggingface.co")
+    host, port = endpoint.hostname or "huggingface.co", endpoint.port or (80 if endpoint.scheme == "http" else 443)
+    try:
+        socket.create_connection((host, port), timeout=timeout).close()
+    except OSError:
+        raise DataError(f"{name!r} is not a file, and the Hugging Face hub ({host}) cannot be reached",
+                        hint="give a local CSV/JSON/JSONL/Parquet path, or check your network") from None
+
+
 def _read_hf(name: str) -> tuple[pd.DataFrame, str]:
     import os
 
@@ -212,6 +255,7 @@ def _read_hf(name: str) -> tuple[pd.DataFrame, str]:
             f"{name!r} is not a file, and Hugging Face datasets are unavailable offline",
             hint="give a local CSV/JSON/JSONL/Parquet path, or unset HF_HUB_OFFLINE",
         )
+    _hub_reachable(name)
     try:
         import datasets
 
@@ -280,11 +324,15 @@ def read_table(source: str | Path, progress: ProgressFn = null_progress) -> tupl
     """(frame, source label, format, fingerprint) for a file path or a Hugging Face dataset name."""
     src = str(source)
     path = Path(src).expanduser()
-    if not path.exists():
-        if _looks_like_hf_name(src):
+    if not _exists(path):
+        local = _with_known_extension(path) if path.name else None
+        if local is not None:
+            path = local
+        elif _looks_like_hf_name(src):
             frame, fingerprint = _read_hf(src)
             return frame, f"hf:{src}", "hf", fingerprint
-        raise DataError("file not found", path=path)
+        else:
+            raise DataError("file not found", path=path if len(src) <= 300 else Path(src[:300] + "..."))
     if path.is_dir():
         raise DataError("is a directory, not a dataset file", path=path)
     fmt, compression = _format_of(path)

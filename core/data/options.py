@@ -5,7 +5,9 @@ from __future__ import annotations
 from core.data.labels import LabelSet
 from core.data.pipeline import PrepareOptions
 from core.data.split import SPLITS
+from core.choices import DEFAULT_SEED
 from core.errors import ConfigError
+from core.seed import parse_seed
 
 
 def _unescape(text: str | None, flag: str) -> str | None:
@@ -17,6 +19,11 @@ def _unescape(text: str | None, flag: str) -> str | None:
     except UnicodeError as exc:
         raise ConfigError(f"{flag} {text!r}: invalid backslash escape ({exc.reason})",
                           hint="use \\n, \\t, \\xNN or \\\\ for a backslash") from None
+
+
+def _seed(text: str | int | None) -> int:
+    seed = parse_seed(text, "--seed")  # the one rule for a seed (core/seed.py)
+    return DEFAULT_SEED if seed is None else seed
 
 
 def options_from_strings(**kw) -> PrepareOptions:
@@ -44,7 +51,7 @@ def options_from_strings(**kw) -> PrepareOptions:
     options = PrepareOptions(
         text_column=kw.get("text_column"), label_column=kw.get("label_column"),
         labels=LabelSet.parse(kw.get("labels_spec")), dedup=kw["dedup"], conflict_policy=kw["conflicts"],
-        fractions=fractions, seed=kw["seed"], stratify=kw["stratify"], split_column=kw.get("split_column"),
+        fractions=fractions, seed=_seed(kw.get("seed")), stratify=kw["stratify"], split_column=kw.get("split_column"),
         samples=samples, balance=balance, order=kw["order"], format=kw["fmt"],
         system_prompt=kw.get("system_prompt"), separator=_unescape(kw["separator"], "--separator"),
         stop=_unescape(kw.get("stop"), "--stop"),

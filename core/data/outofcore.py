@@ -599,6 +599,7 @@ def prepare_duckdb(
     *,
     validate: bool = False,
     model: str | None = None,
+    count_tokens: bool = True,
 ) -> BuildResult:
     """Build ``out_dir`` like core.data.pipeline.prepare, out of core (see the module's note)."""
     import pandas as pd
@@ -606,7 +607,7 @@ def prepare_duckdb(
     from core.data.build_dir import build_folder
     from core.data.load import file_fingerprint
     from core.data.notices import record_notices
-    from core.data.pipeline import MANIFEST, BuildResult, PrepareOptions, _manifest, preload_encoding
+    from core.data.pipeline import MANIFEST, BuildResult, PrepareOptions, _manifest, preload_encoding, tokens_note
     from core.data.write import manifest_bytes, write_file
 
     options = options or PrepareOptions()
@@ -620,7 +621,8 @@ def prepare_duckdb(
     fmt = _input_format(path)
     if path.stat().st_size == 0:
         raise DataError("file is empty", path=path)
-    encoding = preload_encoding(options.format, model) if validate else None
+    counting = validate and count_tokens
+    encoding = preload_encoding(options.format, model) if counting else None
     out = Path(out_dir).expanduser()
     files, digests, sizes, frames, validation = {}, {}, {}, {}, {}
     counter = None
@@ -638,7 +640,7 @@ def prepare_duckdb(
                 report = run.clean(names, text, label, split, str(path))
                 leaked = run.split(split is not None)
                 run.sample()
-                if validate:
+                if counting:
                     from core.validation.tokens import ParallelCounter
 
                     counter = ParallelCounter(encoding.result())
@@ -663,6 +665,8 @@ def prepare_duckdb(
         manifest = _manifest(source_info, options, report, leaked, frames, files, digests, sizes)
         manifest["engine"] = "duckdb"
         record_notices(manifest, None, options.labels)
+        if validate:
+            manifest["tokens"] = tokens_note(counting)
         write_file(work / MANIFEST, manifest_bytes(manifest))
         if validate:
             from core.validation.validate import validate_built
@@ -672,7 +676,8 @@ def prepare_duckdb(
                     continue
                 progress("tokens", 0, len(frame))
                 validation[name] = validate_built(
-                    files[name], frame["label"].astype(object), tokens[name], options.format, model=model,
+                    files[name], frame["label"].astype(object), tokens[name] if counting else None, options.format,
+                    model=model,
                     system_prompt=options.system_prompt, separator=options.separator, stop=options.stop,
                 )
                 progress("tokens", len(frame), len(frame))

@@ -19,6 +19,7 @@ from core.data.sample import Balance, order_split, sample_split
 from core.data.split import SPLITS, check_fractions, rng_for, split_by_column, split_frame
 from core.data.build_dir import build_folder
 from core.data.write import manifest_bytes, write_file, write_jsonl
+from core.seed import SEED_RULE, seed_refused
 from core.errors import ConfigError, DataError
 from core.progress import ProgressFn, null_progress
 
@@ -27,6 +28,7 @@ if TYPE_CHECKING:
 
     import pandas as pd
 
+    from core.data.corrections import Corrections
     from core.validation.validate import ValidationReport
 
 MANIFEST = "manifest.json"
@@ -60,6 +62,8 @@ class PrepareOptions:
             raise ConfigError(f"unknown format {self.format!r}: use chat or completion")
         if self.format == "completion" and not self.separator:
             raise ConfigError("the completion format needs a non-empty separator")
+        if seed_refused(self.seed):
+            raise ConfigError(f"--seed {self.seed!r}: {SEED_RULE}")
         check_fractions(self.fractions)
         for split, n in (self.samples or {}).items():
             if split not in SPLITS:
@@ -90,9 +94,12 @@ class BuildResult:
 
 def build_splits(
     ds: LoadedDataset, options: PrepareOptions, progress: ProgressFn = null_progress, texts: Texts | None = None,
+    corrections: Corrections | None = None, applied: dict | None = None,
 ) -> tuple[dict[str, pd.DataFrame], CleanReport, int, Texts]:
     """Everything but the writing: (ordered splits with label/row/group, cleaning report, leaked rows,
-    the stripped texts by input row). Splits hold no texts: the writer takes them by ``row``."""
+    the stripped texts by input row). Splits hold no texts: the writer takes them by ``row``.
+    ``corrections`` (core.data.corrections) are applied to the cleaned rows before splitting; what
+    they changed is put in ``applied``."""
     options.check()
     progress("clean", 0, 4)
     cleaned, texts, report = clean_keys(
@@ -114,6 +121,12 @@ def build_splits(
             f"no usable rows left after cleaning ({report.rows_in:,} read, {report.empty_text:,} with empty text)",
             path=ds.source, column=ds.text_column,
         )
+    if corrections is not None:
+        from core.data.corrections import apply_corrections
+
+        cleaned, summary = apply_corrections(cleaned, texts, corrections, options.labels)
+        if applied is not None:
+            applied.update(summary)
     progress("split", 1, 4)
     split_column = options.split_column or ds.split_column
     leaked = 0
@@ -160,14 +173,25 @@ def prepare(
     *,
     validate: bool = False,
     model: str | None = None,
+    count_tokens: bool = True,
+    corrections: str | Path | None = None,
 ) -> BuildResult:
     """Build ``out_dir`` as a whole (see core.data.build_dir). With ``validate``, also the report
     validate_file would give each non-empty file for ``model``, made from the records as they are
-    written: exact token counts of the texts in memory, on a few threads, no re-reading."""
+    written: exact token counts of the texts in memory, on a few threads, no re-reading.
+    ``count_tokens=False`` (a build for a backend that does not bill by token): the reports check the
+    format alone, and the manifest says the tokens were not counted. ``corrections``: a decisions file
+    (core.data.corrections), applied to the cleaned rows and recorded in the manifest."""
     options = options or PrepareOptions()
+    decisions = None
+    if corrections is not None:
+        from core.data.corrections import Corrections
+
+        decisions = Corrections.load(corrections)
     progress = progress or null_progress
     options.check()
-    encoding = preload_encoding(options.format, model) if validate else None
+    counting = validate and count_tokens
+    encoding = preload_encoding(options.format, model) if counting else None
     if isinstance(source, LoadedDataset):
         ds = source
     else:
@@ -175,7 +199,7 @@ def prepare(
             source, text_column=options.text_column, label_column=options.label_column,
             split_column=options.split_column, progress=progress,
         )
-    tokens = _TokenTally(options, model, encoding) if validate else None
+    tokens = _TokenTally(options, model, encoding) if counting else None
     texts = None
     if tokens and not options.samples:
         # every kept row will be written: count all rows now, on threads, while cleaning runs here
@@ -183,7 +207,8 @@ def prepare(
         texts = Texts.of(ds.frame[ds.text_column])
         tokens.submit_all(texts)
     try:
-        splits, report, leaked, texts = build_splits(ds, options, progress, texts)
+        applied: dict = {}
+        splits, report, leaked, texts = build_splits(ds, options, progress, texts, decisions, applied)
     except BaseException:
         if tokens:
             tokens.close()
@@ -213,9 +238,16 @@ def prepare(
             progress("write", len(splits), len(splits))
             manifest = _manifest(source_info, options, report, leaked, splits, files, digests, sizes)
             record_notices(manifest, notice_frame, options.labels)  # real sample counts, warnings
-            validation = tokens.reports(files, splits, progress) if tokens else {}
-            if validation:  # a launch of this build prices it from these counts (core.jobs.estimate)
+            if decisions is not None:
+                manifest["corrections"] = applied
+            if tokens:
+                validation = tokens.reports(files, splits, progress)
+            else:
+                validation = format_reports(files, splits, options, model) if validate else {}
+            if validation and counting:  # a launch of this build prices it from these counts (core.jobs.estimate)
                 manifest["validation"] = {name: _token_summary(r, digests[name]) for name, r in validation.items()}
+            if validate:
+                manifest["tokens"] = tokens_note(counting)
             write_file(work / MANIFEST, manifest_bytes(manifest))
     finally:
         if tokens:
@@ -254,6 +286,24 @@ def _manifest(source_info, options, report, leaked, splits, files, digests, size
         },
     }
     return manifest
+
+
+def tokens_note(counted: bool) -> dict:
+    """What the manifest says of token counts: a launch for a backend that bills by token counts them
+    itself when the build did not (core.jobs.estimate)."""
+    if counted:
+        return {"counted": True}
+    return {"counted": False, "reason": "built for the local backend, which does not bill by token: tokens "
+                                        "were not counted (prepare --tokens counts them; a launch elsewhere will)"}
+
+
+def format_reports(files: dict[str, Path], splits: dict, options: PrepareOptions, model: str | None) -> dict:
+    """Each written file's validation report without token counts: the format checks alone."""
+    from core.validation.validate import validate_built
+
+    return {name: validate_built(files[name], frame["label"], None, options.format, model=model,
+                                 system_prompt=options.system_prompt, separator=options.separator, stop=options.stop)
+            for name, frame in splits.items() if len(frame)}
 
 
 def _token_summary(report, sha256: str) -> dict:

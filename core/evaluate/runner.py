@@ -108,21 +108,27 @@ def build_request(model: str, example: Example, shots: list[Example], options: E
 
 
 def _answer_of(kind: str, response, labels: list[str]) -> dict:
-    choice = response.choices[0]
+    return answer_from_body(kind, response.model_dump(), labels)
+
+
+def answer_from_body(kind: str, body: dict, labels: list[str]) -> dict:
+    """What is stored of one answer (a chat or text completion as JSON), whichever way it came."""
+    choice = body["choices"][0]
     probs = None
+    logprobs = choice.get("logprobs") or {}
     if kind == "chat":
-        text = choice.message.content or ""
-        content = getattr(choice.logprobs, "content", None) if choice.logprobs else None
+        text = (choice.get("message") or {}).get("content") or ""
+        content = logprobs.get("content")
         if content:
-            probs = label_probabilities({t.token: t.logprob for t in content[0].top_logprobs or []}, labels)
+            probs = label_probabilities({t["token"]: t["logprob"] for t in content[0].get("top_logprobs") or []},
+                                        labels)
     else:
-        text = choice.text or ""
-        tops = getattr(choice.logprobs, "top_logprobs", None) if choice.logprobs else None
+        text = choice.get("text") or ""
+        tops = logprobs.get("top_logprobs")
         if tops:
             probs = label_probabilities(dict(tops[0]), labels)
-    usage = getattr(response, "usage", None)
-    return {"answer": text, "label": parse_label(text, labels), "probs": probs,
-            "tokens": getattr(usage, "total_tokens", None)}
+    usage = body.get("usage") or {}
+    return {"answer": text, "label": parse_label(text, labels), "probs": probs, "tokens": usage.get("total_tokens")}
 
 
 def estimate_tokens(body: dict) -> int:
@@ -130,9 +136,14 @@ def estimate_tokens(body: dict) -> int:
     return len(text) // 4 + MAX_TOKENS
 
 
-def estimate_cost(model: str, data: Path, options: EvalOptions) -> dict:
-    """Input and output tokens of the whole evaluation, priced for the model (None when unknown)."""
+def estimate_cost(model: str, data: Path, options: EvalOptions, *, count_tokens: bool = True) -> dict:
+    """Input and output tokens of the whole evaluation, priced for the model (None when unknown).
+    ``count_tokens=False``: for a backend that does not bill by token (free, tokens left uncounted)."""
     import math
+
+    if not count_tokens:
+        return {"model": model, "examples": len(load_examples(Path(data), options.limit)), "input_tokens": None,
+                "output_tokens": None, "usd": 0.0}
 
     from core.validation.models import model_info
     from core.validation.tokens import get_encoding
@@ -153,7 +164,10 @@ def estimate_cost(model: str, data: Path, options: EvalOptions) -> dict:
 
 async def evaluate(client, model: str, data: Path, options: EvalOptions | None = None, *, concurrency: int = 8,
                    rpm: float | None = None, tpm: float | None = None, registry=None,
-                   progress: ProgressFn | None = None, run_id: str | None = None) -> EvalReport:
+                   progress: ProgressFn | None = None, run_id: str | None = None, batch: bool = False,
+                   backend: str = "local", poll_max: float = 30.0) -> EvalReport:
+    """``batch``: send the requests through the Batch API (the batch ids kept in the registry under
+    ``backend``, the backend's registry key), then ask one by one whatever the batches did not answer."""
     import openai
 
     from core.retry import call_with_backoff, without_sdk_retries
@@ -173,6 +187,17 @@ async def evaluate(client, model: str, data: Path, options: EvalOptions | None =
     client = without_sdk_retries(client)  # retried below, by the one policy
     state = {"logprobs": True, "done": len(answers), "made": 0}
     progress("evaluate", state["done"], len(examples))
+    if batch and todo:
+        from core.evaluate.batch import send_and_collect
+
+        got = await send_and_collect(
+            client, todo, lambda i: build_request(model, examples[i], shots, options, True),
+            lambda kind, body: answer_from_body(kind, body, labels), registry=registry, key=key, backend=backend,
+            progress=progress, done_before=state["done"], total=len(examples), poll_max=poll_max)
+        answers.update(got)
+        state["made"] += len(got)
+        state["done"] += len(got)
+        todo = [i for i in todo if i not in answers]
 
     async def ask(i: int) -> None:
         async with semaphore:

@@ -59,6 +59,17 @@ class BackendChoice:
         return f"OpenAI{' at ' + self.base_url if self.base_url else ''} (key {key})"
 
 
+def tokens_matter(choice: BackendChoice, model: str | None = None) -> bool:
+    """Whether a build for this backend (and model) needs its tokens counted: only where training bills by
+    token. The local backend trains on this machine for nothing, and so does a local model anywhere."""
+    if model is not None:
+        from core.backend import LOCAL_BASE_MODEL, base_models
+
+        if model == LOCAL_BASE_MODEL or base_models.find(model) is not None:
+            return False
+    return choice.kind != "local"
+
+
 async def default_model(client, choice: BackendChoice) -> str:
     """The backend's default base model; a compatible server is asked (a `startune serve` offers
     the local base model, other servers get OpenAI's default)."""
@@ -155,17 +166,19 @@ def remote_client(choice: BackendChoice) -> openai.AsyncOpenAI:
 
 @asynccontextmanager
 async def open_client(choice: BackendChoice, *, train: bool = False, pace: float = 0.0, local_dir=None,
-                      faults=None, deny_training: bool = False) -> AsyncIterator[openai.AsyncOpenAI]:
+                      faults=None, deny_training: bool = False,
+                      batches: bool | None = None) -> AsyncIterator[openai.AsyncOpenAI]:
     """An AsyncOpenAI client for the backend; the local one lives as long as the context.
 
     ``train``: the local backend trains pending jobs in this process. Only commands that wait for a
     job to finish ask for it; a command that merely looks (jobs, results, cancel...) must never claim
-    a job, or it would train part of it and throw that away when it exits."""
+    a job, or it would train part of it and throw that away when it exits. ``batches``: the local backend
+    answers pending Batch API batches in this process (default: as ``train``; a batch keeps its progress)."""
     if choice.kind == "local":
         from core.backend.embedded import EmbeddedBackend
 
         backend = EmbeddedBackend(local_dir, pace=pace, faults=faults, deny_training=deny_training,
-                                  start_runner=train)
+                                  start_runner=train, start_batches=batches)
         try:
             yield backend.client()
         finally:

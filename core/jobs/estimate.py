@@ -22,6 +22,7 @@ class LaunchEstimate:
     n_valid: int | None = None       # the user's own validation file's examples (a build's are in its manifest)
     auto_epochs: str | None = None   # what decides the epochs when the backend's "auto" is not a fixed number
     reused: bool = False             # the training file's token counts came from the build's manifest
+    duration: object | None = None   # core.backend.transformer.DurationEstimate for a local transformer job
 
     def over_budget(self, max_cost: float | None) -> bool:
         return max_cost is not None and self.cost.usd is not None and self.cost.usd > max_cost
@@ -30,6 +31,17 @@ class LaunchEstimate:
         if self.over_budget(max_cost):
             raise ConfigError(f"estimated cost ${self.cost.usd:,.2f} is above --max-cost ${max_cost:,.2f}",
                               hint=self.describe())
+
+    def describe_duration(self) -> str | None:
+        """The time line ("training time: up to 40 min on cpu (2 threads) ..."), where one was measured; above
+        LONG_ON_CPU on a CPU it names the faster choices."""
+        if self.duration is None:
+            return None
+        text = f"training time: {self.duration.describe()}"
+        if self.duration.too_long():
+            text += ("; that is long for a CPU: the linear model (--model startune-local) trains in a minute or "
+                     "two, or train on fewer examples (prepare --samples train=N)")
+        return text
 
     def describe(self) -> str:
         """The cost line: what the job is priced at and on how many epochs."""
@@ -61,9 +73,13 @@ def local_auto_epochs(model: str) -> tuple[int, str] | None:
         from core.backend.linear import AUTO_MAX_EPOCHS
 
         return AUTO_MAX_EPOCHS, "auto: early stopping"
+    if base.kind == "llm":
+        from core.backend.llm import AUTO_EPOCHS
+
+        return AUTO_EPOCHS, "auto"
     from core.backend.transformer import MAX_AUTO_EPOCHS
 
-    return MAX_AUTO_EPOCHS, "auto: more for small files"
+    return MAX_AUTO_EPOCHS, "auto: early stopping"
 
 
 def _known_train_report(manifest: dict | None, model: str) -> dict | None:
@@ -111,4 +127,31 @@ def estimate_launch(source: Path, options, model: str, *, validation_file: Path 
             raise DataError(f"validation file has format errors, first: {valid_report.first_error()}", path=valid,
                             hint="run `startune validate` on it")
         n_valid = valid_report.n_examples
-    return LaunchEstimate(inp, model, cost, n_examples, n_valid, auto[1] if auto else None, known is not None)
+    duration = local_duration(model, inp, options, progress)
+    return LaunchEstimate(inp, model, cost, n_examples, n_valid, auto[1] if auto else None, known is not None,
+                          duration)
+
+
+def local_duration(model: str, inp, options, progress: ProgressFn = null_progress):
+    """A calibrated duration for a transformer job the local backend will train here, else None (the linear
+    model trains in seconds; remote backends say nothing of their queues)."""
+    from core.backend.base_models import find
+
+    base = find(model)
+    if base is None or base.kind != "transformer" or base.missing():
+        return None
+    from core.backend.transformer import estimate_duration
+    from core.backend.training import TrainingDataError
+    from core.data.formats import read_examples
+
+    progress("calibrating training speed", 0, None)
+    train = list(read_examples(inp.train))
+    valid = list(read_examples(inp.valid)) if options.validation and inp.valid is not None and inp.valid.stat().st_size else []
+    try:
+        return estimate_duration(model, train, valid, options.hyperparameters() | {
+            k: v for k, v in (("class_weight", options.class_weight), ("objective", options.objective))
+            if v != "auto"}, seed=options.seed or 0)
+    except TrainingDataError:
+        return None   # the job itself will fail with this one line; an estimate is no place for it
+    finally:
+        progress("calibrating training speed", 1, 1)

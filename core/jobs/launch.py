@@ -4,40 +4,16 @@ from __future__ import annotations
 
 import hashlib
 import io
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import orjson
 
 from core.errors import DataError
+from core.launch_options import LaunchOptions, check_for_backend, check_options
 from core.progress import ProgressFn, null_progress
 
 MAX_UPLOAD = 512 * 1024 * 1024
-
-
-@dataclass
-class LaunchOptions:
-    model: str | None = None
-    n_epochs: int | str = "auto"
-    batch_size: int | str = "auto"
-    learning_rate_multiplier: float | str = "auto"
-    suffix: str | None = None
-    seed: int | None = None
-    validation: bool = True
-    max_cost: float | None = None
-    name: str | None = None
-    integrations: list | None = None           # passed through, e.g. [{"type": "wandb", "wandb": {...}}]
-    metadata: dict[str, str] = field(default_factory=dict)
-    class_weight: str = "auto"                 # local backend only: "auto" | "none" | "balanced"
-    training_type: str | None = None           # Azure's trainingType: Standard, GlobalStandard or Developer
-    cleanup: bool = False                      # on a refused job, delete the files this launch uploaded
-
-    def hyperparameters(self) -> dict:
-        hp = {"n_epochs": self.n_epochs, "batch_size": self.batch_size,
-              "learning_rate_multiplier": self.learning_rate_multiplier}
-        if self.class_weight != "auto":        # startune's own setting: sent only when asked for
-            hp["class_weight"] = self.class_weight
-        return hp
 
 
 class _ProgressReader(io.RawIOBase):
@@ -243,10 +219,8 @@ async def launch(client, build_dir: Path, options: LaunchOptions, *, choice, reg
     from core.errors import StartuneError
     from core.jobs.errors import TrainingNotAvailable, explain
     from core.jobs.estimate import estimate_launch, launch_model
-    from core.jobs.hyperparams import check_hyperparameters
-    from core.jobs.options import check_for_backend
 
-    check_hyperparameters(options.n_epochs, options.batch_size, options.learning_rate_multiplier)
+    check_options(options)
     check_for_backend(options, choice)
     model = await launch_model(client, choice, options)
     estimate = estimate_launch(Path(build_dir), options, model, validation_file=validation_file, progress=progress)

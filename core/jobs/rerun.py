@@ -9,10 +9,6 @@ from pathlib import Path
 from core.errors import ConfigError, DataError
 from core.progress import ProgressFn, null_progress
 
-# The hyperparameters each kind of backend accepts on a job; others are dropped, with a note.
-SUPPORTED = {kind: ("n_epochs", "batch_size", "learning_rate_multiplier")
-             for kind in ("local", "openai", "azure", "compatible")}
-
 
 @dataclass
 class RerunPlan:
@@ -34,7 +30,7 @@ def find_source_run(registry, ref: str) -> dict:
 def plan_rerun(registry, ref: str, target, *, model: str | None = None, training_type: str | None = None,
                suffix: str | None = None, name: str | None = None, cleanup: bool = False) -> RerunPlan:
     """What to launch on ``target`` (a BackendChoice) to repeat run ``ref``."""
-    from core.jobs.launch import LaunchOptions
+    from core.launch_options import LaunchOptions, carried_to
 
     run = find_source_run(registry, ref)
     config = run.get("config") or {}
@@ -46,9 +42,8 @@ def plan_rerun(registry, ref: str, target, *, model: str | None = None, training
     train_source, validation = _inputs(run, manifest)
     notes: list[str] = []
     requested = config.get("hyperparameters") or {}
-    supported = SUPPORTED.get(target.kind, ())
-    hyper = {k: v for k, v in requested.items() if k in supported}
-    dropped = sorted(set(requested) - set(hyper))
+    # the settings the target takes, by the options' declarations (core/launch_options.py); others are dropped
+    hyper, dropped = carried_to(target.kind, requested)
     if dropped:
         notes.append(f"{target.kind} does not take {', '.join(dropped)}: left to the backend")
     auto = [k for k, v in hyper.items() if v == "auto"]
@@ -64,9 +59,7 @@ def plan_rerun(registry, ref: str, target, *, model: str | None = None, training
         seed = run["job"]["seed"]  # the seed the source backend picked: the closest repeat there is
         notes.append(f"seed {seed}: the one the source job trained with")
     options = LaunchOptions(
-        model=model, n_epochs=hyper.get("n_epochs", "auto"), batch_size=hyper.get("batch_size", "auto"),
-        learning_rate_multiplier=hyper.get("learning_rate_multiplier", "auto"),
-        suffix=suffix if suffix is not None else config.get("suffix"), seed=seed,
+        model=model, **hyper, suffix=suffix if suffix is not None else config.get("suffix"), seed=seed,
         validation=bool((config.get("examples") or {}).get("val")) or validation is not None,
         name=name or f"{run.get('name') or run['id']} on {target.kind}",
         metadata={"startune_rerun_of": run["id"]}, training_type=training_type, cleanup=cleanup)

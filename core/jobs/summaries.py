@@ -12,7 +12,8 @@ from core.jobs.series import MetricSeries
 class RunSummary:
     run: dict
     series: MetricSeries
-    test_accuracy: float | None     # the newest evaluation's, None when never evaluated
+    test_accuracy: float | None     # the newest full evaluation's (else a partial one's), None when never evaluated
+    test_partial: int | None = None  # examples scored when that evaluation was partial (evaluate --limit)
 
 
 def run_summaries(registry, run_ids: list[str] | None = None) -> list[RunSummary]:
@@ -24,5 +25,9 @@ def run_summaries(registry, run_ids: list[str] | None = None) -> list[RunSummary
     ids = [run["id"] for run in runs]
     events = registry.events_of_runs(ids)
     reports = registry.latest_evaluations(ids)
-    return [RunSummary(run, MetricSeries.from_events(events[run["id"]]), reports.get(run["id"], {}).get("accuracy"))
-            for run in runs]
+    out = []
+    for run in runs:
+        report = reports.get(run["id"], {})
+        out.append(RunSummary(run, MetricSeries.from_events(events[run["id"]]), report.get("accuracy"),
+                              report.get("n") if report.get("partial") else None))
+    return out

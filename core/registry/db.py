@@ -40,6 +40,12 @@ MIGRATIONS = [
     ALTER TABLE runs ADD COLUMN rerun_of TEXT;
     CREATE INDEX runs_rerun_of ON runs (rerun_of);
     """,
+    # 3: the Batch API batches an evaluation sent (`startune evaluate --batch`), so a rerun collects them
+    """
+    CREATE TABLE eval_batches (backend TEXT, batch_id TEXT, eval_key TEXT, indices TEXT, collected INTEGER DEFAULT 0,
+                               created_at REAL, PRIMARY KEY (backend, batch_id));
+    CREATE INDEX eval_batches_key ON eval_batches (eval_key);
+    """,
 ]
 
 
@@ -222,18 +228,26 @@ class Registry:
         if model:
             sql, args = sql + " AND model=?", [*args, model]
         rows = self._conn().execute(sql + " ORDER BY created_at DESC", args)
-        return [dict(r) | {"options": orjson.loads(r["options"]), "report": orjson.loads(r["report"])} for r in rows]
+        out = []
+        for r in rows:
+            options, report = orjson.loads(r["options"]), orjson.loads(r["report"])
+            out.append(dict(r) | {"options": options, "report": report, "partial": is_partial(options, report)})
+        # the full evaluations first (newest first within each kind): a partial one never stands for the run
+        return sorted(out, key=lambda e: e["partial"])
 
     def latest_evaluations(self, run_ids: list[str]) -> dict[str, dict]:
-        """Each run's newest evaluation report, for many runs in one query; runs never evaluated are left out."""
+        """Each run's newest full evaluation report (else its newest partial one, marked ``"partial": True``),
+        for many runs in one query; runs never evaluated are left out."""
         out: dict[str, dict] = {}
         if run_ids:
             marks = ",".join("?" * len(run_ids))
-            rows = self._conn().execute(f"SELECT run_id, report FROM evaluations WHERE run_id IN ({marks}) "
+            rows = self._conn().execute(f"SELECT run_id, options, report FROM evaluations WHERE run_id IN ({marks}) "
                                         "ORDER BY created_at DESC", run_ids)
-            for run_id, report in rows:
-                if run_id not in out:
-                    out[run_id] = orjson.loads(report)
+            for run_id, options, report in rows:
+                report = orjson.loads(report)
+                partial = is_partial(orjson.loads(options), report)
+                if run_id not in out or (out[run_id].get("partial") and not partial):
+                    out[run_id] = report | {"partial": partial}
         return out
 
     def answers(self, eval_key: str) -> dict[int, dict]:
@@ -243,3 +257,32 @@ class Registry:
     def add_answer(self, eval_key: str, idx: int, answer: dict) -> None:
         with self._tx() as c:
             c.execute("INSERT OR IGNORE INTO eval_answers VALUES (?,?,?)", (eval_key, idx, orjson.dumps(answer)))
+
+    def add_answers(self, eval_key: str, answers: dict[int, dict]) -> None:
+        with self._tx() as c:
+            c.executemany("INSERT OR IGNORE INTO eval_answers VALUES (?,?,?)",
+                          [(eval_key, idx, orjson.dumps(answer)) for idx, answer in answers.items()])
+
+    def add_eval_batch(self, backend: str, batch_id: str, eval_key: str, indices: list[int]) -> None:
+        with self._tx() as c:
+            c.execute("INSERT OR IGNORE INTO eval_batches VALUES (?,?,?,?,0,?)",
+                      (backend, batch_id, eval_key, orjson.dumps(indices), time.time()))
+
+    def eval_batches(self, backend: str, eval_key: str) -> list[dict]:
+        """The batches sent for an evaluation on a backend and not yet collected, oldest first."""
+        rows = self._conn().execute("SELECT batch_id, indices FROM eval_batches WHERE backend=? AND eval_key=? "
+                                    "AND collected=0 ORDER BY created_at", (backend, eval_key))
+        return [{"batch_id": r[0], "indices": orjson.loads(r[1])} for r in rows]
+
+    def collect_eval_batch(self, backend: str, batch_id: str, answers: dict[int, dict], eval_key: str) -> None:
+        """The batch's answers stored and the batch marked collected, in one transaction."""
+        with self._tx() as c:
+            c.executemany("INSERT OR IGNORE INTO eval_answers VALUES (?,?,?)",
+                          [(eval_key, idx, orjson.dumps(answer)) for idx, answer in answers.items()])
+            c.execute("UPDATE eval_batches SET collected=1 WHERE backend=? AND batch_id=?", (backend, batch_id))
+
+
+def is_partial(options: dict, report: dict) -> bool:
+    """An evaluation of the first ``limit`` examples only (``evaluate --limit``), not the whole test split."""
+    limit = (options or {}).get("limit")
+    return limit is not None and (report or {}).get("n", 0) >= limit

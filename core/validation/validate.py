@@ -67,6 +67,7 @@ class ValidationReport:
     default_epochs: int = 3
     billed_tokens_per_epoch: int = 0
     cost: CostEstimate | None = None
+    tokens_counted: bool = True      # False: a local build's report (prepare --no-tokens): no counts, no price
 
     @property
     def ok(self) -> bool:
@@ -245,7 +246,8 @@ def validate_built(
     text is non-empty by construction (cleaning drops empty ones). So one record per label goes
     through the same checks as a file's lines (an issue counts once per row with that label), and
     each example's exact token count is that record's fixed part plus ``text_tokens``: the count of
-    the text (chat) or of text + separator (completion), in file order.
+    the text (chat) or of text + separator (completion), in file order. ``text_tokens=None``: tokens not
+    counted (a build for a backend that does not bill by token); the report checks the format alone.
     """
     import numpy as np
     import pandas as pd
@@ -258,7 +260,8 @@ def validate_built(
     out = _Collector()
     whole_file = _Collector()  # issues of the file as a whole come after the lines' ones
     report, info = _new_report(path, fmt, model, n, whole_file)
-    enc = get_encoding(info.encoding)
+    counting = text_tokens is not None
+    enc = get_encoding(info.encoding) if counting else None
     fixed = np.zeros(len(uniques), dtype=np.int64)
     per_label = np.bincount(codes, minlength=len(uniques))
     ok = np.ones(len(uniques), dtype=bool)
@@ -266,10 +269,12 @@ def validate_built(
     for i, label in enumerate(uniques):
         if fmt == "chat":
             record = chat_record("x", label, system_prompt)
-            fixed[i] = count_chat_tokens(chat_record("", label, system_prompt)["messages"], enc)[0]
+            if counting:
+                fixed[i] = count_chat_tokens(chat_record("", label, system_prompt)["messages"], enc)[0]
         else:
             record = completion_record("x", label, separator, stop)
-            fixed[i] = count_completion_tokens("", record["completion"], enc)[0]
+            if counting:
+                fixed[i] = count_completion_tokens("", record["completion"], enc)[0]
         probe = _Collector()
         ok[i] = (_check_chat if fmt == "chat" else _check_completion)(record, 0, probe)
         probes.append(probe.issues)
@@ -283,7 +288,7 @@ def validate_built(
                 out.issues.append(ValidationIssue(issue.code, int(row) + 1, issue.message, issue.param))
     for issue in whole_file.issues:
         out.add(issue.code, None, issue.message.removeprefix(ERROR_CODES[issue.code]).removeprefix(": "))
-    totals = (fixed[codes] + np.asarray(text_tokens, dtype=np.int64))[keep]
+    totals = (fixed[codes] + np.asarray(text_tokens, dtype=np.int64))[keep] if counting else None
     lines = np.flatnonzero(keep) + 1
     no_system = int(keep.sum()) if fmt == "chat" and not system_prompt else 0
     not_space = not_separated = 0
@@ -294,7 +299,10 @@ def validate_built(
         if not _ends_with_separator(separator):
             not_separated = int(keep.sum())
     _summarise_tokens(report, totals, lines, fmt, no_system, not_space, not_separated)
-    return _finish(report, out, int(keep.sum()), n_epochs)
+    report = _finish(report, out, int(keep.sum()), n_epochs)
+    if not counting:
+        report.tokens_counted, report.cost = False, None
+    return report
 
 
 def _ends_with_separator(prompt: str) -> bool:
@@ -326,11 +334,14 @@ def _count_tokens(valid: list[tuple[int, dict]], fmt: str, encoding: str, report
 
 def _summarise_tokens(report: ValidationReport, totals, lines, fmt: str, no_system: int, not_space: int,
                       not_separated: int) -> None:
-    """Token stats, limit and warnings from each valid example's total and line number."""
+    """Token stats, limit and warnings from each valid example's total (None: not counted) and line number."""
     import numpy as np
 
-    n_valid = len(totals)
+    n_valid = len(lines)
     if not n_valid:
+        return
+    if totals is None:
+        _format_warnings(report, fmt, n_valid, no_system, not_space, not_separated)
         return
     limit = report.max_example_tokens
     over = totals > limit
@@ -344,6 +355,11 @@ def _summarise_tokens(report: ValidationReport, totals, lines, fmt: str, no_syst
         first = int(lines[int(np.flatnonzero(over)[0])])
         report.warnings.append(f"{report.n_over_limit} examples exceed {limit:,} tokens and will be truncated "
                                f"(first at line {first})")
+    _format_warnings(report, fmt, n_valid, no_system, not_space, not_separated)
+
+
+def _format_warnings(report: ValidationReport, fmt: str, n_valid: int, no_system: int, not_space: int,
+                     not_separated: int) -> None:
     if fmt == "chat" and no_system:
         report.warnings.append(f"{no_system} of {n_valid} examples have no system message")
     if not_space:

@@ -1,4 +1,4 @@
-"""The Launch screen checks values and prices the launch by core's rules (core.jobs.options, core.jobs.estimate),
+"""The Launch screen checks values and prices the launch by core's rules (core.launch_options, core.jobs.estimate),
 the same the command line applies."""
 
 from __future__ import annotations
@@ -46,7 +46,7 @@ async def test_the_confirmation_shows_core_s_estimate_for_the_chosen_model(small
 
 @pytest.mark.parametrize(("widget_id", "value", "note"), [
     ("budget", "1e999", "a number of dollars, 0 or more"),
-    ("seed", "2147483648", "a whole number, 0 or more, at most 2147483647"),
+    ("seed", "2147483648", "a whole number from 0 to 2147483647"),
     ("suffix", "it's " + "x" * 61, "at most 64 characters (66 now)"),
 ])
 async def test_fields_refuse_what_the_command_line_refuses_in_the_app_s_words(small_build, demo_registry,

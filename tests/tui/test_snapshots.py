@@ -138,7 +138,8 @@ SAMPLE_ABS = Path(__file__).resolve().parents[2] / SAMPLE
 
 @pytest.mark.parametrize("size", SIZES, ids=lambda s: f"{s[0]}x{s[1]}")
 def test_build_done(snap_compare, demo_registry, in_tmp, size):
-    """After a build: the files, the validation report, the cost per model, labels per split."""
+    """After a build for the local backend: the files, the validation report (tokens not counted, no cost:
+    nothing bills by token here), labels per split."""
     app = _app(demo_registry)
 
     async def before(pilot):
@@ -154,7 +155,7 @@ def test_build_done(snap_compare, demo_registry, in_tmp, size):
 
         def scrolled() -> bool:
             side, status = app.screen.query_one("#build-side"), app.screen.query_one("#build-status")
-            return (app.build_dir is not None and "startune-local free" in str(app.screen.query_one("#report").content)
+            return (app.build_dir is not None and "cost: none" in str(app.screen.query_one("#report").content)
                     and side.max_scroll_y > 0 and side.scroll_y == min(side.max_scroll_y, status.virtual_region.y))
 
         await _settle(pilot, scrolled)

@@ -11,7 +11,6 @@ from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, VerticalScroll
-from textual.validation import Integer
 from textual.widgets import Footer, Header, Input, Label, ProgressBar, Select, Static, Switch
 
 from core.choices import (CONFLICT_POLICIES, DEFAULT_CONFLICT_POLICY, DEFAULT_FORMAT, DEFAULT_FRACTIONS, DEFAULT_ORDER,
@@ -37,6 +36,10 @@ def _options_with(**values) -> None:
                     stratify=False, samples_spec=None, balance=None, order=DEFAULT_ORDER, fmt=DEFAULT_FORMAT,
                     separator=SEPARATOR_AS_TYPED)
     options_from_strings(**(defaults | values))
+
+
+def check_seed(value: str) -> None:
+    _options_with(seed=value)  # core.seed's rule, as prepare and the backend read a seed
 
 
 def check_fractions(value: str) -> None:
@@ -83,6 +86,14 @@ def record_text(line: str) -> Text:
     return text
 
 
+def saved_corrections(source: str):
+    """The Audit screen's decisions about this dataset, when any were made (applied by every build)."""
+    from core.data.corrections import load_for
+
+    decisions, where = load_for(source)
+    return where if decisions.decisions else None
+
+
 class BuildScreen(AppScreen):
     BINDINGS = [Binding("ctrl+b", "build", "Build files"), Binding("ctrl+l", "launch", "Launch")]
 
@@ -95,7 +106,7 @@ class BuildScreen(AppScreen):
                                                  value=DEFAULT_CONFLICT_POLICY, allow_blank=False, id="conflicts"))
                 yield field("split", Input(DEFAULT_FRACTIONS, id="fractions", validators=[Checks(check_fractions)]))
                 yield field("seed", Input(str(DEFAULT_SEED), id="seed", type="integer",
-                                          validators=[Integer(0, None, "a whole number, 0 or more")]))
+                                          validators=[Checks(check_seed)]))
                 yield field("stratify", Switch(False, id="stratify"))
                 yield field("samples", Input("", placeholder="all, or train=N,val=N,…", id="samples",
                                              validators=[Checks(check_samples, allow_empty=True)]))
@@ -157,7 +168,7 @@ class BuildScreen(AppScreen):
         return options_from_strings(
             text_column=self.app.dataset.text_column, label_column=self.app.dataset.label_column,
             labels_spec=self.app.labels_spec, dedup=value("dedup"), conflicts=value("conflicts"),
-            fractions=value("fractions"), seed=int(value("seed") or DEFAULT_SEED), stratify=value("stratify"),
+            fractions=value("fractions"), seed=value("seed"), stratify=value("stratify"),
             samples_spec=value("samples").strip() or None, balance=None if balance == "none" else balance,
             order=value("order"), fmt=value("format"), system_prompt=value("system") or None,
             separator=value("separator"))
@@ -266,11 +277,19 @@ class BuildScreen(AppScreen):
         def progress(stage: str, done: int, total: int | None = None) -> None:
             self.post_message(BuildProgress(stage, done, total))
 
+        from core.jobs.backends import tokens_matter
+
         try:
-            # tokens counted as the files are written; only other tokenizers read train.jsonl again
-            result = prepare(self.app.dataset, out_dir, options, progress=progress, validate=True)
-            report, costs = cost_by_model(result.files["train"], progress=progress,
-                                          known=result.validation.get("train"))
+            # tokens matter only where training bills by them: a build for the local backend skips them;
+            # otherwise they are counted as the files are written (only other tokenizers read train.jsonl again)
+            billed = tokens_matter(self.app.session.choice)
+            result = prepare(self.app.dataset, out_dir, options, progress=progress, validate=True,
+                             count_tokens=billed, corrections=saved_corrections(self.app.dataset.source))
+            if billed or "train" not in result.validation:
+                report, costs = cost_by_model(result.files["train"], progress=progress,
+                                              known=result.validation.get("train"))
+            else:
+                report, costs = result.validation["train"], []
             drop_default_system_warning(report, options.system_prompt)
         except StartuneError as exc:
             self.post_message(BuildFinished(error=describe(exc)))
@@ -300,9 +319,12 @@ class BuildScreen(AppScreen):
         self.app.build_dir = result.out_dir
         self.query_one("#build-progress").display = False
         splits = result.manifest["splits"]
+        fixed = result.manifest.get("corrections")
+        applied = (f" · audit decisions applied: {len(fixed['relabelled']):,} relabelled, "
+                   f"{len(fixed['dropped']):,} dropped" if fixed else "")
         self.query_one("#build-status", Static).update(
             "[green]Built[/] " + ", ".join(f"{k} {v['examples']:,}" for k, v in splits.items())
-            + " · ctrl+l to launch")
+            + applied + " · ctrl+l to launch")
         lines = [f"validation: {'[green]ok[/]' if report.ok else '[red]' + str(sum(report.error_counts.values())) + ' errors[/]'}"
                  f" · {report.n_examples:,} examples"]
         lines += [f"[yellow]warning:[/] {w}" for w in report.warnings]
@@ -310,7 +332,11 @@ class BuildScreen(AppScreen):
         if t:
             lines.append(f"tokens/example min {t['min']} · median {t['median']:g} · p90 {t['p90']:g} · max {t['max']}"
                          f" · default epochs {report.default_epochs}")
-        lines.append("cost: " + " · ".join(f"{c.model.split('-20')[0]} {fmt_usd(c.usd)}" for c in costs))
+        if costs:
+            lines.append("cost: " + " · ".join(f"{c.model.split('-20')[0]} {fmt_usd(c.usd)}" for c in costs))
+        else:
+            lines.append("tokens not counted: nothing bills by token on the local backend")
+            lines.append(f"default epochs {report.default_epochs} · cost: none (trains on this machine)")
         self.query_one("#report", Static).update("\n".join(lines))
         chart = self.query_one("#split-histogram", BarChart)
         chart.display = True

@@ -11,7 +11,7 @@ from textual.containers import Horizontal, VerticalScroll
 from tui.screens.base import AppScreen
 from textual.widgets import Footer, Header, Static
 
-from tui.formatting import backend_kind, fmt_float, fmt_pct, fmt_usd
+from tui.formatting import backend_kind, fmt_float, fmt_pct, fmt_test_accuracy, fmt_usd
 from tui.widgets.charts import SeriesChart
 
 
@@ -68,7 +68,7 @@ class CompareScreen(AppScreen):
             link = (by_id.get(run.get("rerun_of"), "-"),) if self.pairs else ()
             summary.add_row(name, *link, backend_kind(run), run["status"],
                             fmt_float(series.best("valid_loss")), fmt_pct(series.last("valid_mean_token_accuracy")),
-                            fmt_pct(s.test_accuracy), fmt_usd(run["cost_usd"]))
+                            fmt_test_accuracy(s.test_accuracy, s.test_partial), fmt_usd(run["cost_usd"]))
         diff = Table(title="what differs", title_justify="left", box=box.SIMPLE_HEAD, show_edge=False, padding=(0, 1))
         diff.add_column("setting")
         for name in names:

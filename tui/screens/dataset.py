@@ -74,6 +74,7 @@ class DatasetScreen(AppScreen):
         Binding("pagedown", "page(1)", "Next", key_display="PgDn", priority=True),
         Binding("ctrl+g", "goto", "Go to"),
         Binding("ctrl+b", "build", "Build"),
+        Binding("ctrl+r", "audit", "Audit"),
     ]
 
     def __init__(self, path: Path | None = None) -> None:
@@ -147,7 +148,6 @@ class DatasetScreen(AppScreen):
         from core.data.inspect import summarise
         from core.data.labels import LabelSet
         from core.data.load import load_dataset
-        from core.errors import StartuneError
         from tui.errors import describe
 
         try:
@@ -155,7 +155,7 @@ class DatasetScreen(AppScreen):
             ds = load_dataset(path, text_column=text_column, label_column=label_column)
             summary = summarise(ds, labels)
             _, report = clean(ds.frame, ds.text_column, ds.label_column, labels)
-        except StartuneError as exc:
+        except Exception as exc:  # noqa: BLE001 - any failure ends "Loading ..." with one line
             # said where the user looks; the screen stays usable for another try
             self.post_message(DatasetRead(error=describe(exc)))
             return
@@ -309,7 +309,10 @@ class DatasetScreen(AppScreen):
         if event.validation_result is not None and not event.validation_result.is_valid:
             self.app.notify("; ".join(event.validation_result.failure_descriptions), severity="warning")
             return
-        target = int(event.value) - 1
+        if not event.value.strip().lstrip("-").isdigit():
+            self.app.notify(f"go to row: type a row from 1 to {self.pager.rows:,}", severity="warning")
+            return
+        target = min(max(int(event.value), 1), max(1, self.pager.rows)) - 1
         self.first_row = target - target % self.pager.page_size
         self._show_page(cursor=target % self.pager.page_size)
         event.input.value = ""
@@ -362,3 +365,10 @@ class DatasetScreen(AppScreen):
             self.app.notify("Labels applied; press ctrl+b again once the summary is updated.")
             return
         self.app.action_open_build()
+
+    def action_audit(self) -> None:
+        """The reviews whose labels disagree with their text (the Audit screen)."""
+        if self.app.dataset is None:
+            self.app.notify("Load a dataset first.", severity="warning")
+            return
+        self.app.action_open_audit()

@@ -18,7 +18,11 @@ HELP = """\
 
 **Dataset**: `enter` in the path field or `ctrl+o` load · `ctrl+t` file tree · `PgUp` `PgDn` turn pages ·
 `enter` on a row reads the whole review · `ctrl+g` go to a row · labels field: `1-5` or `neg,neu,pos`, then `enter` ·
-`ctrl+b` on to Build
+`ctrl+b` on to Build · `ctrl+r` audit the labels
+
+**Audit** (reviews whose stars most likely disagree with their text, most likely wrong first): `a` accept the
+suggested star · `k` keep the given star · `d` drop the row · `u` undo · `PgUp` `PgDn` pages · `t` texts seen with
+several stars · each decision is saved at once beside the dataset (never in it), and Build applies them
 
 **Build**: `ctrl+b` build the files · `ctrl+l` on to Launch · a value a field refuses is explained under it
 

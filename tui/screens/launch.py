@@ -14,8 +14,7 @@ from textual.containers import Vertical, VerticalScroll
 from textual.widgets import Button, Footer, Header, Input, Select, Static
 
 from core.choices import BACKEND_KINDS
-from core.jobs.options import (MAX_SUFFIX, parse_batch_size, parse_epochs, parse_lr_multiplier, parse_max_cost,
-                               parse_seed, parse_suffix)
+from core.launch_options import OPTIONS
 from tui.messages import LaunchChecked
 from tui.screens.base import AppScreen
 from tui.widgets.form import Checks, Field, field, first_error
@@ -51,6 +50,27 @@ def build_label(build: dict) -> str:
     return f"{build['path'].name} · {stamp}" + (f" · {train:,} train" if train is not None else "")
 
 
+# the declared launch options the screen shows (core/launch_options.py: Option.label), in their order
+FIELDS = tuple(o for o in OPTIONS if o.label)
+INPUT_TYPES = {"seed": "integer", "dollars": "number"}
+
+
+def _auto(option) -> bool:
+    return option.kind in ("whole", "number")
+
+
+def option_validators(option) -> list[Checks]:
+    """The option's field checked as typed by the rule the launch itself applies (Option.parse); blank is no
+    seed, no budget, no suffix, or auto."""
+    return [Checks(option.parse, allow_empty=not _auto(option))]
+
+
+def option_input(option) -> Input:
+    return Input("auto" if _auto(option) else "", placeholder=option.placeholder, id=option.widget,
+                 type=INPUT_TYPES.get(option.kind, "text"), validators=option_validators(option),
+                 valid_empty=not _auto(option))
+
+
 class LaunchScreen(AppScreen):
     BINDINGS = [Binding("ctrl+l", "launch", "Launch")]
 
@@ -77,17 +97,8 @@ class LaunchScreen(AppScreen):
             yield field("base URL", Input(choice.base_url or "", placeholder="for a compatible server", id="base-url"))
             yield field("model", Select([(choice.default_model, choice.default_model)], value=choice.default_model,
                                         allow_blank=False, id="model"))
-            # each field checked as typed by the rule the launch itself applies (core.jobs.options)
-            yield field("epochs", Input("auto", id="epochs", validators=[Checks(parse_epochs)]))
-            yield field("batch size", Input("auto", id="batch", validators=[Checks(parse_batch_size)]))
-            yield field("LR multiplier", Input("auto", id="lr", validators=[Checks(parse_lr_multiplier)]))
-            yield field("suffix", Input("", placeholder=f"up to {MAX_SUFFIX} characters", id="suffix",
-                                        validators=[Checks(parse_suffix)]))
-            yield field("seed", Input("", placeholder="random", id="seed", type="integer",
-                                      validators=[Checks(parse_seed, allow_empty=True)], valid_empty=True))
-            yield field("budget (USD)", Input("", placeholder="no limit", id="budget", type="number",
-                                              validators=[Checks(parse_max_cost, allow_empty=True)],
-                                              valid_empty=True))
+            for option in FIELDS:
+                yield field(option.label, option_input(option))
             with Vertical(id="launch-actions"):
                 yield Button("Launch (ctrl+l)", variant="primary", id="launch", compact=True)
                 yield Static("", id="launch-error")
@@ -182,14 +193,10 @@ class LaunchScreen(AppScreen):
         return resolve_backend(kind, url if kind in ("compatible", "openai", "azure") else None)
 
     def _options(self):
-        from core.jobs.options import launch_options_from_strings
+        from core.launch_options import options_from_strings
 
-        def text(widget_id: str) -> str:
-            return self.query_one(f"#{widget_id}", Input).value
-
-        return launch_options_from_strings(
-            model=str(self.query_one("#model", Select).value), epochs=text("epochs"), batch_size=text("batch"),
-            lr_multiplier=text("lr"), suffix=text("suffix"), seed=text("seed"), max_cost=text("budget"))
+        typed = {o.name: self.query_one(f"#{o.widget}", Input).value for o in FIELDS}
+        return options_from_strings(model=str(self.query_one("#model", Select).value), **typed)
 
     # -- launching -------------------------------------------------------------------------
     def _say(self, message: str, *, error: bool = True) -> None:
@@ -246,7 +253,18 @@ class LaunchScreen(AppScreen):
 
         self._say("", error=False)
         budget = "no budget set" if options.max_cost is None else f"budget ${options.max_cost:,.2f}"
-        question = (f"Launch {source.name} on {choice.describe()}?\n\n{estimate.describe()}\n{budget}"
+        from rich.markup import escape
+
+        from core.choices import DEFAULT_OBJECTIVE
+
+        extra = ""
+        if choice.kind == "local":
+            objective = DEFAULT_OBJECTIVE if options.objective == "auto" else options.objective
+            extra = f"\nobjective: {objective}" + (" (the default)" if options.objective == "auto" else "")
+        duration = estimate.describe_duration()
+        if duration:
+            extra += f"\n{escape(duration)}"
+        question = (f"Launch {source.name} on {choice.describe()}?\n\n{estimate.describe()}{extra}\n{budget}"
                     + ("\n\n[red]The estimate is above the budget: the launch will be refused.[/]"
                        if estimate.over_budget(options.max_cost) else ""))
 

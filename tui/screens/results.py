@@ -7,6 +7,7 @@ from pathlib import Path
 
 from rich import box
 from rich.console import Group
+from rich.markup import escape
 from rich.table import Table
 from rich.text import Text
 from textual import work
@@ -50,6 +51,10 @@ def per_label_table(per_label: dict) -> Table:
     return table
 
 
+# statuses after which no fine-tuned model exists (evaluation would be refused)
+ENDED_WITHOUT_MODEL = ("cancelled", "failed")
+
+
 class ResultsScreen(AppScreen):
     BINDINGS = [Binding("e", "evaluate", "Evaluate on test"), Binding("m", "monitor", "Monitor")]
 
@@ -91,8 +96,11 @@ class ResultsScreen(AppScreen):
             client = await session.client()
             table = await download_and_record(client, session.registry, self.run_id, run["job"])
         else:
+            status = run["status"] or "-"
+            why = ("the job ended before training finished: no result file and no model to evaluate"
+                   if status in ENDED_WITHOUT_MODEL else "no result file yet")
             self.query_one("#results-summary", Static).update(
-                f"[b]{run['name']}[/] {run['status']}: no result file (yet)")
+                Text.assemble((run["name"] or run["id"], "bold"), f" {status}: {why}"))
             return
         for widget_id, column in (("#valid-loss", "valid_loss"), ("#valid-accuracy", "valid_mean_token_accuracy")):
             steps, values = table.column(column)
@@ -106,21 +114,33 @@ class ResultsScreen(AppScreen):
             f" · CSV: {table.path}")
 
     def _show_evaluations(self) -> None:
-        evaluations = self.app.session.registry.evaluations(run_id=self.run_id)
+        evaluations = self.app.session.registry.evaluations(run_id=self.run_id)  # full ones first
         if not evaluations:
-            self.query_one("#evaluation", Static).update("Not evaluated yet: press e to score the test split.")
+            can = self.check_action("evaluate", ())
+            self.query_one("#evaluation", Static).update(
+                "Not evaluated yet: press e to score the test split." if can else
+                "Nothing to evaluate: this run has no fine-tuned model.")
             return
         # one line per evaluation wraps well at 80 columns, where a wide table would not
         lines = ["[b]evaluations on the test split[/]"]
         for ev in evaluations:
             r = ev["report"]
-            lines.append(f"{ev['model']}: accuracy [b]{fmt_pct(r['accuracy'])}[/] · macro-F1 {fmt_float(r['macro_f1'])}"
+            part = f" [yellow](partial: first {r['n']:,} examples)[/]" if ev.get("partial") else ""
+            lines.append(f"{escape(ev['model'])}{part}: accuracy [b]{fmt_pct(r['accuracy'])}[/] · macro-F1 {fmt_float(r['macro_f1'])}"
                          f" · MAE {fmt_float(r['mae'], 2)} · within one star {fmt_pct(r['within_one'])}"
                          f" · unparseable {r['unparseable']:,} of {r['n']:,}")
+        if evaluations[0].get("partial"):
+            lines.append("[yellow]matrix and table below: the partial evaluation (no full one yet)[/]")
         per_label = evaluations[0]["report"].get("per_label")
         text = Text.from_markup("\n".join(lines))
         self.query_one("#evaluation", Static).update(Group(text, per_label_table(per_label)) if per_label else text)
         self.query_one("#confusion", Static).update(confusion_heatmap(evaluations[0]["report"]["confusion"]))
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action == "evaluate":  # offered only where there is a model to score
+            run = self.app.session.registry.get_run(self.run_id) or {}
+            return bool(run.get("fine_tuned_model")) or None
+        return True
 
     def action_evaluate(self) -> None:
         run = self.app.session.registry.get_run(self.run_id)

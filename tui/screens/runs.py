@@ -11,7 +11,7 @@ from textual.containers import Vertical
 from tui.screens.base import AppScreen
 from textual.widgets import DataTable, Footer, Header, Static
 
-from tui.formatting import backend_kind, fmt_float, fmt_pct, fmt_stops, fmt_usd, today_of
+from tui.formatting import backend_kind, fmt_float, fmt_pct, fmt_stops, fmt_test_accuracy, fmt_usd, today_of
 from tui.messages import JobUpdated, RunsRead
 
 # what a user scans for first comes first: at 80 columns the rest scrolls sideways
@@ -19,11 +19,12 @@ COLUMNS = ("", "run", "status", "valid loss", "best", "test acc", "cost", "stops
            "dataset")
 
 
-def run_row(run: dict, series, accuracy: float | None, today=None) -> tuple:
-    """``today``: the day shutdown dates count from (the app's clock)."""
+def run_row(run: dict, series, accuracy: float | None, today=None, partial: int | None = None) -> tuple:
+    """``today``: the day shutdown dates count from (the app's clock); ``partial``: examples scored when the
+    test accuracy is from a partial evaluation."""
     return (
         run["name"] or run["id"], run["status"] or "-", fmt_float(series.last("valid_loss")),
-        fmt_float(series.best("valid_loss")), fmt_pct(accuracy), fmt_usd(run["cost_usd"]),
+        fmt_float(series.best("valid_loss")), fmt_test_accuracy(accuracy, partial), fmt_usd(run["cost_usd"]),
         fmt_stops(run.get("fine_tuned_model"), today, job=run.get("job")) if today else "-", run["model"] or "-",
         backend_kind(run), Path(run["dataset"] or "-").name,
     )
@@ -102,7 +103,7 @@ class RunsScreen(AppScreen):
         from core.jobs.summaries import run_summaries
 
         today = today_of(self.app.session.clock)
-        rows = [(s.run, run_row(s.run, s.series, s.test_accuracy, today))
+        rows = [(s.run, run_row(s.run, s.series, s.test_accuracy, today, s.test_partial))
                 for s in run_summaries(self.app.session.registry)]
         self.post_message(RunsRead(rows))
 

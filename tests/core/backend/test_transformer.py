@@ -65,7 +65,8 @@ def _trainer(tiny_bert: Path, n=64, hp=None, seed=3, valid=16, notes=None):
 
     hp = hp or {"n_epochs": 3, "batch_size": 8, "learning_rate_multiplier": 200}
     trainer = TransformerTrainer(f"hf:{tiny_bert}", toy_examples(n), toy_examples(valid, 1000), hp, seed)
-    assert trainer.setup((notes if notes is not None else []).append, lambda: None) == hp | {"class_weight": "none"}
+    decided = trainer.setup((notes if notes is not None else []).append, lambda: None)
+    assert decided.items() >= (hp | {"class_weight": "auto", "objective": "macro_f1"}).items()
     return trainer
 
 
@@ -91,7 +92,8 @@ def test_tiny_bert_learns_deterministically_and_round_trips(tiny_bert, tmp_path)
     assert np.mean(losses[-4:]) < np.mean(losses[:4])
     loss, accuracy = trainer.valid_metrics(model)
     assert accuracy >= 0.9 and loss < 0.69           # better than chance on held-out sentences
-    assert notes[0].startswith(f"Training on cpu (1 threads): hf:{tiny_bert} (0.")
+    assert notes[0].startswith("Auto max length: 16 tokens keeps 100.0% of the training texts whole")
+    assert notes[1].startswith("Training on ") and f": hf:{tiny_bert} (0." in notes[1]   # any device (gpu_check.sh)
 
     texts = [e.text for e in toy_examples(10, 500)]
     model.save(tmp_path)
@@ -177,7 +179,7 @@ def test_auto_hyperparameters_suit_an_encoder():
     from core.backend.transformer import auto_hyperparameters
 
     assert auto_hyperparameters(200, {"early_stopping": True}) == {
-        "n_epochs": 8, "batch_size": 16, "learning_rate_multiplier": 1.0, "class_weight": "none"}
+        "n_epochs": 8, "batch_size": 16, "learning_rate_multiplier": 1.0, "class_weight": "auto"}
     assert auto_hyperparameters(100_000, {"class_weight": "balanced"}, "cuda") == {
         "n_epochs": 3, "batch_size": 32, "learning_rate_multiplier": 1.0, "class_weight": "balanced"}
     assert auto_hyperparameters(5, {"n_epochs": 2})["batch_size"] == 5
@@ -193,7 +195,7 @@ def test_balanced_class_weights_weigh_rare_labels_up(tiny_bert):
                                                                    "early_stopping": False}, 0)
     trainer.setup(notes.append, lambda: None)
     assert np.allclose(trainer.loss_weights, [25 / (2 * 5), 25 / (2 * 20)])
-    assert "early_stopping apply to the linear model only" in notes[0] and "class weights balanced" in notes[1]
+    assert "class weights balanced" in notes[1] and "no early stopping" in notes[1]
     steps = []
     trainer.train(on_step=lambda m, r: steps.append(m.train_loss) or True)
     assert len(steps) == trainer.total_steps and all(np.isfinite(steps))
@@ -272,3 +274,90 @@ def test_the_backend_does_not_import_torch_until_a_transformer_is_used():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
                          cwd=Path(__file__).resolve().parents[3])
     assert out.stdout.strip() == "[]"
+
+
+def test_auto_max_length_keeps_most_texts_whole_and_respects_limits():
+    from core.backend.transformer import auto_max_length
+
+    lengths = [10] * 90 + [40] * 9 + [500]
+    assert auto_max_length(lengths, 512) == 40              # the 98th percentile, a multiple of 8
+    assert auto_max_length([3, 4, 5], 512) == 16            # never below 16
+    assert auto_max_length([900] * 10, 512, "cpu") == 256   # a CPU caps attention's quadratic cost
+    assert auto_max_length([900] * 10, 384, "cuda") == 384  # and no model reads past its positions
+
+
+def test_learning_rate_suits_the_model_size():
+    from core.backend.transformer import base_learning_rate
+
+    assert base_learning_rate(22_700_000) == 1e-4 > base_learning_rate(110_000_000) > base_learning_rate(340_000_000)
+
+
+def test_a_resumed_run_ends_exactly_as_an_uninterrupted_one(tiny_bert, tmp_path):
+    """AdamW's moments, the early-stopping record and the best weights travel in the checkpoint."""
+    from core.backend.model_files import load_model
+
+    hp = {"batch_size": 8, "learning_rate_multiplier": 50}          # epochs auto: early stopping on
+    texts = [e.text for e in toy_examples(12, 700)]
+    whole = _trainer(tiny_bert, hp=hp)
+    assert whole.early_stopping and whole.n_epochs >= 3
+    losses = []
+    expected = whole.train(on_step=lambda m, r: losses.append((m.step, m.train_loss)) or True).predict_proba(texts)
+
+    first = _trainer(tiny_bert, hp=hp)
+    first.train(on_step=lambda m, r: m.step <= first.steps_per_epoch,
+                on_epoch_end=lambda epoch, step, write: write(tmp_path) if epoch == 0 else None)
+    assert (tmp_path / "trainer_state" / "optimizer.safetensors").is_file()
+    assert {p.suffix for p in (tmp_path / "trainer_state").iterdir()} <= {".json", ".safetensors"}
+
+    second = _trainer(tiny_bert, hp=hp)
+    resumed = []
+    model = second.train(start_epoch=1, resume=tmp_path,
+                         on_step=lambda m, r: resumed.append((m.step, m.train_loss)) or True)
+    assert resumed == [x for x in losses if x[0] > first.steps_per_epoch]
+    assert np.allclose(model.predict_proba(texts), expected, atol=1e-6)
+    assert second.closing_notes == whole.closing_notes
+
+    model.save(tmp_path / "final")
+    assert np.allclose(load_model(tmp_path / "final").predict_proba(texts), expected, atol=1e-5)
+
+
+def test_auto_stops_early_keeps_the_best_and_corrects_the_prior_on_validation(tiny_bert, tmp_path):
+    from core.backend.model_files import load_model
+    from core.backend.transformer import TransformerTrainer
+
+    # 3 pos for 1 neg: the prior correction has something to correct; no validation file: a tenth held out
+    examples = [e for e in toy_examples(240) if e.label == "pos" or e.line % 6 == 1]
+    notes = []
+    trainer = TransformerTrainer(f"hf:{tiny_bert}", examples, (), {"learning_rate_multiplier": 100}, 1)
+    trainer.setup(notes.append, lambda: None)
+    assert trainer.holdout == len(examples) // 10 and any("held out" in n for n in notes)
+    assert trainer.early_stopping and trainer.class_weight == "auto"
+    steps = []
+    model = trainer.train(on_step=lambda m, r: steps.append(m.step) or True)
+    assert steps and steps[-1] <= trainer.total_steps
+    assert any(n.startswith("Class weighting (auto): prior correction") for n in trainer.closing_notes)
+    assert any("kept" in n for n in trainer.closing_notes)
+    assert len(model.logit_bias) == 2
+    model.save(tmp_path)
+    assert np.allclose(load_model(tmp_path).logit_bias, model.logit_bias)
+
+
+def test_an_unknown_objective_is_refused_by_the_api_check():
+    from core.backend.errors import ApiError
+    from core.backend.requests import check_hyperparameters
+
+    assert check_hyperparameters({"objective": "mae"}, "hyperparameters") == {"objective": "mae"}
+    with pytest.raises(ApiError, match="Invalid objective"):
+        check_hyperparameters({"objective": "f2"}, "hyperparameters")
+
+
+def test_objectives_score_higher_for_better_answers():
+    from core.backend.objective import resolve, score
+
+    classes = ["1", "2", "3", "4", "5"]
+    y = np.array([0, 1, 2, 3, 4])
+    near, far = np.array([1, 1, 2, 3, 3]), np.array([4, 1, 2, 3, 0])
+    assert score("accuracy", y, near, classes) == score("accuracy", y, far, classes) == 0.6
+    assert score("mae", y, near, classes) > score("mae", y, far, classes)     # off by one beats off by four
+    assert resolve("auto", classes) == ("macro_f1", None)
+    assert resolve("mae", ["neg", "pos"])[0] == "macro_f1"                   # MAE needs numbers

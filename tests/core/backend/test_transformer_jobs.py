@@ -67,7 +67,7 @@ async def test_minilm_fine_tunes_on_real_reviews_and_answers_with_logprobs(tmp_p
         assert done.hyperparameters.batch_size == 16 and done.hyperparameters.n_epochs == 1
 
         events = await all_events(client, job.id)
-        assert any(e.message.startswith("Training on cpu") for e in events)
+        assert any(e.message.startswith("Training on ") for e in events)
         steps = [e.data for e in events if e.type == "metrics" and "full_valid_loss" not in e.data]
         assert [s["step"] for s in steps] == list(range(1, 13))
         first, last = steps[0]["train_loss"], sum(s["train_loss"] for s in steps[-4:]) / 4
@@ -165,3 +165,36 @@ async def test_without_the_extra_job_creation_says_what_to_install(tmp_path, mon
         with pytest.raises(openai.BadRequestError) as info:
             await _job(client, write_chat(tmp_path / "t.jsonl", [("a", "1"), ("b", "2")]), "minilm-l6", {})
         assert "pip install 'startune[transformers]'" in info.value.message
+
+
+def test_a_transformer_launch_is_estimated_in_time_before_it_starts(tmp_path, threads_csv):
+    """The calibration runs the job's own steps here and scales them; the linear model gets no such line."""
+    from core.jobs.estimate import estimate_launch
+    from core.jobs.launch import LaunchOptions
+
+    train = write_chat(tmp_path / "train.jsonl", real_reviews(threads_csv, 96))
+    estimate = estimate_launch(train, LaunchOptions(model="minilm-l6"), "minilm-l6")
+    line = estimate.describe_duration()
+    assert line.startswith("training time: up to ") and " steps at " in line, line
+    assert estimate.duration.total_steps == estimate.duration.total_steps > 0
+    assert 0 < estimate.duration.step_seconds < estimate.duration.seconds
+    assert estimate_launch(train, LaunchOptions(model="startune-local"), "startune-local").duration is None
+
+
+async def test_estimated_finish_is_kept_while_a_transformer_job_runs(tmp_path):
+    tiny = write_tiny_bert(tmp_path / "tiny")
+    train = write_chat(tmp_path / "train.jsonl", [(e.text, e.label) for e in toy_examples(64)])
+    async with EmbeddedBackend(tmp_path / "b", pace=0.05, lease=5.0) as backend:
+        client = backend.client()
+        job = await _job(client, train, f"hf:{tiny}", {"n_epochs": 2, "batch_size": 8})
+        seen = []
+        for _ in range(600):
+            current = await client.fine_tuning.jobs.retrieve(job.id)
+            if current.status == "running" and current.estimated_finish:
+                seen.append(current.estimated_finish)
+            if current.status in ("succeeded", "failed") or len(seen) >= 3:
+                break
+            await asyncio.sleep(0.05)
+        assert seen and all(s >= current.created_at for s in seen)
+        done = await wait_for(client, job.id, timeout=120)
+        assert done.status == "succeeded" and done.estimated_finish is None

@@ -8,7 +8,7 @@ import orjson
 import pytest
 
 from core.errors import ConfigError
-from core.jobs.hyperparams import check_hyperparameters
+from core.launch_options import LaunchOptions, check_options
 
 
 def _json(result):
@@ -63,11 +63,15 @@ def test_a_build_whose_file_changed_is_refused(run_cli, build):
     assert _json(run_cli("jobs", "--json")) == []
 
 
+def _options(n_epochs, batch_size, learning_rate_multiplier):
+    return LaunchOptions(n_epochs=n_epochs, batch_size=batch_size, learning_rate_multiplier=learning_rate_multiplier)
+
+
 @pytest.mark.parametrize("values", [
     ("auto", "auto", "auto"), (None, None, None), (1, 1, 0.01), (50, 256, 10.0), (3, 8, 100),
 ])
 def test_hyperparameters_within_openais_limits_pass(values):
-    check_hyperparameters(*values)
+    check_options(_options(*values))
 
 
 @pytest.mark.parametrize("values, flag", [
@@ -78,5 +82,5 @@ def test_hyperparameters_within_openais_limits_pass(values):
 ])
 def test_hyperparameters_outside_the_limits_are_one_line(values, flag):
     with pytest.raises(ConfigError) as caught:
-        check_hyperparameters(*values)
+        check_options(_options(*values))
     assert str(caught.value).startswith(flag) and "\n" not in str(caught.value)

@@ -1,21 +1,26 @@
-"""Launch options from text: one rule per field for the command line and the app (core.jobs.options)."""
+"""Launch options from text: one rule per field for the command line and the app (core/launch_options.py)."""
 
 from __future__ import annotations
 
 import pytest
 
 from core.errors import ConfigError
-from core.jobs.options import launch_options_from_strings
+from core.launch_options import options_from_strings
 
 REFUSED = [
-    (dict(epochs="0"), "--epochs '0': auto, or a whole number from 1 to 50"),
-    (dict(epochs="three"), "--epochs 'three': auto, or a whole number from 1 to 50"),
+    (dict(n_epochs="0"), "--epochs '0': auto, or a whole number from 1 to 50"),
+    (dict(n_epochs="three"), "--epochs 'three': auto, or a whole number from 1 to 50"),
     (dict(batch_size="300"), "--batch-size '300': auto, or a whole number from 1 to 256"),
-    (dict(lr_multiplier="nan"), "--lr-multiplier 'nan': auto, or a number above 0 (e.g. 0.5 or 2)"),
-    (dict(lr_multiplier="-1"), "--lr-multiplier '-1': auto, or a number above 0 (e.g. 0.5 or 2)"),
+    (dict(learning_rate_multiplier="nan"),
+     "--lr-multiplier 'nan': auto, or a number above 0 and at most 100 (e.g. 0.5 or 2)"),
+    (dict(learning_rate_multiplier="-1"),
+     "--lr-multiplier '-1': auto, or a number above 0 and at most 100 (e.g. 0.5 or 2)"),
+    (dict(learning_rate_multiplier="500"),
+     "--lr-multiplier '500': auto, or a number above 0 and at most 100 (e.g. 0.5 or 2)"),
     (dict(suffix="x" * 65), f"--suffix '{'x' * 65}': at most 64 characters (65 now)"),
-    (dict(seed="-3"), "--job-seed '-3': a whole number, 0 or more"),
-    (dict(seed=str(2**31)), f"--job-seed '{2**31}': a whole number, 0 or more, at most {2**31 - 1}"),
+    (dict(seed="-3"), f"--job-seed '-3': a whole number from 0 to {2**31 - 1}"),
+    (dict(seed=str(2**31)), f"--job-seed '{2**31}': a whole number from 0 to {2**31 - 1}"),
+    (dict(seed="9" * 5000), f"--job-seed '{'9' * 5000}': a whole number from 0 to {2**31 - 1}"),
     (dict(max_cost="-1"), "--max-cost '-1': a number of dollars, 0 or more"),
     (dict(max_cost="inf"), "--max-cost 'inf': a number of dollars, 0 or more"),
     (dict(class_weight="heavy"), "--class-weight 'heavy': auto or none or balanced"),
@@ -26,20 +31,20 @@ REFUSED = [
 @pytest.mark.parametrize(("typed", "line"), REFUSED)
 def test_each_refused_value_is_one_line_naming_its_flag(typed, line):
     with pytest.raises(ConfigError) as info:
-        launch_options_from_strings(**typed)
+        options_from_strings(**typed)
     assert str(info.value) == line
 
 
 def test_typed_values_become_typed_options():
-    options = launch_options_from_strings(
-        model=" gpt-4o-mini ", epochs="3", batch_size="auto", lr_multiplier="0.5", class_weight="Balanced",
+    options = options_from_strings(
+        model=" gpt-4o-mini ", n_epochs="3", batch_size="auto", learning_rate_multiplier="0.5", class_weight="Balanced",
         suffix=" mine ", seed="7", max_cost="2.5", wandb_project="p", training_type="developer")
     assert (options.model, options.n_epochs, options.batch_size, options.learning_rate_multiplier) == (
         "gpt-4o-mini", 3, "auto", 0.5)
     assert (options.class_weight, options.suffix, options.seed, options.max_cost) == ("balanced", "mine", 7, 2.5)
     assert options.integrations == [{"type": "wandb", "wandb": {"project": "p"}}]
     assert options.training_type == "Developer"
-    blank = launch_options_from_strings(model="", epochs="", batch_size=None, lr_multiplier=" ", suffix="",
+    blank = options_from_strings(model="", n_epochs="", batch_size=None, learning_rate_multiplier=" ", suffix="",
                                         seed="", max_cost="")
     assert (blank.model, blank.n_epochs, blank.batch_size, blank.learning_rate_multiplier) == (None, "auto", "auto",
                                                                                                "auto")
@@ -70,7 +75,7 @@ async def test_launch_itself_refuses_a_setting_the_backend_does_not_have(local_c
     from core.registry.db import Registry
 
     registry = Registry(tmp_path / "r.sqlite3")
-    options = launch_options_from_strings(training_type="Developer")
+    options = options_from_strings(training_type="Developer")
     with pytest.raises(ConfigError, match="--azure-training-type is for Azure OpenAI, not the local backend"):
         await launch(local_client, plain_build, options, choice=BackendChoice("local"), registry=registry)
     assert registry.list_runs() == [] and (await local_client.files.list()).data == []

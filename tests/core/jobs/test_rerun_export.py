@@ -134,3 +134,13 @@ def test_export_says_what_it_could_not_keep(run_cli, tmp_path):
     assert orjson.loads((tmp_path / "e" / "events.jsonl").read_bytes())["message"] == "done"
     missing = run_cli("export", "run-unknown", "--out", tmp_path / "f")
     assert missing.exit_code == 2 and missing.output == "startune: error: no run 'run-unknown' in the registry\n"
+
+
+def test_a_rerun_keeps_class_weights_where_the_target_takes_them(run_cli, sample_csv, tmp_path, paid_server):
+    """A compatible startune server and the local backend both take class weights: the setting travels."""
+    first = _json(run_cli("run", sample_csv, "--out", tmp_path / "b", "--samples", "train=100,val=20,test=20",
+                          "--epochs", "1", "--class-weight", "balanced", "--base-url", paid_server.base_url, "--json"))
+    again = _json(run_cli("rerun", first["run_id"], "--backend", "local", "--no-follow", "--json"))
+    assert not any("class_weight" in n for n in again["notes"]), again["notes"]
+    config = _registry().get_run(again["run_id"])["config"]
+    assert config["hyperparameters"]["class_weight"] == "balanced"

@@ -1,0 +1,106 @@
+"""The first hour, again (issue 25): each crash and hang a new user met, reproduced in the app."""
+
+from __future__ import annotations
+
+import pytest
+from textual.widgets import Input
+
+from tests.tui.test_screens import _text, wait_until
+from tui.app import create_app
+from tui.screens.dataset import DatasetScreen
+
+
+def _notes(app) -> str:
+    return " ".join(str(n.message) for n in app._notifications)
+
+
+async def _open_dataset(pilot, path: str) -> None:
+    await pilot.press("n")
+    assert isinstance(pilot.app.screen, DatasetScreen)
+    pilot.app.screen.query_one("#path", Input).value = path
+    pilot.app.screen.query_one("#path", Input).focus()
+    await pilot.press("enter")
+
+
+async def test_enter_on_an_empty_go_to_row_says_what_to_type(sample_csv, demo_registry, local_choice):
+    """Was: the app exited with ValueError: invalid literal for int() with base 10: ''."""
+    app = create_app(registry=demo_registry, backend=local_choice)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await _open_dataset(pilot, str(sample_csv))
+        await wait_until(pilot, lambda: "usable" in _text(app, "#dataset-summary"), timeout=120)
+        await pilot.press("ctrl+g", "enter")
+        await pilot.pause()
+        assert app.is_running and isinstance(app.screen, DatasetScreen)
+        assert "type a row from 1 to" in _notes(app)
+
+
+@pytest.mark.parametrize("path", ["a" * 300, "x/" * 3000, "sample_reviews" + "é" * 200], ids=["300", "6k", "non-ascii"])
+async def test_a_name_the_os_cannot_open_ends_loading_with_one_line(demo_registry, local_choice, path):
+    """Was: "Loading ..." for good (50 s to minutes of hub lookups, then the OSError dropped)."""
+    app = create_app(registry=demo_registry, backend=local_choice)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await _open_dataset(pilot, path)
+        await wait_until(pilot, lambda: "Loading" not in _text(app, "#dataset-summary"), timeout=60)
+        summary = _text(app, "#dataset-summary")
+        assert "too long" in summary or "not found" in summary, summary
+        assert "Traceback" not in summary and "unexpected" not in summary
+
+
+def _partial_evaluation(registry, run_id: str, model: str) -> None:
+    registry.add_evaluation(model=model, data="out/build/test.jsonl", data_sha="x", options={"limit": 50},
+                            run_id=run_id, report={
+                                "n": 50, "accuracy": 0.42, "macro_f1": 0.3, "mae": 0.9, "within_one": 0.7,
+                                "unparseable": 0, "confusion": {"labels": ["1", "2"], "columns": ["1", "2", "unparseable"],
+                                                                "matrix": [[7, 3, 0], [2, 38, 0]]}})
+
+
+async def test_a_partial_evaluation_is_labelled_and_never_replaces_the_full_one(demo_registry, local_choice):
+    """Was: `evaluate --limit 50` became the run's test acc and its Results showed the 50-example matrix."""
+    from core.jobs.summaries import run_summaries
+    from tui.screens.results import ResultsScreen
+
+    run = next(r for r in demo_registry.list_runs() if r["name"] == "1-epoch shuffled")
+    _partial_evaluation(demo_registry, run["id"], run["fine_tuned_model"])
+    summary = next(s for s in run_summaries(demo_registry) if s.run["id"] == run["id"])
+    assert summary.test_accuracy == pytest.approx(0.8) and summary.test_partial is None
+    app = create_app(registry=demo_registry, backend=local_choice)
+    async with app.run_test(size=(120, 40)) as pilot:
+        app.push_screen(ResultsScreen(run["id"]))
+        await wait_until(pilot, lambda: "evaluations" in _text(app, "#evaluation"))
+        shown = _text(app, "#evaluation")
+        assert "partial: first 50 examples" in shown and shown.index("80.0%") < shown.index("42.0%")
+        assert "90" in _text(app, "#confusion")  # the full evaluation's matrix (its first cell)
+
+
+async def test_a_run_with_only_a_partial_evaluation_says_so_in_runs(tmp_path, local_choice):
+    from core.jobs.summaries import run_summaries
+    from core.registry.db import Registry
+    from tui.formatting import fmt_test_accuracy
+
+    registry = Registry(tmp_path / "r.sqlite3")
+    job = {"id": "ftjob-p", "model": "startune-local", "status": "succeeded", "fine_tuned_model": "ft:x:p",
+           "hyperparameters": {}, "created_at": 1}
+    run_id = registry.add_run(backend="local", job=job, name="p", dataset="d.csv", build_dir="b", config={})
+    _partial_evaluation(registry, run_id, "ft:x:p")
+    summary = run_summaries(registry)[0]
+    assert summary.test_partial == 50
+    assert fmt_test_accuracy(summary.test_accuracy, summary.test_partial) == "42.0% (50 only)"
+
+
+async def test_a_cancelled_run_says_it_has_nothing_to_evaluate(tmp_path, local_choice):
+    """Was: "no result file (yet)" and `e` offered, which then refused."""
+    from core.registry.db import Registry
+    from tui.screens.results import ResultsScreen
+
+    registry = Registry(tmp_path / "r.sqlite3")
+    job = {"id": "ftjob-c", "model": "startune-local", "status": "cancelled", "fine_tuned_model": None,
+           "hyperparameters": {}, "created_at": 1}
+    run_id = registry.add_run(backend="local", job=job, name="stopped", dataset="d.csv", build_dir="b", config={})
+    app = create_app(registry=registry, backend=local_choice)
+    async with app.run_test(size=(80, 24)) as pilot:
+        app.push_screen(ResultsScreen(run_id))
+        await wait_until(pilot, lambda: "cancelled" in _text(app, "#results-summary"))
+        assert "no model to evaluate" in _text(app, "#results-summary")
+        assert "(yet)" not in _text(app, "#results-summary")
+        assert "Nothing to evaluate" in _text(app, "#evaluation")
+        assert app.screen.check_action("evaluate", ()) is None
