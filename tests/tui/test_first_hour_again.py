@@ -104,3 +104,33 @@ async def test_a_cancelled_run_says_it_has_nothing_to_evaluate(tmp_path, local_c
         assert "(yet)" not in _text(app, "#results-summary")
         assert "Nothing to evaluate" in _text(app, "#evaluation")
         assert app.screen.check_action("evaluate", ()) is None
+
+
+async def test_launch_preselects_the_build_of_the_dataset_in_hand_or_none(sample_csv, tmp_path, local_choice):
+    """Was: ctrl+l on Build (nothing built) preselected the newest build, which was another dataset's."""
+    from textual.widgets import Select
+
+    from core.data.load import load_dataset
+    from core.data.pipeline import PrepareOptions, prepare
+    from core.registry.db import Registry
+    from tui.screens.launch import LaunchScreen
+
+    registry = Registry(tmp_path / "r.sqlite3")
+    built = prepare(sample_csv, tmp_path / "sample-build", PrepareOptions(samples={"train": 40, "val": 10, "test": 10}))
+    registry.add_build(built.out_dir, built.manifest)
+    other = tmp_path / "other.csv"
+    other.write_text("review,star\n" + "".join(f"text number {i},{1 + i % 5}\n" for i in range(30)))
+    app = create_app(registry=registry, backend=local_choice)
+    async with app.run_test(size=(80, 24)) as pilot:
+        app.dataset = load_dataset(other)
+        app.push_screen(LaunchScreen(None))
+        await pilot.pause()
+        assert app.screen.query_one("#build", Select).value is Select.NULL
+        app.screen.action_launch()
+        await pilot.pause()
+        assert "Choose a build" in _text(app, "#launch-error")
+        app.pop_screen()
+        app.dataset = load_dataset(sample_csv)
+        app.push_screen(LaunchScreen(None))
+        await pilot.pause()
+        assert app.screen.query_one("#build", Select).value == str(built.out_dir)
