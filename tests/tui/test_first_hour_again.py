@@ -134,3 +134,15 @@ async def test_launch_preselects_the_build_of_the_dataset_in_hand_or_none(sample
         app.push_screen(LaunchScreen(None))
         await pilot.pause()
         assert app.screen.query_one("#build", Select).value == str(built.out_dir)
+
+
+@pytest.mark.parametrize(("done", "total"), [(572, 1040), (7725, 25000)])
+def test_time_left_from_whole_second_bursts_is_not_zero(done, total):
+    """Was: "about 0m00s left" at 572/1,040: event times are whole seconds and steps arrive in bursts."""
+    from core.jobs.series import MetricSeries
+
+    series = MetricSeries()
+    for step in range(1, done + 1):  # 25 steps a second, all stamped with the same second
+        series.add({"type": "metrics", "created_at": 1000 + step // 25, "data": {"step": step, "total_steps": total}})
+    now = 1000 + done // 25
+    assert series.seconds_left(now) == pytest.approx((total - done) / 25, rel=0.1)
