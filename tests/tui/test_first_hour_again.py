@@ -146,3 +146,22 @@ def test_time_left_from_whole_second_bursts_is_not_zero(done, total):
         series.add({"type": "metrics", "created_at": 1000 + step // 25, "data": {"step": step, "total_steps": total}})
     now = 1000 + done // 25
     assert series.seconds_left(now) == pytest.approx((total - done) / 25, rel=0.1)
+
+
+async def test_compare_says_when_the_test_sets_differ(demo_registry, local_choice):
+    """Was: runs scored on 477 and 331 test examples side by side with no note."""
+    from tui.screens.compare import CompareScreen
+
+    runs = demo_registry.list_runs()
+    app = create_app(registry=demo_registry, backend=local_choice)
+    async with app.run_test(size=(120, 40)) as pilot:
+        app.push_screen(CompareScreen([r["id"] for r in runs]))
+        await pilot.pause()
+        assert "test sets differ" not in _text(app, "#compare-table")  # same test set: no note
+        app.pop_screen()
+        demo_registry.add_evaluation(model=runs[0]["fine_tuned_model"], data="other/test.jsonl", data_sha="y",
+                                     options={}, run_id=runs[0]["id"], report={"n": 331, "accuracy": 0.5})
+        app.push_screen(CompareScreen([r["id"] for r in runs]))
+        await pilot.pause()
+        shown = _text(app, "#compare-table")
+        assert "test sets differ" in shown and "331" in shown and "477" in shown
