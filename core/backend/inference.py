@@ -114,6 +114,10 @@ def chat_completion(models: ModelCache, body: dict) -> dict:
     text = check_chat_request(body)
     model_id, messages = body["model"], body["messages"]
     model = models.get(model_id)
+    if getattr(model, "kind", None) == "llm":   # a generative fine-tune answers by generation
+        from core.backend.generation import chat_generation
+
+        return chat_generation(model, body)
     ranked = _ranked(model, text)
     answer, logprob = ranked[0]
     logprobs = None
@@ -141,6 +145,10 @@ def completion(models: ModelCache, body: dict) -> dict:
     prompts = check_completion_request(body, _decode)
     model_id = body["model"]
     model = models.get(model_id)
+    if getattr(model, "kind", None) == "llm":
+        from core.backend.generation import completion_generation
+
+        return completion_generation(model, body, prompts)
     k = _top_n(body, "logprobs", 0) if body.get("logprobs") is not None else None
     choices, prompt_tokens, completion_tokens = [], 0, 0
     rankings = _ranked_many(model, [text.removesuffix(DEFAULT_SEPARATOR) for text in prompts])

@@ -77,6 +77,7 @@ def remove(path: Path) -> None:
 LOADERS = {
     "linear": "core.backend.linear:LinearModel",
     "transformer": "core.backend.transformer:TransformerModel",
+    "llm": "core.backend.llm:LLMModel",
 }
 
 

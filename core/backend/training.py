@@ -46,8 +46,9 @@ def label_order(labels: Sequence[str]) -> list[str]:
     classes = sorted(set(labels), key=key)
     if len(classes) > MAX_CLASSES:
         raise TrainingDataError(
-            f"the assistant answers take {len(classes)} distinct values; local models learn labels "
-            f"(at most {MAX_CLASSES} distinct answers), not free-form text")
+            f"the assistant answers take {len(classes)} distinct values: free text, not labels (a classifier learns "
+            f"at most {MAX_CLASSES}); to learn free-text answers choose a generative base model: "
+            f"--model smollm2-135m (or hf:<folder> of a causal LM)")
     if len(classes) < 2:
         raise TrainingDataError("the training file has a single distinct answer: nothing to learn")
     return classes

@@ -11,14 +11,41 @@ from core.cli.console import option_json, plain, print_json, stdout_console
 
 @click.command("export")
 @click.argument("run")
-@click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path), required=True,
+@click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path), default=None,
               help="Folder to write into (created if needed).")
+@click.option("--to", "tracker", type=(click.Choice(["mlflow", "tensorboard"]), str), default=None,
+              metavar="mlflow|tensorboard DEST",
+              help="Send the run to an experiment tracker instead: `--to mlflow DIR_OR_TRACKING_URI` "
+                   "or `--to tensorboard LOGDIR` (params, every step's metrics, the latest evaluation, "
+                   "result CSV and manifest as artifacts).")
 @option_json()
-def export_cmd(run: str, out_dir: Path, as_json: bool) -> None:
+def export_cmd(run: str, out_dir: Path | None, tracker: tuple[str, str] | None, as_json: bool) -> None:
     """Write RUN's build manifest, run and job, events, result CSV, evaluations and every evaluation
-    answer into --out, so the run can still be compared once its model is retired. Needs no backend."""
-    from core.jobs.export import export_run
+    answer into --out, so the run can still be compared once its model is retired. Needs no backend.
+
+    With --to, the run goes to MLflow (a local folder becomes a file store; an http(s) URI is your
+    tracking server) or to TensorBoard event files (open with `tensorboard --logdir LOGDIR`)."""
     from core.registry.db import Registry
+
+    if (out_dir is None) == (tracker is None):
+        raise click.UsageError("give --out DIR, or --to mlflow|tensorboard DEST")
+    if tracker is not None:
+        from core.export.trackers import export_to
+
+        sent = export_to(Registry(), run, *tracker)
+        if as_json:
+            print_json(sent)
+            return
+        where = sent.get("uri") or sent.get("logdir")
+        if sent.get("already"):
+            stdout_console().print(f"run {sent['run_id']} is already in MLflow at {where} "
+                                   f"(MLflow run {sent['mlflow_run_id']})", soft_wrap=True)
+            return
+        stdout_console().print(f"exported run {sent['run_id']} to {tracker[0]} at {where}: "
+                               f"{len(sent['metrics'])} metrics, artifacts {', '.join(sent['artifacts'])}",
+                               soft_wrap=True)
+        return
+    from core.jobs.export import export_run
 
     written = export_run(Registry(), run, out_dir)
     if as_json:

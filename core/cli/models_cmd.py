@@ -28,14 +28,15 @@ def _as_of(ctx, param, value):
 async def models_cmd(backend_kind, base_url, today, as_json) -> None:
     """List the backend's fine-tuned models: base model, the date each stops answering and days left.
 
-    Dates come from the backend when it gives them, else from startune's dated table, which
+    Dates come from the backend when it gives them (shutdown_date), else, for OpenAI's fine-tunes only
+    (Azure retires on its own schedule), from startune's dated table, which
     <config dir>/shutdowns.json overrides ({"serving": {"BASE_MODEL": "YYYY-MM-DD"}})."""
     from core.jobs.backends import open_client, resolve_backend
     from core.jobs.lifecycle import SHUTDOWNS_AS_OF, fine_tuned_models, training_ends
 
     choice = resolve_backend(backend_kind, base_url)
     async with open_client(choice, train=False) as client:
-        models = await fine_tuned_models(client, today=today)
+        models = await fine_tuned_models(client, today=today, backend_kind=choice.kind)
     ends = training_ends(choice.kind)
     from core.registry.db import Registry
 

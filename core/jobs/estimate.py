@@ -73,9 +73,13 @@ def local_auto_epochs(model: str) -> tuple[int, str] | None:
         from core.backend.linear import AUTO_MAX_EPOCHS
 
         return AUTO_MAX_EPOCHS, "auto: early stopping"
+    if base.kind == "llm":
+        from core.backend.llm import AUTO_EPOCHS
+
+        return AUTO_EPOCHS, "auto"
     from core.backend.transformer import MAX_AUTO_EPOCHS
 
-    return MAX_AUTO_EPOCHS, "auto: more for small files"
+    return MAX_AUTO_EPOCHS, "auto: early stopping"
 
 
 def _known_train_report(manifest: dict | None, model: str) -> dict | None:

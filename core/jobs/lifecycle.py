@@ -117,14 +117,19 @@ class ModelLife:
         return asdict(self)
 
 
-def model_life(obj: dict, today: dt.date) -> ModelLife:
-    """One model object's end of service: the backend's own date first, then the table."""
+def model_life(obj: dict, today: dt.date, *, backend_kind: str | None = None) -> ModelLife:
+    """One model object's end of service: the backend's own date first (``shutdown_date`` on
+    ``GET /v1/models``), then the table, which holds OpenAI's dates and so applies only to OpenAI's
+    fine-tunes (``ft:...`` ids): Azure retires fine-tuned deployments on its own schedule (a year after
+    training retirement for bases since gpt-4o-2024-08-06), which only Azure's answer can tell."""
     model_id = obj.get("id", "")
     base = base_of(model_id)
     date, source = None, "none"
     announced = obj.get("shutdown_date") or (obj.get("deprecation") or {}).get("inference")
     if announced is not None:
         date, source = _parse_date(announced, where=f"shutdown_date of {model_id}"), "backend"
+    elif backend_kind == "azure" or not model_id.startswith("ft:"):
+        pass
     else:
         date = serving_ends(base)
         source = "table" if date else "none"
@@ -136,12 +141,13 @@ def is_fine_tuned(obj: dict) -> bool:
     return base_of(obj.get("id", "")) is not None
 
 
-async def fine_tuned_models(client, *, today: dt.date | None = None) -> list[ModelLife]:
+async def fine_tuned_models(client, *, today: dt.date | None = None,
+                            backend_kind: str | None = None) -> list[ModelLife]:
     """The backend's fine-tuned models with their base model and end of service, soonest end first."""
     today = today or dt.date.today()
     page = await client.models.list()
     objs = [m.model_dump(mode="json") for m in page.data]
-    lives = [model_life(o, today) for o in objs if is_fine_tuned(o)]
+    lives = [model_life(o, today, backend_kind=backend_kind) for o in objs if is_fine_tuned(o)]
     return sorted(lives, key=lambda m: (m.days_left is None, m.days_left or 0, m.id))
 
 

@@ -107,6 +107,21 @@ def test_model_life_prefers_the_backends_date_then_the_table():
     assert nano.shutdown_date is None and nano.source == "none"
 
 
+def test_openais_dates_are_not_applied_to_azure_fine_tunes():
+    from core.jobs.lifecycle import model_life
+
+    today = dt.date(2026, 11, 25)
+    unannounced = model_life({"id": "gpt-4o-mini-2024-07-18.ft-0123abcd"}, today, backend_kind="azure")
+    assert (unannounced.base, unannounced.shutdown_date, unannounced.source) == ("gpt-4o-mini-2024-07-18", None, "none")
+    # an ft: id seen through Azure is still Azure's to date
+    via_azure = model_life({"id": "ft:gpt-4o-mini-2024-07-18:acme::abc"}, today, backend_kind="azure")
+    assert via_azure.shutdown_date is None
+    # the backend's own shutdown_date wins over the table even where the table has a date
+    own = model_life({"id": "ft:gpt-4o-mini-2024-07-18:acme::abc", "shutdown_date": "2027-03-01"}, today,
+                     backend_kind="openai")
+    assert (own.shutdown_date, own.source) == ("2027-03-01", "backend")
+
+
 @pytest.mark.parametrize("answer, left", [("y\n", 0), ("n\n", 2)])
 def test_a_person_at_a_terminal_is_offered_the_cleanup(monkeypatch, chat_files, denying_server, answer, left):
     from click.testing import CliRunner

@@ -1,0 +1,102 @@
+"""Chat and text completions answered by generation, for fine-tuned LLMs (core.backend.llm.LLMModel).
+
+The responses have OpenAI's shapes; each choice also carries, under the private key ``_pieces``, the text
+of each generated token, which ``core.backend.streaming`` sends as one chunk per token when the request
+streams (the key is removed before a response is sent whole)."""
+
+from __future__ import annotations
+
+import time
+
+from core.backend.errors import ApiError, bad_request
+from core.backend.ids import new_id
+
+MAX_N = 8
+
+
+def _number(body: dict, key: str, default: float, low: float, high: float) -> float:
+    value = body.get(key)
+    if value is None:
+        return default
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not low <= value <= high:
+        raise bad_request(f"Invalid '{key}': expected a number between {low:g} and {high:g}.", param=key)
+    return float(value)
+
+
+def _params(body: dict, limit_key: str) -> dict:
+    from core.backend.llm import CONTEXT_LIMIT
+
+    stop = body.get("stop")
+    stops = [stop] if isinstance(stop, str) else list(stop or [])
+    if not all(isinstance(s, str) for s in stops) or len(stops) > 4:
+        raise bad_request("Invalid 'stop': expected a string or up to 4 strings.", param="stop")
+    n = body.get("n", 1)
+    if n is None:
+        n = 1
+    if isinstance(n, bool) or not isinstance(n, int) or not 1 <= n <= MAX_N:
+        raise bad_request(f"Invalid 'n': expected an integer between 1 and {MAX_N}.", param="n")
+    max_tokens = body.get(limit_key, body.get("max_tokens"))
+    if max_tokens is not None and (isinstance(max_tokens, bool) or not isinstance(max_tokens, int)
+                                   or not 1 <= max_tokens <= CONTEXT_LIMIT):
+        raise bad_request(f"Invalid '{limit_key}': expected an integer between 1 and {CONTEXT_LIMIT}.",
+                          param=limit_key)
+    seed = body.get("seed")
+    if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int)):
+        raise bad_request("Invalid 'seed': expected an integer.", param="seed")
+    return {"temperature": _number(body, "temperature", 1.0, 0.0, 2.0), "top_p": _number(body, "top_p", 1.0, 0.0, 1.0),
+            "stop": stops, "n": n, "max_tokens": max_tokens, "seed": seed}
+
+
+def _fits(model, prompt_ids: list[int], max_tokens: int | None) -> None:
+    from core.backend.llm import CONTEXT_LIMIT, MAX_NEW_TOKENS
+
+    wanted = len(prompt_ids) + (max_tokens or MAX_NEW_TOKENS)
+    if len(prompt_ids) + 1 > CONTEXT_LIMIT or (max_tokens and wanted > CONTEXT_LIMIT):
+        raise ApiError(400, f"This model's maximum context length is {CONTEXT_LIMIT} tokens. However, you "
+                            f"requested {wanted} tokens ({len(prompt_ids)} in the messages, "
+                            f"{max_tokens or MAX_NEW_TOKENS} in the completion).", param="messages",
+                       code="context_length_exceeded")
+
+
+def chat_generation(model, body: dict) -> dict:
+    params = _params(body, "max_completion_tokens")
+    messages = [{"role": "system" if m.get("role") == "developer" else m.get("role"), "content": m.get("content")}
+                for m in body["messages"] if isinstance(m, dict) and isinstance(m.get("content"), str)]
+    prompt = model.prompt_ids(messages)
+    _fits(model, prompt, params["max_tokens"])
+    answers = model.generate(prompt, **params)
+    return {
+        "id": new_id("chatcmpl-"), "object": "chat.completion", "created": int(time.time()), "model": body["model"],
+        "choices": [{"index": i, "message": {"role": "assistant", "content": a["text"], "refusal": None,
+                                             "annotations": []},
+                     "logprobs": None, "finish_reason": a["finish_reason"]}
+                    | ({"_pieces": a["pieces"]} if body.get("stream") else {})
+                    for i, a in enumerate(answers)],
+        "usage": {"prompt_tokens": len(prompt), "completion_tokens": sum(a["tokens"] for a in answers),
+                  "total_tokens": len(prompt) + sum(a["tokens"] for a in answers)},
+        "system_fingerprint": "startune-local",
+    }
+
+
+def completion_generation(model, body: dict, prompts: list[str]) -> dict:
+    params = _params(body, "max_tokens")
+    choices, prompt_tokens, completion_tokens = [], 0, 0
+    for text in prompts:
+        ids = model.prompt_ids([{"role": "user", "content": text}])
+        _fits(model, ids, params["max_tokens"])
+        for a in model.generate(ids, **params):
+            choices.append({"index": len(choices), "text": a["text"], "logprobs": None,
+                            "finish_reason": a["finish_reason"]}
+                           | ({"_pieces": a["pieces"]} if body.get("stream") else {}))
+            completion_tokens += a["tokens"]
+        prompt_tokens += len(ids)
+    return {"id": new_id("cmpl-"), "object": "text_completion", "created": int(time.time()), "model": body["model"],
+            "choices": choices, "system_fingerprint": "startune-local",
+            "usage": {"prompt_tokens": prompt_tokens, "completion_tokens": completion_tokens,
+                      "total_tokens": prompt_tokens + completion_tokens}}
+
+
+def take_pieces(response: dict) -> list[list[str]] | None:
+    """Remove the private per-token texts from a response; return them (None for a classifier's answer)."""
+    pieces = [choice.pop("_pieces", None) for choice in response.get("choices", [])]
+    return pieces if any(p is not None for p in pieces) else None

