@@ -165,3 +165,22 @@ async def test_compare_says_when_the_test_sets_differ(demo_registry, local_choic
         await pilot.pause()
         shown = _text(app, "#compare-table")
         assert "test sets differ" in shown and "331" in shown and "477" in shown
+
+
+@pytest.mark.parametrize("value", ["-1", "99999999999999999999999"], ids=["negative", "huge"])
+async def test_the_build_seed_field_refuses_under_the_field(sample_csv, demo_registry, local_choice, tmp_path, value):
+    """Was: "unexpected TypeError: Integer exceeds 64-bit range" after ctrl+b (the rule: core/seed.py)."""
+    from core.data.load import load_dataset
+    from tests.tui.test_first_hour import field_note
+
+    app = create_app(registry=demo_registry, backend=local_choice)
+    async with app.run_test(size=(80, 24)) as pilot:
+        app.dataset = load_dataset(sample_csv)
+        app.action_open_build()
+        await pilot.pause()
+        app.screen.query_one("#out", Input).value = str(tmp_path / "out")
+        app.screen.query_one("#seed", Input).value = value
+        await pilot.press("ctrl+b")
+        await pilot.pause()
+        assert field_note(app, "seed"), "no reason under the seed field"
+        assert "unexpected" not in _notes(app) and not (tmp_path / "out").exists()
