@@ -14,7 +14,9 @@ from core.progress import ProgressFn, null_progress
 def stderr_console():
     from rich.console import Console
 
-    return Console(stderr=True, highlight=False, emoji=False)
+    # messages are lines: never broken at the terminal's width (a grep, a log or a test would see
+    # a message cut in two, and what it said would depend on COLUMNS)
+    return Console(stderr=True, highlight=False, emoji=False, soft_wrap=True)
 
 
 def stdout_console():

@@ -209,6 +209,19 @@ def recent_builds(registry, folder: Path | None = None) -> list[dict]:
     return sorted(found.values(), key=lambda b: b["created_at"], reverse=True)
 
 
+def build_of(builds: list[dict], dataset) -> dict | None:
+    """The newest of ``builds`` made from ``dataset`` (a LoadedDataset: same fingerprint, else same source),
+    or None: a launch must never default to another dataset's build."""
+    if dataset is None:
+        return None
+    for build in builds:  # newest first
+        source = (build.get("manifest") or {}).get("input") or {}
+        if source.get("fingerprint") == dataset.fingerprint or (
+                not source.get("fingerprint") and source.get("source") == dataset.source):
+            return build
+    return None
+
+
 async def launch(client, build_dir: Path, options: LaunchOptions, *, choice, registry,
                  progress: ProgressFn = null_progress, on_estimate=None,
                  validation_file: Path | None = None) -> tuple[str, dict]:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-ETA_WINDOW = 20  # recent steps the remaining time is measured on: the pace after a pause or resume
+ETA_MIN_SPAN = 10.0  # seconds of history the pace is measured over (event times are whole seconds)
 FIELDS = ("train_loss", "train_mean_token_accuracy", "valid_loss", "valid_mean_token_accuracy")
 
 
@@ -58,11 +58,29 @@ class MetricSeries:
         return max(values) if "accuracy" in name else min(values)
 
     def seconds_left(self, now: float) -> float | None:
-        """Time until the last step at the pace of the latest steps, less the time since the last
-        one; None until two steps have arrived."""
-        steps = sorted(self.times)[-ETA_WINDOW:]
-        if self.total_steps is None or len(steps) < 2:
+        """Time until the last step at the recent pace, less the time since the last step; None until the
+        pace is known. Event times are whole seconds and arrive in bursts (many steps share one second), so
+        the pace is measured over the recent steps spanning at least ETA_MIN_SPAN seconds (else over all
+        steps), never over a burst: that read as "about 0m00s left" half-way through a job."""
+        if self.total_steps is None or len(self.times) < 2:
             return None
-        per_step = (self.times[steps[-1]] - self.times[steps[0]]) / (steps[-1] - steps[0])
-        left = (self.total_steps - steps[-1]) * per_step - (now - self.times[steps[-1]])
-        return max(0.0, left)
+        steps = sorted(self.times)
+        last = steps[-1]
+        # the first step stamped with a second is the one nearest that second's start: pace between two such
+        first_in = {}
+        for step in steps:
+            first_in.setdefault(self.times[step], step)
+        end = first_in[self.times[last]]
+        start = first_in[self.times[steps[0]]]
+        for second in sorted(first_in, reverse=True):  # the nearest second far enough back
+            if self.times[last] - second >= ETA_MIN_SPAN:
+                start = first_in[second]
+                break
+        span = self.times[end] - self.times[start]
+        if span <= 0 or end == start:
+            return None
+        remaining = self.total_steps - last
+        if remaining <= 0:
+            return 0.0
+        left = remaining * span / (end - start) - (now - self.times[last])
+        return left if left > 0 else None  # overdue: the next events will tell; never "0s" with steps to go

@@ -131,8 +131,11 @@ async def test_quit_mid_job_and_reopen_shows_history_and_resumes(small_build, tm
 
 async def test_monitor_pause_resume_and_cancel_with_confirmation(small_build, tmp_path):
     registry = Registry(tmp_path / "r.sqlite3")
+    # the job must outlast the keys pressed at it: at 0.05 s a step it finished in ~5 s, before the
+    # cancel arrived on a loaded machine (then "cancelled" never came). At 0.5 s it lasts over a minute;
+    # pause, resume and cancel act between steps, so the test waits no longer for them.
     app = create_app(registry=registry, backend=BackendChoice("local"), local_dir=tmp_path / "backend",
-                     local_options={"pace": 0.05})
+                     local_options={"pace": 0.5})
     async with app.run_test(size=(120, 40)) as pilot:
         run_id, job_id = await launch_in(app, small_build, n_epochs=5, suffix="ctl")
         app.follow("local", job_id)

@@ -361,7 +361,7 @@ def test_seconds_left_uses_the_pace_of_recent_steps():
         series.add({"type": "metrics", "created_at": 1000 + 2 * step, "data": {"step": step, "total_steps": 50}})
     assert series.seconds_left(now=1080) == pytest.approx(20)
     assert series.seconds_left(now=1099) == 1  # one second before the end: one second left
-    assert series.seconds_left(now=1200) == 0
+    assert series.seconds_left(now=1200) is None  # overdue: unknown until the next events, never "0s left"
 
 
 @pytest.mark.parametrize("height", [8, 9, 10, 11, 13, 17])

@@ -104,3 +104,83 @@ async def test_a_cancelled_run_says_it_has_nothing_to_evaluate(tmp_path, local_c
         assert "(yet)" not in _text(app, "#results-summary")
         assert "Nothing to evaluate" in _text(app, "#evaluation")
         assert app.screen.check_action("evaluate", ()) is None
+
+
+async def test_launch_preselects_the_build_of_the_dataset_in_hand_or_none(sample_csv, tmp_path, local_choice):
+    """Was: ctrl+l on Build (nothing built) preselected the newest build, which was another dataset's."""
+    from textual.widgets import Select
+
+    from core.data.load import load_dataset
+    from core.data.pipeline import PrepareOptions, prepare
+    from core.registry.db import Registry
+    from tui.screens.launch import LaunchScreen
+
+    registry = Registry(tmp_path / "r.sqlite3")
+    built = prepare(sample_csv, tmp_path / "sample-build", PrepareOptions(samples={"train": 40, "val": 10, "test": 10}))
+    registry.add_build(built.out_dir, built.manifest)
+    other = tmp_path / "other.csv"
+    other.write_text("review,star\n" + "".join(f"text number {i},{1 + i % 5}\n" for i in range(30)))
+    app = create_app(registry=registry, backend=local_choice)
+    async with app.run_test(size=(80, 24)) as pilot:
+        app.dataset = load_dataset(other)
+        app.push_screen(LaunchScreen(None))
+        await pilot.pause()
+        assert app.screen.query_one("#build", Select).value is Select.NULL
+        app.screen.action_launch()
+        await pilot.pause()
+        assert "Choose a build" in _text(app, "#launch-error")
+        app.pop_screen()
+        app.dataset = load_dataset(sample_csv)
+        app.push_screen(LaunchScreen(None))
+        await pilot.pause()
+        assert app.screen.query_one("#build", Select).value == str(built.out_dir)
+
+
+@pytest.mark.parametrize(("done", "total"), [(572, 1040), (7725, 25000)])
+def test_time_left_from_whole_second_bursts_is_not_zero(done, total):
+    """Was: "about 0m00s left" at 572/1,040: event times are whole seconds and steps arrive in bursts."""
+    from core.jobs.series import MetricSeries
+
+    series = MetricSeries()
+    for step in range(1, done + 1):  # 25 steps a second, all stamped with the same second
+        series.add({"type": "metrics", "created_at": 1000 + step // 25, "data": {"step": step, "total_steps": total}})
+    now = 1000 + done // 25
+    assert series.seconds_left(now) == pytest.approx((total - done) / 25, rel=0.1)
+
+
+async def test_compare_says_when_the_test_sets_differ(demo_registry, local_choice):
+    """Was: runs scored on 477 and 331 test examples side by side with no note."""
+    from tui.screens.compare import CompareScreen
+
+    runs = demo_registry.list_runs()
+    app = create_app(registry=demo_registry, backend=local_choice)
+    async with app.run_test(size=(120, 40)) as pilot:
+        app.push_screen(CompareScreen([r["id"] for r in runs]))
+        await pilot.pause()
+        assert "test sets differ" not in _text(app, "#compare-table")  # same test set: no note
+        app.pop_screen()
+        demo_registry.add_evaluation(model=runs[0]["fine_tuned_model"], data="other/test.jsonl", data_sha="y",
+                                     options={}, run_id=runs[0]["id"], report={"n": 331, "accuracy": 0.5})
+        app.push_screen(CompareScreen([r["id"] for r in runs]))
+        await pilot.pause()
+        shown = _text(app, "#compare-table")
+        assert "test sets differ" in shown and "331" in shown and "477" in shown
+
+
+@pytest.mark.parametrize("value", ["-1", "99999999999999999999999"], ids=["negative", "huge"])
+async def test_the_build_seed_field_refuses_under_the_field(sample_csv, demo_registry, local_choice, tmp_path, value):
+    """Was: "unexpected TypeError: Integer exceeds 64-bit range" after ctrl+b (the rule: core/seed.py)."""
+    from core.data.load import load_dataset
+    from tests.tui.test_first_hour import field_note
+
+    app = create_app(registry=demo_registry, backend=local_choice)
+    async with app.run_test(size=(80, 24)) as pilot:
+        app.dataset = load_dataset(sample_csv)
+        app.action_open_build()
+        await pilot.pause()
+        app.screen.query_one("#out", Input).value = str(tmp_path / "out")
+        app.screen.query_one("#seed", Input).value = value
+        await pilot.press("ctrl+b")
+        await pilot.pause()
+        assert field_note(app, "seed"), "no reason under the seed field"
+        assert "unexpected" not in _notes(app) and not (tmp_path / "out").exists()

@@ -82,4 +82,23 @@ class CompareScreen(AppScreen):
 
         # the pairs first, then what differs: they are why the runs were put side by side
         pairs = [Text(f"{by_id[a]} re-run as {by_id[b]}", style="bold") for a, b in self.pairs]
-        self.query_one("#compare-table", Static).update(Group(*pairs, diff, summary))
+        notes = [Text(note, style="yellow") for note in test_set_notes(self.app.session.registry, runs, names)]
+        self.query_one("#compare-table", Static).update(Group(*pairs, *notes, diff, summary))
+
+
+def test_set_notes(registry, runs: list[dict], names: list[str]) -> list[str]:
+    """A warning when the runs' test accuracies come from different test sets (other data, seed or
+    fractions): side by side they would read as comparable."""
+    scored: dict[str, tuple[str, int]] = {}
+    for run, name in zip(runs, names):
+        full = [e for e in registry.evaluations(run_id=run["id"]) if not e["partial"]]
+        if full:
+            scored[name] = (full[0]["data_sha"], full[0]["report"].get("n", 0))
+    if len({sha for sha, _ in scored.values()}) > 1:
+        sizes = " vs ".join(f"{n:,}" for _, n in scored.values())
+        return [f"test sets differ ({sizes} examples): test acc is not comparable between these runs"]
+    tests = {name: (run.get("config") or {}).get("examples", {}).get("test") for run, name in zip(runs, names)}
+    if len({n for n in tests.values() if n is not None}) > 1:
+        sizes = " vs ".join(f"{n:,}" for n in tests.values() if n is not None)
+        return [f"test splits differ ({sizes} examples): test acc is not comparable between these runs"]
+    return []

@@ -79,7 +79,7 @@ class LaunchScreen(AppScreen):
         self.build_dir = build_dir
 
     def compose(self) -> ComposeResult:
-        from core.jobs.launch import recent_builds
+        from core.jobs.launch import build_of, recent_builds
 
         choice = self.app.session.choice
         builds = recent_builds(self.app.session.registry)
@@ -87,10 +87,17 @@ class LaunchScreen(AppScreen):
         if self.build_dir is not None and str(self.build_dir) not in {value for _, value in options}:
             options.insert(0, (Path(self.build_dir).name, str(self.build_dir)))
         options.append(("a JSONL file of my own ...", OWN_FILE))
-        selected = str(self.build_dir) if self.build_dir is not None else options[0][1]
+        if self.build_dir is not None:
+            selected = str(self.build_dir)
+        elif self.app.dataset is None:  # no dataset in hand: the newest build, or the own-file entry
+            selected = options[0][1]
+        else:  # the dataset in hand's newest build, or none: never another dataset's
+            own = build_of(builds, self.app.dataset)
+            selected = str(own["path"]) if own is not None else Select.NULL
         yield Header()
         with VerticalScroll(id="launch-form"):
-            yield field("build", Select(options, value=selected, allow_blank=False, id="build"))
+            yield field("build", Select(options, value=selected, allow_blank=selected is Select.NULL, id="build",
+                                        prompt="choose a build (none of this dataset yet)"))
             yield field("JSONL file", PathInput("", id="own-file", placeholder="path to a train .jsonl file", validators=[Checks(check_jsonl)],
                                                 validate_on=["changed", "submitted"]))
             yield field("backend", Select(BACKENDS, value=choice.kind, allow_blank=False, id="backend"))
@@ -210,6 +217,10 @@ class LaunchScreen(AppScreen):
         from tui.errors import describe
 
         self._say("", error=False)
+        if self.query_one("#build", Select).value is Select.NULL:
+            self.query_one("#build", Select).focus()
+            self._say("Choose a build: none was made from the dataset in hand (ctrl+b on Build makes one).")
+            return
         refused = first_error(self)
         if refused is not None:
             refused[0].focus()

@@ -4,15 +4,23 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
-from tui.screens.base import AppScreen
 from textual.widgets import DataTable, Footer, Header, Static
 
-from tui.formatting import backend_kind, fmt_float, fmt_pct, fmt_stops, fmt_test_accuracy, fmt_usd, today_of
+from tui.formatting import (
+    backend_kind,
+    fmt_float,
+    fmt_stops,
+    fmt_test_accuracy,
+    fmt_usd,
+    today_of,
+)
 from tui.messages import JobUpdated, RunsRead
+from tui.screens.base import AppScreen
 
 # what a user scans for first comes first: at 80 columns the rest scrolls sideways
 COLUMNS = ("", "run", "status", "valid loss", "best", "test acc", "cost", "stops serving", "model", "backend",
@@ -117,7 +125,8 @@ class RunsScreen(AppScreen):
             self.call_later(self.refresh_bindings)
         self.rows = [run for run, _ in rows]
         for run, cells in rows:
-            table.add_row("✓" if run["id"] in self.selected else " ", *cells, key=run["id"])
+            # names, models and datasets are the user's text, never markup (a suffix "[bold]x" showed as "x")
+            table.add_row("✓" if run["id"] in self.selected else " ", *map(Text, cells), key=run["id"])
         if rows:
             table.move_cursor(row=min(cursor, len(rows) - 1))
         self.query_one("#runs-empty").display = not rows
