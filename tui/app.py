@@ -205,6 +205,32 @@ class StartuneApp(App):
         self.notify(text, severity="information" if status == "succeeded" else "warning", timeout=8)
         self._tell_screens(JobUpdated(message.backend, message.job_id, job))
 
+    # -- quitting --------------------------------------------------------------------------
+    def busy(self) -> str | None:
+        """What quitting now would interrupt, said for the question; None when nothing is."""
+        training = [job for job in self.session.jobs.values()
+                    if job.following and (job.job or {}).get("status") not in TERMINAL]
+        if any(job.backend == "local" for job in training):
+            return ("A job is training on this machine: it pauses while startune is closed and resumes "
+                    "when you open it again.")
+        if any(w.group == "evaluate" and w.state in (WorkerState.PENDING, WorkerState.RUNNING) for w in self.workers):
+            return "An evaluation is running: the answers so far are kept, the rest is scored next time."
+        return None
+
+    async def action_quit(self) -> None:
+        from tui.screens.confirm import ConfirmScreen
+
+        why = self.busy()
+        if why is None or isinstance(self.screen, ConfirmScreen):
+            self.exit()
+            return
+
+        def answered(yes: bool | None) -> None:
+            if yes:
+                self.exit()
+
+        self.push_screen(ConfirmScreen(f"{why}\nQuit now?", yes="Quit (y)", no="Stay (n)"), answered)
+
     # -- one place for worker failures ----------------------------------------------------
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
         if event.state == WorkerState.ERROR:

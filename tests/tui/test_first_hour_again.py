@@ -184,3 +184,29 @@ async def test_the_build_seed_field_refuses_under_the_field(sample_csv, demo_reg
         await pilot.pause()
         assert field_note(app, "seed"), "no reason under the seed field"
         assert "unexpected" not in _notes(app) and not (tmp_path / "out").exists()
+
+
+async def test_quitting_mid_job_says_training_pauses_and_asks(tmp_path):
+    """Was: ctrl+q during a training job quit at once, without a word."""
+    from pathlib import Path
+
+    from core.data.pipeline import PrepareOptions, prepare
+    from core.jobs.backends import BackendChoice
+    from core.registry.db import Registry
+    from tests.tui.test_behaviour import launch_in
+    from tui.screens.confirm import ConfirmScreen
+    sample = Path(__file__).resolve().parents[2] / "assets" / "sample_reviews.csv"
+    build = prepare(sample, tmp_path / "b", PrepareOptions(samples={"train": 60, "val": 20, "test": 20})).out_dir
+    app = create_app(registry=Registry(tmp_path / "r.sqlite3"), backend=BackendChoice("local"),
+                     local_dir=tmp_path / "backend", local_options={"pace": 0.5})
+    async with app.run_test(size=(80, 24)) as pilot:
+        _, job_id = await launch_in(app, build, n_epochs=5, suffix="q")
+        app.follow("local", job_id)
+        state = app.session.job("local", job_id)
+        await wait_until(pilot, lambda: state.following and state.job.get("status") not in (None, "succeeded"))
+        await pilot.press("ctrl+q")
+        await pilot.pause()
+        assert isinstance(app.screen, ConfirmScreen) and app.is_running
+        assert "pauses while startune is closed" in str(app.screen.question)
+        await pilot.press("n")
+        assert app.is_running
