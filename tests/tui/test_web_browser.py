@@ -37,7 +37,7 @@ def _has(module: str) -> bool:
     return importlib.util.find_spec(module) is not None
 
 
-def test_the_app_in_chromium_shows_the_dataset_screen(tmp_path):
+def test_in_chromium_the_sample_is_built_launched_and_charted(tmp_path):
     _need_browser()
     from playwright.sync_api import sync_playwright
 
@@ -50,10 +50,11 @@ def test_the_app_in_chromium_shows_the_dataset_screen(tmp_path):
         def shown() -> str:
             return ANSI.sub("", "".join(frames))
 
-        def wait_for(text: str, bound: float = 40.0) -> bool:
+        def wait_for(text: str, since: int = 0, bound: float = 40.0) -> bool:
+            """Whether ``text`` was drawn after character ``since`` of what the page received."""
             end = time.monotonic() + bound
             while time.monotonic() < end:
-                if text in shown():
+                if text in shown()[since:]:
                     return True
                 page.wait_for_timeout(250)
             return False
@@ -67,8 +68,19 @@ def test_the_app_in_chromium_shows_the_dataset_screen(tmp_path):
             page.wait_for_selector(".-connected", timeout=30_000)
             assert wait_for("3,017 rows"), shown()[-2000:]
             assert "sample_reviews.csv" in shown()
-            page.wait_for_timeout(500)
             page.screenshot(path=str(tmp_path / "dataset.png"))
+            page.click("body")
+            for key, then in (("Control+b", "seed"), ("Control+b", "Built train"), ("Control+l", "epochs"),
+                              ("Control+l", "on local backend"), ("y", "The job has successfully completed")):
+                mark = len(shown())
+                page.keyboard.press(key)
+                assert wait_for(then, mark), f"after {key}: {shown()[mark:][-1500:]}"
+            # the chart grew: the monitor reported more than one step on its way
+            steps = {int(n) for n in re.findall(r"step (\d+)/\d+", shown())}
+            assert len(steps) >= 2, steps
+            assert "Loss" in shown()
+            page.wait_for_timeout(500)
+            page.screenshot(path=str(tmp_path / "trained.png"))
             browser.close()
         assert (tmp_path / "dataset.png").stat().st_size > 10_000
     finally:
