@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -128,8 +128,8 @@ def rank_device(device_type: str, rank: int):
 class Group:
     """Rank 0 here, ranks 1..N-1 spawned; ``with`` it around the training loop."""
 
-    def __init__(self, recipe: Recipe, world: int) -> None:
-        self.recipe, self.world = recipe, world
+    def __init__(self, recipe: Recipe, world: int, check: Callable[[], None] = lambda: None) -> None:
+        self.recipe, self.world, self.check = recipe, world, check
         self.context = None
         self.rank: Rank | None = None
         self._threads: int | None = None
@@ -169,6 +169,7 @@ class Group:
         deadline = time.monotonic() + READY_TIMEOUT
         while not store.check(keys):
             self._raise_if_failed(0.2)
+            self.check()
             if time.monotonic() > deadline:
                 raise RuntimeError(f"the other {self.world - 1} device process(es) did not start in "
                                    f"{READY_TIMEOUT // 60} min")

@@ -482,6 +482,7 @@ class TransformerTrainer:
 
         from core.backend import objective as objectives
 
+        self._check = check   # also while the other ranks start: it keeps the job's lease and sees a cancel
         self.device, self.amp_dtype, device_text = pick_device()
         if isinstance(self.parallel, Rank):     # a spawned rank: its own GPU, as rank 0 chose
             self.device = self.parallel.device
@@ -683,7 +684,7 @@ class TransformerTrainer:
                         max(1, torch.get_num_threads() // self.world), start_epoch,
                         str(resume) if resume is not None else None)
         try:
-            with Group(recipe, self.world) as rank:
+            with Group(recipe, self.world, self._check) as rank:
                 self.parallel = rank
                 return self._train(start_epoch, resume, on_step, on_epoch_end)
         finally:
