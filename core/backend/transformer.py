@@ -24,6 +24,7 @@ import numpy as np
 
 from core.backend.devices import DEFAULT as DEFAULT_DEVICES
 from core.backend.distributed import SOLO, Group, Rank, Recipe
+from core.backend.duration import CALIBRATION_STEPS, DurationEstimate
 from core.backend.training import (MAX_REPORTED_STEPS, Note, OnEpochEnd, OnStep, StepMetrics, TrainingDataError,
                                    label_order)
 
@@ -900,39 +901,6 @@ def make_trainer(model_id: str) -> Callable[[Sequence, Sequence, dict, int], Tra
         return TransformerTrainer(model_id, train_examples, valid_examples, requested, seed)
 
     return factory
-
-
-@dataclass
-class DurationEstimate:
-    """How long a transformer job will train on this machine, from a short calibration run."""
-
-    seconds: float                 # the whole job if it trains every epoch (early stopping can end it sooner)
-    device: str                    # "cpu (2 threads)", "cuda (NVIDIA H200, bf16 mixed precision)"
-    step_seconds: float
-    total_steps: int
-    early_stopping: bool
-
-    def describe(self) -> str:
-        text = f"about {_clock(self.seconds)} on {self.device}"
-        if self.early_stopping:
-            text = f"up to {_clock(self.seconds)} on {self.device} (early stopping may end it sooner)"
-        return f"{text}: {self.total_steps:,} steps at {self.step_seconds:.2f} s"
-
-    def too_long(self) -> bool:
-        return self.device.startswith("cpu") and self.seconds > LONG_ON_CPU
-
-
-LONG_ON_CPU = 30 * 60          # above this on a CPU, the estimate names the faster choices
-CALIBRATION_STEPS = 4
-
-
-def _clock(seconds: float) -> str:
-    minutes = seconds / 60
-    if minutes < 1:
-        return f"{max(1, round(seconds))} s"
-    if minutes < 90:
-        return f"{round(minutes)} min"
-    return f"{minutes / 60:.1f} h"
 
 
 def estimate_duration(model_id: str, train_examples: Sequence, valid_examples: Sequence, requested: dict,

@@ -22,7 +22,7 @@ class LaunchEstimate:
     n_valid: int | None = None       # the user's own validation file's examples (a build's are in its manifest)
     auto_epochs: str | None = None   # what decides the epochs when the backend's "auto" is not a fixed number
     reused: bool = False             # the training file's token counts came from the build's manifest
-    duration: object | None = None   # core.backend.transformer.DurationEstimate for a local transformer job
+    duration: object | None = None   # core.backend.duration.DurationEstimate for a local transformer or LLM job
 
     def over_budget(self, max_cost: float | None) -> bool:
         return max_cost is not None and self.cost.usd is not None and self.cost.usd > max_cost
@@ -133,15 +133,19 @@ def estimate_launch(source: Path, options, model: str, *, validation_file: Path 
 
 
 def local_duration(model: str, inp, options, progress: ProgressFn = null_progress):
-    """A calibrated duration for a transformer job the local backend will train here, else None (the linear
+    """A calibrated duration for a transformer or LLM job the local backend will train here, else None (the linear
     model trains in seconds; remote backends say nothing of their queues)."""
     from core.backend.base_models import find
 
     base = find(model)
-    if base is None or base.kind != "transformer" or base.missing():
+    if base is None or base.kind not in ("transformer", "llm") or base.missing():
         return None
-    from core.backend.transformer import estimate_duration
     from core.backend.training import TrainingDataError
+
+    if base.kind == "llm":
+        from core.backend.llm import estimate_duration
+    else:
+        from core.backend.transformer import estimate_duration
     from core.data.formats import read_examples
 
     progress("calibrating training speed", 0, None)
