@@ -141,7 +141,8 @@ class Group:
         import torch.distributed as dist
         import torch.multiprocessing as mp
 
-        _one_job.acquire()
+        while not _one_job.acquire(timeout=0.5):   # another backend in this process trains on several devices
+            self.check()
         try:
             backend = backend_for(self.recipe.device_type)
             store = dist.TCPStore("127.0.0.1", 0, self.world, is_master=True, wait_for_workers=False,
