@@ -280,3 +280,33 @@ def test_the_devices_setting_parses_and_counts():
         devices.count(2, "cuda", 1)                                         # two ranks on one GPU deadlock
     with pytest.raises(ConfigError, match="an Apple GPU is one device"):
         devices.count(2, "mps", 0)
+
+
+def test_a_checkpoint_written_on_two_processes_resumes_on_one(files, tmp_path):
+    """The checkpoint is the one-device job's (rank 0's weights and AdamW moments): another count of devices
+    takes it up and ends as the uninterrupted job does."""
+    from core.backend.transformer import TransformerTrainer
+    from core.data.formats import read_examples
+
+    model, train, valid = files
+    probes = [e.text for e in toy_examples(12, 700)]
+
+    def trainer(devices: int):
+        made = TransformerTrainer(f"hf:{model}", list(read_examples(train)), list(read_examples(valid)), HP, 11)
+        made.devices = devices
+        made.setup(lambda message: None, lambda: None)
+        return made
+
+    whole, losses = trainer(1), []
+    expected = whole.train(on_step=lambda m, r: losses.append((m.step, m.train_loss)) or True).predict_proba(probes)
+
+    first = trainer(2)
+    first.train(on_step=lambda m, r: m.step <= first.steps_per_epoch,
+                on_epoch_end=lambda epoch, step, write: write(tmp_path) if epoch == 0 else None)
+    second, resumed = trainer(1), []
+    final = second.train(start_epoch=1, resume=tmp_path,
+                         on_step=lambda m, r: resumed.append((m.step, m.train_loss)) or True)
+    later = [x for x in losses if x[0] > first.steps_per_epoch]
+    assert [s for s, _ in resumed] == [s for s, _ in later] == list(range(9, STEPS + 1))
+    assert np.allclose([v for _, v in resumed], [v for _, v in later], atol=TOLERANCE)
+    assert np.allclose(final.predict_proba(probes), expected, atol=TOLERANCE)
