@@ -25,6 +25,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from core.backend.training import TrainingDataError
+
 READY_TIMEOUT = 20 * 60          # a rank's setup (load the model, tokenise) may take this long
 GRACE = 5.0                      # seconds a rank gets to leave on its own before it is terminated
 KEY = "startune/ready/{}"
@@ -181,8 +183,11 @@ class Group:
         try:
             self.context.join(timeout=timeout, grace_period=GRACE)
         except ProcessRaisedException as exc:
-            lines = [line for line in str(exc).strip().splitlines() if line.strip()]
-            raise RuntimeError(f"device process {exc.error_index + 1} failed: {lines[-1].strip()}") from None
+            last = [line for line in str(exc).strip().splitlines() if line.strip()][-1].strip()
+            kind, _, message = last.partition(": ")
+            if kind.endswith("TrainingDataError"):   # out of memory on that GPU: the line one device gives
+                raise TrainingDataError(f"device process {exc.error_index + 1}: {message}") from None
+            raise RuntimeError(f"device process {exc.error_index + 1} failed: {last}") from None
         except ProcessExitedException as exc:
             raise RuntimeError(f"device process {exc.error_index + 1} {str(exc).split(' ', 2)[-1]}") from None
 
