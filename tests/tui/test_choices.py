@@ -33,3 +33,17 @@ async def test_the_app_s_selects_offer_core_s_choices_and_defaults(sample_csv, t
         app.action_open_launch()
         await wait_until(pilot, lambda: isinstance(app.screen, LaunchScreen) and app.screen.query("#backend"))
         assert offered(app.screen.query_one("#backend", Select)) == choices.BACKEND_KINDS
+        # the local backend's own settings are picked from their words and reach LaunchOptions as declared
+        screen = app.screen
+        assert offered(screen.query_one("#objective", Select)) == ("auto", *choices.OBJECTIVES)
+        assert offered(screen.query_one("#early-stopping", Select)) == ("auto", "on", "off")
+        assert offered(screen.query_one("#class-weight", Select)) == choices.CLASS_WEIGHTS
+        screen.query_one("#objective", Select).value = "mae"
+        screen.query_one("#early-stopping", Select).value = "off"
+        options = screen._options()  # noqa: SLF001 - what a launch would send
+        assert (options.objective, options.early_stopping, options.class_weight) == ("mae", False, "auto")
+        # OpenAI takes none of them: not offered there, and not sent
+        screen.query_one("#backend", Select).value = "openai"
+        await pilot.pause()
+        assert not screen.query_one("#field-objective").display
+        assert screen._options().objective == "auto"  # noqa: SLF001

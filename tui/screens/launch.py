@@ -65,7 +65,12 @@ def option_validators(option) -> list[Checks]:
     return [Checks(option.parse, allow_empty=not _auto(option))]
 
 
-def option_input(option) -> Input:
+def option_input(option) -> Input | Select:
+    """A choice is picked from its words (nothing else can be chosen); the rest are typed and checked."""
+    if option.kind == "choice":
+        words = option.typed_words
+        default = words[option.choices.index(option.default)] if option.default in option.choices else words[0]
+        return Select([(w, w) for w in words], value=default, allow_blank=False, id=option.widget)
     return Input("auto" if _auto(option) else "", placeholder=option.placeholder, id=option.widget,
                  type=INPUT_TYPES.get(option.kind, "text"), validators=option_validators(option),
                  valid_empty=not _auto(option))
@@ -146,6 +151,8 @@ class LaunchScreen(AppScreen):
 
         kind = self.query_one("#backend", Select).value
         self.query_one("#field-base-url").display = kind != "local"
+        for option in FIELDS:   # a setting only startune's own backends take is not offered for others
+            self.query_one(f"#field-{option.widget}").display = kind in option.backends
         try:
             missing = missing_settings(self._choice())
         except Exception:  # noqa: BLE001 - e.g. compatible without a URL yet
@@ -199,10 +206,13 @@ class LaunchScreen(AppScreen):
         url = self.query_one("#base-url", Input).value.strip() or None
         return resolve_backend(kind, url if kind in ("compatible", "openai", "azure") else None)
 
+    def _shown(self, option) -> bool:
+        return bool(self.query_one(f"#field-{option.widget}").display)
+
     def _options(self):
         from core.launch_options import options_from_strings
 
-        typed = {o.name: self.query_one(f"#{o.widget}", Input).value for o in FIELDS}
+        typed = {o.name: self.query_one(f"#{o.widget}").value for o in FIELDS if self._shown(o)}
         return options_from_strings(model=str(self.query_one("#model", Select).value), **typed)
 
     # -- launching -------------------------------------------------------------------------
