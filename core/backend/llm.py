@@ -141,6 +141,9 @@ def pick_device():
 
 
 def _messages(example) -> list[dict]:
+    """The conversation the answer follows: all its earlier turns, or the system prompt and the user turn."""
+    if getattr(example, "context", None):
+        return [{"role": role, "content": content} for role, content in example.context]
     messages = [{"role": "system", "content": example.system_prompt}] if example.system_prompt else []
     return messages + [{"role": "user", "content": example.text}]
 

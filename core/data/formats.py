@@ -44,6 +44,10 @@ class Example:
     text: str
     label: str
     system_prompt: str | None = None
+    # a conversation of several turns: every (role, content) before the last assistant answer, so a
+    # generative model trains on the context it will be asked in; None for one user turn (the classifiers'
+    # case: they read ``text``, the last user turn)
+    context: tuple[tuple[str, str], ...] | None = None
 
 
 def _message_text(content) -> str:
@@ -66,6 +70,8 @@ def parse_record(
         if not isinstance(messages, list):
             raise DataError("'messages' is not a list", row=line or None, column="messages")
         system = user = answer = None
+        turns: list[tuple[str, str]] = []
+        context: list[tuple[str, str]] = []
         for m in messages:
             if not isinstance(m, dict):
                 continue
@@ -76,11 +82,15 @@ def parse_record(
                 user = content
             elif role == "assistant":
                 answer = content
+                context = list(turns)
+            if role in ("system", "developer", "user", "assistant"):
+                turns.append(("system" if role == "developer" else role, content))
         if user is None:
             raise DataError("no user message", row=line or None, column="messages")
         if answer is None:
             raise DataError("no assistant message", row=line or None, column="messages")
-        return Example(line, "chat", user, answer.strip(), system)
+        several = sum(1 for role, _ in context if role in ("user", "assistant")) > 1
+        return Example(line, "chat", user, answer.strip(), system, tuple(context) if several else None)
     if "prompt" in obj and "completion" in obj:
         prompt, completion = obj["prompt"], obj["completion"]
         if not isinstance(prompt, str) or not isinstance(completion, str):

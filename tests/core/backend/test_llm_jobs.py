@@ -155,3 +155,19 @@ def test_an_llm_launch_is_estimated_in_time_before_it_starts(tmp_path, threads_c
     line = estimate.describe_duration()
     assert line.startswith("training time: about ") and " 10 steps at " in line, line   # 40 / batch 8 x 2 epochs
     assert 0 < estimate.duration.step_seconds * 10 < estimate.duration.seconds
+
+
+def test_an_llm_trains_on_the_whole_conversation_before_the_answer():
+    from core.backend.llm import SMOLLM, encode_example, load_base
+    from core.data.formats import parse_record
+
+    import torch
+
+    tokenizer, _ = load_base(SMOLLM, torch.device("cpu"), torch.float32)
+    example = parse_record({"messages": [
+        {"role": "user", "content": "It crashes"}, {"role": "assistant", "content": "Sorry! Which phone?"},
+        {"role": "user", "content": "A Pixel 7"}, {"role": "assistant", "content": "Thanks, fixed in 2.1"}]}, 1)
+    ids, start = encode_example(tokenizer, example, 512)
+    prompt, answer = tokenizer.decode(ids[:start]), tokenizer.decode(ids[start:])
+    assert "It crashes" in prompt and "Sorry! Which phone?" in prompt and "A Pixel 7" in prompt
+    assert answer.startswith("Thanks, fixed in 2.1")   # the loss is on the last answer alone

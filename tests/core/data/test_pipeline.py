@@ -151,3 +151,18 @@ def test_fast_writer_matches_orjson_on_any_texts():
         assert jsonl_bytes(frame, "chat") == expected
 
     check()
+
+
+def test_a_conversation_of_several_turns_keeps_its_context_for_a_generative_model():
+    from core.data.formats import parse_record
+
+    one = parse_record({"messages": [{"role": "system", "content": "Rate it."}, {"role": "user", "content": "Great"},
+                                     {"role": "assistant", "content": "5"}]}, 1)
+    assert (one.text, one.label, one.system_prompt, one.context) == ("Great", "5", "Rate it.", None)
+    several = parse_record({"messages": [
+        {"role": "developer", "content": "Reply to reviewers."}, {"role": "user", "content": "It crashes"},
+        {"role": "assistant", "content": "Sorry! Which phone?"}, {"role": "user", "content": "A Pixel 7"},
+        {"role": "assistant", "content": "Thanks, fixed in 2.1"}]}, 2)
+    assert (several.text, several.label) == ("A Pixel 7", "Thanks, fixed in 2.1")   # what a classifier reads
+    assert several.context == (("system", "Reply to reviewers."), ("user", "It crashes"),
+                               ("assistant", "Sorry! Which phone?"), ("user", "A Pixel 7"))
