@@ -26,6 +26,7 @@ from core.backend.faults import DroppedConnection, FaultConfig, FaultMiddleware
 from core.backend.guards import AuthMiddleware, BodyLimitMiddleware
 from core.backend.ids import new_id
 from core.backend.inference import ModelCache, chat_completion, completion
+from core.backend.limits import LONG_BODY, LONG_LANE
 from core.backend.requests import check_create_job
 from core.backend.runner import JobRunner, event
 from core.backend.store import Store
@@ -56,6 +57,18 @@ class Backend:
         self.deny_training = deny_training
         self.max_upload = max_upload
         self.max_body = max_body
+        self._lane: tuple[object, object] | None = None
+
+    def long_lane(self):
+        """The limiter long requests share (core.backend.limits.LONG_LANE threads), one per event loop."""
+        import asyncio
+
+        import anyio
+
+        loop = asyncio.get_running_loop()
+        if self._lane is None or self._lane[0] is not loop:
+            self._lane = (loop, anyio.CapacityLimiter(LONG_LANE))
+        return self._lane[1]
 
 
 def _public(job: dict) -> dict:
@@ -413,14 +426,24 @@ def _check_stream(body: dict) -> None:
                           param="stream_options")
 
 
+async def _infer(request: Request, answer, body: dict) -> dict:
+    # on a worker thread: a transformer's forward pass (or first load) must not hold up the event loop, and
+    # concurrent requests then share batches (TransformerModel.predict_proba). A long body waits for the long
+    # lane, so long requests cannot take every worker thread while a short one waits behind them.
+    b = _backend(request)
+    if len(await request.body()) > LONG_BODY:
+        import anyio
+
+        return await anyio.to_thread.run_sync(answer, b.models, body, limiter=b.long_lane())
+    return await run_in_threadpool(answer, b.models, body)
+
+
 async def chat_completions(request: Request) -> Response:
     from core.backend.streaming import chat_chunks
 
     body = await _json(request)
     _check_stream(body)
-    # on a worker thread: a transformer's forward pass (or first load) must not hold up the event loop,
-    # and concurrent requests then share batches (TransformerModel.predict_proba)
-    return _answer(await run_in_threadpool(chat_completion, _backend(request).models, body), body, chat_chunks)
+    return _answer(await _infer(request, chat_completion, body), body, chat_chunks)
 
 
 async def completions(request: Request) -> Response:
@@ -428,7 +451,7 @@ async def completions(request: Request) -> Response:
 
     body = await _json(request)
     _check_stream(body)
-    return _answer(await run_in_threadpool(completion, _backend(request).models, body), body, completion_chunks)
+    return _answer(await _infer(request, completion, body), body, completion_chunks)
 
 
 # -- the app ----------------------------------------------------------------------------------

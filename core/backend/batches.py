@@ -140,14 +140,19 @@ class _PrescoredModels:
 
 def _texts_of(endpoint: str, body: dict) -> list[str]:
     """The texts a request's answer is scored from, or [] when the request is invalid (its own call says why)."""
-    from core.backend.inference import _decode
+    from core.backend.inference import _decode, _message_texts
+    from core.backend.limits import check_context
     from core.backend.requests import check_chat_request, check_completion_request
     from core.data.formats import DEFAULT_SEPARATOR
 
     try:
         if endpoint == "/v1/chat/completions":
-            return [check_chat_request(body)]
-        return [p.removesuffix(DEFAULT_SEPARATOR) for p in check_completion_request(body, _decode)]
+            text = check_chat_request(body)
+            check_context(_message_texts(body["messages"]), "messages", "messages")
+            return [text]
+        prompts = check_completion_request(body, _decode)
+        check_context(prompts, "prompt", "prompt")
+        return [p.removesuffix(DEFAULT_SEPARATOR) for p in prompts]
     except ApiError:
         return []
 

@@ -12,6 +12,7 @@ from core.backend.errors import ApiError, bad_request
 from core.backend.ids import new_id
 
 MAX_N = 8
+SCREEN = 4
 
 
 def _number(body: dict, key: str, default: float, low: float, high: float) -> float:
@@ -58,8 +59,21 @@ def _fits(model, prompt_ids: list[int], max_tokens: int | None) -> None:
                        code="context_length_exceeded")
 
 
+def _screen(texts: list[str], what: str, param: str) -> None:
+    """Refuse text far over the window before the model's tokenizer reads all of it: an LLM's smaller
+    vocabulary makes more tokens of a text than o200k does, so SCREEN times the window in o200k tokens
+    is past the window in the model's own."""
+    from core.backend.limits import check_context
+    from core.backend.llm import CONTEXT_LIMIT
+
+    check_context(texts, what, param, limit=SCREEN * CONTEXT_LIMIT, stated=CONTEXT_LIMIT)
+
+
 def chat_generation(model, body: dict) -> dict:
+    from core.backend.inference import _message_texts
+
     params = _params(body, "max_completion_tokens")
+    _screen(_message_texts(body["messages"]), "messages", "messages")
     messages = [{"role": "system" if m.get("role") == "developer" else m.get("role"), "content": m.get("content")}
                 for m in body["messages"] if isinstance(m, dict) and isinstance(m.get("content"), str)]
     prompt = model.prompt_ids(messages)
@@ -80,6 +94,7 @@ def chat_generation(model, body: dict) -> dict:
 
 def completion_generation(model, body: dict, prompts: list[str]) -> dict:
     params = _params(body, "max_tokens")
+    _screen(prompts, "prompt", "prompt")
     choices, prompt_tokens, completion_tokens = [], 0, 0
     for text in prompts:
         ids = model.prompt_ids([{"role": "user", "content": text}])

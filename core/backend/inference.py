@@ -11,6 +11,7 @@ from pathlib import Path
 from core.backend import LOCAL_BASE_MODEL
 from core.backend.errors import ApiError, bad_request
 from core.backend.ids import new_id
+from core.backend.limits import check_context
 from core.backend.requests import check_chat_request, check_completion_request
 from core.backend.store import Store
 from core.backend.base_models import find as find_base_model
@@ -110,6 +111,17 @@ def _top_n(body: dict, key: str, default: int) -> int:
     return value
 
 
+def _message_texts(messages: list) -> list[str]:
+    texts = []
+    for m in messages:
+        content = m.get("content") if isinstance(m, dict) else None
+        if isinstance(content, str):
+            texts.append(content)
+        elif isinstance(content, list):
+            texts.extend(p["text"] for p in content if isinstance(p, dict) and isinstance(p.get("text"), str))
+    return texts
+
+
 def chat_completion(models: ModelCache, body: dict) -> dict:
     text = check_chat_request(body)
     model_id, messages = body["model"], body["messages"]
@@ -118,6 +130,7 @@ def chat_completion(models: ModelCache, body: dict) -> dict:
         from core.backend.generation import chat_generation
 
         return chat_generation(model, body)
+    check_context(_message_texts(messages), "messages", "messages")
     ranked = _ranked(model, text)
     answer, logprob = ranked[0]
     logprobs = None
@@ -149,6 +162,7 @@ def completion(models: ModelCache, body: dict) -> dict:
         from core.backend.generation import completion_generation
 
         return completion_generation(model, body, prompts)
+    check_context(prompts, "prompt", "prompt")
     k = _top_n(body, "logprobs", 0) if body.get("logprobs") is not None else None
     choices, prompt_tokens, completion_tokens = [], 0, 0
     rankings = _ranked_many(model, [text.removesuffix(DEFAULT_SEPARATOR) for text in prompts])
