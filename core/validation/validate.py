@@ -8,6 +8,7 @@ from pathlib import Path
 
 import orjson
 
+from core.data.jsonl import iter_lines
 from core.errors import DataError
 from core.progress import ProgressFn, null_progress
 from core.validation.cost import CostEstimate, default_epochs, estimate_cost
@@ -172,7 +173,7 @@ def validate_file(
     n_examples = 0
     done = 0
     with fh:
-        for line_no, raw in enumerate(fh, start=1):
+        for line_no, raw in iter_lines(fh, path):
             done += len(raw)
             if line_no % 5000 == 0:
                 progress("validate", done, size)

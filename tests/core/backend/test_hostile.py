@@ -102,3 +102,19 @@ async def test_long_requests_cannot_take_every_worker_thread(served, monkeypatch
     finally:
         release.set()
     assert all(t.choices[0].message.content for t in await asyncio.gather(*long))
+
+
+async def test_an_upload_with_a_line_past_the_cap_fails_its_job_naming_the_line(served, tmp_path):
+    from core.data.jsonl import MAX_LINE
+    from tests.core.backend.helpers import wait_for
+
+    blob = tmp_path / "blob.jsonl"
+    with blob.open("wb") as f:
+        f.write(b'{"messages": [{"role": "user", "content": "ok"}, {"role": "assistant", "content": "5"}]}\n')
+        f.truncate(MAX_LINE + 2 * 2**20)  # a sparse run of zero bytes with no newline
+    uploaded = await served.files.create(file=blob, purpose="fine-tune")
+    job = await served.fine_tuning.jobs.create(model="startune-local", training_file=uploaded.id)
+    done = await wait_for(served, job.id, timeout=30)
+    assert done.status == "failed" and done.error.code == "invalid_training_file"
+    assert "row 2" in done.error.message and "longer than 16 MB" in done.error.message, done.error.message
+    assert str(tmp_path) not in done.error.message

@@ -1,0 +1,41 @@
+"""Issue 29: the command line under hostile or careless input. Each case runs ``python -m core`` in a child
+process with an address-space limit and a timeout, so a regression fails (killed, or out of memory) instead
+of filling the machine; the answer must be one ``startune: error:`` line and exit 2."""
+
+from __future__ import annotations
+
+import os
+import resource
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[3]
+MEMORY = 2 * 2**30
+
+
+def startune(*args, memory: int = MEMORY, timeout: float = 30, cwd: Path | None = None) -> subprocess.CompletedProcess:
+    def limit() -> None:
+        resource.setrlimit(resource.RLIMIT_AS, (memory, memory))
+
+    return subprocess.run([sys.executable, "-m", "core", *map(str, args)], cwd=cwd or REPO, text=True,
+                          capture_output=True, timeout=timeout, preexec_fn=limit,
+                          env=os.environ | {"PYTHONPATH": str(REPO)})
+
+
+def one_line_error(done: subprocess.CompletedProcess) -> str:
+    assert done.returncode == 2, (done.returncode, done.stderr[-2000:])
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("startune: error: "), done.stderr[-2000:]
+    return lines[0]
+
+
+@pytest.mark.skipif(not Path("/dev/zero").exists(), reason="needs /dev/zero")
+def test_validate_dev_zero_ends_with_one_line_naming_the_line(tmp_path):
+    link = tmp_path / "zero.jsonl"
+    link.symlink_to("/dev/zero")
+    for target in ("/dev/zero", link):
+        line = one_line_error(startune("validate", target))
+        assert str(target) in line and "row 1" in line and "longer than 16 MB" in line, line
