@@ -39,3 +39,20 @@ def test_validate_dev_zero_ends_with_one_line_naming_the_line(tmp_path):
     for target in ("/dev/zero", link):
         line = one_line_error(startune("validate", target))
         assert str(target) in line and "row 1" in line and "longer than 16 MB" in line, line
+
+
+@pytest.mark.parametrize("spec, said", [("1-100000000", "100,000,000 labels; at most 50"),
+                                        ("5-1", "label range '5-1' is reversed"),
+                                        (",".join(map(str, range(51))), "51 labels; at most 50")])
+def test_labels_past_the_class_limit_or_reversed_are_one_line(sample_csv, spec, said):
+    line = one_line_error(startune("inspect", sample_csv, "--labels", spec))
+    assert said in line, line
+
+
+def test_labels_at_the_class_limit_still_parse():
+    from core.data.labels import MAX_LABELS, LabelSet
+    from core.backend.training import MAX_CLASSES
+
+    assert MAX_LABELS == MAX_CLASSES
+    assert len(LabelSet.parse(f"1-{MAX_LABELS}").values) == MAX_LABELS
+    assert LabelSet.parse("-2-2").values == ("-2", "-1", "0", "1", "2")
