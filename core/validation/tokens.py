@@ -7,7 +7,6 @@ special tokens are tiktoken's) and check them against the sha256 tiktoken expect
 
 from __future__ import annotations
 
-import functools
 import gzip
 import hashlib
 import os
@@ -39,8 +38,23 @@ def _ranks_from_wheel(url: str, expected_hash: str | None = None) -> dict[bytes,
     return dict(zip(map(a2b_base64, fields[0::2]), map(int, fields[1::2])))
 
 
-@functools.cache
+_encodings: dict[str, tiktoken.Encoding] = {}
+_build_lock = threading.Lock()
+
+
 def get_encoding(name: str) -> tiktoken.Encoding:
+    """One Encoding per name and process. functools.cache alone lets concurrent first calls (a server's first
+    requests) each build their own, some 20 MB apiece; the lock makes the others wait for the first."""
+    enc = _encodings.get(name)
+    if enc is None:
+        with _build_lock:
+            enc = _encodings.get(name)
+            if enc is None:
+                enc = _encodings[name] = _build_encoding(name)
+    return enc
+
+
+def _build_encoding(name: str) -> tiktoken.Encoding:
     import tiktoken
     import tiktoken_ext.openai_public as public
 
