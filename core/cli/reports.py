@@ -72,7 +72,7 @@ def render_build(console: Console, result) -> None:
 def render_validation(console: Console, report, title: str | None = None, show_cost: bool = True) -> None:
     head = title or report.path
     status = "[green]ok[/]" if report.ok else f"[red]{sum(report.error_counts.values()):,} errors[/]"
-    console.print(f"[bold]{plain(head)}[/]: {plain(report.format)}, {report.n_examples:,} examples for {plain(report.model)}: {plain(status)}")
+    console.print(f"[bold]{plain(head)}[/]: {plain(report.format)}, {report.n_examples:,} examples for {plain(report.model)}: {status}")
     for code, n in report.error_counts.items():
         first = next((e for e in report.errors if e.code == code), None)
         console.print(f"  [red]{plain(code)}[/] x{n:,}" + (f"  first: {plain(first)}" if first else ""))
