@@ -224,7 +224,7 @@ def _new_report(path, fmt: str, model: str | None, n_examples: int, out: _Collec
                                "(the local backend and some compatible servers accept it)")
     elif fmt == "completion" and not info.name.startswith("startune-local"):
         report.warnings.append(f"{info.name} trains on chat data; prompt/completion files are for legacy models")
-    if not info.trainable and fmt != "completion":
+    if not info.trainable and fmt != "completion" or info.note.startswith("unknown"):
         report.warnings.append(f"{info.name}: {info.note}")
     return report, info
 

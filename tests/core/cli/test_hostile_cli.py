@@ -56,3 +56,37 @@ def test_labels_at_the_class_limit_still_parse():
     assert MAX_LABELS == MAX_CLASSES
     assert len(LabelSet.parse(f"1-{MAX_LABELS}").values) == MAX_LABELS
     assert LabelSet.parse("-2-2").values == ("-2", "-1", "0", "1", "2")
+
+
+@pytest.mark.parametrize("args, said", [
+    (("prepare", "{csv}", "--out", "{out}", "--split", "nan,0.5,0.5"), "must be finite numbers"),
+    (("prepare", "{csv}", "--out", "{out}", "--split", "inf,0,0"), "must be finite numbers"),
+    (("prepare", "{csv}", "--out", "{out}", "--seed", "-1"), "--seed '-1': a whole number"),
+    (("prepare", "{csv}", "--out", "{out}", "--seed", "1180591620717411303424"), "--seed '1180591620717411303424'"),
+    (("inspect", "{csv}", "--page", "-1"), "--page -1: "),
+    (("inspect", "{csv}", "--page", "1000000000"), "has pages 1 to 302 (10 rows each)"),
+    (("inspect", "{csv}", "--page-size", "0"), "--page-size 0: give at least 1"),
+])
+def test_careless_values_are_one_line(sample_csv, tmp_path, args, said):
+    line = one_line_error(startune(*(a.format(csv=sample_csv, out=tmp_path / "out") for a in args)))
+    assert said in line, line
+    assert not (tmp_path / "out").exists()
+
+
+def test_an_unknown_model_is_named_with_the_limits_assumed(tmp_path):
+    from tests.fixtures.backend import write_chat_jsonl
+
+    done = startune("validate", write_chat_jsonl(tmp_path / "t.jsonl", 12), "--model", "gpt-9-ultra")
+    assert done.returncode == 0, done.stderr
+    said = " ".join(done.stdout.split())
+    assert "gpt-9-ultra: unknown model; assumed o200k_base tokens and a 65,536-token example limit" in said, said
+
+
+def test_an_empty_val_and_test_split_is_a_warning(sample_csv, tmp_path):
+    import orjson
+
+    done = startune("prepare", sample_csv, "--out", tmp_path / "out", "--split", "1,0,0")
+    assert done.returncode == 0, done.stderr
+    assert "warning: val.jsonl and test.jsonl are empty (--split 1,0,0)" in done.stderr
+    manifest = orjson.loads((tmp_path / "out" / "manifest.json").read_bytes())
+    assert any("are empty" in w for w in manifest["warnings"])
