@@ -25,6 +25,7 @@ from core.backend.batches import ROUTES as BATCH_ROUTES, BatchWorker
 from core.backend.faults import DroppedConnection, FaultConfig, FaultMiddleware
 from core.backend.guards import AuthMiddleware, BodyLimitMiddleware
 from core.backend.ids import new_id
+from core.backend.leftovers import part_path
 from core.backend.inference import ModelCache, chat_completion, completion
 from core.backend.limits import LONG_BODY, LONG_LANE
 from core.backend.requests import check_create_job
@@ -135,7 +136,7 @@ async def upload_file(request: Request) -> Response:
         file_id = new_id("file-")
         target = b.store.file_path(file_id)
         digest, size = hashlib.sha256(), 0
-        tmp = target.with_suffix(".part")
+        tmp = part_path(target)  # a kill leaves it; the next backend to start removes it (leftovers.py)
         try:
             with tmp.open("wb") as out:
                 while chunk := await upload.read(1 << 20):

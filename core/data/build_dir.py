@@ -80,6 +80,30 @@ def recover_and_clean(out: Path) -> None:
                 stale.unlink()
 
 
+def _clean_siblings(out: Path) -> None:
+    """What killed builds of other folders beside ``out`` left (``.OTHER.build-*.tmp``, a build set aside):
+    each cleaned under its own lock, taken only when free, so a build still running is never touched."""
+    from filelock import FileLock, Timeout
+
+    others = set()
+    for path in out.parent.glob(".*.tmp"):
+        for marker in (".build-", ".old-"):
+            name, found, _ = path.name[1:].rpartition(marker)
+            if found and name and name != out.name:
+                others.add(name)
+    for name in sorted(others):
+        other = out.parent / name
+        lock = FileLock(_lock_path(other))
+        try:
+            lock.acquire(timeout=0)
+        except (Timeout, OSError):
+            continue
+        try:
+            recover_and_clean(other)
+        finally:
+            lock.release()
+
+
 def _check_replaceable(out: Path) -> None:
     if not out.exists():
         return
@@ -112,6 +136,7 @@ def build_folder(out_dir: str | Path) -> Iterator[Path]:
         raise ConfigError("another startune prepare is still writing this folder", path=out_dir) from None
     try:
         recover_and_clean(out)
+        _clean_siblings(out)
         _check_replaceable(out)
         build, old, tmp = _names(out)
         while True:
