@@ -32,6 +32,11 @@ def render_summary(console: Console, summary, rows: list[dict], page: int, pages
         s = summary.text_length
         console.print(f"text length (chars): min {s['min']:,}, median {s['median']:,.0f}, mean {s['mean']:,.0f}, "
                       f"p90 {s['p90']:,.0f}, p99 {s['p99']:,.0f}, max {s['max']:,}")
+    if summary.long_texts:
+        from core.data.sizes import too_long
+
+        listed = "; ".join(f"row {row:,}: {too_long(chars)}" for row, chars in summary.long_texts)
+        console.print(f"[yellow]warning:[/] {plain(listed)} (prepare refuses such rows)")
     table = Table(title=f"page {page} of {pages:,}", title_justify="left")
     for col in rows[0].keys() if rows else []:
         table.add_column(str(col), overflow="fold", max_width=80 if col == summary.text_column else None)

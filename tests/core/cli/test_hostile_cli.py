@@ -90,3 +90,68 @@ def test_an_empty_val_and_test_split_is_a_warning(sample_csv, tmp_path):
     assert "warning: val.jsonl and test.jsonl are empty (--split 1,0,0)" in done.stderr
     manifest = orjson.loads((tmp_path / "out" / "manifest.json").read_bytes())
     assert any("are empty" in w for w in manifest["warnings"])
+
+
+@pytest.fixture
+def fifty_mb_field(tmp_path) -> Path:
+    path = tmp_path / "big.csv"
+    with path.open("w") as f:
+        f.write("text,label\n")
+        f.writelines(f"review number {i} is fine,{i % 5 + 1}\n" for i in range(50))
+        f.write("a" * 50_000_000 + ",3\n")
+        f.writelines(f"another review {i},{i % 5 + 1}\n" for i in range(50))
+    return path
+
+
+def test_inspect_names_a_fifty_mb_field_and_shows_its_start(fifty_mb_field):
+    done = startune("inspect", fifty_mb_field, "--page", "6")
+    assert done.returncode == 0, done.stderr[-2000:]
+    said = " ".join(done.stdout.split())
+    assert "row 51: text is 50,000,000 characters; a text may have at most 1,000,000" in said, said[:3000]
+    assert len(done.stdout) < 50_000 and "characters)" in done.stdout, "the long text was not cut"
+
+
+@pytest.mark.parametrize("engine", ["memory", "duckdb"])
+def test_prepare_refuses_a_fifty_mb_field_naming_its_row(fifty_mb_field, tmp_path, engine):
+    line = one_line_error(startune("prepare", fifty_mb_field, "--out", tmp_path / "out", "--engine", engine))
+    assert "row 51" in line, line
+    assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize("engine", ["memory", "duckdb"])
+def test_a_three_mb_text_is_refused_the_same_way_by_both_engines(tmp_path, engine):
+    path = tmp_path / "mid.csv"
+    path.write_text("text,label\n" + "".join(f"review {i},{i % 5 + 1}\n" for i in range(20)) + "b" * 3_000_000 + ",3\n")
+    line = one_line_error(startune("prepare", path, "--out", tmp_path / "out", "--engine", engine))
+    assert "row 21, column 'text': text is 3,000,000 characters; a text may have at most 1,000,000" in line, line
+
+
+@pytest.mark.parametrize("engine", ["memory", "duckdb"])
+def test_a_one_gb_sparse_file_is_refused_at_once(tmp_path, engine):
+    path = tmp_path / "sparse.csv"
+    with path.open("wb") as f:
+        f.write(b"text,label\n")
+        f.truncate(2**30)
+    line = one_line_error(startune("prepare", path, "--out", tmp_path / "out", "--engine", engine))
+    assert "binary data, not CSV text" in line, line
+
+
+def test_a_row_past_duckdbs_line_cap_is_named(tmp_path):
+    path = tmp_path / "long.csv"
+    with path.open("wb") as f:
+        f.write(b"text,label\nfine,5\n" + b"a" * (20 * 2**20) + b",3\n")
+    line = one_line_error(startune("prepare", path, "--out", tmp_path / "out", "--engine", "duckdb"))
+    assert "row 2: row is longer than 16 MB" in line, line
+
+
+def test_token_counts_encode_long_texts_a_slice_at_a_time(monkeypatch):
+    from core.validation import tokens
+
+    enc = tokens.get_encoding("o200k_base")
+    real, seen = enc.encode_ordinary, []
+    text = "love it " * 100_000 + "a" * 50_000
+    whole = len(real(text[:800_000]))
+    monkeypatch.setattr(enc, "encode_ordinary", lambda t: seen.append(len(t)) or real(t))
+    counts = tokens.count_many([text[:800_000], text], enc)
+    assert max(seen) <= tokens.SLICE_CHARS
+    assert counts[0] == whole, "cutting before a space changed the count"
