@@ -23,7 +23,7 @@ from core.backend import LOCAL_BASE_MODEL, LOCAL_ORG, base_models
 from core.backend.errors import ApiError, bad_request, error_response, not_found
 from core.backend.batches import ROUTES as BATCH_ROUTES, BatchWorker
 from core.backend.faults import DroppedConnection, FaultConfig, FaultMiddleware
-from core.backend.guards import AuthMiddleware, BodyLimitMiddleware
+from core.backend.guards import AuthMiddleware, BodyLimitMiddleware, RequestIdMiddleware
 from core.backend.ids import new_id
 from core.backend.leftovers import part_path
 from core.backend.inference import ModelCache, chat_completion, completion
@@ -525,6 +525,7 @@ def create_app(data_dir: Path, *, api_key: str | None = None, pace: float = 0.0,
         from core.backend.azure import AzureShapes
 
         app.add_middleware(AzureShapes, backend=backend)
+    app.add_middleware(RequestIdMiddleware)  # outermost: a refused key or body has an id too
     if start_runner:
         backend.runner.start()
     if start_runner if start_batches is None else start_batches:

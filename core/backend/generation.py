@@ -37,9 +37,10 @@ def _params(body: dict, limit_key: str) -> dict:
     if isinstance(n, bool) or not isinstance(n, int) or not 1 <= n <= MAX_N:
         raise bad_request(f"Invalid 'n': expected an integer between 1 and {MAX_N}.", param="n")
     max_tokens = body.get(limit_key, body.get("max_tokens"))
+    low = 0 if limit_key == "max_tokens" else 1  # a text completion may ask for none (with echo: the prompt)
     if max_tokens is not None and (isinstance(max_tokens, bool) or not isinstance(max_tokens, int)
-                                   or not 1 <= max_tokens <= CONTEXT_LIMIT):
-        raise bad_request(f"Invalid '{limit_key}': expected an integer between 1 and {CONTEXT_LIMIT}.",
+                                   or not low <= max_tokens <= CONTEXT_LIMIT):
+        raise bad_request(f"Invalid '{limit_key}': expected an integer between {low} and {CONTEXT_LIMIT}.",
                           param=limit_key)
     seed = body.get("seed")
     if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int)):
@@ -96,13 +97,20 @@ def completion_generation(model, body: dict, prompts: list[str]) -> dict:
     params = _params(body, "max_tokens")
     _screen(prompts, "prompt", "prompt")
     choices, prompt_tokens, completion_tokens = [], 0, 0
+    from core.backend.inference import check_echo
+
+    echo, nothing = check_echo(body, body.get("logprobs") is not None)
     for text in prompts:
         ids = model.prompt_ids([{"role": "user", "content": text}])
         _fits(model, ids, params["max_tokens"])
-        for a in model.generate(ids, **params):
-            choices.append({"index": len(choices), "text": a["text"], "logprobs": None,
+        answers = ([{"text": "", "pieces": [], "tokens": 0, "finish_reason": "length"}] * params["n"] if nothing
+                   else model.generate(ids, **params))
+        head = text if echo else ""
+        for a in answers:
+            choices.append({"index": len(choices), "text": head + a["text"], "logprobs": None,
                             "finish_reason": a["finish_reason"]}
-                           | ({"_pieces": a["pieces"]} if body.get("stream") else {}))
+                           | ({"_pieces": [head, *a["pieces"]] if head else a["pieces"]} if body.get("stream")
+                              else {}))
             completion_tokens += a["tokens"]
         prompt_tokens += len(ids)
     return {"id": new_id("cmpl-"), "object": "text_completion", "created": int(time.time()), "model": body["model"],

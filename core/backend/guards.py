@@ -72,3 +72,26 @@ class BodyLimitMiddleware:
             return message_
 
         await self.app(scope, limited_receive, send)
+
+
+class RequestIdMiddleware:
+    """Every response carries ``x-request-id`` (``req_`` + 32 hex digits), as OpenAI's do: the SDKs expose it
+    as ``request_id`` on results and errors, and users quote it when they report a problem."""
+
+    def __init__(self, app) -> None:
+        self.app = app
+
+    async def __call__(self, scope, receive, send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        import secrets
+
+        header = (b"x-request-id", f"req_{secrets.token_hex(16)}".encode())
+
+        async def send_with_id(message) -> None:
+            if message["type"] == "http.response.start":
+                message = {**message, "headers": [*message.get("headers", []), header]}
+            await send(message)
+
+        await self.app(scope, receive, send_with_id)

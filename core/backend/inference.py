@@ -122,6 +122,16 @@ def _message_texts(messages: list) -> list[str]:
     return texts
 
 
+def check_echo(body: dict, logprobs: bool) -> tuple[bool, bool]:
+    """(echo the prompt, generate nothing: max_tokens 0). The local models have no log-probabilities for a
+    prompt's own tokens, which echo with logprobs would return, so that pair is refused."""
+    echo = body.get("echo") is True
+    if echo and logprobs:
+        raise bad_request("The local models give no log-probabilities for prompt tokens: 'echo' cannot be "
+                          "combined with 'logprobs'.", param="echo")
+    return echo, body.get("max_tokens") == 0
+
+
 def chat_completion(models: ModelCache, body: dict) -> dict:
     text = check_chat_request(body)
     model_id, messages = body["model"], body["messages"]
@@ -164,16 +174,19 @@ def completion(models: ModelCache, body: dict) -> dict:
         return completion_generation(model, body, prompts)
     check_context(prompts, "prompt", "prompt")
     k = _top_n(body, "logprobs", 0) if body.get("logprobs") is not None else None
+    echo, nothing = check_echo(body, k is not None)
     choices, prompt_tokens, completion_tokens = [], 0, 0
     rankings = _ranked_many(model, [text.removesuffix(DEFAULT_SEPARATOR) for text in prompts])
     for index, (text, ranked) in enumerate(zip(prompts, rankings)):
         answer, logprob = ranked[0]
-        token = " " + answer  # completions start with a space, as the legacy format trained them
+        token = "" if nothing else " " + answer  # completions start with a space, as the legacy format trained them
         logprobs = None
         if k is not None:
-            logprobs = {"tokens": [token], "token_logprobs": [logprob],
-                        "top_logprobs": [{" " + t: lp for t, lp in ranked[:k]}], "text_offset": [len(text)]}
-        choices.append({"index": index, "text": token, "logprobs": logprobs, "finish_reason": "stop"})
+            logprobs = ({"tokens": [], "token_logprobs": [], "top_logprobs": [], "text_offset": []} if nothing else
+                        {"tokens": [token], "token_logprobs": [logprob],
+                         "top_logprobs": [{" " + t: lp for t, lp in ranked[:k]}], "text_offset": [len(text)]})
+        choices.append({"index": index, "text": (text if echo else "") + token, "logprobs": logprobs,
+                        "finish_reason": "length" if nothing else "stop"})
         prompt_tokens += _count(text)
         completion_tokens += _count(token)
     return {

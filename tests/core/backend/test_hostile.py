@@ -118,3 +118,42 @@ async def test_an_upload_with_a_line_past_the_cap_fails_its_job_naming_the_line(
     assert done.status == "failed" and done.error.code == "invalid_training_file"
     assert "row 2" in done.error.message and "longer than 16 MB" in done.error.message, done.error.message
     assert str(tmp_path) not in done.error.message
+
+
+# -- what the SDKs read or send that the backend ignored -------------------------------------------------
+async def test_every_response_has_a_request_id_the_sdk_reads(served):
+    answer = await served.chat.completions.with_raw_response.create(**_chat("love it"))
+    assert answer.request_id and answer.request_id.startswith("req_")
+    assert (await served.models.list())._request_id != answer.request_id
+    with pytest.raises(openai.NotFoundError) as info:
+        await served.models.retrieve("ft:nope")
+    assert info.value.request_id and info.value.request_id.startswith("req_")
+
+
+@pytest.mark.parametrize("extra, param, code", [
+    ({"top_logprobs": 2}, "top_logprobs", None),
+    ({"top_logprobs": 2, "logprobs": False}, "top_logprobs", None),
+    ({"max_tokens": 0}, "max_tokens", "integer_below_min_value"),
+    ({"max_completion_tokens": 0}, "max_completion_tokens", "integer_below_min_value"),
+])
+async def test_chat_parameters_openai_refuses_are_refused(served, extra, param, code):
+    with pytest.raises(openai.BadRequestError) as info:
+        await served.chat.completions.create(**_chat("love it"), **extra)
+    assert info.value.param == param and info.value.code == code, info.value.body
+
+
+async def test_text_completions_echo_and_zero_max_tokens(served):
+    prompt = "Love it, works great\n\n###\n\n"
+    plain = await served.completions.create(model="startune-local", prompt=prompt)
+    echoed = await served.completions.create(model="startune-local", prompt=prompt, echo=True)
+    assert echoed.choices[0].text == prompt + plain.choices[0].text
+    nothing = await served.completions.create(model="startune-local", prompt=prompt, max_tokens=0)
+    assert nothing.choices[0].text == "" and nothing.choices[0].finish_reason == "length"
+    assert nothing.usage.completion_tokens == 0
+    only_prompt = await served.completions.create(model="startune-local", prompt=prompt, max_tokens=0, echo=True)
+    assert only_prompt.choices[0].text == prompt
+    streamed = await served.completions.create(model="startune-local", prompt=prompt, echo=True, stream=True)
+    assert "".join([c.choices[0].text async for c in streamed if c.choices]) == echoed.choices[0].text
+    with pytest.raises(openai.BadRequestError) as info:
+        await served.completions.create(model="startune-local", prompt=prompt, echo=True, logprobs=2)
+    assert info.value.param == "echo"
