@@ -495,6 +495,25 @@ async def _http_error(request: Request, exc: HTTPException) -> Response:
     return error_response(exc.status_code, str(exc.detail))
 
 
+async def _storage_error(request: Request, exc: OSError) -> Response:
+    """A full or read-only data folder: a clear error the SDKs do not retry (x-should-retry: false); any
+    other OSError is the generic 500 below."""
+    from core.errors import storage_error
+
+    found = storage_error(exc)
+    if found is None:
+        raise exc
+    import errno
+    import logging
+
+    full = found.errno in (errno.ENOSPC, errno.EDQUOT)
+    logging.getLogger("startune.backend").error("%s %s: %s", request.method, request.url.path, found)
+    return error_response(507, f"The local backend cannot write to its data folder: {found.message}. "
+                               f"{'Free some disk space' if full else 'Make the folder writable'} and try again.",
+                          "server_error", code="insufficient_storage" if full else "storage_not_writable",
+                          headers={"x-should-retry": "false"})
+
+
 async def _server_error(request: Request, exc: Exception) -> Response:
     if isinstance(exc, DroppedConnection):
         raise exc  # an injected fault: the response has started, nothing more may be sent
@@ -514,7 +533,7 @@ def create_app(data_dir: Path, *, api_key: str | None = None, pace: float = 0.0,
     backend = Backend(Path(data_dir), api_key=api_key, pace=pace, deny_training=deny_training,
                       max_upload=max_upload, max_body=max_body, lease=lease)
     app = Starlette(routes=ROUTES, exception_handlers={ApiError: _api_error, HTTPException: _http_error,
-                                                      Exception: _server_error})
+                                                      OSError: _storage_error, Exception: _server_error})
     app.state.backend = backend
     app.add_middleware(BodyLimitMiddleware, upload_path="/v1/files", max_upload=max_upload, max_body=max_body)
     if faults is not None:
