@@ -15,7 +15,7 @@ from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import UploadFile
 from starlette.exceptions import HTTPException
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Match, Route
 
@@ -25,6 +25,7 @@ from core.backend.batches import ROUTES as BATCH_ROUTES, BatchWorker
 from core.backend.faults import DroppedConnection, FaultConfig, FaultMiddleware
 from core.backend.guards import AuthMiddleware, BodyLimitMiddleware, RequestIdMiddleware
 from core.backend.ids import new_id
+from core.backend.slow_clients import SlowBodyMiddleware
 from core.backend.leftovers import part_path
 from core.backend.inference import ModelCache, chat_completion, completion
 from core.backend.limits import LONG_BODY, LONG_LANE
@@ -495,6 +496,11 @@ async def _http_error(request: Request, exc: HTTPException) -> Response:
     return error_response(exc.status_code, str(exc.detail))
 
 
+async def _client_gone(request: Request, exc: ClientDisconnect) -> Response:
+    # the client left while sending its body: nobody reads an answer, and it is no error of the server's
+    return Response(status_code=400)
+
+
 async def _storage_error(request: Request, exc: OSError) -> Response:
     """A full or read-only data folder: a clear error the SDKs do not retry (x-should-retry: false); any
     other OSError is the generic 500 below."""
@@ -533,9 +539,11 @@ def create_app(data_dir: Path, *, api_key: str | None = None, pace: float = 0.0,
     backend = Backend(Path(data_dir), api_key=api_key, pace=pace, deny_training=deny_training,
                       max_upload=max_upload, max_body=max_body, lease=lease)
     app = Starlette(routes=ROUTES, exception_handlers={ApiError: _api_error, HTTPException: _http_error,
-                                                      OSError: _storage_error, Exception: _server_error})
+                                                      ClientDisconnect: _client_gone, OSError: _storage_error,
+                                                      Exception: _server_error})
     app.state.backend = backend
     app.add_middleware(BodyLimitMiddleware, upload_path="/v1/files", max_upload=max_upload, max_body=max_body)
+    app.add_middleware(SlowBodyMiddleware)
     if faults is not None:
         app.add_middleware(FaultMiddleware, config=faults)
     if api_key:

@@ -89,7 +89,9 @@ def serve_cmd(host, port, data_dir, api_key, pace, faults, deny_training, azure)
     click.echo(f"startune local backend on http://{url_host(host)}:{port}/v1 (data: {directory})"
                + (f"; Azure endpoint http://{url_host(host)}:{port}" if azure else "")
                + (" — bearer key required" if api_key else ""), err=True)
-    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", timeout_graceful_shutdown=GRACE_SECONDS))
+    from core.backend.slow_clients import config
+
+    server = uvicorn.Server(config(app, log_level="warning", timeout_graceful_shutdown=GRACE_SECONDS))
     try:
         server.run(sockets=[sock])
     finally:

@@ -1,0 +1,102 @@
+"""Clients too slow to be anything but an attack (or a dead network) lose their connection.
+
+uvicorn times out an idle keep-alive connection, but not one that sends its request headers a byte at a
+time, nor a body that trickles in: a few hundred such connections would hold the server. Here the headers
+of each request must be complete within HEADER_SECONDS of the connection (or of the previous response),
+and a body must keep up an average of MIN_BODY_RATE bytes a second after its first BODY_GRACE seconds;
+either is answered 408 and the connection closed. ``config(app)`` is the uvicorn Config that does so.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+import h11
+from uvicorn.protocols.http.h11_impl import H11Protocol
+
+from core.backend.errors import ApiError
+
+HEADER_SECONDS = 10.0
+BODY_GRACE = 10.0
+MIN_BODY_RATE = 16 * 1024
+_TIMEOUT_BODY = (b'{"error": {"message": "The request headers arrived too slowly.", '
+                 b'"type": "invalid_request_error", "param": null, "code": "request_timeout"}}')
+
+
+class GuardedH11Protocol(H11Protocol):
+    """uvicorn's h11 protocol with a deadline on each request's headers."""
+
+    def connection_made(self, transport) -> None:  # type: ignore[override]
+        super().connection_made(transport)
+        self._header_deadline: asyncio.TimerHandle | None = None
+        self._arm()
+
+    def _arm(self) -> None:
+        self._disarm()
+        self._header_deadline = self.loop.call_later(HEADER_SECONDS, self._headers_too_slow)
+
+    def _disarm(self) -> None:
+        if getattr(self, "_header_deadline", None) is not None:
+            self._header_deadline.cancel()
+            self._header_deadline = None
+
+    def data_received(self, data: bytes) -> None:
+        super().data_received(data)
+        if self.conn.their_state is not h11.IDLE:  # the request line and headers are in
+            self._disarm()
+
+    def on_response_complete(self) -> None:
+        super().on_response_complete()
+        if not self.transport.is_closing():
+            self._arm()  # the next request on this connection gets its own deadline
+
+    def connection_lost(self, exc) -> None:
+        self._disarm()
+        super().connection_lost(exc)
+
+    def _headers_too_slow(self) -> None:
+        self._header_deadline = None
+        if self.transport.is_closing() or self.conn.their_state is not h11.IDLE:
+            return
+        self.transport.write(b"HTTP/1.1 408 Request Timeout\r\ncontent-type: application/json\r\n"
+                             b"connection: close\r\ncontent-length: %d\r\n\r\n%s" % (len(_TIMEOUT_BODY), _TIMEOUT_BODY))
+        self.transport.close()
+
+
+class SlowBodyMiddleware:
+    """A request body that falls behind MIN_BODY_RATE (after BODY_GRACE seconds) ends in a 408."""
+
+    def __init__(self, app) -> None:
+        self.app = app
+
+    async def __call__(self, scope, receive, send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        start, seen, done = time.monotonic(), 0, False
+
+        async def paced_receive():
+            nonlocal seen, done
+            if done:  # the body is in: what follows is the wait for a disconnect, which may last
+                return await receive()
+            left = start + BODY_GRACE + seen / MIN_BODY_RATE - time.monotonic()
+            try:
+                message = await asyncio.wait_for(receive(), max(left, 0.001))
+            except asyncio.TimeoutError:
+                # connection: close, or uvicorn would keep reading the rest of the trickle after answering
+                raise ApiError(408, "The request body arrived too slowly.", code="request_timeout",
+                               headers={"connection": "close"}) from None
+            if message["type"] == "http.request":
+                seen += len(message.get("body", b""))
+                done = not message.get("more_body", False)
+            return message
+
+        await self.app(scope, paced_receive, send)
+
+
+def config(app, **kw):
+    """The uvicorn Config `startune serve` (and the tests' server) runs the backend with."""
+    import uvicorn
+
+    return uvicorn.Config(app, http=GuardedH11Protocol, **kw)
