@@ -20,7 +20,7 @@ SLICE = 16_384        # characters encoded per call while counting: a slice's co
 # a request whose body is above this many bytes is answered in the long lane (app.py), so that long requests
 # queue behind each other and never take every worker thread from the short ones
 LONG_BODY = 16 * 1024
-LONG_LANE = 2
+LONG_LANE = 1
 
 
 def exceeded(limit: int, counted: int, what: str, param: str, *, at_least: bool = False) -> ApiError:
