@@ -23,11 +23,10 @@ from core.backend import LOCAL_BASE_MODEL, LOCAL_ORG, base_models
 from core.backend.errors import ApiError, bad_request, error_response, not_found
 from core.backend.batches import ROUTES as BATCH_ROUTES, BatchWorker
 from core.backend.faults import DroppedConnection, FaultConfig, FaultMiddleware
-from core.backend.guards import AuthMiddleware, BodyLimitMiddleware, RequestIdMiddleware
+from core.backend.guards import AuthMiddleware, BodyLimitMiddleware, RequestIdMiddleware, SlowBodyMiddleware
 from core.backend.ids import new_id
-from core.backend.slow_clients import SlowBodyMiddleware
-from core.backend.leftovers import part_path
 from core.backend.inference import ModelCache, chat_completion, completion
+from core.backend.leftovers import part_path
 from core.backend.limits import LONG_BODY, LONG_LANE
 from core.backend.requests import check_create_job
 from core.backend.runner import JobRunner, event

@@ -94,12 +94,12 @@ def chat_generation(model, body: dict) -> dict:
 
 
 def completion_generation(model, body: dict, prompts: list[str]) -> dict:
+    from core.backend.requests import check_echo
+
     params = _params(body, "max_tokens")
     _screen(prompts, "prompt", "prompt")
-    choices, prompt_tokens, completion_tokens = [], 0, 0
-    from core.backend.inference import check_echo
-
     echo, nothing = check_echo(body, body.get("logprobs") is not None)
+    choices, prompt_tokens, completion_tokens = [], 0, 0
     for text in prompts:
         ids = model.prompt_ids([{"role": "user", "content": text}])
         _fits(model, ids, params["max_tokens"])

@@ -12,7 +12,7 @@ from core.backend import LOCAL_BASE_MODEL
 from core.backend.errors import ApiError, bad_request
 from core.backend.ids import new_id
 from core.backend.limits import check_context
-from core.backend.requests import check_chat_request, check_completion_request
+from core.backend.requests import check_chat_request, check_completion_request, check_echo
 from core.backend.store import Store
 from core.backend.base_models import find as find_base_model
 from core.backend.model_files import ModelFileError, load_model
@@ -120,16 +120,6 @@ def _message_texts(messages: list) -> list[str]:
         elif isinstance(content, list):
             texts.extend(p["text"] for p in content if isinstance(p, dict) and isinstance(p.get("text"), str))
     return texts
-
-
-def check_echo(body: dict, logprobs: bool) -> tuple[bool, bool]:
-    """(echo the prompt, generate nothing: max_tokens 0). The local models have no log-probabilities for a
-    prompt's own tokens, which echo with logprobs would return, so that pair is refused."""
-    echo = body.get("echo") is True
-    if echo and logprobs:
-        raise bad_request("The local models give no log-probabilities for prompt tokens: 'echo' cannot be "
-                          "combined with 'logprobs'.", param="echo")
-    return echo, body.get("max_tokens") == 0
 
 
 def chat_completion(models: ModelCache, body: dict) -> dict:

@@ -250,6 +250,16 @@ def check_chat_request(body: dict) -> str:
     return last_user if last_user is not None else last_any
 
 
+def check_echo(body: dict, logprobs: bool) -> tuple[bool, bool]:
+    """(echo the prompt, generate nothing: max_tokens 0). The local models have no log-probabilities for a
+    prompt's own tokens, which echo with logprobs would return, so that pair is refused."""
+    echo = body.get("echo") is True
+    if echo and logprobs:
+        raise bad_request("The local models give no log-probabilities for prompt tokens: 'echo' cannot be "
+                          "combined with 'logprobs'.", param="echo")
+    return echo, body.get("max_tokens") == 0
+
+
 def check_completion_request(body: dict, decode) -> list[str]:
     """Validate a text completion request; return its prompts as text (token arrays decoded by ``decode``)."""
     _check_params(body, {**{k: v for k, v in _INTEGERS.items() if k not in ("top_logprobs", "max_completion_tokens")},

@@ -3,8 +3,8 @@
 uvicorn times out an idle keep-alive connection, but not one that sends its request headers a byte at a
 time, nor a body that trickles in: a few hundred such connections would hold the server. Here the headers
 of each request must be complete within HEADER_SECONDS of the connection (or of the previous response),
-and a body must keep up an average of MIN_BODY_RATE bytes a second after its first BODY_GRACE seconds;
-either is answered 408 and the connection closed. ``config(app)`` is the uvicorn Config that does so.
+else a 408 and the connection closed (a body that trickles in meets core.backend.guards.SlowBodyMiddleware).
+``config(app)`` is the uvicorn Config that does so; the app itself (create_app) never imports uvicorn.
 """
 
 from __future__ import annotations
@@ -12,16 +12,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import socket
-import time
 
 import h11
 from uvicorn.protocols.http.h11_impl import H11Protocol
 
-from core.backend.errors import ApiError
-
 HEADER_SECONDS = 10.0
-BODY_GRACE = 10.0
-MIN_BODY_RATE = 16 * 1024
 _TIMEOUT_BODY = (b'{"error": {"message": "The request headers arrived too slowly.", '
                  b'"type": "invalid_request_error", "param": null, "code": "request_timeout"}}')
 
@@ -70,37 +65,6 @@ class GuardedH11Protocol(H11Protocol):
         self.transport.write(b"HTTP/1.1 408 Request Timeout\r\ncontent-type: application/json\r\n"
                              b"connection: close\r\ncontent-length: %d\r\n\r\n%s" % (len(_TIMEOUT_BODY), _TIMEOUT_BODY))
         self.transport.close()
-
-
-class SlowBodyMiddleware:
-    """A request body that falls behind MIN_BODY_RATE (after BODY_GRACE seconds) ends in a 408."""
-
-    def __init__(self, app) -> None:
-        self.app = app
-
-    async def __call__(self, scope, receive, send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        start, seen, done = time.monotonic(), 0, False
-
-        async def paced_receive():
-            nonlocal seen, done
-            if done:  # the body is in: what follows is the wait for a disconnect, which may last
-                return await receive()
-            left = start + BODY_GRACE + seen / MIN_BODY_RATE - time.monotonic()
-            try:
-                message = await asyncio.wait_for(receive(), max(left, 0.001))
-            except asyncio.TimeoutError:
-                # connection: close, or uvicorn would keep reading the rest of the trickle after answering
-                raise ApiError(408, "The request body arrived too slowly.", code="request_timeout",
-                               headers={"connection": "close"}) from None
-            if message["type"] == "http.request":
-                seen += len(message.get("body", b""))
-                done = not message.get("more_body", False)
-            return message
-
-        await self.app(scope, paced_receive, send)
 
 
 def config(app, **kw):

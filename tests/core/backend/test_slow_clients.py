@@ -11,15 +11,15 @@ import time
 import openai
 import pytest
 
-from core.backend import slow_clients
+from core.backend import guards, slow_clients
 from tests.fixtures.backend import ServerThread
 
 
 @pytest.fixture
 def server(tmp_path, monkeypatch):
     monkeypatch.setattr(slow_clients, "HEADER_SECONDS", 1.0)
-    monkeypatch.setattr(slow_clients, "BODY_GRACE", 1.0)
-    monkeypatch.setattr(slow_clients, "MIN_BODY_RATE", 1000)
+    monkeypatch.setattr(guards, "BODY_GRACE", 1.0)
+    monkeypatch.setattr(guards, "MIN_BODY_RATE", 1000)
     running = ServerThread(tmp_path / "served").start()
     yield running
     running.stop()
