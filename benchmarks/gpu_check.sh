@@ -19,5 +19,11 @@ nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader ||
 export STARTUNE_DEVICE=cuda
 # the transformer trainer's own tests and the jobs through the API, on the GPU
 pytest -q -p no:cacheprovider tests/core/backend/test_transformer.py tests/core/backend/test_transformer_jobs.py
+# several GPUs (torch DDP over nccl): the same job on 1 GPU and on all of them, compared and timed
+if [ "$(python -c 'import torch; print(torch.cuda.device_count())')" -ge 2 ]; then
+  python benchmarks/ddp_check.py --examples 4000
+else
+  echo "one GPU: the several-device check (benchmarks/ddp_check.py) needs two or more"
+fi
 # speed (one epoch of 4,000 examples, then 5,000 predictions) and quality at defaults on 20,000 reviews
 python benchmarks/transformer.py --train 20000 --test 5000 --val 2000 --speed-examples 4000

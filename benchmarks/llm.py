@@ -83,6 +83,13 @@ async def jobs(build, data_dir: Path, epochs: int) -> list[dict]:
         train = await client.files.create(file=build.files["train"], purpose="fine-tune")
         val = await client.files.create(file=build.files["val"], purpose="fine-tune")
         for model, hp in (("startune-local", {}), ("smollm2-135m", {"n_epochs": epochs} if epochs else {})):
+            estimate = None
+            if model != "startune-local":   # what `startune launch` would print before this job
+                from core.backend.llm import estimate_duration
+                from core.data.formats import read_examples
+
+                estimate = estimate_duration(model, list(read_examples(build.files["train"])),
+                                             list(read_examples(build.files["val"])), hp, seed=1).seconds
             start = time.perf_counter()
             job = await client.fine_tuning.jobs.create(
                 model=model, training_file=train.id, validation_file=val.id, seed=1,
@@ -97,7 +104,7 @@ async def jobs(build, data_dir: Path, epochs: int) -> list[dict]:
             start = time.perf_counter()
             report = await evaluate(client, job.fine_tuned_model, build.files["test"], EvalOptions())
             rows.append({"model": model, "train_s": trained, "eval_s": time.perf_counter() - start,
-                         "steps": len(steps), "hp": job.hyperparameters.model_dump(), **{
+                         "steps": len(steps), "hp": job.hyperparameters.model_dump(), "estimate_s": estimate, **{
                              k: report.metrics.get(k) for k in ("accuracy", "macro_f1", "mae", "n")}})
     rows.append({"peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024})
     return rows
@@ -136,6 +143,8 @@ def main() -> None:
         print(f"smollm2-135m job: {ours:.2f} train ex/s (whole job, loading and validation included) vs plain "
               f"{plain['trained'] / plain['train_s']:.2f}: {ours / (plain['trained'] / plain['train_s']):.2f}x "
               f"(target >= 0.9x); benchmark process peak RSS {rss:.0f} MB")
+        print(f"duration estimate before the job {llm['estimate_s']:.0f} s, job {llm['train_s']:.0f} s: error "
+              f"{(llm['estimate_s'] - llm['train_s']) / llm['train_s']:+.0%}")
 
 
 if __name__ == "__main__":

@@ -48,9 +48,10 @@ class Backend:
     """What the routes share: the store, the runner, loaded models, options."""
 
     def __init__(self, data_dir: Path, *, api_key: str | None, pace: float, deny_training: bool,
-                 max_upload: int = MAX_UPLOAD, max_body: int = MAX_BODY, lease: float = 15.0) -> None:
+                 max_upload: int = MAX_UPLOAD, max_body: int = MAX_BODY, lease: float = 15.0,
+                 devices: str | int | None = None) -> None:
         self.store = Store(data_dir)
-        self.runner = JobRunner(self.store, pace=pace, lease=lease)
+        self.runner = JobRunner(self.store, pace=pace, lease=lease, devices=devices)
         self.models = ModelCache(self.store)
         self.batch_worker = BatchWorker(self.store, self.models, lease=lease)
         self.runner.on_stop.append(self.batch_worker.stop)  # whoever stops the backend stops both threads
@@ -533,10 +534,12 @@ async def _server_error(request: Request, exc: Exception) -> Response:
 def create_app(data_dir: Path, *, api_key: str | None = None, pace: float = 0.0,
                faults: FaultConfig | None = None, deny_training: bool = False, lease: float = 15.0,
                max_upload: int = MAX_UPLOAD, max_body: int = MAX_BODY, start_runner: bool = True,
-               azure: bool = False, start_batches: bool | None = None) -> Starlette:
-    """``start_batches`` (default: as ``start_runner``): this process answers pending batches."""
+               azure: bool = False, start_batches: bool | None = None,
+               devices: str | int | None = None) -> Starlette:
+    """``start_batches`` (default: as ``start_runner``): this process answers pending batches. ``devices``:
+    what a transformer job trains on (core/backend/devices.py; None: STARTUNE_DEVICES)."""
     backend = Backend(Path(data_dir), api_key=api_key, pace=pace, deny_training=deny_training,
-                      max_upload=max_upload, max_body=max_body, lease=lease)
+                      max_upload=max_upload, max_body=max_body, lease=lease, devices=devices)
     app = Starlette(routes=ROUTES, exception_handlers={ApiError: _api_error, HTTPException: _http_error,
                                                       ClientDisconnect: _client_gone, OSError: _storage_error,
                                                       Exception: _server_error})

@@ -23,13 +23,13 @@ class EmbeddedBackend:
 
     def __init__(self, data_dir: Path | None = None, *, pace: float = 0.0, faults: FaultConfig | None = None,
                  deny_training: bool = False, lease: float = 15.0, start_runner: bool = True,
-                 azure: bool = False, start_batches: bool | None = None) -> None:
+                 azure: bool = False, start_batches: bool | None = None, devices: str | int | None = None) -> None:
         from core.backend.app import create_app
         from core.paths import local_backend_dir
 
         self.data_dir = Path(data_dir) if data_dir is not None else local_backend_dir()
         self.app = create_app(self.data_dir, pace=pace, faults=faults, deny_training=deny_training, lease=lease,
-                              start_runner=start_runner, azure=azure, start_batches=start_batches)
+                              start_runner=start_runner, azure=azure, start_batches=start_batches, devices=devices)
         self._clients: list = []
 
     @property

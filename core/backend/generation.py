@@ -46,7 +46,50 @@ def _params(body: dict, limit_key: str) -> dict:
     if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int)):
         raise bad_request("Invalid 'seed': expected an integer.", param="seed")
     return {"temperature": _number(body, "temperature", 1.0, 0.0, 2.0), "top_p": _number(body, "top_p", 1.0, 0.0, 1.0),
-            "stop": stops, "n": n, "max_tokens": max_tokens, "seed": seed}
+            "stop": stops, "n": n, "max_tokens": max_tokens, "seed": seed, "logprobs": _logprobs(body, limit_key)}
+
+
+def _logprobs(body: dict, limit_key: str) -> int | None:
+    """How many alternatives per token were asked for, None when logprobs were not: chat takes
+    ``logprobs: true`` with ``top_logprobs`` 0-20, text completions ``logprobs`` 0-5."""
+    if limit_key == "max_tokens":   # text completions
+        value = body.get("logprobs")
+        if value is None:
+            return None
+        if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= 5:
+            raise bad_request("Invalid 'logprobs': expected an integer between 0 and 5.", param="logprobs")
+        return value
+    top = body.get("top_logprobs")
+    if top is not None and (isinstance(top, bool) or not isinstance(top, int) or not 0 <= top <= 20):
+        raise bad_request("Invalid 'top_logprobs': expected an integer between 0 and 20.", param="top_logprobs")
+    if not body.get("logprobs"):
+        if top:
+            raise bad_request("Invalid 'top_logprobs': 'logprobs' must be set to true when 'top_logprobs' is "
+                              "used.", param="top_logprobs")
+        return None
+    return top or 0
+
+
+def _entry(token: str, logprob: float) -> dict:
+    return {"token": token, "logprob": logprob, "bytes": list(token.encode())}
+
+
+def _chat_logprobs(answer: dict) -> dict | None:
+    if "logprobs" not in answer:
+        return None
+    return {"content": [_entry(piece, lp) | {"top_logprobs": [_entry(t, v) for t, v in top]}
+                        for piece, lp, top in answer["logprobs"]], "refusal": None}
+
+
+def _completion_logprobs(answer: dict, offset: int) -> dict | None:
+    if "logprobs" not in answer:
+        return None
+    tokens, values, tops, offsets = [], [], [], []
+    for piece, lp, top in answer["logprobs"]:
+        tokens.append(piece), values.append(lp), offsets.append(offset)
+        tops.append({t: v for t, v in top})
+        offset += len(piece)
+    return {"tokens": tokens, "token_logprobs": values, "top_logprobs": tops, "text_offset": offsets}
 
 
 def _fits(model, prompt_ids: list[int], max_tokens: int | None) -> None:
@@ -84,7 +127,7 @@ def chat_generation(model, body: dict) -> dict:
         "id": new_id("chatcmpl-"), "object": "chat.completion", "created": int(time.time()), "model": body["model"],
         "choices": [{"index": i, "message": {"role": "assistant", "content": a["text"], "refusal": None,
                                              "annotations": []},
-                     "logprobs": None, "finish_reason": a["finish_reason"]}
+                     "logprobs": _chat_logprobs(a), "finish_reason": a["finish_reason"]}
                     | ({"_pieces": a["pieces"]} if body.get("stream") else {})
                     for i, a in enumerate(answers)],
         "usage": {"prompt_tokens": len(prompt), "completion_tokens": sum(a["tokens"] for a in answers),
@@ -103,11 +146,13 @@ def completion_generation(model, body: dict, prompts: list[str]) -> dict:
     for text in prompts:
         ids = model.prompt_ids([{"role": "user", "content": text}])
         _fits(model, ids, params["max_tokens"])
-        answers = ([{"text": "", "pieces": [], "tokens": 0, "finish_reason": "length"}] * params["n"] if nothing
-                   else model.generate(ids, **params))
+        none = {"text": "", "pieces": [], "tokens": 0, "finish_reason": "length"} | (
+            {"logprobs": []} if params["logprobs"] is not None else {})
+        answers = [none] * params["n"] if nothing else model.generate(ids, **params)
         head = text if echo else ""
         for a in answers:
-            choices.append({"index": len(choices), "text": head + a["text"], "logprobs": None,
+            choices.append({"index": len(choices), "text": head + a["text"],
+                            "logprobs": _completion_logprobs(a, len(text)),
                             "finish_reason": a["finish_reason"]}
                            | ({"_pieces": [head, *a["pieces"]] if head else a["pieces"]} if body.get("stream")
                               else {}))

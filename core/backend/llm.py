@@ -178,8 +178,11 @@ class LLMModel:
         return self.tokenizer(text, add_special_tokens=False)["input_ids"]
 
     def generate(self, prompt_ids: list[int], *, max_tokens: int | None, temperature: float, top_p: float,
-                 stop: Sequence[str], n: int, seed: int | None) -> list[dict]:
-        """n answers: {"text", "pieces" (one per token), "tokens", "finish_reason"}."""
+                 stop: Sequence[str], n: int, seed: int | None, logprobs: int | None = None) -> list[dict]:
+        """n answers: {"text", "pieces" (one per token), "tokens", "finish_reason"}, and with ``logprobs``
+        (the number of alternatives, 0-20) "logprobs": per kept token (piece, log-probability, [(token,
+        log-probability)] best first), from the model's own distribution before temperature and top_p, as
+        OpenAI reports them."""
         import torch
 
         limit = MAX_NEW_TOKENS if max_tokens is None else max_tokens
@@ -190,12 +193,16 @@ class LLMModel:
             if seed is not None:
                 torch.manual_seed(seed)
             sample = temperature > 0
-            generated = self.model.generate(
+            result = self.model.generate(
                 input_ids=ids, attention_mask=torch.ones_like(ids), max_new_tokens=limit, do_sample=sample,
                 temperature=temperature if sample else None, top_p=top_p if sample else None, top_k=None,
                 num_return_sequences=n, pad_token_id=self.tokenizer.pad_token_id,
-                eos_token_id=self.tokenizer.eos_token_id)
-        for row in generated[:, ids.shape[1]:].tolist():
+                eos_token_id=self.tokenizer.eos_token_id, return_dict_in_generate=True,
+                output_logits=logprobs is not None)
+            steps = None
+            if logprobs is not None:   # (n, generated, vocabulary) log-softmax of the raw logits
+                steps = torch.log_softmax(torch.stack(result.logits, dim=1).float(), dim=-1)
+        for r, row in enumerate(result.sequences[:, ids.shape[1]:].tolist()):
             finish = "length"
             if self.tokenizer.eos_token_id in row:
                 row, finish = row[: row.index(self.tokenizer.eos_token_id)], "stop"
@@ -205,8 +212,29 @@ class LLMModel:
             for s in stop:
                 if s and s in text:
                     text, finish = text[: text.index(s)], "stop"
-            out.append({"text": text, "pieces": pieces, "tokens": len(row), "finish_reason": finish})
+            kept, used = [], 0
+            for piece in pieces:   # the tokens that make up the (possibly cut) text; the last may be cut too
+                if used >= len(text):
+                    break
+                kept.append(piece[: len(text) - used])
+                used += len(kept[-1])
+            answer = {"text": text, "pieces": kept, "tokens": len(row), "finish_reason": finish}
+            if steps is not None:
+                answer["logprobs"] = self._token_logprobs(steps[r], row, kept, logprobs)
+            out.append(answer)
         return out
+
+    def _token_logprobs(self, steps, row: list[int], pieces: list[str], top: int) -> list[tuple]:
+        entries = []
+        for i, piece in enumerate(pieces):
+            chosen = float(steps[i, row[i]])
+            alternatives = []
+            if top:
+                values, indices = steps[i].topk(top)
+                alternatives = [(self.tokenizer.decode([t]), float(v))
+                                for v, t in zip(values.tolist(), indices.tolist())]
+            entries.append((piece, chosen, alternatives))
+        return entries
 
     def save(self, directory: Path) -> None:
         """The LoRA adapter as peft writes it (adapter_model.safetensors + adapter_config.json) and model.json."""
@@ -231,6 +259,22 @@ class LLMModel:
         tokenizer, model = load_base(base, device, dtype)
         model = PeftModel.from_pretrained(model, str(directory), is_trainable=False).to(device)
         return cls(model, tokenizer, base_model=base, data_format=meta.get("data_format", "chat"), device=device)
+
+
+def merged_folder(adapter_dir: Path, out: Path) -> None:
+    """Write the base model with the adapter at ``adapter_dir`` merged into its weights, and its tokenizer,
+    as a Hugging Face folder at ``out`` (loads with AutoModelForCausalLM, or as ``hf:<out>`` here)."""
+    model = LLMModel.load(Path(adapter_dir))
+    merged = model.model.merge_and_unload()
+    if getattr(merged, "hf_quantizer", None) is not None:
+        # a GGUF base was dequantised to float when it loaded: what is saved is plain weights, which
+        # transformers otherwise refuses to save as "quantized with gguf"
+        merged.hf_quantizer, merged.is_quantized = None, False
+        if hasattr(merged.config, "quantization_config"):
+            del merged.config.quantization_config
+    out.mkdir(parents=True, exist_ok=True)
+    merged.save_pretrained(out, safe_serialization=True)
+    model.tokenizer.save_pretrained(out)
 
 
 class LLMTrainer:
@@ -290,6 +334,7 @@ class LLMTrainer:
         self.max_length = int((decided or {}).get("max_length") or limit)
         self.encoded = [encode_example(tokenizer, e, self.max_length) for e in self.train_examples]
         self.valid_encoded = [encode_example(tokenizer, e, self.max_length) for e in self.valid_examples]
+        self.head_only = self._check_head_only()
         trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
         total = sum(p.numel() for p in model.parameters())
         note(f"Training on {device_text}: {self.model_id} ({total / 1e6:.0f}M parameters) with a LoRA adapter "
@@ -317,16 +362,48 @@ class LLMTrainer:
             labels[i, start : len(ids)] = torch.as_tensor(ids[start:])
         return input_ids.to(self.device), mask.to(self.device), labels.to(self.device)
 
+    def _answer_logits(self, input_ids, mask, scored):
+        """Logits at the positions that predict an answer token, (answer tokens, vocabulary).
+
+        The output layer runs on those positions alone: a label answer is a few tokens of a 512-token
+        example, and the full (batch, length, vocabulary) logits were most of the job's memory and a fifth
+        of its arithmetic. Models whose head does more than a projection (soft-capping, scaling) failed the
+        check in ``setup`` and take the whole forward pass."""
+        if self.head_only:
+            base = self.live.model.get_base_model()
+            hidden = base.get_decoder()(input_ids=input_ids, attention_mask=mask).last_hidden_state
+            return base.get_output_embeddings()(hidden[:, :-1][scored])
+        return self.live.model(input_ids=input_ids, attention_mask=mask).logits[:, :-1][scored]
+
+    def _check_head_only(self) -> bool:
+        """Whether the decoder's last hidden states through the output layer give the model's own logits."""
+        import torch
+
+        base = self.live.model.get_base_model()
+        try:
+            decoder, head = base.get_decoder(), base.get_output_embeddings()
+        except (AttributeError, NotImplementedError):
+            return False
+        if decoder is None or head is None:
+            return False
+        ids = torch.as_tensor([self.encoded[0][0][:16]], device=self.device)
+        mask = torch.ones_like(ids)
+        with torch.inference_mode():
+            whole = self.live.model(input_ids=ids, attention_mask=mask).logits.float()
+            parts = head(decoder(input_ids=ids, attention_mask=mask).last_hidden_state).float()
+        return parts.shape == whole.shape and torch.allclose(parts, whole, atol=1e-3, rtol=1e-3)
+
     def _loss(self, rows):
         """(mean loss over answer tokens, share of answer tokens predicted exactly) of a batch."""
         import torch.nn.functional as F
 
         input_ids, mask, labels = self._tensors(rows)
-        logits = self.live.model(input_ids=input_ids, attention_mask=mask).logits[:, :-1].float()
         target = labels[:, 1:]
-        loss = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), target.reshape(-1), ignore_index=-100)
         scored = target != -100
-        accuracy = ((logits.argmax(-1) == target) & scored).sum() / scored.sum().clamp(min=1)
+        logits = self._answer_logits(input_ids, mask, scored).float()
+        wanted = target[scored]
+        loss = F.cross_entropy(logits, wanted)
+        accuracy = (logits.argmax(-1) == wanted).float().mean()
         return loss, accuracy
 
     def _evaluate(self, rows) -> tuple[float, float]:
@@ -406,3 +483,33 @@ def make_trainer(model_id: str):
         return LLMTrainer(model_id, train, valid, requested, seed)
 
     return factory
+
+
+def estimate_duration(model_id: str, train_examples: Sequence, valid_examples: Sequence, requested: dict,
+                      seed: int = 0, check: Callable[[], None] = lambda: None):
+    """Time a few real optimiser steps of the job (its batches, lengths and device) on a throwaway adapter,
+    then scale by its steps and its validation batches (a forward pass each, about a third of a step)."""
+    from core.backend.duration import CALIBRATION_STEPS, DurationEstimate
+
+    trainer = LLMTrainer(model_id, train_examples, valid_examples, requested, seed)
+    started = time.perf_counter()
+    trainer.setup(lambda message: None, check)
+    setup = time.perf_counter() - started
+    times: list[float] = []
+    calibrate = min(CALIBRATION_STEPS + 1, trainer.steps_per_epoch)
+    last = [time.perf_counter()]
+
+    def on_step(metrics, reported) -> bool:
+        now = time.perf_counter()
+        times.append(now - last[0])
+        last[0] = now
+        check()
+        return len(times) < calibrate
+
+    valid, trainer.valid_encoded = trainer.valid_encoded, []   # no validation batches while timing
+    trainer.train(on_step=on_step)
+    trainer.valid_encoded = valid
+    step = float(np.median(times[1:] if len(times) > 1 else times))   # the first step pays for allocations
+    looks = math.ceil(trainer.total_steps / VALID_EVERY) if valid else 0
+    total = setup + step * trainer.total_steps + looks * step / 3
+    return DurationEstimate(total, pick_device()[2], step, trainer.total_steps, False)

@@ -10,12 +10,13 @@ from __future__ import annotations
 
 import base64
 import io
+import os
 import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
 
-from core.backend import LOCAL_ORG
+from core.backend import LOCAL_ORG, devices
 from core.backend.ids import new_id
 from core.backend.store import Store, process_owner
 from core.backend.base_models import make_trainer
@@ -35,8 +36,11 @@ def event(level: str, message: str, *, type_: str = "message", data: dict | None
 
 
 class JobRunner:
-    def __init__(self, store: Store, *, pace: float = 0.0, lease: float = 15.0, poll: float = 0.1) -> None:
+    def __init__(self, store: Store, *, pace: float = 0.0, lease: float = 15.0, poll: float = 0.1,
+                 devices: str | int | None = None) -> None:
         self.store = store
+        # the devices setting (core/backend/devices.py); None: STARTUNE_DEVICES, read when a job starts
+        self.devices = devices
         self.pace = pace
         self.lease = lease
         self.poll = poll
@@ -137,6 +141,8 @@ class JobRunner:
 
         try:
             trainer = make_trainer(job["model"], train, valid, requested, job["seed"])
+            if hasattr(trainer, "devices"):   # a trainer that can train data-parallel
+                trainer.devices = self.devices if self.devices is not None else os.environ.get(devices.ENV)
             decided_now = trainer.setup(note, lambda: self._check(job_id, last_renew), decided)
         except TrainingDataError as exc:
             self._fail_data(job_id, exc)

@@ -22,6 +22,9 @@ from pathlib import Path
 
 import numpy as np
 
+from core.backend.devices import DEFAULT as DEFAULT_DEVICES
+from core.backend.distributed import SOLO, Group, Rank, Recipe
+from core.backend.duration import CALIBRATION_STEPS, DurationEstimate
 from core.backend.training import (MAX_REPORTED_STEPS, Note, OnEpochEnd, OnStep, StepMetrics, TrainingDataError,
                                    label_order)
 
@@ -51,6 +54,7 @@ HOLDOUT, MIN_FOR_HOLDOUT = 0.1, 50   # without a validation file, this share of 
 # "auto" class weighting without a second fine-tune: train unweighted, then subtract tau * log(label prior)
 # from the logits, tau chosen on validation by the objective (0 = no correction, 1 = a balanced prior)
 PRIOR_CORRECTIONS = (0.0, 0.25, 0.5, 0.75, 1.0)
+RANK_SEED = 100_003           # rank r's dropout seed is rank 0's plus r times this
 
 
 def base_learning_rate(n_parameters: int) -> float:
@@ -76,6 +80,12 @@ class BaseModelError(TrainingDataError):
     """The base model cannot be loaded (the job fails naming the model, not the training file)."""
 
     code, param = "invalid_model", "model"
+
+
+class DevicesError(TrainingDataError):
+    """The backend's devices setting asks for devices this machine does not have."""
+
+    code, param = "invalid_devices", None
 
 
 def is_transformer(model_id: str) -> bool:
@@ -439,6 +449,11 @@ class TransformerTrainer:
             self.train_examples = [e for i, e in enumerate(self.train_examples) if i not in held]
         self.n = len(self.train_examples)
         self._decide(auto_hyperparameters(self.n, self.requested))   # provisional: setup knows the device
+        # the job's inputs as given, so a device process can rebuild this trainer (and its held-out tenth)
+        self._inputs = (list(train_examples), list(valid_examples))
+        self.devices: str | int = DEFAULT_DEVICES   # the backend's devices setting; the runner sets it
+        self.world = 1
+        self.parallel = SOLO   # a spawned rank's Rank; rank 0's while train() runs on several devices
         self.live: TransformerModel | None = None
         self.closing_notes: list[str] = []
 
@@ -468,7 +483,12 @@ class TransformerTrainer:
 
         from core.backend import objective as objectives
 
+        self._check = check   # also while the other ranks start: it keeps the job's lease and sees a cancel
         self.device, self.amp_dtype, device_text = pick_device()
+        if isinstance(self.parallel, Rank):     # a spawned rank: its own GPU, as rank 0 chose
+            self.device = self.parallel.device
+        else:
+            self.world, device_text = self._devices(device_text)
         self.objective, why = objectives.resolve(self.requested.get("objective"), self.classes)
         if why:
             note(why)
@@ -542,9 +562,30 @@ class TransformerTrainer:
         truncated = sum(len(x) >= self.max_length for x in self.ids)
         if truncated:
             note(f"{truncated:,} training example(s) are longer than {self.max_length} tokens and were truncated")
-        return self.hyperparameters() | {"class_weight": self.class_weight, "max_length": self.max_length,
-                                         "learning_rate": self.lr / self.hp["learning_rate_multiplier"],
-                                         "objective": self.objective}
+        self._decided = self.hyperparameters() | {"class_weight": self.class_weight, "max_length": self.max_length,
+                                                  "learning_rate": self.lr / self.hp["learning_rate_multiplier"],
+                                                  "objective": self.objective}
+        return dict(self._decided)
+
+    def _devices(self, device_text: str) -> tuple[int, str]:
+        import torch
+
+        from core.backend import devices
+        from core.errors import ConfigError
+
+        try:
+            setting = devices.parse(self.devices, devices.ENV)
+            world = devices.count(setting, self.device.type, torch.cuda.device_count())
+        except ConfigError as exc:
+            raise DevicesError(str(exc)) from None
+        if world == 1:
+            return 1, device_text
+        if self.device.type == "cuda":
+            self.device = torch.device("cuda", 0)
+            return world, f"{world} GPUs, data-parallel (torch DDP over nccl): {device_text} each"
+        threads = max(1, torch.get_num_threads() // world)
+        return world, (f"{world} {self.device.type} processes of {threads} thread(s), data-parallel "
+                       f"(torch DDP over gloo)")
 
     # -- the schedule: linear warm-up then linear decay to zero, as BERT was fine-tuned
     def lr_factor(self, step: int) -> float:
@@ -625,6 +666,8 @@ class TransformerTrainer:
         if self.live is None:
             raise RuntimeError("setup() must run before train()")
         try:
+            if self.world > 1 and not isinstance(self.parallel, Rank):
+                return self._train_on_all(start_epoch, resume, on_step, on_epoch_end)
             return self._train(start_epoch, resume, on_step, on_epoch_end)
         except Exception as exc:
             if not _is_oom(exc):
@@ -633,6 +676,20 @@ class TransformerTrainer:
             smaller = f" (try batch_size {self.batch_size // 2})" if self.batch_size > 1 else ""
             raise TrainingDataError(f"out of {self.device.type} memory training {self.model_id} with batch_size "
                                     f"{self.batch_size} and up to {self.max_length} tokens{smaller}") from None
+
+    def _train_on_all(self, start_epoch: int, resume: Path | None, on_step, on_epoch_end) -> TransformerModel:
+        """Rank 0 of ``self.world``: start the other ranks, train with them, and leave one device's model."""
+        import torch
+
+        recipe = Recipe(self.model_id, *self._inputs, self.requested, self.seed, self._decided, self.device.type,
+                        max(1, torch.get_num_threads() // self.world), start_epoch,
+                        str(resume) if resume is not None else None)
+        try:
+            with Group(recipe, self.world, self._check) as rank:
+                self.parallel = rank
+                return self._train(start_epoch, resume, on_step, on_epoch_end)
+        finally:
+            self.parallel = SOLO
 
     def _release(self) -> None:
         import torch
@@ -666,10 +723,11 @@ class TransformerTrainer:
                                 self._best_state)
         return write
 
-    def _train(self, start_epoch: int, resume: Path | None, on_step, on_epoch_end) -> TransformerModel:
+    def _train(self, start_epoch: int, resume: Path | None, on_step, on_epoch_end) -> TransformerModel | None:
         import torch
         import torch.nn.functional as F
 
+        par = self.parallel
         model = self.live.model
         model.train()
         optimizer = self._optimizer(model)
@@ -678,7 +736,8 @@ class TransformerTrainer:
                         "best_step": 0}
         self._best_state: dict | None = None
         if resume is not None:
-            self._restore(Path(resume), optimizer)
+            self._restore(Path(resume), optimizer)   # every rank: the same weights and AdamW moments
+        net = par.wrap(model)   # after the restore: DDP starts every rank from rank 0's weights
         offset = start_epoch * self.steps_per_epoch
         for group in optimizer.param_groups:
             group["lr"] = self.lr   # LambdaLR scales the base rate; a restored group carries the last one
@@ -689,14 +748,21 @@ class TransformerTrainer:
                   if self.loss_weights is not None else None)
         look_every = max(1, self.steps_per_epoch // EVALS_PER_EPOCH)
         for epoch in range(start_epoch, self.n_epochs):
-            torch.manual_seed(self.seed * 1009 + epoch)   # dropout, so a resumed epoch replays the same way
+            # dropout, so a resumed epoch replays the same way (each rank draws its own masks)
+            torch.manual_seed(self.seed * 1009 + epoch + RANK_SEED * par.rank)
             for b, idx in enumerate(self.batches(epoch)):
                 step = epoch * self.steps_per_epoch + b + 1
-                input_ids, mask = _pad([self.ids[i] for i in idx], pad_id, self.device)
-                labels = torch.as_tensor(self.y[idx], device=self.device)
+                mine, share = par.shard(idx)
+                input_ids, mask = _pad([self.ids[i] for i in mine], pad_id, self.device)
+                labels = torch.as_tensor(self.y[mine], device=self.device)
                 with _autocast(self.device, self.amp_dtype):
-                    logits = model(input_ids=input_ids, attention_mask=mask).logits
-                loss = F.cross_entropy(logits.float(), labels, weight=weight)
+                    logits = net(input_ids=input_ids, attention_mask=mask).logits
+                # the share's summed loss over the whole batch's weight: DDP averages the ranks' gradients,
+                # so times the world it is the one-device gradient of the batch's mean loss
+                whole = (float(self.loss_weights[self.y[idx]].sum()) if self.loss_weights is not None
+                         else float(len(idx)))
+                summed = F.cross_entropy(logits.float(), labels, weight=weight, reduction="sum") * share
+                loss = summed * (par.world / whole)
                 optimizer.zero_grad(set_to_none=True)
                 if scaler is not None:
                     scaler.scale(loss).backward()
@@ -712,9 +778,11 @@ class TransformerTrainer:
                 reported = step % self.stride == 0 or step == self.total_steps
                 metrics = None
                 if reported:   # .item() waits for the GPU: only on steps the job reports
-                    accuracy = (logits.argmax(dim=1) == labels).float().mean()
-                    metrics = StepMetrics(step, self.total_steps, float(loss.item()), float(accuracy.item()))
-                    if len(self.valid_y) and (step % VALID_EVERY == 0 or step == self.total_steps):
+                    correct = (logits.argmax(dim=1) == labels).float().sum() * share
+                    totals = par.all_sum(torch.stack([summed.detach(), correct]))   # the whole batch's
+                    metrics = StepMetrics(step, self.total_steps, float(totals[0].item()) / whole,
+                                          float(totals[1].item()) / len(idx))
+                    if par.main and len(self.valid_y) and (step % VALID_EVERY == 0 or step == self.total_steps):
                         # a rotating validation batch, like the per-step valid loss of OpenAI's metrics
                         cursor = self._record["valid_cursor"]
                         take = np.arange(cursor, cursor + min(self.batch_size, len(self.valid_y)))
@@ -723,15 +791,16 @@ class TransformerTrainer:
                         metrics.valid_loss, metrics.valid_mean_token_accuracy = self._score(
                             self.live, [self.valid_ids[i] for i in take], self.valid_y[take])
                 stop = False
-                if self.early_stopping and (step % look_every == 0 or step == self.total_steps):
-                    stop = self._early_stop(step)
-                if on_step is not None and on_step(metrics, reported) is False:
-                    return self._final()
-                if stop:
-                    return self._final()
-            if on_epoch_end is not None:
+                if par.main:
+                    if self.early_stopping and (step % look_every == 0 or step == self.total_steps):
+                        stop = self._early_stop(step)
+                    if on_step is not None and on_step(metrics, reported) is False:
+                        stop = True
+                if par.agree(stop):
+                    return self._final() if par.main else None
+            if par.main and on_epoch_end is not None:
                 on_epoch_end(epoch, (epoch + 1) * self.steps_per_epoch, self._write_checkpoint(optimizer))
-        return self._final()
+        return self._final() if par.main else None
 
     def _early_stop(self, step: int) -> bool:
         """A look at validation; keeps the best weights. True once PATIENCE_EVALS looks brought nothing better."""
@@ -832,39 +901,6 @@ def make_trainer(model_id: str) -> Callable[[Sequence, Sequence, dict, int], Tra
         return TransformerTrainer(model_id, train_examples, valid_examples, requested, seed)
 
     return factory
-
-
-@dataclass
-class DurationEstimate:
-    """How long a transformer job will train on this machine, from a short calibration run."""
-
-    seconds: float                 # the whole job if it trains every epoch (early stopping can end it sooner)
-    device: str                    # "cpu (2 threads)", "cuda (NVIDIA H200, bf16 mixed precision)"
-    step_seconds: float
-    total_steps: int
-    early_stopping: bool
-
-    def describe(self) -> str:
-        text = f"about {_clock(self.seconds)} on {self.device}"
-        if self.early_stopping:
-            text = f"up to {_clock(self.seconds)} on {self.device} (early stopping may end it sooner)"
-        return f"{text}: {self.total_steps:,} steps at {self.step_seconds:.2f} s"
-
-    def too_long(self) -> bool:
-        return self.device.startswith("cpu") and self.seconds > LONG_ON_CPU
-
-
-LONG_ON_CPU = 30 * 60          # above this on a CPU, the estimate names the faster choices
-CALIBRATION_STEPS = 4
-
-
-def _clock(seconds: float) -> str:
-    minutes = seconds / 60
-    if minutes < 1:
-        return f"{max(1, round(seconds))} s"
-    if minutes < 90:
-        return f"{round(minutes)} min"
-    return f"{minutes / 60:.1f} h"
 
 
 def estimate_duration(model_id: str, train_examples: Sequence, valid_examples: Sequence, requested: dict,

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import click
 
+from core.backend import devices
 from core.errors import ConfigError
 
 GRACE_SECONDS = 5  # on SIGTERM/Ctrl-C, requests in flight get this long to finish, then the server stops
@@ -65,9 +66,11 @@ def _data_dir(path: Path) -> Path:
 @click.option("--pace", type=float, default=0.0, show_default=True, help="Seconds per training step, to watch curves grow.")
 @click.option("--faults", default=None, help="Inject faults, e.g. '429=0.1,500=0.05,drop=0.02,latency=0.05'.")
 @click.option("--deny-training", is_flag=True, help="Answer job creation with 403 training_not_available (rehearsal).")
+@click.option(devices.FLAG, "devices_setting", envvar=devices.ENV, show_envvar=True, default=None, metavar="N|auto",
+              help=devices.HELP)
 @click.option("--azure", is_flag=True, help="Also answer in Azure OpenAI's shapes under /openai/ (api-version, "
                                             "deployments, trainingType, Azure's job statuses).")
-def serve_cmd(host, port, data_dir, api_key, pace, faults, deny_training, azure) -> None:
+def serve_cmd(host, port, data_dir, api_key, pace, faults, deny_training, devices_setting, azure) -> None:
     """Serve OpenAI's fine-tuning API on this machine; training runs locally."""
     import uvicorn
 
@@ -83,10 +86,11 @@ def serve_cmd(host, port, data_dir, api_key, pace, faults, deny_training, azure)
         raise ConfigError(f"refusing to listen on {host} without --api-key: anyone on the network could use it",
                           hint="set STARTUNE_SERVE_API_KEY")
     fault_config = FaultConfig.parse(faults)
+    device_setting = devices.parse(devices_setting, f"{devices.FLAG} (or {devices.ENV})")
     directory = _data_dir(Path(data_dir) if data_dir else local_backend_dir())
     sock = _listen(host, port)
     app = create_app(directory, api_key=api_key, pace=pace, faults=fault_config, deny_training=deny_training,
-                     azure=azure)
+                     azure=azure, devices=device_setting)
     click.echo(f"startune local backend on http://{url_host(host)}:{port}/v1 (data: {directory})"
                + (f"; Azure endpoint http://{url_host(host)}:{port}" if azure else "")
                + (" — bearer key required" if api_key else ""), err=True)

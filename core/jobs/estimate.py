@@ -22,7 +22,8 @@ class LaunchEstimate:
     n_valid: int | None = None       # the user's own validation file's examples (a build's are in its manifest)
     auto_epochs: str | None = None   # what decides the epochs when the backend's "auto" is not a fixed number
     reused: bool = False             # the training file's token counts came from the build's manifest
-    duration: object | None = None   # core.backend.transformer.DurationEstimate for a local transformer job
+    duration: object | None = None   # core.backend.duration.DurationEstimate for a local transformer or LLM job
+    source: Path | None = None       # what was estimated: the build folder or file given
 
     def over_budget(self, max_cost: float | None) -> bool:
         return max_cost is not None and self.cost.usd is not None and self.cost.usd > max_cost
@@ -52,6 +53,20 @@ class LaunchEstimate:
         return (f"{price} for {cost.model}: at most {cost.billed_tokens:,} billed tokens "
                 f"({cost.billed_tokens_per_epoch:,} x up to {cost.n_epochs} epochs, {self.auto_epochs}), "
                 f"prices of {cost.prices_as_of}")
+
+
+def objective_line(options, model: str, backend_kind: str) -> str | None:
+    """What the job's auto optimises ("objective: macro_f1 (the default)"), for a classifier the local backend
+    trains; None where it means nothing (an LLM learns text; a remote server may not be startune's)."""
+    from core.backend.base_models import find
+    from core.choices import DEFAULT_OBJECTIVE
+
+    base = find(model) if model else None
+    if backend_kind != "local" or (base is not None and base.kind == "llm"):
+        return None
+    if options.objective == "auto":
+        return f"objective: {DEFAULT_OBJECTIVE} (the default)"
+    return f"objective: {options.objective}"
 
 
 async def launch_model(client, choice, options) -> str:
@@ -129,19 +144,23 @@ def estimate_launch(source: Path, options, model: str, *, validation_file: Path 
         n_valid = valid_report.n_examples
     duration = local_duration(model, inp, options, progress)
     return LaunchEstimate(inp, model, cost, n_examples, n_valid, auto[1] if auto else None, known is not None,
-                          duration)
+                          duration, Path(source))
 
 
 def local_duration(model: str, inp, options, progress: ProgressFn = null_progress):
-    """A calibrated duration for a transformer job the local backend will train here, else None (the linear
+    """A calibrated duration for a transformer or LLM job the local backend will train here, else None (the linear
     model trains in seconds; remote backends say nothing of their queues)."""
     from core.backend.base_models import find
 
     base = find(model)
-    if base is None or base.kind != "transformer" or base.missing():
+    if base is None or base.kind not in ("transformer", "llm") or base.missing():
         return None
-    from core.backend.transformer import estimate_duration
     from core.backend.training import TrainingDataError
+
+    if base.kind == "llm":
+        from core.backend.llm import estimate_duration
+    else:
+        from core.backend.transformer import estimate_duration
     from core.data.formats import read_examples
 
     progress("calibrating training speed", 0, None)

@@ -81,5 +81,62 @@ def export_run(registry, ref: str, out_dir: Path) -> dict:
                 row |= {"expected": examples[idx].label, "text": examples[idx].text}
             rows.append(row | answers[idx])
         put(f"answers/{evaluation['id']}.jsonl", _jsonl(rows))
+    model = _export_model(run, out)
+    written["files"].extend(model["files"])
+    written.setdefault("missing", []).extend(model["missing"])
+    if not written["missing"]:
+        del written["missing"]
     written["events"], written["evaluations"] = len(events), len(evaluations)
     return written
+
+
+def _export_model(run: dict, out: Path) -> dict:
+    """The fine-tuned model's own files under model/ when the local backend of this machine trained it;
+    for a generative (LoRA) model also merged/: the base with the adapter folded in, a plain Hugging Face
+    folder (config, safetensors, tokenizer with its chat template) that transformers, vLLM or llama.cpp's
+    converter read without peft or startune."""
+    import shutil
+
+    from core.atomic import write_bytes
+
+    done: dict[str, list[str]] = {"files": [], "missing": []}
+    name = run.get("fine_tuned_model")
+    if not name:
+        return done
+    if run.get("backend") != "local":
+        done["missing"].append(f"model/ ({name} lives on {run.get('backend')}, not in this machine's local backend)")
+        return done
+    from core.backend.store import Store
+    from core.paths import local_backend_dir
+
+    store = Store(local_backend_dir())
+    try:
+        found = store.get_model(name)
+    finally:
+        store.close()
+    if found is None or not Path(found[1]).is_dir():
+        done["missing"].append(f"model/ ({name} is not in the local backend any more)")
+        return done
+    source = Path(found[1])
+    for path in sorted(p for p in source.rglob("*") if p.is_file()):
+        relative = path.relative_to(source)
+        if relative.parts[0] == "trainer_state":   # optimiser moments for resuming, not part of the model
+            continue
+        target = out / "model" / relative
+        target.parent.mkdir(parents=True, exist_ok=True)
+        write_bytes(target, path.read_bytes())
+        done["files"].append(f"model/{relative.as_posix()}")
+    from core.backend.model_files import read_manifest
+
+    if read_manifest(source).get("kind") == "llm":
+        from core.backend.llm import merged_folder
+
+        merged = out / "merged"
+        staging = out / ".merged.tmp"
+        shutil.rmtree(staging, ignore_errors=True)
+        merged_folder(source, staging)
+        shutil.rmtree(merged, ignore_errors=True)
+        staging.rename(merged)
+        done["files"].extend(f"merged/{p.relative_to(merged).as_posix()}" for p in sorted(merged.rglob("*"))
+                             if p.is_file())
+    return done

@@ -224,11 +224,15 @@ def build_of(builds: list[dict], dataset) -> dict | None:
 
 async def launch(client, build_dir: Path, options: LaunchOptions, *, choice, registry,
                  progress: ProgressFn = null_progress, on_estimate=None,
-                 validation_file: Path | None = None) -> tuple[str, dict]:
+                 validation_file: Path | None = None, estimate=None) -> tuple[str, dict]:
     """Check, validate, price, upload and create the job; returns (run id, job as a dict).
     ``build_dir`` is a build folder, a folder with train.jsonl, or a training JSONL file.
     ``on_estimate(estimate)`` hears the core.jobs.estimate.LaunchEstimate (its describe() is the cost
-    line) before anything is uploaded or created."""
+    line) before anything is uploaded or created. ``estimate``: the one the user just confirmed for this
+    source and model (the app's Launch screen), not made again: a transformer's or an LLM's includes a
+    calibration run of its training steps."""
+    import asyncio
+
     from core.errors import StartuneError
     from core.jobs.errors import TrainingNotAvailable, explain
     from core.jobs.estimate import estimate_launch, launch_model
@@ -236,7 +240,11 @@ async def launch(client, build_dir: Path, options: LaunchOptions, *, choice, reg
     check_options(options)
     check_for_backend(options, choice)
     model = await launch_model(client, choice, options)
-    estimate = estimate_launch(Path(build_dir), options, model, validation_file=validation_file, progress=progress)
+    if estimate is None or estimate.model != model or estimate.source != Path(build_dir):
+        # in a thread: the checks read the whole file and a calibration trains, and the caller's event loop
+        # (the app's, or the in-process backend's) must keep running meanwhile
+        estimate = await asyncio.to_thread(estimate_launch, Path(build_dir), options, model,
+                                           validation_file=validation_file, progress=progress)
     inp = estimate.input
     build_dir, train = inp.folder, inp.train
     valid = inp.valid if options.validation else None

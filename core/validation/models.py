@@ -86,6 +86,13 @@ def _table() -> dict[str, ModelInfo]:
     return table
 
 
+def _local_base(name: str) -> bool:
+    """One of the local backend's own base models (core.backend.base_models, the one list of them)."""
+    from core.backend.base_models import BASE_MODELS
+
+    return name in BASE_MODELS
+
+
 def model_info(model: str) -> ModelInfo:
     """Facts for a model name, a snapshot, an alias, or a fine-tuned model (``ft:<base>:...``)."""
     table = _table()
@@ -97,9 +104,9 @@ def model_info(model: str) -> ModelInfo:
         return table[name]
     if name.startswith(LOCAL_MODEL_PREFIX):
         return table[LOCAL_MODEL_PREFIX]
-    if name in ("minilm-l6", "hf") or name.startswith("hf:"):   # the local backend's transformers (ft:hf:<path>:... too)
+    if name == "hf" or name.startswith("hf:") or _local_base(name):   # ft:hf:<path>:... too
         return dataclasses.replace(table[LOCAL_MODEL_PREFIX], name=model.split(":")[1] if model.startswith("ft:")
-                                   else model, note="local backend transformer: trains on this machine, free")
+                                   else model, note="a local backend model: trains on this machine, free")
     # An unknown snapshot of a known family, e.g. gpt-4o-mini-2025-01-01: same encoding and limit, no price.
     for alias, snapshot in sorted(_ALIASES.items(), key=lambda kv: -len(kv[0])):
         if name.startswith(alias):

@@ -244,9 +244,14 @@ class LaunchScreen(AppScreen):
         from core.jobs.estimate import estimate_launch
         from tui.errors import describe
 
+        def progress(what: str, done, total) -> None:
+            if what == "calibrating training speed" and not done:   # a transformer's or LLM's timed steps
+                self.app.call_from_thread(self._say, f"Timing a few training steps of {options.model} here ...",
+                                          error=False)
+
         try:
             # the model select always holds one: the backend's default (core.jobs.backends.default_model) at first
-            estimate = estimate_launch(source, options, options.model)
+            estimate = estimate_launch(source, options, options.model, progress=progress)
         except StartuneError as exc:
             self.post_message(LaunchChecked(error=describe(exc)))
             return
@@ -266,12 +271,10 @@ class LaunchScreen(AppScreen):
         budget = "no budget set" if options.max_cost is None else f"budget ${options.max_cost:,.2f}"
         from rich.markup import escape
 
-        from core.choices import DEFAULT_OBJECTIVE
+        from core.jobs.estimate import objective_line
 
-        extra = ""
-        if choice.kind == "local":
-            objective = DEFAULT_OBJECTIVE if options.objective == "auto" else options.objective
-            extra = f"\nobjective: {objective}" + (" (the default)" if options.objective == "auto" else "")
+        objective = objective_line(options, estimate.model, choice.kind)
+        extra = f"\n{objective}" if objective else ""
         duration = estimate.describe_duration()
         if duration:
             extra += f"\n{escape(duration)}"
@@ -282,12 +285,12 @@ class LaunchScreen(AppScreen):
         def answered(yes: bool | None) -> None:
             if yes:
                 self._say("Uploading and creating the job ...", error=False)
-                self._launch(choice, options, source)
+                self._launch(choice, options, source, estimate)
 
         self.app.push_screen(ConfirmScreen(question, yes="Launch (y)", no="Cancel (n)"), answered)
 
     @work(exclusive=True, group="launch", exit_on_error=False)
-    async def _launch(self, choice, options, source: Path) -> None:
+    async def _launch(self, choice, options, source: Path, estimate=None) -> None:
         from core.jobs.launch import launch
         from tui.errors import describe
 
@@ -295,7 +298,8 @@ class LaunchScreen(AppScreen):
         session.use_backend(choice)
         try:
             client = await session.client(choice)
-            run_id, job = await launch(client, source, options, choice=choice, registry=session.registry)
+            run_id, job = await launch(client, source, options, choice=choice, registry=session.registry,
+                                       estimate=estimate)   # the one just confirmed: no second calibration
         except Exception as exc:  # noqa: BLE001 - explained in place, where the user is looking
             self._say(describe(exc))
             return

@@ -8,6 +8,7 @@ import asyncio
 import base64
 import importlib.util
 
+import openai
 import pytest
 from pathlib import Path
 
@@ -76,8 +77,40 @@ async def test_smollm2_lora_learns_answers_and_answers_by_generation(tmp_path, t
             model=done.fine_tuned_model, messages=[{"role": "user", "content": "Nice"}], n=2, max_tokens=5, seed=3)
         assert len(several.choices) == 2
 
+        scored = await client.chat.completions.create(
+            model=done.fine_tuned_model, messages=[{"role": "user", "content": "Worst app ever, keeps crashing"}],
+            temperature=0, max_tokens=12, seed=1, logprobs=True, top_logprobs=3)
+        content = scored.choices[0].logprobs.content
+        assert scored.choices[0].message.content == text and "".join(c.token for c in content) == text
+        for c in content:   # greedy: each token is its step's most likely one
+            assert c.logprob <= 0 and len(c.top_logprobs) == 3
+            assert c.top_logprobs[0].logprob == pytest.approx(c.logprob, abs=1e-4)
+            assert [t.logprob for t in c.top_logprobs] == sorted((t.logprob for t in c.top_logprobs), reverse=True)
+        with pytest.raises(openai.BadRequestError, match="top_logprobs"):
+            await client.chat.completions.create(model=done.fine_tuned_model, top_logprobs=2,
+                                                 messages=[{"role": "user", "content": "Nice"}])
+        legacy = await client.completions.create(model=done.fine_tuned_model, prompt="Nice app", max_tokens=6,
+                                                 temperature=0, logprobs=2)
+        lp = legacy.choices[0].logprobs
+        assert "".join(lp.tokens) == legacy.choices[0].text and all(len(t) <= 2 for t in lp.top_logprobs)
+        assert lp.text_offset[0] == len("Nice app") and all(v <= 0 for v in lp.token_logprobs)
+
         result = base64.b64decode((await client.files.content(done.result_files[0])).read()).decode()
         assert result.splitlines()[0].startswith("step,train_loss") and len(result.splitlines()) == 11
+
+        # export: the adapter merged into the base, a plain Hugging Face folder that answers the same
+        import torch
+        from transformers import AutoModelForCausalLM, AutoTokenizer
+
+        from core.backend.llm import merged_folder
+
+        merged_folder(Path(backend.app.state.backend.store.get_model(done.fine_tuned_model)[1]), tmp_path / "m")
+        tokenizer = AutoTokenizer.from_pretrained(tmp_path / "m")
+        plain = AutoModelForCausalLM.from_pretrained(tmp_path / "m", dtype=torch.float32)
+        prompt = tokenizer.apply_chat_template([{"role": "user", "content": "Worst app ever, keeps crashing"}],
+                                               add_generation_prompt=True, return_tensors="pt", return_dict=True)
+        out = plain.generate(**prompt, max_new_tokens=12, do_sample=False, pad_token_id=tokenizer.eos_token_id)
+        assert tokenizer.decode(out[0, prompt["input_ids"].shape[1]:], skip_special_tokens=True).startswith(text)
 
 
 async def test_a_restart_resumes_an_llm_job_from_its_adapter(tmp_path, threads_csv):
@@ -109,3 +142,16 @@ async def test_a_classifier_given_free_text_names_the_llm_choice(tmp_path, threa
         job = await _job(client, train, "startune-local", {})
         done = await wait_for(client, job.id, timeout=60)
         assert done.status == "failed" and "--model smollm2-135m" in done.error.message
+
+
+def test_an_llm_launch_is_estimated_in_time_before_it_starts(tmp_path, threads_csv):
+    """A few of the job's own LoRA steps are timed and scaled by its steps and validation batches."""
+    from core.jobs.estimate import estimate_launch
+    from core.jobs.launch import LaunchOptions
+
+    pairs = real_reviews(threads_csv, 40)
+    train = write_chat(tmp_path / "train.jsonl", pairs)
+    estimate = estimate_launch(train, LaunchOptions(model="smollm2-135m", n_epochs=2), "smollm2-135m")
+    line = estimate.describe_duration()
+    assert line.startswith("training time: about ") and " 10 steps at " in line, line   # 40 / batch 8 x 2 epochs
+    assert 0 < estimate.duration.step_seconds * 10 < estimate.duration.seconds

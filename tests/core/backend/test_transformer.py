@@ -16,8 +16,9 @@ WORDS = ("good great love works fine bad crash slow hate useless app it is the a
          "ok okay meh update account").split()
 
 
-def write_tiny_bert(folder: Path, seed: int = 0) -> Path:
-    """A 2-layer BERT with random weights and a word-level vocabulary: a real model folder, in 1 MB."""
+def write_tiny_bert(folder: Path, seed: int = 0, dropout: float = 0.1) -> Path:
+    """A 2-layer BERT with random weights and a word-level vocabulary: a real model folder, in 1 MB
+    (``dropout`` 0: a run is a function of its data and steps alone, whatever draws the masks)."""
     import torch
     from transformers import BertConfig, BertModel
 
@@ -28,7 +29,8 @@ def write_tiny_bert(folder: Path, seed: int = 0) -> Path:
         {"tokenizer_class": "BertTokenizer", "do_lower_case": True, "model_max_length": 64}))
     torch.manual_seed(seed)
     config = BertConfig(vocab_size=len(vocab), hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
-                        intermediate_size=64, max_position_embeddings=64)
+                        intermediate_size=64, max_position_embeddings=64, hidden_dropout_prob=dropout,
+                        attention_probs_dropout_prob=dropout)
     BertModel(config).save_pretrained(folder)
     return folder
 

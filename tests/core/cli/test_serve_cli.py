@@ -44,6 +44,8 @@ def _free_port() -> int:
     (["--faults", "429=-1"], "fault '429' is -1: use a share from 0 to 1"),
     (["--faults", "latency=nan"], "fault 'latency' is nan: use 0 or more seconds"),
     (["--faults", "drop=2"], "fault 'drop' is 2"),
+    (["--devices", "0"], "--devices (or STARTUNE_DEVICES) '0': auto (every CUDA device torch sees), or a whole"),
+    (["--devices", "two"], "--devices (or STARTUNE_DEVICES) 'two'"),
 ])
 def test_bad_serve_values_are_one_line(args, says):
     proc = _serve("--port", _free_port(), *args)

@@ -136,6 +136,18 @@ def test_export_says_what_it_could_not_keep(run_cli, tmp_path):
     assert missing.exit_code == 2 and missing.output == "startune: error: no run 'run-unknown' in the registry\n"
 
 
+def test_export_keeps_the_local_model_s_own_files(run_cli, sample_csv, tmp_path):
+    from core.backend.model_files import load_model
+
+    first = _json(run_cli("run", sample_csv, "--out", tmp_path / "b", "--samples", "train=100,val=20,test=20",
+                          "--epochs", "1", "--json"))
+    written = _json(run_cli("export", first["run_id"], "--out", tmp_path / "e", "--json"))
+    assert "model/model.json" in written["files"] and "missing" not in written
+    assert not any(f.startswith(("merged/", "model/trainer_state")) for f in written["files"])
+    exported = load_model(tmp_path / "e" / "model")   # the copy is a whole model, without the backend
+    assert exported.classes == ["1", "2", "3", "4", "5"]
+
+
 def test_a_rerun_keeps_class_weights_where_the_target_takes_them(run_cli, sample_csv, tmp_path, paid_server):
     """A compatible startune server and the local backend both take class weights: the setting travels."""
     first = _json(run_cli("run", sample_csv, "--out", tmp_path / "b", "--samples", "train=100,val=20,test=20",

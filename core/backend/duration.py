@@ -1,0 +1,41 @@
+"""How long a local job will train here: what a calibration run measured, said in words.
+
+Shared by the trainers that time a few of their own steps before a job (core.backend.transformer,
+core.backend.llm); the linear model trains in seconds and has none."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass
+class DurationEstimate:
+    """How long a local job (transformer or LLM) will train on this machine, from a short calibration run."""
+
+    seconds: float                 # the whole job if it trains every epoch (early stopping can end it sooner)
+    device: str                    # "cpu (2 threads)", "cuda (NVIDIA H200, bf16 mixed precision)"
+    step_seconds: float
+    total_steps: int
+    early_stopping: bool
+
+    def describe(self) -> str:
+        text = f"about {_clock(self.seconds)} on {self.device}"
+        if self.early_stopping:
+            text = f"up to {_clock(self.seconds)} on {self.device} (early stopping may end it sooner)"
+        return f"{text}: {self.total_steps:,} steps at {self.step_seconds:.2f} s"
+
+    def too_long(self) -> bool:
+        return self.device.startswith("cpu") and self.seconds > LONG_ON_CPU
+
+
+LONG_ON_CPU = 30 * 60          # above this on a CPU, the estimate names the faster choices
+CALIBRATION_STEPS = 4
+
+
+def _clock(seconds: float) -> str:
+    minutes = seconds / 60
+    if minutes < 1:
+        return f"{max(1, round(seconds))} s"
+    if minutes < 90:
+        return f"{round(minutes)} min"
+    return f"{minutes / 60:.1f} h"
