@@ -2,6 +2,7 @@
 
 Starts `python -m core serve` on a free loopback port with a fresh data folder, then, with the real openai
 client over HTTP:
+  first:     40 concurrent first requests: the server's RSS before and its peak after (one tokenizer built);
   idle:      a short chat request to startune-local, one at a time: its latency (median of --probes);
   oversize:  --flood concurrent requests over the 16,384-token limit (each ~110,000 tokens, 550 KB) sent
              again as each is refused, from a second process, while the short request is timed: its median
@@ -114,8 +115,10 @@ async def run(base_url: str, pid: int, flood: int, many: int, probes: int) -> No
     limits = httpx2.Limits(max_connections=many + flood + 10, max_keepalive_connections=many + flood + 10)
     http = openai.DefaultAsyncHttpxClient(limits=limits, timeout=600)
     client = openai.AsyncOpenAI(api_key="x", base_url=base_url, http_client=http, max_retries=0)
-    await timed(client, SHORT)  # the first request loads the lexicon and tokenizer
-    print(f"server RSS after the first request: {rss_mb(pid):.0f} MB")
+    before = rss_mb(pid)
+    # the first requests load the lexicon and the tokenizer: 40 at once must build each once
+    await asyncio.gather(*(timed(client, SHORT) for _ in range(40)))
+    print(f"40 concurrent first requests: server RSS {before:.0f} MB before, peak {peak_rss_mb(pid):.0f} MB")
     idle = await probe(client, probes)
     print(f"idle: short request median {idle * 1000:.1f} ms")
     for name in ("oversize", "long"):
