@@ -155,3 +155,8 @@ def test_token_counts_encode_long_texts_a_slice_at_a_time(monkeypatch):
     counts = tokens.count_many([text[:800_000], text], enc)
     assert max(seen) <= tokens.SLICE_CHARS
     assert counts[0] == whole, "cutting before a space changed the count"
+
+
+def test_audit_refuses_a_fifty_mb_field_as_prepare_does(fifty_mb_field):
+    line = one_line_error(startune("audit", fifty_mb_field))
+    assert "row 51, column 'text': text is 50,000,000 characters" in line, line
