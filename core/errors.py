@@ -64,3 +64,28 @@ class BackendError(StartuneError):
         self.status = status
         self.code = code
         super().__init__(message, **kw)
+
+
+class StorageError(StartuneError):
+    """The disk refused a write: full, read-only, or not ours to write. ``errno`` says which."""
+
+    def __init__(self, message: str, *, errno: int | None = None, **kw) -> None:
+        self.errno = errno
+        super().__init__(message, **kw)
+
+
+def storage_error(exc: OSError, path: str | Path | None = None, hint: str | None = None) -> StorageError | None:
+    """The one line for an OSError the disk raised (None for any other error): where, what, what to do."""
+    import errno
+
+    code = exc.errno
+    if code in (errno.ENOSPC, errno.EDQUOT):
+        message, default = "no space left on the disk", "free some space, or write somewhere else"
+    elif code == errno.EROFS:
+        message, default = "read-only file system", "choose a writable folder"
+    elif code in (errno.EACCES, errno.EPERM):
+        message, default = "permission denied", "choose a folder you can write"
+    else:
+        return None
+    where = path if path is not None else exc.filename
+    return StorageError(message, errno=code, path=where, hint=hint or default)

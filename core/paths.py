@@ -17,14 +17,27 @@ def home() -> Path | None:
     return Path(value).expanduser() if value else None
 
 
+def _made(path: Path) -> Path:
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        from core.errors import storage_error
+
+        root = home()
+        found = storage_error(exc, path, hint=f"STARTUNE_HOME={root} must be a writable folder" if root else None)
+        if found is None:
+            raise
+        raise found from None
+    return path
+
+
 def data_dir() -> Path:
     root = home()
     if root is None:
         from platformdirs import user_data_path
 
         root = user_data_path(APP_NAME, appauthor=False)
-    root.mkdir(parents=True, exist_ok=True)
-    return root
+    return _made(root)
 
 
 def config_dir() -> Path:
@@ -35,8 +48,7 @@ def config_dir() -> Path:
         from platformdirs import user_config_path
 
         path = user_config_path(APP_NAME, appauthor=False)
-    path.mkdir(parents=True, exist_ok=True)
-    return path
+    return _made(path)
 
 
 def registry_path() -> Path:
@@ -47,13 +59,11 @@ def registry_path() -> Path:
 def local_backend_dir() -> Path:
     """State of the embedded local backend (files, jobs, events, models)."""
     path = data_dir() / "local-backend"
-    path.mkdir(parents=True, exist_ok=True)
-    return path
+    return _made(path)
 
 
 def runs_dir() -> Path:
     """Per-run artefacts: downloaded result CSVs, evaluation answers."""
     path = data_dir() / "runs"
-    path.mkdir(parents=True, exist_ok=True)
-    return path
+    return _made(path)
 

@@ -15,7 +15,7 @@ from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import UploadFile
 from starlette.exceptions import HTTPException
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Match, Route
 
@@ -23,9 +23,11 @@ from core.backend import LOCAL_BASE_MODEL, LOCAL_ORG, base_models
 from core.backend.errors import ApiError, bad_request, error_response, not_found
 from core.backend.batches import ROUTES as BATCH_ROUTES, BatchWorker
 from core.backend.faults import DroppedConnection, FaultConfig, FaultMiddleware
-from core.backend.guards import AuthMiddleware, BodyLimitMiddleware
+from core.backend.guards import AuthMiddleware, BodyLimitMiddleware, RequestIdMiddleware, SlowBodyMiddleware
 from core.backend.ids import new_id
 from core.backend.inference import ModelCache, chat_completion, completion
+from core.backend.leftovers import part_path
+from core.backend.limits import LONG_BODY, LONG_LANE
 from core.backend.requests import check_create_job
 from core.backend.runner import JobRunner, event
 from core.backend.store import Store
@@ -57,6 +59,18 @@ class Backend:
         self.deny_training = deny_training
         self.max_upload = max_upload
         self.max_body = max_body
+        self._lane: tuple[object, object] | None = None
+
+    def long_lane(self):
+        """The limiter long requests share (core.backend.limits.LONG_LANE threads), one per event loop."""
+        import asyncio
+
+        import anyio
+
+        loop = asyncio.get_running_loop()
+        if self._lane is None or self._lane[0] is not loop:
+            self._lane = (loop, anyio.CapacityLimiter(LONG_LANE))
+        return self._lane[1]
 
 
 def _public(job: dict) -> dict:
@@ -123,7 +137,7 @@ async def upload_file(request: Request) -> Response:
         file_id = new_id("file-")
         target = b.store.file_path(file_id)
         digest, size = hashlib.sha256(), 0
-        tmp = target.with_suffix(".part")
+        tmp = part_path(target)  # a kill leaves it; the next backend to start removes it (leftovers.py)
         try:
             with tmp.open("wb") as out:
                 while chunk := await upload.read(1 << 20):
@@ -414,14 +428,24 @@ def _check_stream(body: dict) -> None:
                           param="stream_options")
 
 
+async def _infer(request: Request, answer, body: dict) -> dict:
+    # on a worker thread: a transformer's forward pass (or first load) must not hold up the event loop, and
+    # concurrent requests then share batches (TransformerModel.predict_proba). A long body waits for the long
+    # lane, so long requests cannot take every worker thread while a short one waits behind them.
+    b = _backend(request)
+    if len(await request.body()) > LONG_BODY:
+        import anyio
+
+        return await anyio.to_thread.run_sync(answer, b.models, body, limiter=b.long_lane())
+    return await run_in_threadpool(answer, b.models, body)
+
+
 async def chat_completions(request: Request) -> Response:
     from core.backend.streaming import chat_chunks
 
     body = await _json(request)
     _check_stream(body)
-    # on a worker thread: a transformer's forward pass (or first load) must not hold up the event loop,
-    # and concurrent requests then share batches (TransformerModel.predict_proba)
-    return _answer(await run_in_threadpool(chat_completion, _backend(request).models, body), body, chat_chunks)
+    return _answer(await _infer(request, chat_completion, body), body, chat_chunks)
 
 
 async def completions(request: Request) -> Response:
@@ -429,7 +453,7 @@ async def completions(request: Request) -> Response:
 
     body = await _json(request)
     _check_stream(body)
-    return _answer(await run_in_threadpool(completion, _backend(request).models, body), body, completion_chunks)
+    return _answer(await _infer(request, completion, body), body, completion_chunks)
 
 
 # -- the app ----------------------------------------------------------------------------------
@@ -472,6 +496,30 @@ async def _http_error(request: Request, exc: HTTPException) -> Response:
     return error_response(exc.status_code, str(exc.detail))
 
 
+async def _client_gone(request: Request, exc: ClientDisconnect) -> Response:
+    # the client left while sending its body: nobody reads an answer, and it is no error of the server's
+    return Response(status_code=400)
+
+
+async def _storage_error(request: Request, exc: OSError) -> Response:
+    """A full or read-only data folder: a clear error the SDKs do not retry (x-should-retry: false); any
+    other OSError is the generic 500 below."""
+    from core.errors import storage_error
+
+    found = storage_error(exc)
+    if found is None:
+        raise exc
+    import errno
+    import logging
+
+    full = found.errno in (errno.ENOSPC, errno.EDQUOT)
+    logging.getLogger("startune.backend").error("%s %s: %s", request.method, request.url.path, found)
+    return error_response(507, f"The local backend cannot write to its data folder: {found.message}. "
+                               f"{'Free some disk space' if full else 'Make the folder writable'} and try again.",
+                          "server_error", code="insufficient_storage" if full else "storage_not_writable",
+                          headers={"x-should-retry": "false"})
+
+
 async def _server_error(request: Request, exc: Exception) -> Response:
     if isinstance(exc, DroppedConnection):
         raise exc  # an injected fault: the response has started, nothing more may be sent
@@ -493,9 +541,11 @@ def create_app(data_dir: Path, *, api_key: str | None = None, pace: float = 0.0,
     backend = Backend(Path(data_dir), api_key=api_key, pace=pace, deny_training=deny_training,
                       max_upload=max_upload, max_body=max_body, lease=lease, devices=devices)
     app = Starlette(routes=ROUTES, exception_handlers={ApiError: _api_error, HTTPException: _http_error,
+                                                      ClientDisconnect: _client_gone, OSError: _storage_error,
                                                       Exception: _server_error})
     app.state.backend = backend
     app.add_middleware(BodyLimitMiddleware, upload_path="/v1/files", max_upload=max_upload, max_body=max_body)
+    app.add_middleware(SlowBodyMiddleware)
     if faults is not None:
         app.add_middleware(FaultMiddleware, config=faults)
     if api_key:
@@ -504,6 +554,7 @@ def create_app(data_dir: Path, *, api_key: str | None = None, pace: float = 0.0,
         from core.backend.azure import AzureShapes
 
         app.add_middleware(AzureShapes, backend=backend)
+    app.add_middleware(RequestIdMiddleware)  # outermost: a refused key or body has an id too
     if start_runner:
         backend.runner.start()
     if start_runner if start_batches is None else start_batches:

@@ -140,14 +140,19 @@ class _PrescoredModels:
 
 def _texts_of(endpoint: str, body: dict) -> list[str]:
     """The texts a request's answer is scored from, or [] when the request is invalid (its own call says why)."""
-    from core.backend.inference import _decode
+    from core.backend.inference import _decode, _message_texts
+    from core.backend.limits import check_context
     from core.backend.requests import check_chat_request, check_completion_request
     from core.data.formats import DEFAULT_SEPARATOR
 
     try:
         if endpoint == "/v1/chat/completions":
-            return [check_chat_request(body)]
-        return [p.removesuffix(DEFAULT_SEPARATOR) for p in check_completion_request(body, _decode)]
+            text = check_chat_request(body)
+            check_context(_message_texts(body["messages"]), "messages", "messages")
+            return [text]
+        prompts = check_completion_request(body, _decode)
+        check_context(prompts, "prompt", "prompt")
+        return [p.removesuffix(DEFAULT_SEPARATOR) for p in prompts]
     except ApiError:
         return []
 
@@ -184,6 +189,21 @@ def answer_many(models, endpoint: str, bodies: list[dict]) -> list[tuple[int, di
 
 
 # -- reading the input file -------------------------------------------------------------------------
+def _lines(f, path: Path, error):
+    from core.data.jsonl import MAX_LINE, iter_lines
+    from core.errors import DataError
+
+    lines = iter_lines(f, path)
+    while True:
+        try:
+            yield next(lines)
+        except StopIteration:
+            return
+        except DataError as exc:
+            error(exc.row, "line_too_long", f"Line {exc.row} is longer than {MAX_LINE // 2**20} MB.")
+            return
+
+
 def read_requests(path: Path, endpoint: str) -> tuple[list[dict], list[dict]]:
     """The input file's requests, and the errors that fail the batch (OpenAI's BatchError shape)."""
     requests, errors, seen = [], [], set()
@@ -193,7 +213,7 @@ def read_requests(path: Path, endpoint: str) -> tuple[list[dict], list[dict]]:
             errors.append({"code": code, "message": message, "param": param, "line": line})
 
     with path.open("rb") as f:
-        for number, raw in enumerate(f, start=1):
+        for number, raw in _lines(f, path, error):
             if not raw.strip():
                 continue
             try:

@@ -12,6 +12,7 @@ from core.backend.errors import ApiError, bad_request
 from core.backend.ids import new_id
 
 MAX_N = 8
+SCREEN = 4
 
 
 def _number(body: dict, key: str, default: float, low: float, high: float) -> float:
@@ -36,9 +37,10 @@ def _params(body: dict, limit_key: str) -> dict:
     if isinstance(n, bool) or not isinstance(n, int) or not 1 <= n <= MAX_N:
         raise bad_request(f"Invalid 'n': expected an integer between 1 and {MAX_N}.", param="n")
     max_tokens = body.get(limit_key, body.get("max_tokens"))
+    low = 0 if limit_key == "max_tokens" else 1  # a text completion may ask for none (with echo: the prompt)
     if max_tokens is not None and (isinstance(max_tokens, bool) or not isinstance(max_tokens, int)
-                                   or not 1 <= max_tokens <= CONTEXT_LIMIT):
-        raise bad_request(f"Invalid '{limit_key}': expected an integer between 1 and {CONTEXT_LIMIT}.",
+                                   or not low <= max_tokens <= CONTEXT_LIMIT):
+        raise bad_request(f"Invalid '{limit_key}': expected an integer between {low} and {CONTEXT_LIMIT}.",
                           param=limit_key)
     seed = body.get("seed")
     if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int)):
@@ -101,8 +103,21 @@ def _fits(model, prompt_ids: list[int], max_tokens: int | None) -> None:
                        code="context_length_exceeded")
 
 
+def _screen(texts: list[str], what: str, param: str) -> None:
+    """Refuse text far over the window before the model's tokenizer reads all of it: an LLM's smaller
+    vocabulary makes more tokens of a text than o200k does, so SCREEN times the window in o200k tokens
+    is past the window in the model's own."""
+    from core.backend.limits import check_context
+    from core.backend.llm import CONTEXT_LIMIT
+
+    check_context(texts, what, param, limit=SCREEN * CONTEXT_LIMIT, stated=CONTEXT_LIMIT)
+
+
 def chat_generation(model, body: dict) -> dict:
+    from core.backend.inference import _message_texts
+
     params = _params(body, "max_completion_tokens")
+    _screen(_message_texts(body["messages"]), "messages", "messages")
     messages = [{"role": "system" if m.get("role") == "developer" else m.get("role"), "content": m.get("content")}
                 for m in body["messages"] if isinstance(m, dict) and isinstance(m.get("content"), str)]
     prompt = model.prompt_ids(messages)
@@ -122,15 +137,25 @@ def chat_generation(model, body: dict) -> dict:
 
 
 def completion_generation(model, body: dict, prompts: list[str]) -> dict:
+    from core.backend.requests import check_echo
+
     params = _params(body, "max_tokens")
+    _screen(prompts, "prompt", "prompt")
+    echo, nothing = check_echo(body, body.get("logprobs") is not None)
     choices, prompt_tokens, completion_tokens = [], 0, 0
     for text in prompts:
         ids = model.prompt_ids([{"role": "user", "content": text}])
         _fits(model, ids, params["max_tokens"])
-        for a in model.generate(ids, **params):
-            choices.append({"index": len(choices), "text": a["text"], "logprobs": _completion_logprobs(a, len(text)),
+        none = {"text": "", "pieces": [], "tokens": 0, "finish_reason": "length"} | (
+            {"logprobs": []} if params["logprobs"] is not None else {})
+        answers = [none] * params["n"] if nothing else model.generate(ids, **params)
+        head = text if echo else ""
+        for a in answers:
+            choices.append({"index": len(choices), "text": head + a["text"],
+                            "logprobs": _completion_logprobs(a, len(text)),
                             "finish_reason": a["finish_reason"]}
-                           | ({"_pieces": a["pieces"]} if body.get("stream") else {}))
+                           | ({"_pieces": [head, *a["pieces"]] if head else a["pieces"]} if body.get("stream")
+                              else {}))
             completion_tokens += a["tokens"]
         prompt_tokens += len(ids)
     return {"id": new_id("cmpl-"), "object": "text_completion", "created": int(time.time()), "model": body["model"],

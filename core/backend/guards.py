@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
+import asyncio
 import hmac
+import time
 
 from starlette.datastructures import Headers
 
 from core.backend.errors import ApiError, error_response
 
 MULTIPART_SLACK = 1024 * 1024  # room for the form's boundaries and small fields around an uploaded file
+# a body must keep up MIN_BODY_RATE bytes a second on average after its first BODY_GRACE seconds: a client
+# trickling it in would otherwise hold its connection (and a worker) for as long as it likes
+BODY_GRACE = 10.0
+MIN_BODY_RATE = 16 * 1024
 
 
 class AuthMiddleware:
@@ -72,3 +78,57 @@ class BodyLimitMiddleware:
             return message_
 
         await self.app(scope, limited_receive, send)
+
+
+class RequestIdMiddleware:
+    """Every response carries ``x-request-id`` (``req_`` + 32 hex digits), as OpenAI's do: the SDKs expose it
+    as ``request_id`` on results and errors, and users quote it when they report a problem."""
+
+    def __init__(self, app) -> None:
+        self.app = app
+
+    async def __call__(self, scope, receive, send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        import secrets
+
+        header = (b"x-request-id", f"req_{secrets.token_hex(16)}".encode())
+
+        async def send_with_id(message) -> None:
+            if message["type"] == "http.response.start":
+                message = {**message, "headers": [*message.get("headers", []), header]}
+            await send(message)
+
+        await self.app(scope, receive, send_with_id)
+
+
+class SlowBodyMiddleware:
+    """A request body that falls behind MIN_BODY_RATE (after BODY_GRACE seconds) ends in a 408."""
+
+    def __init__(self, app) -> None:
+        self.app = app
+
+    async def __call__(self, scope, receive, send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        start, seen, done = time.monotonic(), 0, False
+
+        async def paced_receive():
+            nonlocal seen, done
+            if done:  # the body is in: what follows is the wait for a disconnect, which may last
+                return await receive()
+            left = start + BODY_GRACE + seen / MIN_BODY_RATE - time.monotonic()
+            try:
+                message = await asyncio.wait_for(receive(), max(left, 0.001))
+            except asyncio.TimeoutError:
+                # connection: close, or uvicorn would keep reading the rest of the trickle after answering
+                raise ApiError(408, "The request body arrived too slowly.", code="request_timeout",
+                               headers={"connection": "close"}) from None
+            if message["type"] == "http.request":
+                seen += len(message.get("body", b""))
+                done = not message.get("more_body", False)
+            return message
+
+        await self.app(scope, paced_receive, send)

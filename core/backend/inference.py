@@ -11,7 +11,8 @@ from pathlib import Path
 from core.backend import LOCAL_BASE_MODEL
 from core.backend.errors import ApiError, bad_request
 from core.backend.ids import new_id
-from core.backend.requests import check_chat_request, check_completion_request
+from core.backend.limits import check_context
+from core.backend.requests import check_chat_request, check_completion_request, check_echo
 from core.backend.store import Store
 from core.backend.base_models import find as find_base_model
 from core.backend.model_files import ModelFileError, load_model
@@ -110,6 +111,17 @@ def _top_n(body: dict, key: str, default: int) -> int:
     return value
 
 
+def _message_texts(messages: list) -> list[str]:
+    texts = []
+    for m in messages:
+        content = m.get("content") if isinstance(m, dict) else None
+        if isinstance(content, str):
+            texts.append(content)
+        elif isinstance(content, list):
+            texts.extend(p["text"] for p in content if isinstance(p, dict) and isinstance(p.get("text"), str))
+    return texts
+
+
 def chat_completion(models: ModelCache, body: dict) -> dict:
     text = check_chat_request(body)
     model_id, messages = body["model"], body["messages"]
@@ -118,6 +130,7 @@ def chat_completion(models: ModelCache, body: dict) -> dict:
         from core.backend.generation import chat_generation
 
         return chat_generation(model, body)
+    check_context(_message_texts(messages), "messages", "messages")
     ranked = _ranked(model, text)
     answer, logprob = ranked[0]
     logprobs = None
@@ -149,17 +162,21 @@ def completion(models: ModelCache, body: dict) -> dict:
         from core.backend.generation import completion_generation
 
         return completion_generation(model, body, prompts)
+    check_context(prompts, "prompt", "prompt")
     k = _top_n(body, "logprobs", 0) if body.get("logprobs") is not None else None
+    echo, nothing = check_echo(body, k is not None)
     choices, prompt_tokens, completion_tokens = [], 0, 0
     rankings = _ranked_many(model, [text.removesuffix(DEFAULT_SEPARATOR) for text in prompts])
     for index, (text, ranked) in enumerate(zip(prompts, rankings)):
         answer, logprob = ranked[0]
-        token = " " + answer  # completions start with a space, as the legacy format trained them
+        token = "" if nothing else " " + answer  # completions start with a space, as the legacy format trained them
         logprobs = None
         if k is not None:
-            logprobs = {"tokens": [token], "token_logprobs": [logprob],
-                        "top_logprobs": [{" " + t: lp for t, lp in ranked[:k]}], "text_offset": [len(text)]}
-        choices.append({"index": index, "text": token, "logprobs": logprobs, "finish_reason": "stop"})
+            logprobs = ({"tokens": [], "token_logprobs": [], "top_logprobs": [], "text_offset": []} if nothing else
+                        {"tokens": [token], "token_logprobs": [logprob],
+                         "top_logprobs": [{" " + t: lp for t, lp in ranked[:k]}], "text_offset": [len(text)]})
+        choices.append({"index": index, "text": (text if echo else "") + token, "logprobs": logprobs,
+                        "finish_reason": "length" if nothing else "stop"})
         prompt_tokens += _count(text)
         completion_tokens += _count(token)
     return {

@@ -50,7 +50,10 @@ def write_dir(target: Path, write: Callable[[Path], None]) -> None:
     """Fill a fresh temporary sibling folder, then rename it into place, so a crash never leaves
     a half-written model where a loader would find it."""
     target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent))
+    from core.backend.leftovers import temp_name
+
+    # named with this process's id: the next backend to open the folder removes it if this one is killed
+    tmp = Path(tempfile.mkdtemp(prefix=temp_name(target), suffix=".tmp", dir=target.parent))
     try:
         write(tmp)
         for path in tmp.iterdir():

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from core.backend.errors import bad_request
+from core.backend.errors import ApiError, bad_request
 from core.launch_options import BY_NAME, HYPERPARAMETERS, OptionRefused
 from core.seed import SEED_RULE
 
@@ -197,12 +197,24 @@ def _check_content(content: object, role: str, where: str) -> str:
     return "".join(texts)
 
 
+def _at_least_one(body: dict, key: str) -> None:
+    value = body.get(key)
+    if _is_int(value) and value < 1:
+        raise ApiError(400, f"Invalid '{key}': integer below minimum value. Expected a value >= 1, but got "
+                            f"{value} instead.", param=key, code="integer_below_min_value")
+
+
 def check_chat_request(body: dict) -> str:
     """Validate a chat completion request like OpenAI; return the text the local model classifies: the last
     user message, or the last message with text when no user spoke."""
     _check_params(body, {k: v for k, v in _INTEGERS.items() if k != "best_of"})
+    for key in ("max_tokens", "max_completion_tokens"):
+        _at_least_one(body, key)
     if body.get("logprobs") is not None and not isinstance(body["logprobs"], bool):
         raise bad_request("Invalid 'logprobs': expected a boolean.", param="logprobs")
+    if body.get("top_logprobs") is not None and body.get("logprobs") is not True:
+        raise bad_request("Invalid value for 'top_logprobs': 'logprobs' must be set to true when "
+                          "'top_logprobs' is given.", param="top_logprobs")
     messages = body.get("messages")
     if not isinstance(messages, list) or not messages:
         raise bad_request("Missing required parameter: 'messages'.", param="messages")
@@ -236,6 +248,16 @@ def check_chat_request(body: dict) -> str:
         if role == "user":
             last_user = text
     return last_user if last_user is not None else last_any
+
+
+def check_echo(body: dict, logprobs: bool) -> tuple[bool, bool]:
+    """(echo the prompt, generate nothing: max_tokens 0). The local models have no log-probabilities for a
+    prompt's own tokens, which echo with logprobs would return, so that pair is refused."""
+    echo = body.get("echo") is True
+    if echo and logprobs:
+        raise bad_request("The local models give no log-probabilities for prompt tokens: 'echo' cannot be "
+                          "combined with 'logprobs'.", param="echo")
+    return echo, body.get("max_tokens") == 0
 
 
 def check_completion_request(body: dict, decode) -> list[str]:

@@ -224,7 +224,11 @@ class JobRunner:
             if self.store.get_file(file_id) is None or not path.exists():
                 self._fail(job_id, f"invalid_{param}", f"File {file_id} not found", param)
                 return None
-            report = validate_file(path, "startune-local")
+            try:
+                report = validate_file(path, "startune-local")
+            except DataError as exc:
+                self._fail(job_id, f"invalid_{param}", str(exc).replace(str(path), file_id), param)
+                return None
             if not report.ok:
                 issue = report.first_error()
                 where = f" on line {issue.line}" if issue and issue.line else ""

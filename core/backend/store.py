@@ -44,6 +44,9 @@ class Store:
         self.models_dir = self.dir / "models"
         self.files_dir.mkdir(parents=True, exist_ok=True)
         self.models_dir.mkdir(parents=True, exist_ok=True)
+        from core.backend.leftovers import remove_leftovers
+
+        remove_leftovers(self.dir)
         self.db = Database(self.dir / "backend.sqlite3", SCHEMA)
         self._conn = self.db.conn
         self.tx = self.db.transaction

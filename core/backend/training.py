@@ -15,7 +15,9 @@ from typing import Protocol
 
 import numpy as np
 
-MAX_CLASSES = 50            # more distinct answers than this is free-form text, not labels
+from core.data.labels import MAX_LABELS
+
+MAX_CLASSES = MAX_LABELS    # more distinct answers than this is free-form text, not labels
 MAX_REPORTED_STEPS = 1000   # metrics events per job, at most (the last step is always reported)
 VALID_SAMPLE = 256          # validation examples scored for each reported step's valid_loss
 

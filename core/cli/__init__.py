@@ -13,7 +13,7 @@ import sys
 
 import click
 
-from core.errors import StartuneError
+from core.errors import StartuneError, storage_error
 
 # name -> "module:attribute"; each module owns its commands.
 COMMANDS: dict[str, str] = {
@@ -63,6 +63,13 @@ class LazyGroup(click.Group):
         except StartuneError as exc:
             click.echo(f"startune: error: {exc}", err=True)
             ctx.exit(exc.exit_code)
+        except OSError as exc:
+            # a full or read-only disk met where no step named its own path: still one line, not a traceback
+            found = storage_error(exc)
+            if found is None:
+                raise
+            click.echo(f"startune: error: {found}", err=True)
+            ctx.exit(found.exit_code)
         except KeyboardInterrupt:
             click.echo("startune: interrupted", err=True)
             ctx.exit(130)

@@ -98,8 +98,15 @@ def inspect_cmd(dataset: str, text_column, label_column, labels_spec, page, page
 
     with progress_bar(not as_json) as progress:
         ds = load_dataset(dataset, text_column=text_column, label_column=label_column, progress=progress)
+    from core.errors import ConfigError
+
+    if page_size < 1:
+        raise ConfigError(f"--page-size {page_size}: give at least 1")
     summary = summarise(ds, LabelSet.parse(labels_spec))
-    pager = PreviewPager(ds, page_size=max(1, page_size))
+    pager = PreviewPager(ds, page_size=page_size)
+    if not 1 <= page <= pager.n_pages:
+        raise ConfigError(f"--page {page}: {dataset} has pages 1 to {pager.n_pages:,} "
+                          f"({page_size:,} rows each)")
     rows = pager.page(page - 1)
     if as_json:
         print_json(summary.to_dict() | {"page": page, "pages": pager.n_pages, "preview": rows})

@@ -32,6 +32,11 @@ def render_summary(console: Console, summary, rows: list[dict], page: int, pages
         s = summary.text_length
         console.print(f"text length (chars): min {s['min']:,}, median {s['median']:,.0f}, mean {s['mean']:,.0f}, "
                       f"p90 {s['p90']:,.0f}, p99 {s['p99']:,.0f}, max {s['max']:,}")
+    if summary.long_texts:
+        from core.data.sizes import too_long
+
+        listed = "; ".join(f"row {row:,}: {too_long(chars)}" for row, chars in summary.long_texts)
+        console.print(f"[yellow]warning:[/] {plain(listed)} (prepare refuses such rows)")
     table = Table(title=f"page {page} of {pages:,}", title_justify="left")
     for col in rows[0].keys() if rows else []:
         table.add_column(str(col), overflow="fold", max_width=80 if col == summary.text_column else None)
@@ -72,7 +77,7 @@ def render_build(console: Console, result) -> None:
 def render_validation(console: Console, report, title: str | None = None, show_cost: bool = True) -> None:
     head = title or report.path
     status = "[green]ok[/]" if report.ok else f"[red]{sum(report.error_counts.values()):,} errors[/]"
-    console.print(f"[bold]{plain(head)}[/]: {plain(report.format)}, {report.n_examples:,} examples for {plain(report.model)}: {plain(status)}")
+    console.print(f"[bold]{plain(head)}[/]: {plain(report.format)}, {report.n_examples:,} examples for {plain(report.model)}: {status}")
     for code, n in report.error_counts.items():
         first = next((e for e in report.errors if e.code == code), None)
         console.print(f"  [red]{plain(code)}[/] x{n:,}" + (f"  first: {plain(first)}" if first else ""))

@@ -12,6 +12,7 @@ from core.backend import devices
 from core.errors import ConfigError
 
 GRACE_SECONDS = 5  # on SIGTERM/Ctrl-C, requests in flight get this long to finish, then the server stops
+SWITCH_INTERVAL = 0.0005
 
 
 def _is_loopback(host: str) -> bool:
@@ -93,7 +94,14 @@ def serve_cmd(host, port, data_dir, api_key, pace, faults, deny_training, device
     click.echo(f"startune local backend on http://{url_host(host)}:{port}/v1 (data: {directory})"
                + (f"; Azure endpoint http://{url_host(host)}:{port}" if azure else "")
                + (" — bearer key required" if api_key else ""), err=True)
-    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", timeout_graceful_shutdown=GRACE_SECONDS))
+    import sys
+
+    from core.backend.slow_clients import config
+
+    # long requests are scored on worker threads, in Python (the lexicon): at the default 5 ms switch
+    # interval the event loop waits that long for the GIL at each step of a short request
+    sys.setswitchinterval(SWITCH_INTERVAL)
+    server = uvicorn.Server(config(app, log_level="warning", timeout_graceful_shutdown=GRACE_SECONDS))
     try:
         server.run(sockets=[sock])
     finally:

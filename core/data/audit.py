@@ -108,6 +108,9 @@ def audit(
         raise DataError(f"--folds {folds}: give 2 or more")
     ds = source if isinstance(source, LoadedDataset) else load_dataset(
         source, text_column=text_column, label_column=label_column, progress=progress)
+    from core.data.sizes import check_text_sizes
+
+    check_text_sizes(ds.frame[ds.text_column], ds.source, ds.text_column)  # as prepare refuses it
     progress("clean", 0, 1)
     cleaned, texts, report = clean_keys(ds.frame, ds.text_column, ds.label_column, labels,
                                         conflict_policy=conflict_policy)

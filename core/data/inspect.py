@@ -6,6 +6,7 @@ from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING
 
 from core.data.labels import LabelSet
+from core.data.sizes import shown
 
 if TYPE_CHECKING:
     from core.data.load import LoadedDataset
@@ -23,6 +24,7 @@ class DatasetSummary:
     invalid_labels: dict[str, int]             # reason -> rows
     empty_texts: int
     text_length: dict[str, float] = field(default_factory=dict)  # min, median, mean, p90, p99, max
+    long_texts: list[tuple[int, int]] = field(default_factory=list)  # (row, characters) over MAX_TEXT_CHARS
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -45,9 +47,11 @@ def summarise(ds: LoadedDataset, labels: LabelSet | None = None) -> DatasetSumma
             "min": int(lengths.min()), "median": float(q[0.5]), "mean": round(float(lengths.mean()), 1),
             "p90": float(q[0.9]), "p99": float(q[0.99]), "max": int(lengths.max()),
         }
+    from core.data.sizes import long_texts
+
     return DatasetSummary(
         ds.source, ds.format, len(frame), list(frame.columns), ds.text_column, ds.label_column,
-        histogram, invalid, empty, stats,
+        histogram, invalid, empty, stats, long_texts(text),
     )
 
 
@@ -77,6 +81,7 @@ class PreviewPager:
         out = []
         for offset, values in enumerate(part.itertuples(index=False, name=None)):
             row = {"#": start + offset + 1}
-            row.update(zip(self.columns, ("" if v is None else v for v in values)))
+            # a page shows the start of a long text: rendering a 50 MB cell would take minutes
+            row.update(zip(self.columns, ("" if v is None else shown(v) for v in values)))
             out.append(row)
         return out

@@ -19,6 +19,7 @@ MISSING, NON_NUMERIC, NON_INTEGER, OUT_OF_RANGE, UNKNOWN = (
 )
 
 _INT_RE = re.compile(r"^-?\d+$")
+MAX_LABELS = 50   # the local trainers' class limit (core.backend.training.MAX_CLASSES is this)
 
 
 @dataclass(frozen=True)
@@ -33,18 +34,23 @@ class LabelSet:
         if not spec:
             return cls()
         spec = spec.strip()
+        from core.errors import ConfigError
+
         m = re.fullmatch(r"(-?\d+)\s*-\s*(-?\d+)", spec)
         if m:
             lo, hi = int(m.group(1)), int(m.group(2))
             if lo > hi:
-                lo, hi = hi, lo
-            return cls(tuple(str(i) for i in range(lo, hi + 1)))
-        values = tuple(v.strip() for v in spec.split(",") if v.strip())
-        if len(values) < 2:
-            from core.errors import ConfigError
-
+                raise ConfigError(f"label range {spec!r} is reversed", hint=f"write {hi}-{lo}")
+            count = hi - lo + 1
+        else:
+            values = tuple(v.strip() for v in spec.split(",") if v.strip())
+            count = len(values)
+        if count > MAX_LABELS:
+            raise ConfigError(f"label set {spec!r} has {count:,} labels; at most {MAX_LABELS} can be "
+                              "learned as classes")
+        if count < 2:
             raise ConfigError(f"label set {spec!r} needs at least two labels", hint="e.g. 1-5 or neg,pos")
-        return cls(values)
+        return cls(tuple(str(i) for i in range(lo, hi + 1)) if m else values)
 
     @property
     def numeric(self) -> bool:

@@ -49,6 +49,14 @@ def build_warnings(manifest: dict, frame: pd.DataFrame | None = None, labels: La
         if counts["requested"] is not None and counts["written"] < counts["requested"]:
             warnings.append(f"--samples asked for {name}={counts['requested']:,} but only {counts['written']:,} "
                             f"usable examples were available; {name}.jsonl has {counts['written']:,}")
+    splits = manifest.get("splits") or {}
+    empty = [name for name in ("val", "test") if name in splits and not (splits[name] or {}).get("examples")]
+    if empty and (splits.get("train") or {}).get("examples"):
+        fractions = ",".join(f"{f:g}" for f in (manifest.get("options") or {}).get("fractions") or [])
+        files = " and ".join(f"{name}.jsonl" for name in empty)
+        warnings.append(f"{files} {'are' if len(empty) > 1 else 'is'} empty (--split {fractions}): "
+                        f"{'no validation for early stopping' if 'val' in empty else ''}"
+                        f"{', ' if len(empty) > 1 else ''}{'no test split to evaluate on' if 'test' in empty else ''}")
     c = manifest.get("cleaning") or {}
     rows_in = c.get("rows_in") or 0
     invalid = {k: v for k, v in (c.get("invalid_labels") or {}).items() if v}

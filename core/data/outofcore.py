@@ -34,6 +34,7 @@ import numpy as np
 
 from core.choices import ENGINES
 from core.data.clean import CleanReport
+from core.data.jsonl import MAX_LINE
 from core.data.split import SPLITS
 from core.errors import ConfigError, DataError
 from core.progress import ProgressFn, null_progress
@@ -113,12 +114,26 @@ def _reader(path: Path, fmt: str) -> str:
         # every value as text, as the memory engine reads CSV; quoted newlines are allowed; no
         # sniffing: the dialect is known and a wrong guess would hide the broken row
         return (f"read_csv({p}, header=true, delim=E'{delim}', quote='\"', escape='\"', columns={columns}, "
-                f"auto_detect=false, strict_mode=true, max_line_size=1073741824)")
+                f"auto_detect=false, strict_mode=true, max_line_size={MAX_LINE})")
     if fmt == "jsonl":
-        return f"read_json({p}, format='newline_delimited', records=true, maximum_object_size=1073741824)"
+        return f"read_json({p}, format='newline_delimited', records=true, maximum_object_size={MAX_LINE})"
     if fmt == "json":
-        return f"read_json({p}, format='array', records=true, maximum_object_size=1073741824)"
+        return f"read_json({p}, format='array', records=true, maximum_object_size={MAX_LINE})"
     return f"read_parquet({p})"
+
+
+def _binary(path: Path) -> bool:
+    import gzip
+
+    from core.data.load import _sniff_binary
+
+    if path.suffix.lower() != ".gz":
+        return _sniff_binary(path)
+    try:
+        with gzip.open(path, "rb") as fh:
+            return b"\x00" in fh.read(8192)
+    except (OSError, EOFError):
+        return False  # DuckDB's reader says what is wrong with it
 
 
 def _input_format(path: Path) -> str:
@@ -145,6 +160,9 @@ def _data_error(exc: Exception, path: Path, fmt: str) -> DataError:
         fields = re.search(r"Expected Number of Columns: (\d+) Found: (\d+)", text)
         if "unicode" in text.lower():
             return DataError("invalid UTF-8", path=path, row=row, hint="save the file as UTF-8")
+        if "Maximum line size" in text:
+            return DataError(f"row is longer than {MAX_LINE // 2**20} MB: not a CSV of reviews, or a text far over "
+                             "any model's limit", path=path, row=row)
         if fields:
             reason = f"expected {fields.group(1)} fields, found {fields.group(2)} (check quoting)"
         elif "unterminated quote" in text:
@@ -315,6 +333,15 @@ class _Run:
                         hint="reviews must be strings (numbers are read as their digits): "
                              "choose another --text-column or fix these rows")
 
+    def check_text_sizes(self, column: str, source: str) -> None:
+        from core.data.sizes import MAX_TEXT_CHARS, too_long
+
+        found = self.sql(f"SELECT rowid + 1, length({self.review_text(column)}) AS n FROM src "
+                         f"WHERE n > {MAX_TEXT_CHARS} ORDER BY rowid LIMIT 1").fetchall()
+        if found:
+            raise DataError(too_long(found[0][1]), path=source, row=found[0][0], column=column,
+                            hint="check --text-column, or remove the row")
+
     def one(self, query: str, params=None):
         return self.sql(query, params).fetchall()[0]  # drained: DuckDB 2 refuses new work beside a result
 
@@ -360,6 +387,7 @@ class _Run:
             raise DataError("file has a header but no rows", path=source)
         self.progress("clean", 0, 100)
         self.check_text_values(text, source)
+        self.check_text_sizes(text, source)
         # the distinct raw labels (few), normalised by the LabelSet's own rules in Python
         raw = [r[0] for r in self.sql(f"SELECT DISTINCT {self.as_text(label)} FROM src").fetchall()]
         norm, reason = o.labels.normalise_series(pd.Series(raw, dtype=object))
@@ -621,6 +649,9 @@ def prepare_duckdb(
     fmt = _input_format(path)
     if path.stat().st_size == 0:
         raise DataError("file is empty", path=path)
+    if fmt != "parquet" and _binary(path):
+        # the memory engine's own refusal; DuckDB would buffer a file of zero bytes before reading no rows
+        raise DataError(f"binary data, not {fmt.upper()} text", path=path)
     counting = validate and count_tokens
     encoding = preload_encoding(options.format, model) if counting else None
     out = Path(out_dir).expanduser()

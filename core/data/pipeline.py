@@ -199,6 +199,9 @@ def prepare(
             source, text_column=options.text_column, label_column=options.label_column,
             split_column=options.split_column, progress=progress,
         )
+    from core.data.sizes import check_text_sizes
+
+    check_text_sizes(ds.frame[ds.text_column], ds.source, ds.text_column)
     tokens = _TokenTally(options, model, encoding) if counting else None
     texts = None
     if tokens and not options.samples:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
@@ -30,6 +31,8 @@ def check_fractions(fractions: Sequence[float]) -> tuple[float, float, float]:
     if len(fractions) != 3:
         raise ConfigError("split fractions need three values: train, val, test")
     fr = tuple(float(f) for f in fractions)
+    if not all(math.isfinite(f) for f in fr):
+        raise ConfigError(f"split fractions {','.join(map(str, fractions))} must be finite numbers like 0.8,0.1,0.1")
     if any(f < 0 for f in fr) or fr[0] <= 0:
         raise ConfigError(f"split fractions {fr} must be non-negative with a train share above 0")
     if abs(sum(fr) - 1.0) > 1e-6:

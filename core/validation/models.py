@@ -115,4 +115,5 @@ def model_info(model: str) -> ModelInfo:
                                        note=f"unknown snapshot; limits of {snapshot}, price unknown")
     encoding = "cl100k_base" if name.startswith(("gpt-3.5", "gpt-4-", "babbage", "davinci")) else "o200k_base"
     return ModelInfo(name, encoding, _O200K_LIMIT, float("nan"), float("nan"), float("nan"), True,
-                     "unknown model: price unknown")
+                     f"unknown model; assumed {encoding} tokens and a {_O200K_LIMIT:,}-token example limit, "
+                     f"price unknown")

@@ -7,7 +7,6 @@ special tokens are tiktoken's) and check them against the sha256 tiktoken expect
 
 from __future__ import annotations
 
-import functools
 import gzip
 import hashlib
 import os
@@ -39,8 +38,23 @@ def _ranks_from_wheel(url: str, expected_hash: str | None = None) -> dict[bytes,
     return dict(zip(map(a2b_base64, fields[0::2]), map(int, fields[1::2])))
 
 
-@functools.cache
+_encodings: dict[str, tiktoken.Encoding] = {}
+_build_lock = threading.Lock()
+
+
 def get_encoding(name: str) -> tiktoken.Encoding:
+    """One Encoding per name and process. functools.cache alone lets concurrent first calls (a server's first
+    requests) each build their own, some 20 MB apiece; the lock makes the others wait for the first."""
+    enc = _encodings.get(name)
+    if enc is None:
+        with _build_lock:
+            enc = _encodings.get(name)
+            if enc is None:
+                enc = _encodings[name] = _build_encoding(name)
+    return enc
+
+
+def _build_encoding(name: str) -> tiktoken.Encoding:
     import tiktoken
     import tiktoken_ext.openai_public as public
 
@@ -96,6 +110,24 @@ def _content_text(value: object) -> str:
     return orjson.dumps(value).decode()
 
 
+# tiktoken's cost and memory grow faster than a text's length on one long run without spaces (a 50 MB
+# cell took 50 s and 2.6 GB): a text longer than this is encoded a slice at a time, cut before a space
+# where there is one (where o200k's pre-tokeniser cuts too, so the count stays exact)
+SLICE_CHARS = 10_000
+
+
+def sliced_length(encode, text: str) -> int:
+    total, start, n = 0, 0, len(text)
+    while start < n:
+        stop = min(start + SLICE_CHARS, n)
+        if stop < n:
+            space = text.rfind(" ", start + 1, stop)
+            stop = space if space > start else stop
+        total += len(encode(text[start:stop]))
+        start = stop
+    return total
+
+
 PARALLEL_MIN = 20_000  # distinct texts from which counting on threads pays for its hand-offs
 
 
@@ -110,7 +142,8 @@ def count_many(texts: list[str], enc: tiktoken.Encoding):
             counts = counter.count(distinct).tolist()
     else:
         encode = enc.encode_ordinary
-        counts = [len(encode(text)) for text in distinct]
+        counts = [len(encode(text)) if len(text) <= SLICE_CHARS else sliced_length(encode, text)
+                  for text in distinct]
     by_text = dict(zip(distinct, counts))
     return np.fromiter(map(by_text.__getitem__, texts), dtype=np.int64, count=len(texts))
 
@@ -153,8 +186,9 @@ def _count_chunk(encode, texts: Sequence[str] | Callable[[], Sequence[str]], suf
         texts = texts()
 
     if suffix:
-        return np.fromiter((len(encode(t + suffix)) for t in texts), dtype=np.int64, count=len(texts))
-    return np.fromiter((len(encode(t)) for t in texts), dtype=np.int64, count=len(texts))
+        texts = [t + suffix for t in texts]
+    return np.fromiter((len(encode(t)) if len(t) <= SLICE_CHARS else sliced_length(encode, t) for t in texts),
+                       dtype=np.int64, count=len(texts))
 
 
 class ParallelCounter:

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import orjson
 
+from core.data.jsonl import iter_lines
 from core.errors import DataError
 from core.progress import ProgressFn, null_progress
 from core.validation.cost import CostEstimate, default_epochs, estimate_cost
@@ -172,7 +173,7 @@ def validate_file(
     n_examples = 0
     done = 0
     with fh:
-        for line_no, raw in enumerate(fh, start=1):
+        for line_no, raw in iter_lines(fh, path):
             done += len(raw)
             if line_no % 5000 == 0:
                 progress("validate", done, size)
@@ -223,7 +224,7 @@ def _new_report(path, fmt: str, model: str | None, n_examples: int, out: _Collec
                                "(the local backend and some compatible servers accept it)")
     elif fmt == "completion" and not info.name.startswith("startune-local"):
         report.warnings.append(f"{info.name} trains on chat data; prompt/completion files are for legacy models")
-    if not info.trainable and fmt != "completion":
+    if not info.trainable and fmt != "completion" or info.note.startswith("unknown"):
         report.warnings.append(f"{info.name}: {info.note}")
     return report, info
 

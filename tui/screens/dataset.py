@@ -195,6 +195,10 @@ class DatasetScreen(AppScreen):
         problems = [f"{summary.empty_texts:,} empty", f"{invalid:,} bad labels",
                     f"{report.exact_duplicates:,} exact duplicates", f"{report.duplicate_texts:,} repeated",
                     f"{report.conflicting_texts:,} conflicting"]
+        if summary.long_texts:  # prepare refuses them: say where the first is
+            from core.data.sizes import MAX_TEXT_CHARS
+
+            problems.append(f"[b]row {summary.long_texts[0][0]:,}: text over {MAX_TEXT_CHARS:,} characters[/]")
         self.query_one("#dataset-summary", Static).update(
             f"[b]{Path(ds.source).name}[/] {summary.rows:,} rows · [b]{report.rows_out:,} usable[/]\n"
             + " · ".join(problems))

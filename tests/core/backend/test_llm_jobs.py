@@ -94,6 +94,14 @@ async def test_smollm2_lora_learns_answers_and_answers_by_generation(tmp_path, t
         lp = legacy.choices[0].logprobs
         assert "".join(lp.tokens) == legacy.choices[0].text and all(len(t) <= 2 for t in lp.top_logprobs)
         assert lp.text_offset[0] == len("Nice app") and all(v <= 0 for v in lp.token_logprobs)
+        # issue 29: nothing generated for max_tokens 0 (with echo: the prompt), and a prompt far past the
+        # window refused before the model's tokenizer reads it
+        none = await client.completions.create(model=done.fine_tuned_model, prompt="Nice app", max_tokens=0, echo=True)
+        assert none.choices[0].text == "Nice app" and none.choices[0].finish_reason == "length"
+        with pytest.raises(openai.BadRequestError) as refused:
+            await client.chat.completions.create(model=done.fine_tuned_model,
+                                                 messages=[{"role": "user", "content": "word " * 2_000_000}])
+        assert refused.value.code == "context_length_exceeded" and "2048 tokens" in refused.value.message
 
         result = base64.b64decode((await client.files.content(done.result_files[0])).read()).decode()
         assert result.splitlines()[0].startswith("step,train_loss") and len(result.splitlines()) == 11

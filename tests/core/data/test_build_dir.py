@@ -147,3 +147,25 @@ def test_a_folder_with_other_files_is_not_replaced(sample_csv, tmp_path):
         prepare(sample_csv, out, PrepareOptions())
     assert (out / "notes.txt").read_text() == "keep me"
     assert sorted(p.name for p in out.iterdir()) == ["notes.txt"]
+
+
+def test_a_build_cleans_what_killed_builds_of_other_folders_left(sample_csv, tmp_path):
+    from filelock import FileLock
+
+    killed = tmp_path / "killed"
+    proc = subprocess.Popen(_prepare_cmd(sample_csv, killed, 1), env=_env(), stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 60
+    while not leftovers(killed):
+        assert time.monotonic() < deadline and proc.poll() is None, "the build ended before it was seen"
+        time.sleep(0.001)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait(10)
+    assert leftovers(killed)
+    busy = tmp_path / "busy"
+    (tmp_path / ".busy.build-0000.tmp").mkdir()
+    with FileLock(build_dir._lock_path(busy)):   # a build of "busy" still running in another process
+        prepare(sample_csv, tmp_path / "other", PrepareOptions(seed=1))
+    assert leftovers(killed) == [], "a killed build of a sibling folder was left behind"
+    assert leftovers(busy) == [".busy.build-0000.tmp"], "a running build's folder was removed"
+    assert_whole(tmp_path / "other")

@@ -1,0 +1,48 @@
+"""How much text one chat or text completion request may carry, and checking it for a bounded price.
+
+The classifier models (the untrained ``startune-local`` lexicon, the linear and transformer fine-tunes) read
+at most ``CONTEXT_TOKENS`` o200k tokens per request: all its messages, or all its prompts, together. A
+request over it is OpenAI's 400 ``context_length_exceeded``. The LLM fine-tunes keep their own window
+(core.backend.llm.CONTEXT_LIMIT, in their tokenizer's tokens).
+
+The check itself must not cost what it protects against: a 30 MB body would take a second to tokenise,
+so the text is encoded a slice at a time and counting stops as soon as the limit is passed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from core.backend.errors import ApiError
+
+CONTEXT_TOKENS = 16_384
+SLICE = 16_384        # characters encoded per call while counting: a slice's cost is small and bounded
+# a request whose body is above this many bytes is answered in the long lane (app.py), so that long requests
+# queue behind each other and never take every worker thread from the short ones
+LONG_BODY = 16 * 1024
+LONG_LANE = 1
+
+
+def exceeded(limit: int, counted: int, what: str, param: str, *, at_least: bool = False) -> ApiError:
+    more = "more than " if at_least else ""
+    return ApiError(400, f"This model's maximum context length is {limit} tokens. However, your {what} "
+                         f"resulted in {more}{counted} tokens. Please reduce the length of the {what}.",
+                    param=param, code="context_length_exceeded")
+
+
+def check_context(texts: Iterable[str], what: str, param: str, limit: int = CONTEXT_TOKENS,
+                  stated: int | None = None) -> int:
+    """About the o200k tokens of ``texts`` (slice edges may shift it by a token each), or
+    ``context_length_exceeded`` once they pass ``limit`` (telling ``stated``, the model's own window, when the
+    check only screens for a model with another tokenizer); no more than about ``limit`` tokens' worth of text
+    is ever encoded."""
+    from core.validation.tokens import get_encoding
+
+    encode = get_encoding("o200k_base").encode_ordinary
+    total = 0
+    for text in texts:
+        for start in range(0, len(text), SLICE):
+            total += len(encode(text[start:start + SLICE]))
+            if total > limit:
+                raise exceeded(stated or limit, stated or limit, what, param, at_least=True)
+    return total
