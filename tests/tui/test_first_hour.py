@@ -418,13 +418,20 @@ async def test_runs_footer_offers_open_and_an_empty_registry_greets(tmp_path, de
     app = create_app(registry=demo_registry, backend=local_choice, clock=lambda: CLOCK)
     async with app.run_test(size=(80, 24)) as pilot:
         await wait_until(pilot, lambda: app.screen.query_one(DataTable).row_count == 2)
-        # under load the footer may not be laid out yet: wait for its keys to have a place
-        await wait_until(pilot, lambda: any(key.region.width for key in app.screen.query(FooterKey)))
-        await pilot.pause()
-        keys = {key.description: key for key in app.screen.query(FooterKey)}
-        assert "Open" in keys
-        right = max(key.region.right for key in keys.values())
-        assert right <= 80 and all(key.region.width for key in keys.values())  # none cut off
+        # the footer recomposes its keys when the bindings change (focus moving to the table), and new keys
+        # have no place until the next layout: judge the keys of one laid-out footer, all of them placed
+        laid_out: dict = {}
+
+        def placed() -> bool:
+            keys = list(app.screen.query(FooterKey))
+            if not keys or not all(key.region.width for key in keys):
+                return False
+            laid_out.clear()
+            laid_out.update({key.description: key.region for key in keys})
+            return "Open" in laid_out
+
+        await wait_until(pilot, placed)
+        assert max(region.right for region in laid_out.values()) <= 80  # none cut off
         await pilot.press("enter")
         assert isinstance(app.screen, ResultsScreen)
 
