@@ -168,6 +168,10 @@ def render_evaluations(console: Console, reports) -> None:
         for key, report in zip(keys, reports):
             console.print(f"{plain(key)} {plain(report.model)}", soft_wrap=True)
     console.print(table)
+    for report in reports:
+        if report.metrics.get("too_long"):
+            console.print(f"{plain(report.model)}: {report.metrics['too_long']:,} examples longer than the model "
+                          f"reads were refused (context_length_exceeded) and count as unparseable", soft_wrap=True)
     console.print("confusion matrices (rows: true label, columns: answer)")
     for report in reports:
         conf = report.metrics["confusion"]

@@ -107,6 +107,10 @@ def build_request(model: str, example: Example, shots: list[Example], options: E
     return "completion", body
 
 
+# what is stored for an example the model refused as longer than its context: counted as unparseable
+TOO_LONG_ANSWER = {"answer": "", "label": None, "probs": None, "tokens": None, "refused": "context_length_exceeded"}
+
+
 def _answer_of(kind: str, response, labels: list[str]) -> dict:
     return answer_from_body(kind, response.model_dump(), labels)
 
@@ -213,8 +217,12 @@ async def evaluate(client, model: str, data: Path, options: EvalOptions | None =
                     if state["logprobs"] and "logprobs" in str(exc).lower():
                         state["logprobs"] = False
                         continue
+                    if getattr(exc, "code", None) == "context_length_exceeded":
+                        # one review longer than the model reads is one unanswered example, not a lost run
+                        response = None
+                        break
                     raise
-            answer = _answer_of(kind, response, labels)
+            answer = TOO_LONG_ANSWER if response is None else _answer_of(kind, response, labels)
             state["made"] += 1
             answers[i] = answer
             if registry is not None:
@@ -234,6 +242,7 @@ async def evaluate(client, model: str, data: Path, options: EvalOptions | None =
     metrics = compute_metrics([e.label for e in examples], [a["label"] for a in ordered], labels)
     with_probs = [a["probs"] for a in ordered if a.get("probs")]
     metrics["with_label_probabilities"] = len(with_probs)
+    metrics["too_long"] = sum(1 for a in ordered if a.get("refused") == "context_length_exceeded")
     report = EvalReport(model, str(data), metrics, state["made"], ordered)
     if registry is not None:
         if run_id is None:

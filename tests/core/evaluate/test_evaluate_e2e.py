@@ -114,3 +114,19 @@ def test_few_shot_base_model_runs(run_cli, build):
                      "--json")
     assert result.exit_code == 0, result.output
     assert orjson.loads(result.stdout)["n"] == 20
+
+
+def test_a_review_longer_than_the_model_reads_is_one_unanswered_example(run_cli, build, tmp_path):
+    """The backend refuses it (context_length_exceeded); the evaluation of the other examples goes on."""
+    lines = (build / "test.jsonl").read_text().splitlines()[:20]
+    long_review = " ".join(f"w{i}" for i in range(20_000))   # well past the local models' 16,384 tokens
+    lines.insert(7, orjson.dumps({"messages": [{"role": "user", "content": long_review},
+                                               {"role": "assistant", "content": "3"}]}).decode())
+    data = tmp_path / "with_long.jsonl"
+    data.write_text("\n".join(lines) + "\n")
+    report = run_cli("evaluate", "startune-local", "--data", data, "--json")
+    assert report.exit_code == 0, report.output
+    metrics = orjson.loads(report.stdout)
+    assert metrics["n"] == 21 and metrics["too_long"] == 1 and metrics["unparseable"] >= 1
+    human = run_cli("evaluate", "startune-local", "--data", data)
+    assert human.exit_code == 0 and "1 examples longer than the model reads were refused" in human.stdout
