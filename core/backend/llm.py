@@ -38,6 +38,7 @@ AUTO_EPOCHS = 3
 AUTO_BATCH = 8
 MAX_AUTO_LENGTH = 512
 VALID_EVERY = 5
+PATIENCE_EPOCHS = 1           # early stopping: epochs without a lower validation loss before the job stops
 MAX_NEW_TOKENS = 256          # an answer's length when max_tokens is not given
 CONTEXT_LIMIT = 2048          # prompt + answer tokens a request may ask for
 
@@ -311,6 +312,13 @@ class LLMTrainer:
         self.warmup = int(0.05 * self.total_steps)
         self.closing_notes: list[str] = []
         self.live: LLMModel | None = None
+        asked = self.requested.get("early_stopping", "auto")
+        # auto: on when the epochs are auto, as the classifiers'; a look is the whole validation file's loss
+        # at each epoch's end, so it needs one
+        self.early_stopping = bool(self.valid_examples) and (
+            asked is True or (asked in (None, "auto") and epochs in (None, "auto")))
+        self._record: dict = {"best": None, "best_epoch": None, "since": 0}
+        self._best_state: dict | None = None
 
     def hyperparameters(self) -> dict:
         return dict(self.hp)
@@ -343,7 +351,9 @@ class LLMTrainer:
         note(f"Training on {device_text}: {self.model_id} ({total / 1e6:.0f}M parameters) with a LoRA adapter "
              f"(rank {LORA_RANK}, alpha {LORA_ALPHA}, on {', '.join(targets) if isinstance(targets, list) else targets}: "
              f"{trainable / 1e6:.2f}M trainable), batch size {self.batch_size}, learning rate {self.lr:.2g}, "
-             f"{self.n_epochs} epochs, loss on the assistant's tokens only (loaded in "
+             f"{self.n_epochs} epochs{' at most' if self.early_stopping else ''}, "
+             f"{'early stopping on the validation loss at each epoch end (patience ' + str(PATIENCE_EPOCHS) + ', best adapter kept)' if self.early_stopping else 'no early stopping'}, "
+             f"loss on the assistant's tokens only (loaded in "
              f"{time.perf_counter() - started:.0f} s)")
         return self.hyperparameters() | {"max_length": self.max_length}
 
@@ -434,14 +444,20 @@ class LLMTrainer:
         from peft import set_peft_model_state_dict
         from safetensors.torch import load_file
 
+        from core.backend.transformer import TRAINER_STATE, read_trainer_state
+
         model = self.live.model
+        params = [p for p in model.parameters() if p.requires_grad]
+        optimizer = torch.optim.AdamW(params, lr=self.lr, weight_decay=0.0)
         if resume is not None:
             weights = Path(resume) / "adapter_model.safetensors"
             if not weights.is_file():
                 raise TrainingDataError(f"the checkpoint {resume} has no adapter weights")
             set_peft_model_state_dict(model, load_file(str(weights), device=str(self.device)))
-        params = [p for p in model.parameters() if p.requires_grad]
-        optimizer = torch.optim.AdamW(params, lr=self.lr, weight_decay=0.0)
+            state = read_trainer_state(Path(resume) / TRAINER_STATE, self.device)
+            if state is not None:   # an older checkpoint has the adapter alone: AdamW starts again
+                optimizer.load_state_dict(state.optimizer)
+                self._record, self._best_state = state.record, state.best
         offset = start_epoch * self.steps_per_epoch
 
         def factor(s: int) -> float:
@@ -475,9 +491,53 @@ class LLMTrainer:
                 if on_step is not None and on_step(metrics, reported) is False:
                     model.eval()
                     return self.live
+            stop = self.early_stopping and self._look(epoch)
             if on_epoch_end is not None:
-                on_epoch_end(epoch, (epoch + 1) * self.steps_per_epoch, self.live.save)
-        model.eval()
+                on_epoch_end(epoch, (epoch + 1) * self.steps_per_epoch, self._checkpoint_writer(optimizer))
+            if stop:
+                break
+        return self._final()
+
+    def _look(self, epoch: int) -> bool:
+        """The validation loss after ``epoch`` (0-based); the best adapter is kept. True to stop."""
+        from peft import get_peft_model_state_dict
+
+        loss, _ = self._evaluate(self.valid_encoded)
+        r = self._record
+        if r["best"] is None or loss < r["best"] - 1e-9:
+            r.update(best=loss, best_epoch=epoch + 1, since=0)
+            self._best_state = {k: v.detach().to("cpu", copy=True)
+                                for k, v in get_peft_model_state_dict(self.live.model).items()}
+            return False
+        r["since"] += 1
+        if r["since"] >= PATIENCE_EPOCHS and epoch + 1 < self.n_epochs:
+            self.closing_notes.append(
+                f"Early stopping after epoch {epoch + 1} of {self.n_epochs}: the validation loss {loss:.4f} did not "
+                f"better {r['best']:.4f} of epoch {r['best_epoch']}; the adapter of epoch {r['best_epoch']} is kept")
+            return True
+        return False
+
+    def _checkpoint_writer(self, optimizer) -> Callable[[Path], None]:
+        """A checkpoint: the adapter, and beside it AdamW's moments and the early-stopping record (safetensors +
+        JSON), so a resumed job goes on as the uninterrupted one would."""
+        from core.backend.transformer import TRAINER_STATE, write_trainer_state
+
+        def write(directory: Path) -> None:
+            self.live.save(directory)
+            write_trainer_state(Path(directory) / TRAINER_STATE, optimizer.state_dict(), self._record,
+                                self._best_state)
+        return write
+
+    def _final(self) -> LLMModel:
+        from peft import set_peft_model_state_dict
+
+        r = self._record
+        if self._best_state is not None and r.get("best_epoch"):
+            set_peft_model_state_dict(self.live.model, {k: v.to(self.device) for k, v in self._best_state.items()})
+            if not any(n.startswith("Early stopping") for n in self.closing_notes):
+                self.closing_notes.append(f"Validation loss was lowest after epoch {r['best_epoch']} "
+                                          f"({r['best']:.4f}): that adapter is kept")
+        self.live.model.eval()
         return self.live
 
 
@@ -509,10 +569,15 @@ def estimate_duration(model_id: str, train_examples: Sequence, valid_examples: S
         check()
         return len(times) < calibrate
 
-    valid, trainer.valid_encoded = trainer.valid_encoded, []   # no validation batches while timing
+    valid, trainer.valid_encoded = trainer.valid_encoded, []   # no validation while timing
+    stopping, trainer.early_stopping = trainer.early_stopping, False
     trainer.train(on_step=on_step)
-    trainer.valid_encoded = valid
+    trainer.valid_encoded, trainer.early_stopping = valid, stopping
     step = float(np.median(times[1:] if len(times) > 1 else times))   # the first step pays for allocations
-    looks = math.ceil(trainer.total_steps / VALID_EVERY) if valid else 0
-    total = setup + step * trainer.total_steps + looks * step / 3
-    return DurationEstimate(total, pick_device()[2], step, trainer.total_steps, False)
+    # a forward pass of a batch costs about a third of a training step: the validation batches while it
+    # trains, and with early stopping the whole validation file at each epoch's end
+    batches = math.ceil(trainer.total_steps / VALID_EVERY) if valid else 0
+    if stopping:
+        batches += trainer.n_epochs * math.ceil(len(valid) / trainer.batch_size)
+    total = setup + step * trainer.total_steps + batches * step / 3
+    return DurationEstimate(total, pick_device()[2], step, trainer.total_steps, stopping)

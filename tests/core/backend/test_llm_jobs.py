@@ -142,6 +142,32 @@ async def test_a_restart_resumes_an_llm_job_from_its_adapter(tmp_path, threads_c
         assert steps == [1, 2, 3, 4]
 
 
+async def test_auto_epochs_stop_on_the_validation_loss_and_keep_the_best_adapter(tmp_path, threads_csv):
+    """With n_epochs auto, each epoch ends with the whole validation file's loss; a step size far too large
+    makes it rise after the first epoch, so the job stops there and the first epoch's adapter is kept."""
+    from core.backend.transformer import TRAINER_STATE, read_trainer_state
+
+    pairs = real_reviews(threads_csv, 26)
+    train = write_chat(tmp_path / "train.jsonl", free_text(pairs[:16]))
+    valid = write_chat(tmp_path / "valid.jsonl", free_text(pairs[16:26]))
+    async with EmbeddedBackend(tmp_path / "b", lease=5.0) as backend:
+        client = backend.client()
+        job = await _job(client, train, "smollm2-135m", {"batch_size": 8, "learning_rate_multiplier": 100}, valid)
+        done = await wait_for(client, job.id, timeout=400)
+        assert done.status == "succeeded", done.error
+        messages = [e.message for e in await all_events(client, job.id)]
+        assert any("early stopping on the validation loss at each epoch end" in m for m in messages)
+        kept = [m for m in messages if m.startswith(("Early stopping after epoch", "Validation loss was lowest"))]
+        assert len(kept) == 1, messages
+        checkpoints = backend.app.state.backend.store.list_checkpoints(job.id)
+        state = read_trainer_state(Path(checkpoints[0][1]) / TRAINER_STATE, "cpu")   # the record travels
+        assert state is not None and state.record["best_epoch"] >= 1 and state.best
+        assert state.optimizer["state"]   # and AdamW's moments, for a resume
+        if kept[0].startswith("Early stopping"):
+            assert f"of epoch {state.record['best_epoch']} is kept" in kept[0]
+            assert len(checkpoints) < 3   # the third epoch never ran
+
+
 async def test_a_classifier_given_free_text_names_the_llm_choice(tmp_path, threads_csv):
     pairs = real_reviews(threads_csv, 60)
     train = write_chat(tmp_path / "train.jsonl", [(t, f"answer number {i}") for i, (t, _) in enumerate(pairs)])
