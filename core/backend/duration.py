@@ -5,6 +5,9 @@ core.backend.llm); the linear model trains in seconds and has none."""
 
 from __future__ import annotations
 
+import statistics
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 
@@ -39,3 +42,22 @@ def _clock(seconds: float) -> str:
     if minutes < 90:
         return f"{round(minutes)} min"
     return f"{minutes / 60:.1f} h"
+
+
+def step_seconds(train: Callable[..., object], steps: int, check: Callable[[], None]) -> float:
+    """The seconds one optimiser step takes: ``train(on_step=...)`` runs the job's own steps until ``steps``
+    of them (one more than CALIBRATION_STEPS where the job has them) were timed, and the first is left out:
+    it pays for allocations and kernel choice, the rest are what the job will see."""
+    times: list[float] = []
+    last = time.perf_counter()
+
+    def on_step(metrics, reported) -> bool:
+        nonlocal last
+        now = time.perf_counter()
+        times.append(now - last)
+        last = now
+        check()
+        return len(times) < steps
+
+    train(on_step=on_step)
+    return statistics.median(times[1:] if len(times) > 1 else times)

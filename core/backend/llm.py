@@ -552,28 +552,16 @@ def estimate_duration(model_id: str, train_examples: Sequence, valid_examples: S
                       seed: int = 0, check: Callable[[], None] = lambda: None):
     """Time a few real optimiser steps of the job (its batches, lengths and device) on a throwaway adapter,
     then scale by its steps and its validation batches (a forward pass each, about a third of a step)."""
-    from core.backend.duration import CALIBRATION_STEPS, DurationEstimate
+    from core.backend.duration import CALIBRATION_STEPS, DurationEstimate, step_seconds
 
     trainer = LLMTrainer(model_id, train_examples, valid_examples, requested, seed)
     started = time.perf_counter()
     trainer.setup(lambda message: None, check)
     setup = time.perf_counter() - started
-    times: list[float] = []
-    calibrate = min(CALIBRATION_STEPS + 1, trainer.steps_per_epoch)
-    last = [time.perf_counter()]
-
-    def on_step(metrics, reported) -> bool:
-        now = time.perf_counter()
-        times.append(now - last[0])
-        last[0] = now
-        check()
-        return len(times) < calibrate
-
     valid, trainer.valid_encoded = trainer.valid_encoded, []   # no validation while timing
     stopping, trainer.early_stopping = trainer.early_stopping, False
-    trainer.train(on_step=on_step)
+    step = step_seconds(trainer.train, min(CALIBRATION_STEPS + 1, trainer.steps_per_epoch), check)
     trainer.valid_encoded, trainer.early_stopping = valid, stopping
-    step = float(np.median(times[1:] if len(times) > 1 else times))   # the first step pays for allocations
     # a forward pass of a batch costs about a third of a training step: the validation batches while it
     # trains, and with early stopping the whole validation file at each epoch's end
     batches = math.ceil(trainer.total_steps / VALID_EVERY) if valid else 0

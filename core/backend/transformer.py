@@ -24,7 +24,7 @@ import numpy as np
 
 from core.backend.devices import DEFAULT as DEFAULT_DEVICES
 from core.backend.distributed import SOLO, Group, Rank, Recipe
-from core.backend.duration import CALIBRATION_STEPS, DurationEstimate
+from core.backend.duration import CALIBRATION_STEPS, DurationEstimate, step_seconds
 from core.backend.training import (MAX_REPORTED_STEPS, Note, OnEpochEnd, OnStep, StepMetrics, TrainingDataError,
                                    label_order)
 
@@ -913,24 +913,10 @@ def estimate_duration(model_id: str, train_examples: Sequence, valid_examples: S
     started = time.perf_counter()
     trainer.setup(lambda message: None, check)
     setup = time.perf_counter() - started
-    times: list[float] = []
-    batches = trainer.batches(0)
-    calibrate = min(CALIBRATION_STEPS + 1, len(batches))
-    last = [time.perf_counter()]
-
-    def on_step(metrics, reported) -> bool:
-        now = time.perf_counter()
-        times.append(now - last[0])
-        last[0] = now
-        check()
-        return len(times) < calibrate
-
     saved = trainer.early_stopping, trainer.class_weight
     trainer.early_stopping, trainer.class_weight = False, "none"   # no looks, no final pass while timing
-    trainer.train(on_step=on_step)
+    step = step_seconds(trainer.train, min(CALIBRATION_STEPS + 1, len(trainer.batches(0))), check)
     trainer.early_stopping, trainer.class_weight = saved
-    # the first step pays for allocations and kernel choice; the rest are what the job will see
-    step = float(np.median(times[1:] if len(times) > 1 else times))
     sample = [trainer.valid_ids[i] for i in trainer.eval_rows[:64]]
     look = 0.0
     if sample:
