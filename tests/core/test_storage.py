@@ -9,7 +9,6 @@ import shlex
 import shutil
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import orjson
@@ -90,20 +89,13 @@ def test_a_full_disk_on_the_server_is_a_clear_error_the_sdk_does_not_retry(tmp_p
     import httpx2
     import openai
 
-    from tests.fixtures.backend import free_port
+    from tests.fixtures.backend import free_port, wait_serving
 
     data, port = tmp_path / "data", free_port()
     server = in_namespace({data: "size=2m"}, startune("serve", "--port", port, "--data-dir", data / "backend"),
                           popen=True)
     try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                httpx2.get(f"http://127.0.0.1:{port}/v1/models", timeout=1)
-                break
-            except httpx2.TransportError:
-                assert server.poll() is None and time.monotonic() < deadline, server.stderr.read()[-2000:]
-                time.sleep(0.1)
+        wait_serving(port, server)
         sent = []
         http = httpx2.Client(event_hooks={"request": [sent.append]})
         client = openai.OpenAI(api_key="x", base_url=f"http://127.0.0.1:{port}/v1", max_retries=3, http_client=http)

@@ -10,11 +10,9 @@ import sys
 import time
 from pathlib import Path
 
-import httpx2
-import pytest
 
 from core.backend import leftovers
-from tests.fixtures.backend import ServerThread, free_port
+from tests.fixtures.backend import ServerThread, free_port, wait_serving
 
 REPO = Path(__file__).resolve().parents[3]
 KILLED_IN_A_CHECKPOINT = """
@@ -51,14 +49,7 @@ def _kill_during_upload(data: Path, tmp_path: Path) -> Path:
                               cwd=REPO, env=os.environ | {"PYTHONPATH": str(REPO)}, stdout=subprocess.DEVNULL,
                               stderr=subprocess.DEVNULL)
     try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                httpx2.get(f"http://127.0.0.1:{port}/v1/models", timeout=1)
-                break
-            except httpx2.TransportError:
-                assert time.monotonic() < deadline, "startune serve did not start"
-                time.sleep(0.1)
+        wait_serving(port, server)
         big = tmp_path / "big.jsonl"
         with big.open("wb") as f:
             f.truncate(120 * 2**20)
