@@ -57,7 +57,7 @@ def effect(data: Path, seed: int) -> dict:
 
     from core.backend.linear import LinearTrainer
     from core.data.audit import _rank, _suggested, out_of_fold_proba
-    from core.data.formats import read_examples
+    from core.records.formats import read_examples
     from core.data.pipeline import PrepareOptions, prepare
     from core.evaluate.metrics import compute_metrics
 

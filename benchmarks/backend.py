@@ -44,7 +44,7 @@ def build(rows: int, tmp: Path) -> Path:
 
 def direct(train: Path, hp: dict) -> tuple[float, int]:
     from core.backend.linear import LinearTrainer
-    from core.data.formats import read_examples
+    from core.records.formats import read_examples
 
     start = time.perf_counter()
     examples = list(read_examples(train))

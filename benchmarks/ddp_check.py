@@ -52,7 +52,7 @@ def main() -> None:
 
     import torch
 
-    from core.data.formats import Example
+    from core.records.formats import Example
     from tests.core.backend.test_transformer import toy_examples, write_tiny_bert
     from tests.core.backend.test_transformer_jobs import real_reviews
 

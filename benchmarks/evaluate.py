@@ -52,7 +52,7 @@ async def bare(client, model: str, examples, concurrency: int) -> float:
 async def main_async(n: int, concurrency: int) -> None:
     from core.backend.embedded import EmbeddedBackend
     from core.backend.faults import FaultConfig
-    from core.data.formats import read_examples
+    from core.records.formats import read_examples
     from core.data.pipeline import PrepareOptions, prepare
     from core.evaluate.runner import EvalOptions, evaluate
     from core.registry.db import Registry
@@ -188,7 +188,7 @@ sys.path.insert(0, {str(REPO)!r})
 from pathlib import Path
 import orjson
 from core.backend.embedded import EmbeddedBackend
-from core.data.formats import read_examples
+from core.records.formats import read_examples
 from core.paths import local_backend_dir
 async def main():
     texts = [e.text for e in read_examples(Path({str(build / "train.jsonl")!r}))][:{n}]

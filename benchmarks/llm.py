@@ -36,7 +36,7 @@ def role_plain(train: Path, n: int, batch: int) -> dict:
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     from core.backend.llm import LORA_ALPHA, LORA_DROPOUT, LORA_RANK, LORA_TARGETS, smollm_file
-    from core.data.formats import read_examples
+    from core.records.formats import read_examples
 
     examples = list(read_examples(train))[:n]
     path = smollm_file()
@@ -86,7 +86,7 @@ async def jobs(build, data_dir: Path, epochs: int) -> list[dict]:
             estimate = None
             if model != "startune-local":   # what `startune launch` would print before this job
                 from core.backend.llm import estimate_duration
-                from core.data.formats import read_examples
+                from core.records.formats import read_examples
 
                 estimate = estimate_duration(model, list(read_examples(build.files["train"])),
                                              list(read_examples(build.files["val"])), hp, seed=1).seconds

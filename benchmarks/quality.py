@@ -47,7 +47,7 @@ def baseline(build: Path) -> None:
     from sklearn.linear_model import LogisticRegression
     from sklearn.metrics import accuracy_score, f1_score
 
-    from core.data.formats import read_examples
+    from core.records.formats import read_examples
 
     def load(name):
         examples = list(read_examples(build / f"{name}.jsonl"))

@@ -42,7 +42,7 @@ BATCH, LR_MULTIPLIER = 16, 1.0
 def role_ours(train: Path, test: Path, n: int, epochs: int, grouped: bool = True) -> dict:
     from core.backend import transformer
     from core.backend.transformer import MINILM, TransformerTrainer
-    from core.data.formats import read_examples
+    from core.records.formats import read_examples
 
     if not grouped:   # batches as random as the plain loop's: what the loop itself costs, padding aside
         transformer.GROUP_BATCHES = 1
@@ -68,7 +68,7 @@ def role_plain(train: Path, test: Path, n: int, epochs: int) -> dict:
     from transformers.utils import logging
 
     from core.backend.transformer import BASE_LEARNING_RATE, MAX_LENGTH, minilm_folder
-    from core.data.formats import read_examples
+    from core.records.formats import read_examples
 
     logging.set_verbosity_error()
     logging.disable_progress_bar()
@@ -138,7 +138,7 @@ async def accuracy(build, epochs: int, data_dir: Path) -> list[dict]:
         train = await client.files.create(file=build.files["train"], purpose="fine-tune")
         val = await client.files.create(file=build.files["val"], purpose="fine-tune")
         from core.backend.transformer import estimate_duration
-        from core.data.formats import read_examples
+        from core.records.formats import read_examples
 
         runs = [("startune-local", {}), ("minilm-l6", {})]     # both at defaults: "auto" decides
         if epochs:

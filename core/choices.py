@@ -18,6 +18,7 @@ DEFAULT_FORMAT: Format = "chat"
 DEFAULT_SEED = 42
 DEFAULT_SEPARATOR = "\n\n###\n\n"
 DEFAULT_LABELS = "1-5"
+MAX_LABELS = 50   # distinct labels a dataset may map onto: the local classifiers' class limit too
 DEFAULT_FRACTIONS = "0.6,0.2,0.2"
 Engine = Literal["auto", "memory", "duckdb"]
 ENGINES: tuple[Engine, ...] = ("auto", "memory", "duckdb")   # core/data/outofcore.py: which one when
@@ -32,6 +33,10 @@ CLASS_WEIGHTS = ("auto", "none", "balanced")           # the local backend's own
 OBJECTIVES = ("macro_f1", "accuracy", "mae")
 DEFAULT_OBJECTIVE = "macro_f1"
 TRAINING_TYPES = ("Standard", "GlobalStandard", "Developer")  # Azure OpenAI's trainingType
+# The local backend's built-in base models, by id: here so that validation (below the backend) can tell a
+# local model, which trains free, from an OpenAI one; core.backend.base_models says how each one trains.
+LOCAL_BASE_MODEL = "startune-local"
+LOCAL_BASE_MODELS = (LOCAL_BASE_MODEL, "minilm-l6", "smollm2-135m")
 
 
 def escaped(text: str) -> str:

@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import datetime
+
 
 def backend_kind(run: dict) -> str:
     """The kind of backend a run ran on (local, openai, azure, compatible), from its registry key."""
@@ -37,7 +42,7 @@ def fmt_duration(seconds: float | None) -> str:
     return f"{hours}h{minutes:02d}m" if hours else f"{minutes}m{secs:02d}s"
 
 
-def today_of(clock) -> "dt.date":
+def today_of(clock) -> datetime.date:
     """The day of the app's clock (epoch seconds, injectable so tests fix the days left)."""
     import datetime as dt
 

@@ -1,4 +1,4 @@
 """startune's local backend: an OpenAI-compatible fine-tuning server that really trains a small model."""
 
-LOCAL_BASE_MODEL = "startune-local"
+from core.choices import LOCAL_BASE_MODEL  # noqa: F401  (imported from here by most of core)
 LOCAL_ORG = "local"

@@ -21,6 +21,7 @@ from starlette.routing import Match, Route
 
 from core.backend import LOCAL_BASE_MODEL, LOCAL_ORG, base_models
 from core.backend.errors import ApiError, bad_request, error_response, not_found
+from core.backend.paging import limit_param, order_param, page_of
 from core.backend.batches import ROUTES as BATCH_ROUTES, BatchWorker
 from core.backend.faults import DroppedConnection, FaultConfig, FaultMiddleware
 from core.backend.guards import AuthMiddleware, BodyLimitMiddleware, RequestIdMiddleware, SlowBodyMiddleware
@@ -87,35 +88,6 @@ async def _json(request: Request) -> dict:
     if not isinstance(body, dict):
         raise bad_request("The request body must be a JSON object.")
     return body
-
-
-def _limit(request: Request, default: int, maximum: int = 10_000, *, strict: bool = False) -> int:
-    """The ``limit`` query parameter: at least 1; above ``maximum`` it is an error only where OpenAI documents
-    the bound (``strict``), elsewhere a page is simply capped."""
-    raw = request.query_params.get("limit")
-    if raw is None:
-        return default
-    try:
-        value = int(raw)
-    except ValueError:
-        raise bad_request(f"Invalid limit: {raw!r}", param="limit") from None
-    if value < 1 or strict and value > maximum:
-        raise bad_request(f"limit must be between 1 and {maximum}", param="limit")
-    return min(value, maximum)
-
-
-def _order(request: Request) -> str:
-    order = request.query_params.get("order", "desc")
-    if order not in ("asc", "desc"):
-        raise bad_request(f"Invalid order: {order!r}. Expected 'asc' or 'desc'.", param="order")
-    return order
-
-
-def _page(items: list, limit: int) -> dict:
-    # the spec types first_id/last_id as strings: an empty page has empty ones, not nulls
-    page = items[:limit]
-    return {"object": "list", "data": page, "first_id": page[0]["id"] if page else "",
-            "last_id": page[-1]["id"] if page else "", "has_more": len(items) > limit}
 
 
 def _backend(request: Request) -> Backend:
@@ -208,13 +180,13 @@ def _expires_after(form) -> int | None:
 async def list_files(request: Request) -> Response:
     b = _backend(request)
     files = b.store.list_files(request.query_params.get("purpose"))
-    if _order(request) == "asc":
+    if order_param(request) == "asc":
         files.reverse()
     after = request.query_params.get("after")
     if after:
         ids = [f["id"] for f in files]
         files = files[ids.index(after) + 1:] if after in ids else []
-    return JSONResponse(_page(files, _limit(request, 10_000, strict=True)))
+    return JSONResponse(page_of(files, limit_param(request, 10_000, strict=True)))
 
 
 def _file(b: Backend, file_id: str) -> dict:
@@ -303,7 +275,7 @@ async def list_jobs(request: Request) -> Response:
     if after:
         ids = [j["id"] for j in jobs]
         jobs = jobs[ids.index(after) + 1:] if after in ids else []
-    limit = _limit(request, 20)
+    limit = limit_param(request, 20)
     return JSONResponse({"object": "list", "data": [_public(j) for j in jobs[:limit]], "has_more": len(jobs) > limit})
 
 
@@ -355,7 +327,7 @@ async def job_events(request: Request) -> Response:
     b = _backend(request)
     job_id = request.path_params["job_id"]
     _job(b, job_id)
-    listed = b.store.list_events(job_id, request.query_params.get("after"), _limit(request, 20, 1000))
+    listed = b.store.list_events(job_id, request.query_params.get("after"), limit_param(request, 20, 1000))
     if listed is None:
         raise not_found(f"No event {request.query_params.get('after')} in job {job_id}", param="after")
     events, has_more = listed
@@ -371,7 +343,7 @@ async def job_checkpoints(request: Request) -> Response:
     if after:
         ids = [c["id"] for c in items]
         items = items[ids.index(after) + 1:] if after in ids else []
-    return JSONResponse(_page(items, _limit(request, 10, 100)))
+    return JSONResponse(page_of(items, limit_param(request, 10, 100)))
 
 
 # -- models and completions -------------------------------------------------------------------

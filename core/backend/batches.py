@@ -140,15 +140,16 @@ class _PrescoredModels:
 
 def _texts_of(endpoint: str, body: dict) -> list[str]:
     """The texts a request's answer is scored from, or [] when the request is invalid (its own call says why)."""
-    from core.backend.inference import _decode, _message_texts
+    from core.backend.inference import _decode
+    from core.backend.requests import message_texts
     from core.backend.limits import check_context
     from core.backend.requests import check_chat_request, check_completion_request
-    from core.data.formats import DEFAULT_SEPARATOR
+    from core.records.formats import DEFAULT_SEPARATOR
 
     try:
         if endpoint == "/v1/chat/completions":
             text = check_chat_request(body)
-            check_context(_message_texts(body["messages"]), "messages", "messages")
+            check_context(message_texts(body["messages"]), "messages", "messages")
             return [text]
         prompts = check_completion_request(body, _decode)
         check_context(prompts, "prompt", "prompt")
@@ -190,7 +191,7 @@ def answer_many(models, endpoint: str, bodies: list[dict]) -> list[tuple[int, di
 
 # -- reading the input file -------------------------------------------------------------------------
 def _lines(f, path: Path, error):
-    from core.data.jsonl import MAX_LINE, iter_lines
+    from core.records.jsonl import MAX_LINE, iter_lines
     from core.errors import DataError
 
     lines = iter_lines(f, path)
@@ -530,7 +531,7 @@ async def cancel_batch(request: Request) -> Response:
 
 
 async def list_batches(request: Request) -> Response:
-    from core.backend.app import _limit, _page
+    from core.backend.paging import limit_param, page_of
 
     _, worker = _state(request)
     items = await run_in_threadpool(worker.batches.list)
@@ -538,7 +539,7 @@ async def list_batches(request: Request) -> Response:
     if after:
         ids = [b["id"] for b in items]
         items = items[ids.index(after) + 1:] if after in ids else []
-    return JSONResponse(_page([public(b) for b in items], _limit(request, 20, 100, strict=True)))
+    return JSONResponse(page_of([public(b) for b in items], limit_param(request, 20, 100, strict=True)))
 
 
 ROUTES = [

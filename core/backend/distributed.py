@@ -102,6 +102,7 @@ class Rank:
 class Recipe:
     """What a rank needs to rebuild rank 0's trainer: the job's inputs and the choices already made."""
 
+    trainer: type              # the trainer class (pickled by name): given, so this module needs no trainer
     model_id: str
     train_examples: list
     valid_examples: list
@@ -239,14 +240,12 @@ def _worker(index: int, port: int, world: int, recipe: Recipe) -> None:
     import torch
     import torch.distributed as dist
 
-    from core.backend.transformer import TransformerTrainer
-
     rank = index + 1
     torch.set_num_threads(recipe.threads)
     store = dist.TCPStore("127.0.0.1", port, world, is_master=False,
                           timeout=datetime.timedelta(seconds=READY_TIMEOUT))
     device = rank_device(recipe.device_type, rank)
-    trainer = TransformerTrainer(recipe.model_id, recipe.train_examples, recipe.valid_examples,
+    trainer = recipe.trainer(recipe.model_id, recipe.train_examples, recipe.valid_examples,
                                  recipe.requested, recipe.seed)
     trainer.parallel = Rank(rank, world, backend_for(recipe.device_type), device)
     trainer.setup(lambda message: None, lambda: None, recipe.decided)

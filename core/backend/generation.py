@@ -114,10 +114,10 @@ def _screen(texts: list[str], what: str, param: str) -> None:
 
 
 def chat_generation(model, body: dict) -> dict:
-    from core.backend.inference import _message_texts
+    from core.backend.requests import message_texts
 
     params = _params(body, "max_completion_tokens")
-    _screen(_message_texts(body["messages"]), "messages", "messages")
+    _screen(message_texts(body["messages"]), "messages", "messages")
     messages = [{"role": "system" if m.get("role") == "developer" else m.get("role"), "content": m.get("content")}
                 for m in body["messages"] if isinstance(m, dict) and isinstance(m.get("content"), str)]
     prompt = model.prompt_ids(messages)

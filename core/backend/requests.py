@@ -280,3 +280,15 @@ def check_completion_request(body: dict, decode) -> list[str]:
             return [decode(p) for p in prompt]
     raise bad_request("Invalid 'prompt': a string, a list of strings, a list of tokens or a list of token lists.",
                       param="prompt")
+
+
+def message_texts(messages: list) -> list[str]:
+    """The text parts of chat messages, strings or content parts alike, in order."""
+    texts = []
+    for m in messages:
+        content = m.get("content") if isinstance(m, dict) else None
+        if isinstance(content, str):
+            texts.append(content)
+        elif isinstance(content, list):
+            texts.extend(p["text"] for p in content if isinstance(p, dict) and isinstance(p.get("text"), str))
+    return texts

@@ -206,7 +206,7 @@ class JobRunner:
         self._finish(job, trainer, model, trained_tokens)
 
     def _validate(self, job: dict):
-        from core.data.formats import read_examples
+        from core.records.formats import read_examples
         from core.errors import DataError
         from core.validation.validate import validate_file
 
@@ -247,7 +247,7 @@ class JobRunner:
         return loaded[0], loaded[1]
 
     def _load(self, job: dict):
-        from core.data.formats import read_examples
+        from core.records.formats import read_examples
 
         train = list(read_examples(self.store.file_path(job["training_file"])))
         valid = list(read_examples(self.store.file_path(job["validation_file"]))) if job.get("validation_file") else []

@@ -15,7 +15,7 @@ from typing import Protocol
 
 import numpy as np
 
-from core.data.labels import MAX_LABELS
+from core.choices import MAX_LABELS
 
 MAX_CLASSES = MAX_LABELS    # more distinct answers than this is free-form text, not labels
 MAX_REPORTED_STEPS = 1000   # metrics events per job, at most (the last step is always reported)

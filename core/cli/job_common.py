@@ -60,6 +60,8 @@ def print_estimate(err, estimate) -> None:
     duration = estimate.describe_duration()
     if duration:
         err.print(duration, soft_wrap=True, markup=False, emoji=False)
+    for line in estimate.advice:
+        err.print(f"warning: {line}", style="yellow", soft_wrap=True, markup=False, emoji=False)
 
 
 def run_async(fn):

@@ -139,9 +139,8 @@ def prepare_cmd(dataset: str, out_dir: Path, model, engine, count_tokens, correc
     from core.memory import return_freed_memory
 
     return_freed_memory()
-    from core.data.outofcore import choose_engine
-    from core.data.pipeline import prepare
-    from core.validation.validate import drop_default_system_warning
+    from core.jobs.build import build
+    from core.registry.db import Registry
 
     options = build_options(**kw)
     if count_tokens is None:
@@ -152,23 +151,11 @@ def prepare_cmd(dataset: str, out_dir: Path, model, engine, count_tokens, correc
             count_tokens = tokens_matter(resolve_backend(), model)
         except ConfigError:  # a broken backend setting is the launch's to report; count, to be safe
             count_tokens = True
-    extra = {}
-    if choose_engine(engine, dataset) == "duckdb":
-        if corrections is not None:
-            from core.errors import ConfigError
-
-            raise ConfigError("--corrections: the duckdb engine does not apply corrections yet",
-                              hint="use --engine memory")
-        from core.data.outofcore import prepare_duckdb as prepare
-    elif corrections is not None:
-        extra["corrections"] = corrections
     with progress_bar(not as_json) as progress:
         # validated as written (exact token counts from memory), not by reading the files back
-        result = prepare(dataset, out_dir, options, progress=progress, validate=True, model=model,
-                         count_tokens=count_tokens, **extra)
-        reports = result.validation
-    for report in reports.values():
-        drop_default_system_warning(report, options.system_prompt)
+        built = build(dataset, out_dir, options, engine=engine, model=model, count_tokens=count_tokens,
+                      corrections=corrections, registry=Registry(), progress=progress)
+        result, reports = built.result, built.validation
     warn_about_build(stderr_console(), result.manifest)
     if corrections is None:
         from core.data.corrections import load_for
@@ -195,6 +182,6 @@ def prepare_cmd(dataset: str, out_dir: Path, model, engine, count_tokens, correc
         # validation files are not billed, so only train gets a price
         render_validation(console, report, title=f"{name}.jsonl", show_cost=name == "train")
     if options.format == "completion":
-        from core.data.formats import COMPLETION_FORMAT_NOTE
+        from core.records.formats import COMPLETION_FORMAT_NOTE
 
         stderr_console().print(f"[yellow]note:[/] {plain(COMPLETION_FORMAT_NOTE)}")

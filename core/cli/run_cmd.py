@@ -38,8 +38,8 @@ from core.cli.prepare_cmds import build_options, dataset_options, prepare_option
 @run_async
 async def run_cmd(dataset: str, out_dir: Path | None, backend_kind, base_url, pace, as_json, **kw) -> None:
     """The whole job on DATASET: build the JSONL, launch a fine-tune, follow it, fetch its results."""
-    from core.data.pipeline import prepare
     from core.jobs.backends import open_client, resolve_backend
+    from core.jobs.build import reuse_or_build
     from core.jobs.results import download_and_record
     from core.launch_options import check_for_backend
     from core.paths import runs_dir
@@ -54,27 +54,23 @@ async def run_cmd(dataset: str, out_dir: Path | None, backend_kind, base_url, pa
     check_for_backend(launch_opts, choice)
     registry = Registry()
     err = stderr_console()
-    build = None
-    reused = find_identical_build(dataset, options) if out_dir is None else None
-    if reused is not None:
-        from core.jobs.launch import read_manifest
-
-        out_dir, manifest = reused, read_manifest(reused)
+    default_dir = runs_dir() / "builds" / f"{Path(dataset).stem}-{time.strftime('%Y%m%d-%H%M%S')}"
+    with progress_bar(not as_json) as progress:
+        # tokens counted as the files are written: the launch, which follows at once, prices and checks
+        # the build from its manifest instead of reading train.jsonl again
+        built = reuse_or_build(dataset, out_dir, options, default_dir=default_dir, registry=registry,
+                               progress=progress)
+    out_dir, manifest, reused = built.out_dir, built.manifest, built.reused
+    if reused:
         err.print(f"reusing the identical build {plain(out_dir)}", soft_wrap=True)
-    else:
-        out_dir = out_dir or runs_dir() / "builds" / f"{Path(dataset).stem}-{time.strftime('%Y%m%d-%H%M%S')}"
-        with progress_bar(not as_json) as progress:
-            # tokens counted as the files are written: the launch prices from the manifest, not a re-read
-            build = prepare(dataset, out_dir, options, progress=progress, validate=True)
-        manifest = build.manifest
     counts = {k: v["examples"] for k, v in manifest["splits"].items()}
     err.print(f"built {plain(out_dir)}: " + ", ".join(f"{plain(k)} {v:,}" for k, v in counts.items()), soft_wrap=True)
-    if build is not None:
+    if not reused:
         from core.cli.prepare_cmds import warn_about_build
 
         warn_about_build(err, manifest)
     async with open_client(choice, train=True, pace=pace) as client:
-        left = await unfinished_run(client, registry, choice, out_dir, launch_opts) if reused is not None else None
+        left = await unfinished_run(client, registry, choice, out_dir, launch_opts) if reused else None
         if left is not None:
             run_id, job = left
             err.print(f"continuing job {plain(job['id'])} (run {plain(run_id)}), left unfinished on this build; "
@@ -103,41 +99,6 @@ async def run_cmd(dataset: str, out_dir: Path | None, backend_kind, base_url, pa
 
     render_results(console, final, table, [])
     console.print(f"next: startune evaluate {plain(final['fine_tuned_model'])} --data {plain(out_dir / 'test.jsonl')}", soft_wrap=True)
-
-
-def find_identical_build(dataset: str, options) -> Path | None:
-    """A build under startune's runs folder made from the same bytes with the same options, whose
-    files still match its manifest: a rerun (say after Ctrl-C) reuses it instead of building again."""
-    import orjson
-
-    from core.errors import StartuneError
-    from core.jobs.launch import verify_build
-    from core.paths import runs_dir
-
-    path = Path(dataset).expanduser()
-    builds = runs_dir() / "builds"
-    if not path.is_file() or not builds.is_dir():
-        return None
-    from core.data.load import file_fingerprint
-
-    wanted = orjson.loads(orjson.dumps(options.to_dict()))
-    fingerprint = None
-    for manifest_path in sorted(builds.glob("*/manifest.json"), reverse=True):  # newest first
-        try:
-            manifest = orjson.loads(manifest_path.read_bytes())
-        except orjson.JSONDecodeError:
-            continue
-        if manifest.get("options") != wanted:
-            continue
-        fingerprint = fingerprint or file_fingerprint(path)
-        if (manifest.get("input") or {}).get("fingerprint") != fingerprint:
-            continue
-        try:
-            verify_build(manifest_path.parent, manifest)
-        except StartuneError:
-            continue
-        return manifest_path.parent
-    return None
 
 
 async def unfinished_run(client, registry, choice, build_dir: Path, options) -> tuple[str, dict] | None:

@@ -6,6 +6,8 @@ import re
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from core.choices import MAX_LABELS
+
 if TYPE_CHECKING:
     import pandas as pd
 
@@ -19,7 +21,6 @@ MISSING, NON_NUMERIC, NON_INTEGER, OUT_OF_RANGE, UNKNOWN = (
 )
 
 _INT_RE = re.compile(r"^-?\d+$")
-MAX_LABELS = 50   # the local trainers' class limit (core.backend.training.MAX_CLASSES is this)
 
 
 @dataclass(frozen=True)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -67,15 +66,9 @@ def detect_columns(columns: Sequence[str]) -> tuple[str | None, str | None]:
 
 
 def file_fingerprint(path: Path, progress: ProgressFn = null_progress) -> str:
-    digest = hashlib.sha256()
-    total = path.stat().st_size
-    done = 0
-    with path.open("rb") as fh:
-        while chunk := fh.read(1 << 22):
-            digest.update(chunk)
-            done += len(chunk)
-            progress("fingerprint", done, total)
-    return "sha256:" + digest.hexdigest()
+    from core.digest import sha256_file
+
+    return "sha256:" + sha256_file(path, progress)
 
 
 def _looks_like_hf_name(source: str) -> bool:
@@ -193,7 +186,7 @@ def _read_json(path: Path, lines: bool) -> pd.DataFrame:
 
     records: list = []
     if lines:
-        from core.data.jsonl import iter_jsonl
+        from core.records.jsonl import iter_jsonl
 
         for number, obj in iter_jsonl(path):
             if not isinstance(obj, dict):

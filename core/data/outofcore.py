@@ -34,7 +34,7 @@ import numpy as np
 
 from core.choices import ENGINES
 from core.data.clean import CleanReport
-from core.data.jsonl import MAX_LINE
+from core.records.jsonl import MAX_LINE
 from core.data.split import SPLITS
 from core.errors import ConfigError, DataError
 from core.progress import ProgressFn, null_progress
@@ -697,9 +697,6 @@ def prepare_duckdb(
         manifest["engine"] = "duckdb"
         record_notices(manifest, None, options.labels)
         if validate:
-            manifest["tokens"] = tokens_note(counting)
-        write_file(work / MANIFEST, manifest_bytes(manifest))
-        if validate:
             from core.validation.validate import validate_built
 
             for name, frame in frames.items():
@@ -712,4 +709,10 @@ def prepare_duckdb(
                     system_prompt=options.system_prompt, separator=options.separator, stop=options.stop,
                 )
                 progress("tokens", len(frame), len(frame))
+            manifest["tokens"] = tokens_note(counting)
+        if validation and counting:   # the launch prices from these, as from the memory engine's (one schema)
+            from core.data.pipeline import token_summary
+
+            manifest["validation"] = {name: token_summary(r, digests[name]) for name, r in validation.items()}
+        write_file(work / MANIFEST, manifest_bytes(manifest))
     return BuildResult(out, files, manifest, report, frames, validation)

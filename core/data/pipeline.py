@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 from core.choices import (CONFLICT_POLICIES, DEFAULT_CONFLICT_POLICY, DEFAULT_FORMAT, DEFAULT_ORDER, DEFAULT_SEED,
                           DEFAULT_SEPARATOR, FORMATS, ORDERS, ConflictPolicy, Format, Order)
 from core.data.clean import CleanReport, Texts, clean_keys, take_texts
-from core.data.formats import COMPLETION_FORMAT_NOTE
+from core.records.formats import COMPLETION_FORMAT_NOTE
 from core.data.labels import LabelSet
 from core.data.notices import DROP_WARN_SHARE, record_notices
 from core.data.load import LoadedDataset, load_dataset
@@ -248,7 +248,7 @@ def prepare(
             else:
                 validation = format_reports(files, splits, options, model) if validate else {}
             if validation and counting:  # a launch of this build prices it from these counts (core.jobs.estimate)
-                manifest["validation"] = {name: _token_summary(r, digests[name]) for name, r in validation.items()}
+                manifest["validation"] = {name: token_summary(r, digests[name]) for name, r in validation.items()}
             if validate:
                 manifest["tokens"] = tokens_note(counting)
             write_file(work / MANIFEST, manifest_bytes(manifest))
@@ -309,7 +309,7 @@ def format_reports(files: dict[str, Path], splits: dict, options: PrepareOptions
             for name, frame in splits.items() if len(frame)}
 
 
-def _token_summary(report, sha256: str) -> dict:
+def token_summary(report, sha256: str) -> dict:
     """What pricing a launch needs of a file's validation report, tied to the file's bytes."""
     return {"sha256": sha256, "model": report.model, "format": report.format, "ok": report.ok,
             "n_examples": report.n_examples, "billed_tokens_per_epoch": report.billed_tokens_per_epoch,

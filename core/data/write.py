@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 import orjson
 
 from core.atomic import atomic_open, write_bytes
-from core.data.formats import DEFAULT_SEPARATOR, chat_record, completion_record
+from core.records.formats import DEFAULT_SEPARATOR, chat_record, completion_record
 
 if TYPE_CHECKING:
     import pandas as pd

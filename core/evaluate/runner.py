@@ -4,18 +4,18 @@ limit, retries with Retry-After, and every answer stored as it arrives so a reru
 from __future__ import annotations
 
 import asyncio
-import hashlib
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import orjson
 
-from core.data.formats import DEFAULT_SEPARATOR, Example, read_examples
+from core.records.formats import DEFAULT_SEPARATOR, Example, read_examples
 from core.errors import DataError
 from core.evaluate.metrics import compute_metrics
 from core.evaluate.parse import label_probabilities, parse_label
 from core.evaluate.ratelimit import RateLimiter
 from core.progress import ProgressFn, null_progress
+from core.registry.db import eval_key_of
 
 MAX_TOKENS = 5
 
@@ -46,17 +46,13 @@ class EvalReport:
 
 
 def _sha(path: Path) -> str:
-    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+    from core.digest import sha256_file
+
+    return sha256_file(path)
 
 
 def eval_key(model: str, data_sha: str, options: EvalOptions) -> str:
     return eval_key_of(model, data_sha, options.key_part())
-
-
-def eval_key_of(model: str, data_sha: str, key_part: dict) -> str:
-    """The key of an evaluation's stored answers, from what the registry keeps of it (options as key_part)."""
-    blob = orjson.dumps({"model": model, "data": data_sha, **key_part}, option=orjson.OPT_SORT_KEYS)
-    return hashlib.sha256(blob).hexdigest()[:32]
 
 
 def load_examples(data: Path, limit: int | None) -> list[Example]:

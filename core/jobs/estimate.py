@@ -24,6 +24,7 @@ class LaunchEstimate:
     reused: bool = False             # the training file's token counts came from the build's manifest
     duration: object | None = None   # core.backend.duration.DurationEstimate for a local transformer or LLM job
     source: Path | None = None       # what was estimated: the build folder or file given
+    advice: tuple[str, ...] = ()     # what the user should know before confirming (too few examples for an LLM)
 
     def over_budget(self, max_cost: float | None) -> bool:
         return max_cost is not None and self.cost.usd is not None and self.cost.usd > max_cost
@@ -117,7 +118,7 @@ def estimate_launch(source: Path, options, model: str, *, validation_file: Path 
     """Check the files a launch of ``source`` uploads (a build folder against its manifest) and price the
     training file for ``model`` and the options' epochs; a file with format errors is one line. A build
     whose manifest carries the training file's token counts (same sha256) is not read again for them."""
-    from core.jobs.launch import launch_input
+    from core.jobs.inputs import launch_input
     from core.validation.cost import estimate_cost
     from core.validation.validate import validate_file
 
@@ -144,7 +145,19 @@ def estimate_launch(source: Path, options, model: str, *, validation_file: Path 
         n_valid = valid_report.n_examples
     duration = local_duration(model, inp, options, progress)
     return LaunchEstimate(inp, model, cost, n_examples, n_valid, auto[1] if auto else None, known is not None,
-                          duration, Path(source))
+                          duration, Path(source), advice_for(model, n_examples))
+
+
+def advice_for(model: str, n_examples: int) -> tuple[str, ...]:
+    from core.backend.base_models import find
+
+    base = find(model) if model else None
+    if base is None or base.kind != "llm":
+        return ()
+    from core.backend.llm import few_examples_advice
+
+    advice = few_examples_advice(model, n_examples)
+    return (advice,) if advice else ()
 
 
 def local_duration(model: str, inp, options, progress: ProgressFn = null_progress):
@@ -161,7 +174,7 @@ def local_duration(model: str, inp, options, progress: ProgressFn = null_progres
         from core.backend.llm import estimate_duration
     else:
         from core.backend.transformer import estimate_duration
-    from core.data.formats import read_examples
+    from core.records.formats import read_examples
 
     progress("calibrating training speed", 0, None)
     train = list(read_examples(inp.train))

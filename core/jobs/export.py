@@ -20,12 +20,11 @@ def _pretty(obj) -> bytes:
 
 def _examples(data: str, data_sha: str):
     """The evaluated examples, when the data file is still there with the same bytes; else None."""
-    import hashlib
-
-    from core.data.formats import read_examples
+    from core.digest import sha256_file
+    from core.records.formats import read_examples
 
     path = Path(data)
-    if not path.is_file() or hashlib.sha256(path.read_bytes()).hexdigest() != data_sha:
+    if not path.is_file() or sha256_file(path) != data_sha:
         return None
     return list(read_examples(path))
 
@@ -39,7 +38,7 @@ def export_run(registry, ref: str, out_dir: Path) -> dict:
     import shutil
 
     from core.atomic import atomic_open, write_bytes
-    from core.evaluate.runner import eval_key_of
+    from core.registry.db import eval_key_of
 
     run = registry.find_run(ref)
     if run is None:

@@ -24,14 +24,15 @@ class ResultTable:
     file_ids: list[str] = field(default_factory=list)
 
     def column(self, name: str) -> tuple[list[float], list[float]]:
-        pairs = [(r["step"], r[name]) for r in self.rows if r.get(name) is not None and r.get("step") is not None]
+        pairs = [(step, value) for r in self.rows
+                 if (value := r.get(name)) is not None and (step := r.get("step")) is not None]
         return [p[0] for p in pairs], [p[1] for p in pairs]
 
     @property
     def steps(self) -> int:
         """The job's step count: its last step (the last step is always reported, others may be
         thinned out), not the number of rows."""
-        return int(max((r["step"] for r in self.rows if r.get("step") is not None), default=0))
+        return int(max((step for r in self.rows if (step := r.get("step")) is not None), default=0))
 
     @property
     def end_window(self) -> int:

@@ -67,7 +67,7 @@ class MetricSeries:
         steps = sorted(self.times)
         last = steps[-1]
         # the first step stamped with a second is the one nearest that second's start: pace between two such
-        first_in = {}
+        first_in: dict[float, int] = {}
         for step in steps:
             first_in.setdefault(self.times[step], step)
         end = first_in[self.times[last]]

@@ -8,6 +8,7 @@ processes can share it.
 
 from __future__ import annotations
 
+import hashlib
 import sqlite3
 import time
 from collections.abc import Iterable
@@ -53,6 +54,13 @@ def content_key(event: dict) -> str:
     """What identifies an event when a server regenerates ids: its time, type and message."""
     return f"{event.get('created_at')}|{event.get('type') or 'message'}|{event.get('message')}"
 
+
+
+def eval_key_of(model: str, data_sha: str, key_part: dict) -> str:
+    """The key under which an evaluation's answers are stored, from what the registry keeps of it
+    (its options as ``key_part``): the same model, data and options find the same answers again."""
+    blob = orjson.dumps({"model": model, "data": data_sha, **key_part}, option=orjson.OPT_SORT_KEYS)
+    return hashlib.sha256(blob).hexdigest()[:32]
 
 class Registry:
     def __init__(self, path: Path | None = None) -> None:

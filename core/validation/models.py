@@ -87,10 +87,10 @@ def _table() -> dict[str, ModelInfo]:
 
 
 def _local_base(name: str) -> bool:
-    """One of the local backend's own base models (core.backend.base_models, the one list of them)."""
-    from core.backend.base_models import BASE_MODELS
+    """One of the local backend's own base models."""
+    from core.choices import LOCAL_BASE_MODELS
 
-    return name in BASE_MODELS
+    return name in LOCAL_BASE_MODELS
 
 
 def model_info(model: str) -> ModelInfo:

@@ -71,7 +71,7 @@ def _build_encoding(name: str) -> tiktoken.Encoding:
     enc = tiktoken.Encoding(**spec)
     # tiktoken keeps the Python dict of ranks only to pickle the encoding; its Rust core holds its
     # own copy. Dropping it saves ~28 MB of a prepare's peak memory (nothing here pickles encodings).
-    enc._mergeable_ranks = None
+    enc._mergeable_ranks = None  # type: ignore[assignment]
     return enc
 
 

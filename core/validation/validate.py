@@ -8,7 +8,7 @@ from pathlib import Path
 
 import orjson
 
-from core.data.jsonl import iter_lines
+from core.records.jsonl import iter_lines
 from core.errors import DataError
 from core.progress import ProgressFn, null_progress
 from core.validation.cost import CostEstimate, default_epochs, estimate_cost
@@ -31,6 +31,7 @@ ERROR_CODES = {
     "message_unrecognized_key": "a message has a key OpenAI does not accept",
     "unrecognized_role": "a message has a role OpenAI does not accept",
     "missing_content": "a message has empty or non-text content",
+    "invalid_weight": "an assistant message's weight is not 0 or 1",
     "example_missing_assistant_message": "example has no assistant message",
     "missing_prompt_or_completion": "example lacks 'prompt' or 'completion'",
     "unrecognized_key": "example has a key the format does not accept",
@@ -129,6 +130,10 @@ def _check_chat(obj: dict, line: int, out: _Collector) -> bool:
             or (isinstance(content, list) and not content)
         ):
             out.add("missing_content", line, param, param=f"{param}.content")
+            ok = False
+        # OpenAI trains on every assistant message; weight 0 leaves one out, and nothing else is a weight
+        if "weight" in message and (message["weight"] not in (0, 1) or isinstance(message["weight"], bool)):
+            out.add("invalid_weight", line, f"{param}: {message['weight']!r}", param=f"{param}.weight")
             ok = False
     if not any(isinstance(m, dict) and m.get("role") == "assistant" for m in messages):
         out.add("example_missing_assistant_message", line, param="messages")
@@ -253,7 +258,7 @@ def validate_built(
     import numpy as np
     import pandas as pd
 
-    from core.data.formats import chat_record, completion_record
+    from core.records.formats import chat_record, completion_record
     from core.validation.tokens import count_chat_tokens, count_completion_tokens, get_encoding
 
     codes, uniques = pd.factorize(pd.Series(labels).astype(object), sort=False)

@@ -135,7 +135,7 @@ async def test_launch_after_a_restart_offers_earlier_builds_newest_first(small_b
     registry = Registry(tmp_path / "r.sqlite3")
     older = tmp_path / "older"
     shutil.copytree(small_build, older)
-    from core.jobs.launch import read_manifest
+    from core.jobs.inputs import read_manifest
 
     registry.add_build(older, read_manifest(older))
     registry.add_build(small_build, read_manifest(small_build))

@@ -70,7 +70,6 @@ async def test_dataset_screen_pages_without_loading_rows_into_the_widget(sample_
         await wait_until(pilot, lambda: app.dataset is not None and "usable" in _text(app, "#dataset-summary"))
         table = app.screen.query_one("#preview", DataTable)
         await wait_until(pilot, lambda: table.row_count == table.size.height - 1)
-        page = table.row_count
         assert "3,017 rows" in _text(app, "#dataset-summary")
         await pilot.press("pagedown")
         # the page is read in a worker: wait for it rather than for a fixed time

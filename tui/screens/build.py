@@ -269,8 +269,8 @@ class BuildScreen(AppScreen):
 
     @work(thread=True, exclusive=True, group="build", exit_on_error=False)
     def _build(self, options, out_dir: Path) -> None:
-        from core.data.pipeline import prepare
         from core.errors import StartuneError
+        from core.jobs.build import build
         from core.validation.validate import cost_by_model, drop_default_system_warning
         from tui.errors import describe
 
@@ -283,8 +283,10 @@ class BuildScreen(AppScreen):
             # tokens matter only where training bills by them: a build for the local backend skips them;
             # otherwise they are counted as the files are written (only other tokenizers read train.jsonl again)
             billed = tokens_matter(self.app.session.choice)
-            result = prepare(self.app.dataset, out_dir, options, progress=progress, validate=True,
-                             count_tokens=billed, corrections=saved_corrections(self.app.dataset.source))
+            built = build(self.app.dataset, out_dir, options, count_tokens=billed,
+                          corrections=saved_corrections(self.app.dataset.source), registry=self.app.session.registry,
+                          progress=progress)
+            result = built.result
             if billed or "train" not in result.validation:
                 report, costs = cost_by_model(result.files["train"], progress=progress,
                                               known=result.validation.get("train"))
@@ -294,7 +296,6 @@ class BuildScreen(AppScreen):
         except StartuneError as exc:
             self.post_message(BuildFinished(error=describe(exc)))
             return
-        self.app.session.registry.add_build(out_dir, result.manifest)
         self.post_message(BuildFinished(result, report, costs))
 
     @on(BuildFinished)

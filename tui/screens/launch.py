@@ -288,6 +288,8 @@ class LaunchScreen(AppScreen):
         duration = estimate.describe_duration()
         if duration:
             extra += f"\n{escape(duration)}"
+        for line in estimate.advice:
+            extra += f"\n[yellow]{escape(line)}[/]"
         question = (f"Launch {source.name} on {choice.describe()}?\n\n{estimate.describe()}{extra}\n{budget}"
                     + ("\n\n[red]The estimate is above the budget: the launch will be refused.[/]"
                        if estimate.over_budget(options.max_cost) else ""))

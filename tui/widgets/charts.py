@@ -137,7 +137,6 @@ class SeriesChart(PlotextPlot):
         """Set the border title: the chart's title and a coloured key per series. When both do
         not fit, the keys only (True: the title then goes above the plot, on its own row)."""
         from rich.markup import escape
-        from rich.text import Text
 
         drawn = [name for name, (xs, _) in self.lines.items() if xs]
         if not drawn:
@@ -196,7 +195,6 @@ class BarChart(PlotextPlot):
         """Title and a key per group in the border title; keys only when both do not fit (True:
         the title then goes above the plot)."""
         from rich.markup import escape
-        from rich.text import Text
 
         title, inside = escape(self.title), False
         if len(self.groups) > 1:

@@ -61,7 +61,7 @@ def _bound_limits(doc: dict) -> None:
     """``limit`` parameters are bare integers in the spec; OpenAI rejects a limit below 1 (and, for files,
     above 10,000, as that parameter's description says)."""
     for path, item in doc["paths"].items():
-        for method, op in item.items():
+        for op in item.values():
             for param in op.get("parameters", []) if isinstance(op, dict) else ():
                 if param.get("name") == "limit" and param.get("in") == "query":
                     param["schema"] = {**param["schema"], "minimum": 1}

@@ -211,7 +211,7 @@ def test_early_stopping_on_rank_0_stops_every_rank_at_the_same_step(files):
     """Rank 0 alone looks at validation; its decision reaches rank 1 at the step it is made. 57 examples in
     batches of 8 end each epoch on a batch of one: rank 1's share is empty there and weighs nothing."""
     from core.backend.transformer import TransformerTrainer
-    from core.data.formats import read_examples
+    from core.records.formats import read_examples
 
     model, train, valid = files
     runs = []
@@ -222,7 +222,7 @@ def test_early_stopping_on_rank_0_stops_every_rank_at_the_same_step(files):
         trainer.devices = devices
         trainer.setup(lambda message: None, lambda: None)
         steps = []
-        trainer.train(on_step=lambda m, reported: steps.append((m.step, m.train_loss)) or True)
+        trainer.train(on_step=lambda m, reported, steps=steps: steps.append((m.step, m.train_loss)) or True)
         runs.append((steps, trainer.closing_notes))
     (one, one_notes), (two, two_notes) = runs
     assert one_notes[0].startswith("Early stopping at step 16/24") and two_notes == one_notes
@@ -286,7 +286,7 @@ def test_a_checkpoint_written_on_two_processes_resumes_on_one(files, tmp_path):
     """The checkpoint is the one-device job's (rank 0's weights and AdamW moments): another count of devices
     takes it up and ends as the uninterrupted job does."""
     from core.backend.transformer import TransformerTrainer
-    from core.data.formats import read_examples
+    from core.records.formats import read_examples
 
     model, train, valid = files
     probes = [e.text for e in toy_examples(12, 700)]

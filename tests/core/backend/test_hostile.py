@@ -105,7 +105,7 @@ async def test_long_requests_cannot_take_every_worker_thread(served, monkeypatch
 
 
 async def test_an_upload_with_a_line_past_the_cap_fails_its_job_naming_the_line(served, tmp_path):
-    from core.data.jsonl import MAX_LINE
+    from core.records.jsonl import MAX_LINE
     from tests.core.backend.helpers import wait_for
 
     blob = tmp_path / "blob.jsonl"

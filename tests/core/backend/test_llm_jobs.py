@@ -44,6 +44,8 @@ async def test_smollm2_lora_learns_answers_and_answers_by_generation(tmp_path, t
         assert done.status == "succeeded", done.error
         events = await all_events(client, job.id)
         assert any("LoRA adapter" in e.message for e in events)
+        # 40 examples: the job says they are few, before it trains
+        assert any(e.message.startswith("40 training examples are few for smollm2-135m") for e in events)
         steps = [e.data for e in events if e.type == "metrics" and "full_valid_loss" not in e.data]
         assert [s["step"] for s in steps] == list(range(1, 11))
         assert steps[-1]["train_loss"] < steps[0]["train_loss"] - 0.3, (steps[0], steps[-1])   # the loss falls
@@ -145,7 +147,7 @@ async def test_a_restart_resumes_an_llm_job_from_its_adapter(tmp_path, threads_c
 async def test_auto_epochs_stop_on_the_validation_loss_and_keep_the_best_adapter(tmp_path, threads_csv):
     """With n_epochs auto, each epoch ends with the whole validation file's loss; a step size far too large
     makes it rise after the first epoch, so the job stops there and the first epoch's adapter is kept."""
-    from core.backend.transformer import TRAINER_STATE, read_trainer_state
+    from core.backend.trainer_state import TRAINER_STATE, read_trainer_state
 
     pairs = real_reviews(threads_csv, 26)
     train = write_chat(tmp_path / "train.jsonl", free_text(pairs[:16]))
@@ -189,19 +191,43 @@ def test_an_llm_launch_is_estimated_in_time_before_it_starts(tmp_path, threads_c
     line = estimate.describe_duration()
     assert line.startswith("training time: about ") and " 10 steps at " in line, line   # 40 / batch 8 x 2 epochs
     assert 0 < estimate.duration.step_seconds * 10 < estimate.duration.seconds
+    # and says, before the confirmation, that 40 examples will not change how the model answers
+    assert len(estimate.advice) == 1 and estimate.advice[0].startswith("40 training examples are few")
 
 
-def test_an_llm_trains_on_the_whole_conversation_before_the_answer():
+def test_too_few_examples_are_said_for_a_generative_model_only():
+    from core.backend.llm import FEW_EXAMPLES
+    from core.jobs.estimate import advice_for
+
+    assert advice_for("smollm2-135m", FEW_EXAMPLES - 1) and advice_for("smollm2-135m", FEW_EXAMPLES) == ()
+    assert advice_for("startune-local", 10) == () and advice_for("minilm-l6", 10) == ()
+    assert advice_for("gpt-4o-mini-2024-07-18", 10) == ()
+
+
+def test_an_llm_trains_on_every_assistant_turn_of_weight_one_as_openai_does():
     from core.backend.llm import SMOLLM, encode_example, load_base
-    from core.data.formats import parse_record
+    from core.records.formats import parse_record
 
     import torch
 
     tokenizer, _ = load_base(SMOLLM, torch.device("cpu"), torch.float32)
-    example = parse_record({"messages": [
-        {"role": "user", "content": "It crashes"}, {"role": "assistant", "content": "Sorry! Which phone?"},
-        {"role": "user", "content": "A Pixel 7"}, {"role": "assistant", "content": "Thanks, fixed in 2.1"}]}, 1)
-    ids, start = encode_example(tokenizer, example, 512)
-    prompt, answer = tokenizer.decode(ids[:start]), tokenizer.decode(ids[start:])
-    assert "It crashes" in prompt and "Sorry! Which phone?" in prompt and "A Pixel 7" in prompt
-    assert answer.startswith("Thanks, fixed in 2.1")   # the loss is on the last answer alone
+
+    def conversation(**weight):
+        return {"messages": [
+            {"role": "user", "content": "It crashes"}, {"role": "assistant", "content": "Sorry! Which phone?", **weight},
+            {"role": "user", "content": "A Pixel 7"}, {"role": "assistant", "content": "Thanks, fixed in 2.1"}]}
+
+    ids, spans = encode_example(tokenizer, parse_record(conversation(), 1), 512)
+    trained = [tokenizer.decode(ids[s:e]) for s, e in spans]
+    assert [t.split("<|im_end|>")[0] for t in trained] == ["Sorry! Which phone?", "Thanks, fixed in 2.1"]
+    assert all(t.endswith("<|im_end|>\n") or t.endswith("<|im_end|>") for t in trained)   # each ends its turn
+    assert "It crashes" in tokenizer.decode(ids[: spans[0][0]]) and "A Pixel 7" in tokenizer.decode(ids[: spans[1][0]])
+
+    ids, spans = encode_example(tokenizer, parse_record(conversation(weight=0), 1), 512)   # left out, still read
+    assert [tokenizer.decode(ids[s:e]).split("<|im_end|>")[0] for s, e in spans] == ["Thanks, fixed in 2.1"]
+    assert "Sorry! Which phone?" in tokenizer.decode(ids[: spans[0][0]])
+
+    # too long for the context: the start goes, the last answer stays whole
+    ids, spans = encode_example(tokenizer, parse_record(conversation(), 1), 30)
+    assert len(ids) <= 30 and tokenizer.decode(ids[spans[-1][0]: spans[-1][1]]).startswith("Thanks, fixed in 2.1")
+    assert all(0 <= s < e <= len(ids) for s, e in spans)

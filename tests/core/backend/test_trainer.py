@@ -9,7 +9,7 @@ import pytest
 from core.backend.linear import LinearModel, LinearTrainer
 from core.backend.model_files import ModelFileError, load_model, write_dir
 from core.backend.zero_shot import BASE as ZERO_SHOT
-from core.data.formats import read_examples
+from core.records.formats import read_examples
 from core.data.pipeline import PrepareOptions, prepare
 
 
@@ -141,7 +141,7 @@ def test_loading_a_model_never_unpickles(default_run, tmp_path):
 
 
 def test_tiny_and_odd_training_sets():
-    from core.data.formats import Example
+    from core.records.formats import Example
 
     def ex(text, label):
         return Example(0, "chat", text, label, None)

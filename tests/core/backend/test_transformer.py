@@ -10,7 +10,7 @@ import orjson
 import pytest
 
 from core.backend.training import TrainingDataError
-from core.data.formats import Example
+from core.records.formats import Example
 
 WORDS = ("good great love works fine bad crash slow hate useless app it is the and not very so "
          "ok okay meh update account").split()
@@ -87,7 +87,7 @@ def test_tiny_bert_learns_deterministically_and_round_trips(tiny_bert, tmp_path)
     for _ in range(2):
         trainer = _trainer(tiny_bert, notes=notes)
         losses = []
-        model = trainer.train(on_step=lambda m, reported: losses.append(m.train_loss) or True)
+        model = trainer.train(on_step=lambda m, reported, losses=losses: losses.append(m.train_loss) or True)
         runs.append(losses)
     assert trainer.classes == ["neg", "pos"] and trainer.total_steps == len(losses) == 24
     assert runs[0] == runs[1]                        # same seed, same steps, same losses

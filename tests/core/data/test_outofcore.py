@@ -16,7 +16,7 @@ import pyarrow.compute as pc
 import pytest
 
 from core.data.clean import clean
-from core.data.formats import parse_record
+from core.records.formats import parse_record
 from core.data.load import load_dataset
 from core.data.outofcore import WHITESPACE, _stripped, choose_engine, prepare_duckdb
 from core.data.pipeline import PrepareOptions, build_splits

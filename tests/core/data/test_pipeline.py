@@ -5,7 +5,7 @@ import hashlib
 import orjson
 import pytest
 
-from core.data.formats import parse_record, read_examples
+from core.records.formats import parse_record, read_examples
 from core.data.pipeline import PrepareOptions, prepare
 from core.errors import ConfigError
 
@@ -101,7 +101,7 @@ def test_bad_options_are_config_errors(sample_csv, tmp_path):
 def test_fast_writer_matches_plain_orjson_records():
     import pandas as pd
 
-    from core.data.formats import chat_record, completion_record
+    from core.records.formats import chat_record, completion_record
     from core.data.write import jsonl_bytes
 
     # texts that could cut the writer's one-dumps-per-chunk output in the wrong place
@@ -139,7 +139,7 @@ def test_fast_writer_matches_orjson_on_any_texts():
     from hypothesis import given, settings
     from hypothesis import strategies as st
 
-    from core.data.formats import chat_record
+    from core.records.formats import chat_record
     from core.data.write import jsonl_bytes
 
     @settings(max_examples=500, deadline=None)
@@ -154,7 +154,7 @@ def test_fast_writer_matches_orjson_on_any_texts():
 
 
 def test_a_conversation_of_several_turns_keeps_its_context_for_a_generative_model():
-    from core.data.formats import parse_record
+    from core.records.formats import parse_record
 
     one = parse_record({"messages": [{"role": "system", "content": "Rate it."}, {"role": "user", "content": "Great"},
                                      {"role": "assistant", "content": "5"}]}, 1)

@@ -102,7 +102,7 @@ def test_few_shot_examples_are_balanced_and_seeded(build):
     shots = pick_shots(build / "train.jsonl", 5, list("12345"), seed=1)
     assert sorted(s.label for s in shots) == list("12345")
     assert [s.text for s in shots] == [s.text for s in pick_shots(build / "train.jsonl", 5, list("12345"), seed=1)]
-    example = next(iter(__import__("core.data.formats", fromlist=["read_examples"]).read_examples(build / "test.jsonl")))
+    example = next(iter(__import__("core.records.formats", fromlist=["read_examples"]).read_examples(build / "test.jsonl")))
     kind, body = build_request("m", example, shots, EvalOptions(system_prompt="Stars?"), logprobs=True)
     roles = [m["role"] for m in body["messages"]]
     assert kind == "chat" and roles == ["system"] + ["user", "assistant"] * 5 + ["user"]

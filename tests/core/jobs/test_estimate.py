@@ -22,10 +22,24 @@ def plain_build(sample_csv, tmp_path_factory):
     return prepare(sample_csv, tmp_path_factory.mktemp("plain") / "b", SAMPLES).out_dir
 
 
-@pytest.fixture(scope="module")
-def counted_build(sample_csv, tmp_path_factory):
-    """A build as `startune prepare` makes it: validated as written, the counts in its manifest."""
-    return prepare(sample_csv, tmp_path_factory.mktemp("counted") / "b", SAMPLES, validate=True).out_dir
+@pytest.fixture(scope="module", params=["memory", "duckdb"])
+def counted_build(request, sample_csv, tmp_path_factory):
+    """A build as `startune prepare` makes it, by either engine: validated as written, the counts in its manifest."""
+    if request.param == "duckdb":
+        from core.data.outofcore import prepare_duckdb as build
+    else:
+        build = prepare
+    return build(sample_csv, tmp_path_factory.mktemp("counted") / "b", SAMPLES, validate=True).out_dir
+
+
+def test_both_engines_record_the_counts_in_one_schema(sample_csv, tmp_path):
+    from core.data.outofcore import prepare_duckdb
+
+    memory = prepare(sample_csv, tmp_path / "m", SAMPLES, validate=True).manifest["validation"]
+    duckdb = prepare_duckdb(sample_csv, tmp_path / "d", SAMPLES, validate=True).manifest["validation"]
+    assert set(memory) == set(duckdb) == {"train", "val", "test"}
+    for name in memory:   # the same keys, both ways; the values differ (another split of the same rows)
+        assert set(memory[name]) == set(duckdb[name]), name
 
 
 def test_local_auto_epochs_are_not_priced_as_a_fixed_count(plain_build):

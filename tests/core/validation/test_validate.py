@@ -79,6 +79,10 @@ def test_chat_token_count_matches_openai_cookbook_arithmetic():
      "unrecognized_role"),
     ({"messages": [{"role": "user", "content": ""}, {"role": "assistant", "content": "5"}]}, "missing_content"),
     ({"messages": [{"role": "user", "content": "hi"}]}, "example_missing_assistant_message"),
+    ({"messages": [{"role": "user", "content": "hi"}, {"role": "assistant", "content": "5", "weight": 0.5}]},
+     "invalid_weight"),
+    ({"messages": [{"role": "user", "content": "hi"}, {"role": "assistant", "content": "5", "weight": True}]},
+     "invalid_weight"),
     ({"prompt": "x\n\n###\n\n", "completion": " 5"}, "mixed_formats"),
 ])
 def test_each_format_error_category_names_its_line(tmp_path, record, code):

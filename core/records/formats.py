@@ -48,6 +48,10 @@ class Example:
     # generative model trains on the context it will be asked in; None for one user turn (the classifiers'
     # case: they read ``text``, the last user turn)
     context: tuple[tuple[str, str], ...] | None = None
+    # OpenAI's "weight" of each assistant message in order (the earlier ones in ``context``, then the
+    # answer): a generative model trains on those of weight 1, as OpenAI does; None when that is just the
+    # answer of a one-turn example. The classifiers learn the answer whatever its weight.
+    answer_weights: tuple[int, ...] | None = None
 
 
 def _message_text(content) -> str:
@@ -72,6 +76,7 @@ def parse_record(
         system = user = answer = None
         turns: list[tuple[str, str]] = []
         context: list[tuple[str, str]] = []
+        weights: list[int] = []
         for m in messages:
             if not isinstance(m, dict):
                 continue
@@ -83,6 +88,7 @@ def parse_record(
             elif role == "assistant":
                 answer = content
                 context = list(turns)
+                weights.append(0 if m.get("weight") == 0 else 1)
             if role in ("system", "developer", "user", "assistant"):
                 turns.append(("system" if role == "developer" else role, content))
         if user is None:
@@ -90,7 +96,8 @@ def parse_record(
         if answer is None:
             raise DataError("no assistant message", row=line or None, column="messages")
         several = sum(1 for role, _ in context if role in ("user", "assistant")) > 1
-        return Example(line, "chat", user, answer.strip(), system, tuple(context) if several else None)
+        return Example(line, "chat", user, answer.strip(), system, tuple(context) if several else None,
+                       tuple(weights) if several or weights != [1] else None)
     if "prompt" in obj and "completion" in obj:
         prompt, completion = obj["prompt"], obj["completion"]
         if not isinstance(prompt, str) or not isinstance(completion, str):
@@ -109,7 +116,7 @@ def read_examples(
     path: Path, separator: str = DEFAULT_SEPARATOR, stop: str | None = None
 ) -> Iterator[Example]:
     """Examples of a JSONL file, in order; blank lines are skipped, bad lines raise DataError."""
-    from core.data.jsonl import iter_jsonl
+    from core.records.jsonl import iter_jsonl
 
     for number, obj in iter_jsonl(path):
         try:
