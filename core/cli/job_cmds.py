@@ -212,14 +212,14 @@ def _print_outcome(job: dict) -> None:
 async def results_cmd(job: str, backend_kind, base_url, out_file, as_json) -> None:
     """Download JOB's result CSV (base64 or plain), save it and summarise it."""
     from core.jobs.backends import open_client
+    from core.jobs.controls import attach
     from core.jobs.results import download_and_record
 
     choice, job_id = _resolve(job, backend_kind, base_url)
     registry = _registry()
     async with open_client(choice, train=False) as client:
         job_obj = (await client.fine_tuning.jobs.retrieve(job_id)).model_dump(mode="json", exclude_unset=True)
-        run = registry.run_for_job(choice.key, job_id)
-        run_id = run["id"] if run else registry.add_run(backend=choice.key, job=job_obj)
+        run_id = attach(registry, backend=choice.key, job=job_obj)
         table = await download_and_record(client, registry, run_id, job_obj, save_to=out_file)
         checkpoints = (await client.fine_tuning.jobs.checkpoints.list(job_id)).data
     if as_json:
@@ -269,15 +269,11 @@ def _control(action: str):
     @run_async
     async def command(job: str, backend_kind, base_url, as_json) -> None:
         from core.jobs.backends import open_client
+        from core.jobs.controls import control
 
         choice, job_id = _resolve(job, backend_kind, base_url)
         async with open_client(choice, train=False) as client:
-            result = await getattr(client.fine_tuning.jobs, action)(job_id)
-        job_obj = result.model_dump(mode="json", exclude_unset=True)
-        registry = _registry()
-        run = registry.run_for_job(choice.key, job_id)
-        if run:
-            registry.update_run(run["id"], job_obj)
+            job_obj = await control(client, _registry(), backend=choice.key, job_id=job_id, action=action)
         if as_json:
             print_json(job_obj)
         else:

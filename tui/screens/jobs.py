@@ -54,8 +54,9 @@ class BackendJobsScreen(AppModal):
             return
         job = self.jobs[table.cursor_row]
         session = self.app.session
-        known = session.registry.run_for_job(session.choice.key, job["id"])
-        run_id = known["id"] if known else session.registry.add_run(backend=session.choice.key, job=job)
+        from core.jobs.controls import attach
+
+        run_id = attach(session.registry, backend=session.choice.key, job=job)
         self.app.follow(session.choice.key, job["id"])
         self.dismiss()
         self.app.open_run(run_id)

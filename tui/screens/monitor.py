@@ -154,10 +154,11 @@ class MonitorScreen(AppScreen):
     async def _control(self, action: str) -> None:
         if not self.check_action(action, ()):
             return  # the state changed since the key was shown
+        from core.jobs.controls import control
+
         client = await self.app.session.client()
-        job = await getattr(client.fine_tuning.jobs, action)(self.job_id)
-        job_dict = job.model_dump(mode="json", exclude_unset=True)
-        self.app.session.registry.update_run(self.run_id, job_dict)
+        job_dict = await control(client, self.app.session.registry, backend=self.backend, job_id=self.job_id,
+                                 action=action)
         self.app.session.job(self.backend, self.job_id).job = job_dict
         self._status()
         if action == "resume":
