@@ -29,7 +29,7 @@ from core.backend.ids import new_id
 from core.backend.inference import ModelCache, chat_completion, completion
 from core.backend.leftovers import part_path
 from core.backend.limits import LONG_BODY, LONG_LANE
-from core.backend.requests import check_create_job
+from core.backend.requests import check_create_job, json_body
 from core.backend.runner import JobRunner, event
 from core.backend.store import Store
 from core.status import CANCELLABLE, PAUSABLE, RESUMABLE
@@ -76,18 +76,6 @@ class Backend:
 
 def _public(job: dict) -> dict:
     return {k: v for k, v in job.items() if not k.startswith("_")}
-
-
-async def _json(request: Request) -> dict:
-    raw = await request.body()
-    try:
-        body = orjson.loads(raw)
-    except orjson.JSONDecodeError:
-        raise bad_request("We could not parse the JSON body of your request. (HINT: This likely means you aren't "
-                          "using your HTTP library correctly. The OpenAI API expects a JSON payload.)") from None
-    if not isinstance(body, dict):
-        raise bad_request("The request body must be a JSON object.")
-    return body
 
 
 def _backend(request: Request) -> Backend:
@@ -218,7 +206,7 @@ async def file_content(request: Request) -> Response:
 # -- fine-tuning jobs -------------------------------------------------------------------------
 async def create_job(request: Request) -> Response:
     b = _backend(request)
-    body = await _json(request)
+    body = await json_body(request)
     req = check_create_job(body)
     if b.deny_training:
         raise ApiError(403, TRAINING_NOT_AVAILABLE, type_="invalid_request_error", code="training_not_available")
@@ -415,7 +403,7 @@ async def _infer(request: Request, answer, body: dict) -> dict:
 async def chat_completions(request: Request) -> Response:
     from core.backend.streaming import chat_chunks
 
-    body = await _json(request)
+    body = await json_body(request)
     _check_stream(body)
     return _answer(await _infer(request, chat_completion, body), body, chat_chunks)
 
@@ -423,7 +411,7 @@ async def chat_completions(request: Request) -> Response:
 async def completions(request: Request) -> Response:
     from core.backend.streaming import completion_chunks
 
-    body = await _json(request)
+    body = await json_body(request)
     _check_stream(body)
     return _answer(await _infer(request, completion, body), body, completion_chunks)
 

@@ -13,7 +13,6 @@ next chunk and ends with the partial output, as OpenAI's does.
 from __future__ import annotations
 
 import os
-import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -24,6 +23,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from core.backend.requests import json_body
+from core.backend.background import Background
 from core.backend.errors import ApiError, bad_request, not_found
 from core.backend.ids import new_id
 from core.backend.store import Store, process_owner
@@ -254,8 +255,10 @@ def read_requests(path: Path, endpoint: str) -> tuple[list[dict], list[dict]]:
 
 
 # -- the worker -------------------------------------------------------------------------------------
-class BatchWorker:
+class BatchWorker(Background):
     """Runs batches, a chunk of requests at a time, in a thread of the process that holds the backend."""
+
+    thread_name = "startune-local-batches"
 
     def __init__(self, store: Store, models, *, pace: float = 0.0, lease: float = 15.0, chunk: int = 512,
                  poll: float = 0.1) -> None:
@@ -263,25 +266,7 @@ class BatchWorker:
         self.batches = Batches(store)
         self.pace, self.lease, self.chunk, self.poll = pace, lease, chunk, poll
         self.owner = process_owner()
-        self._stop = threading.Event()
-        self._wake = threading.Event()
-        self._thread: threading.Thread | None = None
-
-    def start(self) -> None:
-        if self._thread is None:
-            self._stop.clear()
-            self._thread = threading.Thread(target=self._loop, name="startune-local-batches", daemon=True)
-            self._thread.start()
-
-    def wake(self) -> None:
-        self._wake.set()
-
-    def stop(self, timeout: float = 10.0) -> None:
-        self._stop.set()
-        self._wake.set()
-        if self._thread is not None:
-            self._thread.join(timeout)
-            self._thread = None
+        super().__init__()
 
     def _loop(self) -> None:
         try:
@@ -434,18 +419,6 @@ def _state(request: Request):
     return backend.store, backend.batch_worker
 
 
-async def _body(request: Request) -> dict:
-    raw = await request.body()
-    try:
-        body = orjson.loads(raw)
-    except orjson.JSONDecodeError:
-        raise bad_request("We could not parse the JSON body of your request. (HINT: This likely means you aren't "
-                          "using your HTTP library correctly. The OpenAI API expects a JSON payload.)") from None
-    if not isinstance(body, dict):
-        raise bad_request("The request body must be a JSON object.")
-    return body
-
-
 def check_create_batch(body: dict, get_file: Callable[[str], dict | None]) -> dict:
     unknown = sorted(set(body) - {"input_file_id", "endpoint", "completion_window", "metadata", "output_expires_after"})
     if unknown:
@@ -492,7 +465,7 @@ def check_create_batch(body: dict, get_file: Callable[[str], dict | None]) -> di
 
 async def create_batch(request: Request) -> Response:
     store, worker = _state(request)
-    req = check_create_batch(await _body(request), store.get_file)
+    req = check_create_batch(await json_body(request), store.get_file)
     now = int(time.time())
     obj = {"id": new_id("batch_"), "object": "batch", "endpoint": req["endpoint"], "errors": None,
            "input_file_id": req["input_file_id"], "completion_window": "24h", "status": "validating",

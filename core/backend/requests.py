@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import orjson
+
 from core.backend.errors import ApiError, bad_request
 from core.launch_options import BY_NAME, HYPERPARAMETERS, OptionRefused
 from core.seed import SEED_RULE
@@ -292,3 +294,16 @@ def message_texts(messages: list) -> list[str]:
         elif isinstance(content, list):
             texts.extend(p["text"] for p in content if isinstance(p, dict) and isinstance(p.get("text"), str))
     return texts
+
+
+async def json_body(request) -> dict:
+    """A request's JSON object, or the 400 OpenAI answers for anything else."""
+    raw = await request.body()
+    try:
+        body = orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        raise bad_request("We could not parse the JSON body of your request. (HINT: This likely means you aren't "
+                          "using your HTTP library correctly. The OpenAI API expects a JSON payload.)") from None
+    if not isinstance(body, dict):
+        raise bad_request("The request body must be a JSON object.")
+    return body

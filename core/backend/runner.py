@@ -11,12 +11,12 @@ from __future__ import annotations
 import base64
 import io
 import os
-import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
 
 from core.backend import LOCAL_ORG, devices
+from core.backend.background import Background
 from core.backend.ids import new_id
 from core.backend.store import Store, process_owner
 from core.backend.base_models import make_trainer
@@ -35,7 +35,9 @@ def event(level: str, message: str, *, type_: str = "message", data: dict | None
             "level": level, "message": message, "type": type_, "data": data or {}}
 
 
-class JobRunner:
+class JobRunner(Background):
+    thread_name = "startune-local-trainer"
+
     def __init__(self, store: Store, *, pace: float = 0.0, lease: float = 15.0, poll: float = 0.1,
                  devices: str | int | None = None) -> None:
         self.store = store
@@ -45,26 +47,12 @@ class JobRunner:
         self.lease = lease
         self.poll = poll
         self.owner = process_owner()
-        self._stop = threading.Event()
-        self._wake = threading.Event()
-        self._thread: threading.Thread | None = None
+        super().__init__()
         self.on_stop: list[Callable[[], None]] = []  # other threads on this store, stopped before it closes
 
     # -- thread control -------------------------------------------------------------------
-    def start(self) -> None:
-        if self._thread is None:
-            self._thread = threading.Thread(target=self._loop, name="startune-local-trainer", daemon=True)
-            self._thread.start()
-
-    def wake(self) -> None:
-        self._wake.set()
-
     def stop(self, timeout: float = 10.0) -> None:
-        self._stop.set()
-        self._wake.set()
-        if self._thread is not None:
-            self._thread.join(timeout)
-            self._thread = None
+        super().stop(timeout)
         for stop in self.on_stop:
             stop()
         self.store.close()
