@@ -14,7 +14,7 @@ from __future__ import annotations
 import dataclasses
 import math
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from core.choices import BACKEND_KINDS, CLASS_WEIGHTS, TRAINING_TYPES, DEFAULT_OBJECTIVE, OBJECTIVES
 from core.errors import ConfigError
@@ -218,12 +218,23 @@ def _hyperparameters(self) -> dict:
             if o.openai or getattr(self, o.name) != o.default}
 
 
-# One field per option (a wandb project becomes the job's integrations), and what launch() adds itself.
-LaunchOptions = dataclasses.make_dataclass(
-    "LaunchOptions",
-    [(o.attr, Any, dataclasses.field(default=o.default)) for o in OPTIONS]
-    + [("metadata", dict, dataclasses.field(default_factory=dict))],
-    namespace={"hyperparameters": _hyperparameters, "__module__": __name__})
+if TYPE_CHECKING:
+    class LaunchOptions:
+        """What a type checker sees of the dataclass made below: its fields are the options' ``attr``s,
+        declared once in OPTIONS, so here they are any attribute."""
+
+        metadata: dict
+
+        def __init__(self, **fields: Any) -> None: ...
+        def __getattr__(self, name: str) -> Any: ...
+        def hyperparameters(self) -> dict: ...
+else:
+    # One field per option (a wandb project becomes the job's integrations), and what launch() adds itself.
+    LaunchOptions = dataclasses.make_dataclass(
+        "LaunchOptions",
+        [(o.attr, Any, dataclasses.field(default=o.default)) for o in OPTIONS]
+        + [("metadata", dict, dataclasses.field(default_factory=dict))],
+        namespace={"hyperparameters": _hyperparameters, "__module__": __name__})
 
 
 def options_from_strings(**typed: object):
