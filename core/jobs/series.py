@@ -43,6 +43,14 @@ class MetricSeries:
         steps = [s for s in sorted(self.points) if name in self.points[s]]
         return steps, [self.points[s][name] for s in steps]
 
+    def in_epochs(self, steps: list[int], n_epochs) -> list[float] | None:
+        """``steps`` as epochs (a step is n_epochs / total_steps of one), where the job's events give its
+        total steps and its job its epochs as a number; else None. Runs of other sizes then share one axis."""
+        if not isinstance(n_epochs, int) or isinstance(n_epochs, bool) or n_epochs < 1 or not self.total_steps:
+            return None
+        per_epoch = self.total_steps / n_epochs
+        return [step / per_epoch for step in steps]
+
     @property
     def last_step(self) -> int:
         return max(self.points, default=0)

@@ -210,3 +210,27 @@ async def test_quitting_mid_job_says_training_pauses_and_asks(tmp_path):
         assert "pauses while startune is closed" in str(app.screen.question)
         await pilot.press("n")
         assert app.is_running
+
+
+async def test_compare_draws_runs_of_other_lengths_against_epochs(demo_registry, local_choice):
+    """Was: 1,040 steps plotted beside 25,000 on one step axis. `x` puts every run on its epochs."""
+    from tui.screens.compare import CompareScreen
+    from tui.widgets.charts import SeriesChart
+
+    runs = demo_registry.list_runs()
+    app = create_app(registry=demo_registry, backend=local_choice)
+    async with app.run_test(size=(80, 24)) as pilot:
+        app.push_screen(CompareScreen([r["id"] for r in runs]))
+        await pilot.pause()
+        chart = app.screen.query_one("#compare-loss", SeriesChart)
+        by_step = {name: xs[-1] for name, (xs, _) in chart.lines.items()}
+        await pilot.press("x")
+        await pilot.pause()
+        by_epoch = {name: xs[-1] for name, (xs, _) in chart.lines.items()}
+        assert chart.title == "valid loss by epoch" and set(by_epoch) == set(by_step)
+        epochs = {r["name"]: r["job"]["hyperparameters"]["n_epochs"] for r in runs}
+        for name, last in by_epoch.items():   # each run's last point sits at its own last epoch
+            assert last == pytest.approx(epochs[name], abs=0.25), (name, last, by_step[name])
+        await pilot.press("x")
+        await pilot.pause()
+        assert {name: xs[-1] for name, (xs, _) in chart.lines.items()} == by_step and chart.title == "valid loss"

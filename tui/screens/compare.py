@@ -16,12 +16,15 @@ from tui.widgets.charts import SeriesChart
 
 
 class CompareScreen(AppScreen):
-    BINDINGS = [Binding("escape", "app.back", "Back")]
+    BINDINGS = [Binding("escape", "app.back", "Back"), Binding("x", "toggle_axis", "Steps/epochs")]
 
     def __init__(self, run_ids: list[str]) -> None:
         super().__init__()
         self.run_ids = run_ids
         self.pairs: list[tuple[str, str]] = []  # (run, its re-run) among the compared runs
+        # runs of 1,000 and 25,000 steps side by side: by epoch their curves can be read against each other
+        self.by_epoch = False
+        self._drawn: list[tuple[str, object, object]] = []   # (name, run, series)
 
     @staticmethod
     def family(registry, run_id: str) -> list[str]:
@@ -60,11 +63,10 @@ class CompareScreen(AppScreen):
         columns = ("run", "re-run of", "backend", "status") if self.pairs else ("run", "backend", "status")
         for col in (*columns, "best loss", "valid acc", "test acc", "cost"):
             summary.add_column(col, justify="left" if col in columns else "right", no_wrap=col in ("run", "status"))
+        self._drawn = [(name, s.run, s.series) for s, name in zip(summaries, names)]
+        self._draw()
         for s, name in zip(summaries, names):
             run, series = s.run, s.series
-            for widget_id, key in (("#compare-loss", "valid_loss"), ("#compare-accuracy", "valid_mean_token_accuracy")):
-                steps, values = series.series(key)
-                self.query_one(widget_id, SeriesChart).set_series(name, steps, values)
             link = (by_id.get(run.get("rerun_of"), "-"),) if self.pairs else ()
             summary.add_row(name, *link, backend_kind(run), run["status"],
                             fmt_float(series.best("valid_loss")), fmt_pct(series.last("valid_mean_token_accuracy")),
@@ -84,6 +86,31 @@ class CompareScreen(AppScreen):
         pairs = [Text(f"{by_id[a]} re-run as {by_id[b]}", style="bold") for a, b in self.pairs]
         notes = [Text(note, style="yellow") for note in test_set_notes(self.app.session.registry, runs, names)]
         self.query_one("#compare-table", Static).update(Group(*pairs, *notes, diff, summary))
+
+    def _draw(self) -> None:
+        """The curves against steps, or against epochs (runs whose epochs are unknown are left out, and said)."""
+        left_out = []
+        for widget_id, key, title in (("#compare-loss", "valid_loss", "valid loss"),
+                                      ("#compare-accuracy", "valid_mean_token_accuracy", "valid token accuracy")):
+            chart = self.query_one(widget_id, SeriesChart)
+            chart.clear()
+            chart.title = f"{title} by epoch" if self.by_epoch else title
+            for name, run, series in self._drawn:
+                steps, values = series.series(key)
+                xs = series.in_epochs(steps, ((run.get("job") or {}).get("hyperparameters") or {}).get("n_epochs")) \
+                    if self.by_epoch else steps
+                if xs is None:
+                    if name not in left_out:
+                        left_out.append(name)
+                    continue
+                chart.set_series(name, xs, values)
+            chart.refresh()
+        if left_out:
+            self.app.notify(f"epochs unknown for {', '.join(left_out)}: left out of the by-epoch charts")
+
+    def action_toggle_axis(self) -> None:
+        self.by_epoch = not self.by_epoch
+        self._draw()
 
 
 def test_set_notes(registry, runs: list[dict], names: list[str]) -> list[str]:
