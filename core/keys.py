@@ -2,25 +2,17 @@
 
 from __future__ import annotations
 
-import os
 import re
 
-KEY_VARS = ("OPENAI_API_KEY", "AZURE_OPENAI_API_KEY")
+from core.settings import mask_key  # noqa: F401  (the keys' own name for it)
+
 _KEY_PATTERN = re.compile(r"\b(sk-[A-Za-z0-9_\-]{8,}|[A-Fa-f0-9]{32,})\b")
 
 
-def mask_key(key: str | None) -> str:
-    """'sk-proj-abc...wxyz' -> 'sk-...wxyz'; short or empty keys show nothing of themselves."""
-    if not key:
-        return "(none)"
-    prefix = "sk-" if key.startswith("sk-") else ""
-    if len(key) < 12:
-        return prefix + "..."
-    return f"{prefix}...{key[-4:]}"
-
-
 def known_keys() -> list[str]:
-    return [v for v in (os.environ.get(name) for name in KEY_VARS) if v]
+    from core.settings import env
+
+    return env().keys
 
 
 def redact(text: str, extra: list[str] | tuple[str, ...] = ()) -> str:

@@ -6,15 +6,15 @@ otherwise the platform's user data and config folders are used.
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 APP_NAME = "startune"
 
 
 def home() -> Path | None:
-    value = os.environ.get("STARTUNE_HOME")
-    return Path(value).expanduser() if value else None
+    from core.settings import env
+
+    return env().startune_home
 
 
 def _made(path: Path) -> Path:

@@ -9,7 +9,6 @@ devices (the global batch stays the job's, so it trains the same). Plain standar
 
 from __future__ import annotations
 
-import os
 
 from core.errors import ConfigError
 
@@ -39,7 +38,9 @@ def parse(text: object, source: str = FLAG) -> str | int:
 
 
 def from_env() -> str | int:
-    return parse(os.environ.get(ENV), ENV)
+    from core.settings import env
+
+    return parse(env().startune_devices, ENV)
 
 
 def count(setting: str | int, device_type: str, cuda_devices: int) -> int:

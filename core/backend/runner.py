@@ -10,18 +10,18 @@ from __future__ import annotations
 
 import base64
 import io
-import os
 import time
 from collections.abc import Callable
 from pathlib import Path
 
-from core.backend import LOCAL_ORG, devices
+from core.backend import LOCAL_ORG
 from core.backend.background import Background
 from core.backend.ids import new_id
 from core.backend.store import Store, process_owner
 from core.backend.base_models import make_trainer
 from core.backend.model_files import write_dir
 from core.backend.training import StepMetrics, TrainedModel, Trainer, TrainingDataError
+from core.settings import env
 from core.status import ACTIVE, UNFINISHED
 
 
@@ -130,7 +130,7 @@ class JobRunner(Background):
         try:
             trainer = make_trainer(job["model"], train, valid, requested, job["seed"])
             if hasattr(trainer, "devices"):   # a trainer that can train data-parallel
-                trainer.devices = self.devices if self.devices is not None else os.environ.get(devices.ENV)
+                trainer.devices = self.devices if self.devices is not None else env().startune_devices
             decided_now = trainer.setup(note, lambda: self._check(job_id, last_renew), decided)
         except TrainingDataError as exc:
             self._fail_data(job_id, exc)

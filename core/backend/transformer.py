@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import importlib.util
 import math
-import os
 import threading
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -151,7 +150,9 @@ def resolve_source(model_id: str) -> str:
 
 
 def _hub_offline() -> bool:
-    return os.environ.get("HF_HUB_OFFLINE", "").strip().lower() in ("1", "true", "yes", "on")
+    from core.settings import env
+
+    return env().hf_hub_offline
 
 
 def _load_error(model_id: str, source: str, exc: Exception) -> BaseModelError:
@@ -222,7 +223,9 @@ def pick_device(prefer: str | None = None):
     overrides the choice (CUDA, then Apple MPS, then CPU)."""
     import torch
 
-    wanted = (prefer or os.environ.get("STARTUNE_DEVICE") or "").strip().lower()
+    from core.settings import env
+
+    wanted = (prefer or env().startune_device or "").strip().lower()
     if wanted not in ("", "cpu", "cuda", "mps"):
         raise BaseModelError(f"STARTUNE_DEVICE={wanted!r}: expected cpu, cuda or mps")
     if wanted in ("", "cuda") and torch.cuda.is_available():

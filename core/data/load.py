@@ -227,11 +227,12 @@ def _read_parquet(path: Path) -> pd.DataFrame:
 
 def _hub_reachable(name: str, timeout: float = 3.0) -> None:
     """Fail in seconds offline: the hub client retries for half a minute before giving up."""
-    import os
     import socket
     from urllib.parse import urlparse
 
-    endpoint = urlparse(os.environ.get("HF_ENDPOINT") or "https://huggingface.co")
+    from core.settings import env
+
+    endpoint = urlparse(env().hf_endpoint or "https://huggingface.co")
     host, port = endpoint.hostname or "huggingface.co", endpoint.port or (80 if endpoint.scheme == "http" else 443)
     try:
         socket.create_connection((host, port), timeout=timeout).close()
@@ -241,9 +242,9 @@ def _hub_reachable(name: str, timeout: float = 3.0) -> None:
 
 
 def _read_hf(name: str) -> tuple[pd.DataFrame, str]:
-    import os
+    from core.settings import env
 
-    if os.environ.get("HF_HUB_OFFLINE") == "1" or os.environ.get("HF_DATASETS_OFFLINE") == "1":
+    if env().hf_hub_offline or env().hf_datasets_offline:
         raise DataError(
             f"{name!r} is not a file, and Hugging Face datasets are unavailable offline",
             hint="give a local CSV/JSON/JSONL/Parquet path, or unset HF_HUB_OFFLINE",

@@ -221,9 +221,11 @@ def _first_line(exc: Exception) -> str:
 
 
 def duckdb_memory_limit() -> str:
-    env = os.environ.get(MEMORY_ENV, "").strip()
-    if env:
-        return env
+    from core.settings import env
+
+    limit = env().startune_duckdb_memory
+    if limit:
+        return limit
     return f"{max(256, int(total_memory() * DUCKDB_RAM_SHARE) >> 20)}MB"
 
 

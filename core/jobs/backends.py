@@ -3,7 +3,6 @@ the local backend (in process), OpenAI, Azure OpenAI, or any compatible base URL
 
 from __future__ import annotations
 
-import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -11,6 +10,7 @@ from typing import TYPE_CHECKING
 
 from core.choices import BACKEND_KINDS, BackendKind
 from core.errors import ConfigError
+from core.settings import env
 
 if TYPE_CHECKING:
     import openai
@@ -52,8 +52,8 @@ class BackendChoice:
         if self.kind == "local":
             return "local backend (in process, trains on this machine)"
         if self.kind == "azure":
-            return f"Azure OpenAI at {self.base_url} (key {mask_key(os.environ.get('AZURE_OPENAI_API_KEY'))})"
-        key = mask_key(os.environ.get("OPENAI_API_KEY"))
+            return f"Azure OpenAI at {self.base_url} (key {mask_key(env().azure_openai_api_key)})"
+        key = mask_key(env().openai_api_key)
         if self.kind == "compatible":
             return f"compatible server at {self.base_url} (key {key})"
         return f"OpenAI{' at ' + self.base_url if self.base_url else ''} (key {key})"
@@ -107,13 +107,14 @@ def resolve_backend(kind: str | None = None, base_url: str | None = None) -> Bac
     if kind is None and base_url is None:
         settings = _settings()
         kind, base_url = settings.get("backend"), settings.get("base_url")
-    kind = kind or os.environ.get("STARTUNE_BACKEND")
+    environment = env()
+    kind = kind or environment.startune_backend
     if kind is None:
         if base_url:
             kind = "compatible"
-        elif os.environ.get("AZURE_OPENAI_API_KEY") and os.environ.get("AZURE_OPENAI_ENDPOINT"):
+        elif environment.azure_openai_api_key and environment.azure_openai_endpoint:
             kind = "azure"
-        elif os.environ.get("OPENAI_API_KEY"):
+        elif environment.openai_api_key:
             kind = "openai"
         else:
             kind = "local"
@@ -122,9 +123,9 @@ def resolve_backend(kind: str | None = None, base_url: str | None = None) -> Bac
     if kind == "compatible" and not base_url:
         raise ConfigError("the compatible backend needs --base-url URL")
     if kind == "openai":
-        base_url = base_url or os.environ.get("OPENAI_BASE_URL")
+        base_url = base_url or environment.openai_base_url
     if kind == "azure":
-        base_url = base_url or os.environ.get("AZURE_OPENAI_ENDPOINT")
+        base_url = base_url or environment.azure_openai_endpoint
     return BackendChoice(kind, base_url)
 
 
@@ -132,9 +133,9 @@ def missing_settings(choice: BackendChoice) -> list[str]:
     """Environment variables (or settings) the backend needs and does not have: checked before
     anything is priced, uploaded or created."""
     if choice.kind == "azure":
-        return [name for name, value in (("AZURE_OPENAI_API_KEY", os.environ.get("AZURE_OPENAI_API_KEY")),
+        return [name for name, value in (("AZURE_OPENAI_API_KEY", env().azure_openai_api_key),
                                          ("AZURE_OPENAI_ENDPOINT", choice.base_url)) if not value]
-    if choice.kind == "openai" and not os.environ.get("OPENAI_API_KEY"):
+    if choice.kind == "openai" and not env().openai_api_key:
         return ["OPENAI_API_KEY"]
     if choice.kind == "compatible" and not choice.base_url:
         return ["a base URL"]
@@ -148,18 +149,19 @@ def remote_client(choice: BackendChoice) -> openai.AsyncOpenAI:
     from core.retry import DEFAULT_POLICY
 
     retries = DEFAULT_POLICY.client_options()  # bounded: a dead server is reported, not waited for
+    environment = env()
     if choice.kind == "azure":
-        if not os.environ.get("AZURE_OPENAI_API_KEY") or not choice.base_url:
+        if not environment.azure_openai_api_key or not choice.base_url:
             raise ConfigError("Azure needs AZURE_OPENAI_API_KEY and AZURE_OPENAI_ENDPOINT in the environment")
         return openai.AsyncAzureOpenAI(
-            azure_endpoint=choice.base_url, api_key=os.environ["AZURE_OPENAI_API_KEY"],
-            api_version=os.environ.get("OPENAI_API_VERSION", DEFAULT_AZURE_API_VERSION), **retries)
+            azure_endpoint=choice.base_url, api_key=str(environment.azure_openai_api_key),
+            api_version=environment.openai_api_version or DEFAULT_AZURE_API_VERSION, **retries)
     if choice.kind == "openai":
-        if not os.environ.get("OPENAI_API_KEY"):
+        if not environment.openai_api_key:
             raise ConfigError("OPENAI_API_KEY is not set", hint="export it, or use --backend local")
         return openai.AsyncOpenAI(base_url=choice.base_url, **retries)  # key, org and project from the environment
     if choice.kind == "compatible":
-        return openai.AsyncOpenAI(base_url=choice.base_url, api_key=os.environ.get("OPENAI_API_KEY") or "none",
+        return openai.AsyncOpenAI(base_url=choice.base_url, api_key=str(environment.openai_api_key or "none"),
                                   **retries)
     raise ConfigError(f"{choice.kind} is not a remote backend")
 

@@ -140,12 +140,14 @@ def test_a_learning_rate_above_the_cap_is_refused_before_anything_is_uploaded(ru
 
     build = tmp_path / "b"
     assert run_cli("prepare", sample_csv, "--out", build, "--samples", "train=40,val=10,test=10").exit_code == 0
+    registry = Registry()
+    builds = registry.list_builds()   # prepare registers its build; the refused launch adds nothing
+    assert len(builds) == 1
     result = run_cli("launch", build, "--lr-multiplier", "500")
     assert result.exit_code == 2
     assert result.stderr.strip() == ("startune: error: --lr-multiplier '500': auto, or a number above 0 and at most "
                                      "100 (e.g. 0.5 or 2)")
-    registry = Registry()
-    assert registry.list_runs() == [] and registry.list_builds() == []
+    assert registry.list_runs() == [] and registry.list_builds() == builds
 
 
 async def test_the_backend_states_its_cap(local_client):

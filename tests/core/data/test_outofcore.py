@@ -6,8 +6,8 @@ import csv
 import gzip
 import hashlib
 import random
-import threading
-import time
+import subprocess
+import sys
 
 import orjson
 import pandas as pd
@@ -193,6 +193,22 @@ def test_typed_json_texts_follow_the_text_values_rule(tmp_path):
     assert str(info.value).split("(")[0] == str(memory.value).split("(")[0]
 
 
+_WATCH_SPILL = """
+import sys, time
+from pathlib import Path
+root, stop, most = Path(sys.argv[1]), Path(sys.argv[2]), 0
+print("watching", flush=True)
+while not stop.exists():   # the spill folder only exists while DuckDB runs
+    for folder in root.glob(".out.build-*/.duckdb/spill"):
+        try:
+            most = max(most, sum(f.stat().st_size for f in folder.iterdir()))
+        except OSError:
+            pass
+    time.sleep(0.002)
+print(most)
+"""
+
+
 def test_a_memory_limit_that_forces_spilling_still_builds(tmp_path, monkeypatch):
     """~20 MB of CSV under a 64 MB limit: DuckDB writes spill files, and the build is still whole."""
     rng = random.Random(5)
@@ -204,25 +220,18 @@ def test_a_memory_limit_that_forces_spilling_still_builds(tmp_path, monkeypatch)
     assert path.stat().st_size > 15_000_000
     monkeypatch.setenv("STARTUNE_DUCKDB_MEMORY", "64MB")
     out = tmp_path / "out"
-    spilled, done = [0], threading.Event()
-
-    def watch():  # the spill folder only exists while DuckDB runs
-        while not done.is_set():
-            for folder in tmp_path.glob(".out.build-*/.duckdb/spill"):
-                try:
-                    spilled[0] = max(spilled[0], sum(f.stat().st_size for f in folder.iterdir()))
-                except OSError:
-                    pass
-            time.sleep(0.002)
-
-    watcher = threading.Thread(target=watch)
-    watcher.start()
+    # the watcher is another process: a thread here waits for the GIL while DuckDB's Python side
+    # holds it, and could miss spill files that only live for part of a second
+    stop = tmp_path / "stop"
+    watcher = subprocess.Popen([sys.executable, "-c", _WATCH_SPILL, str(tmp_path), str(stop)],
+                               stdout=subprocess.PIPE, text=True)
+    assert watcher.stdout.readline() == "watching\n"
     try:
         result = prepare_duckdb(path, out, PrepareOptions())
     finally:
-        done.set()
-        watcher.join()
-    assert spilled[0] > 0
+        stop.touch()
+        spilled = int(watcher.communicate(timeout=60)[0] or 0)
+    assert spilled > 0
     assert result.clean_report.conflicting_texts > 0
     assert result.clean_report == _memory_report(path, PrepareOptions())
     assert sum(len(rows) for rows in _written(out)[1].values()) == result.clean_report.rows_out
