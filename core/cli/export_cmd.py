@@ -18,8 +18,11 @@ from core.cli.console import option_json, plain, print_json, stdout_console
               help="Send the run to an experiment tracker instead: `--to mlflow DIR_OR_TRACKING_URI` "
                    "or `--to tensorboard LOGDIR` (params, every step's metrics, the latest evaluation, "
                    "result CSV and manifest as artifacts).")
+@click.option("--onnx", is_flag=True, default=False,
+              help="Also write the model as ONNX under onnx/ (model.onnx, labels.json, a transformer's tokenizer) "
+                   "for onnxruntime; needs pip install 'startune[onnx]'.")
 @option_json()
-def export_cmd(run: str, out_dir: Path | None, tracker: tuple[str, str] | None, as_json: bool) -> None:
+def export_cmd(run: str, out_dir: Path | None, tracker: tuple[str, str] | None, onnx: bool, as_json: bool) -> None:
     """Write RUN's build manifest, run and job, events, result CSV, evaluations and every evaluation
     answer into --out, so the run can still be compared once its model is retired. Needs no backend.
 
@@ -29,6 +32,8 @@ def export_cmd(run: str, out_dir: Path | None, tracker: tuple[str, str] | None, 
 
     if (out_dir is None) == (tracker is None):
         raise click.UsageError("give --out DIR, or --to mlflow|tensorboard DEST")
+    if onnx and out_dir is None:
+        raise click.UsageError("--onnx writes into --out DIR")
     if tracker is not None:
         from core.export.trackers import export_to
 
@@ -45,9 +50,9 @@ def export_cmd(run: str, out_dir: Path | None, tracker: tuple[str, str] | None, 
                                f"{len(sent['metrics'])} metrics, artifacts {', '.join(sent['artifacts'])}",
                                soft_wrap=True)
         return
-    from core.jobs.export import export_run
+    from core.export.bundle import export_bundle
 
-    written = export_run(Registry(), run, out_dir)
+    written = export_bundle(Registry(), run, out_dir, onnx=onnx)
     if as_json:
         print_json(written)
         return

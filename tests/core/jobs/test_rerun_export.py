@@ -129,7 +129,7 @@ def test_export_says_what_it_could_not_keep(run_cli, tmp_path):
                                                      "fine_tuned_model": "ft:gpt-4o-mini-2024-07-18:acme::x"})
     registry.add_events("openai", "ftjob-attached", [{"id": "ev-1", "created_at": 1, "message": "done"}])
     written = _json(run_cli("export", run_id, "--out", tmp_path / "e", "--json"))
-    assert written["files"] == ["run.json", "events.jsonl", "evaluations.json"]
+    assert written["files"] == ["run.json", "events.jsonl", "evaluations.json", "MODEL_CARD.md"]
     assert written["missing"][0].startswith("results.csv")
     assert orjson.loads((tmp_path / "e" / "events.jsonl").read_bytes())["message"] == "done"
     missing = run_cli("export", "run-unknown", "--out", tmp_path / "f")
