@@ -8,6 +8,7 @@ rerun, collects the batches it already sent instead of paying for them twice.
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Callable
 
 import orjson
@@ -70,7 +71,8 @@ async def send_and_collect(client, todo: list[int], build: Callable[[int], tuple
 
     answers: dict[int, dict] = {}
     counted: dict[str, int] = {}
-    delay = 0.05
+    expected = sum(len(b["indices"]) for b in pending)
+    started = time.monotonic()
     while pending:
         for item in list(pending):
             try:
@@ -105,9 +107,17 @@ async def send_and_collect(client, todo: list[int], build: Callable[[int], tuple
             pending.remove(item)
         progress("evaluate", min(total, done_before + sum(counted.values())), total)
         if pending:
-            await asyncio.sleep(delay)
-            delay = min(poll_max, delay * 1.5)
+            await asyncio.sleep(poll_delay(time.monotonic() - started, sum(counted.values()), expected, poll_max))
     return answers
+
+
+def poll_delay(elapsed: float, done: int, total: int, poll_max: float) -> float:
+    """How long to wait before the next look: a tenth of the time waited so far (a batch that ends just
+    after a look is seen at most 10% late), and no longer than the pace so far says the rest will take."""
+    delay = max(0.05, 0.1 * elapsed)
+    if 0 < done < total:
+        delay = min(delay, max(0.05, (total - done) * elapsed / done))
+    return min(poll_max, delay)
 
 
 def batch_price(usd: float | None, backend_kind: str) -> float | None:

@@ -239,8 +239,9 @@ def _transformer(model_dir: Path, meta: dict, out: Path) -> list[str]:
     tokenizer_files = sorted(p.name for p in out.iterdir() if p.name not in (MODEL, LABELS))
     _write_labels(out, {
         "kind": "transformer", "labels": loaded.classes, "base_model": loaded.base_model,
-        "max_length": loaded.max_length,
-        "input": {"input_ids": "int64 (batch, sequence): the tokenizer's ids, truncated at max_length",
+        "max_length": loaded.max_length, "pad_token_id": loaded.tokenizer.pad_token_id,
+        "input": {"input_ids": "int64 (batch, sequence): tokenizer.json's ids (tokenizers, or transformers' "
+                               "AutoTokenizer of this folder), truncated at max_length, padded with pad_token_id",
                   "attention_mask": "int64 (batch, sequence): 1 for tokens, 0 for padding"},
         "output": {"probabilities": "float32 (batch, labels), rows sum to 1, columns in the order of labels"},
         "tokenizer": tokenizer_files,
@@ -273,12 +274,21 @@ def score(folder: Path, texts: list[str], batch: int = 64) -> np.ndarray:
         for i, chunk in enumerate(batches(texts, batch)):
             out[i * batch:i * batch + len(chunk)] = run.run(None, {"text": np.array(chunk, dtype=object)})[0]
         return out
-    from transformers import AutoTokenizer
+    # the tokenizers library alone (what transformers' fast tokenizer runs), and batches of similar
+    # lengths, as startune scores them: little padding
+    from tokenizers import Tokenizer
 
-    tokenizer = AutoTokenizer.from_pretrained(folder, local_files_only=True)
-    for i, chunk in enumerate(batches(texts, batch)):
-        encoded = tokenizer(chunk, truncation=True, max_length=meta["max_length"], padding=True, return_tensors="np")
-        out[i * batch:i * batch + len(chunk)] = run.run(None, {
-            "input_ids": encoded["input_ids"].astype(np.int64),
-            "attention_mask": encoded["attention_mask"].astype(np.int64)})[0]
+    tokenizer = Tokenizer.from_file(str(folder / "tokenizer.json"))
+    tokenizer.no_padding()
+    tokenizer.enable_truncation(meta["max_length"])
+    ids = [e.ids for e in tokenizer.encode_batch(texts)]
+    order = sorted(range(len(ids)), key=lambda i: len(ids[i]))
+    for start in range(0, len(order), batch):
+        chunk = order[start:start + batch]
+        width = max(len(ids[i]) for i in chunk)
+        input_ids = np.full((len(chunk), width), meta["pad_token_id"], dtype=np.int64)
+        mask = np.zeros((len(chunk), width), dtype=np.int64)
+        for row, i in enumerate(chunk):
+            input_ids[row, :len(ids[i])], mask[row, :len(ids[i])] = ids[i], 1
+        out[chunk] = run.run(None, {"input_ids": input_ids, "attention_mask": mask})[0]
     return out

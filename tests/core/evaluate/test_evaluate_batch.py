@@ -85,3 +85,14 @@ def test_the_command_batches_local_evaluations_and_prices_openai_batches_at_half
     assert orjson.loads(batched.stdout)["answered_now"] == 30 and orjson.loads(direct.stdout)["answered_now"] == 29
     assert batch_price(0.0246, "openai") == 0.0123 and batch_price(0.0246, "compatible") == 0.0246
     assert batch_price(None, "azure") is None
+
+
+def test_a_batch_is_looked_at_often_enough_to_be_seen_soon_after_it_ends():
+    """At most a tenth of the time waited so far late (the doubling wait it replaced could be 50% late:
+    a 6 s local batch seen at 8.5 s), never sooner than 50 ms, and no later than the pace says it ends."""
+    from core.evaluate.batch import poll_delay
+
+    assert poll_delay(0.0, 0, 100, 30.0) == 0.05
+    assert poll_delay(6.0, 0, 100, 30.0) == pytest.approx(0.6)
+    assert poll_delay(6.0, 95, 100, 30.0) == pytest.approx(6.0 * 5 / 95)    # the pace: 5 more at ~16/s
+    assert poll_delay(3600.0, 0, 100, 30.0) == 30.0                          # OpenAI's hours-long batches
