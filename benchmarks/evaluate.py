@@ -33,6 +33,8 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
+from processes import whole_command  # noqa: E402  (benchmarks/ is on the path)
+
 THREADS = REPO.parent / "shared" / "data" / "threads_reviews.csv"
 
 
@@ -113,16 +115,7 @@ async def main_async(n: int, concurrency: int) -> None:
 
 def timed(cmd: list[str], home: Path) -> tuple[float, float, bytes]:
     """(seconds, peak RSS in MB as the OS counted it, stdout) of one command run as its own process."""
-    env = os.environ | {"PYTHONPATH": str(REPO), "STARTUNE_HOME": str(home), "STARTUNE_BACKEND": "local"}
-    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
-        start = time.perf_counter()
-        proc = subprocess.Popen(cmd, cwd=REPO, env=env, stdout=out, stderr=err)
-        _, status, usage = os.wait4(proc.pid, 0)
-        seconds = time.perf_counter() - start
-        out.seek(0), err.seek(0)
-        if os.waitstatus_to_exitcode(status):
-            raise SystemExit(f"{' '.join(cmd)} failed: {err.read().decode()[-2000:]}")
-        return seconds, usage.ru_maxrss / 1024, out.read()
+    return whole_command(cmd, {"STARTUNE_HOME": str(home), "STARTUNE_BACKEND": "local"})
 
 
 def train_in_child(home: Path, build: Path, base: str, train_n: int | None, epochs: int | None) -> str:

@@ -15,15 +15,13 @@ Prints both, their ratio (target: onnx at least as fast) and both accuracies (th
 from __future__ import annotations
 
 import argparse
-import os
 import shutil
-import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 import orjson
+from processes import startune, whole_command
 
 REPO = Path(__file__).resolve().parent.parent
 THREADS = REPO.parent / "shared" / "data" / "threads_reviews.csv"
@@ -43,21 +41,7 @@ print(orjson.dumps({{"accuracy": float(np.mean([labels[i] == t for i, t in zip(p
 
 
 def timed(cmd: list[str], home: Path) -> tuple[float, float, bytes]:
-    """(seconds, peak RSS in MB as the OS counted it, stdout) of one command run as its own process."""
-    env = os.environ | {"PYTHONPATH": str(REPO), "STARTUNE_HOME": str(home), "STARTUNE_BACKEND": "local"}
-    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
-        start = time.perf_counter()
-        proc = subprocess.Popen(cmd, cwd=REPO, env=env, stdout=out, stderr=err)
-        _, status, usage = os.wait4(proc.pid, 0)
-        seconds = time.perf_counter() - start
-        out.seek(0), err.seek(0)
-        if os.waitstatus_to_exitcode(status):
-            raise SystemExit(f"{' '.join(cmd)} failed: {err.read().decode()[-2000:]}")
-        return seconds, usage.ru_maxrss / 1024, out.read()
-
-
-def startune(*args: str) -> list[str]:
-    return [sys.executable, "-m", "core", *args]
+    return whole_command(cmd, {"STARTUNE_HOME": str(home), "STARTUNE_BACKEND": "local"})
 
 
 def main() -> None:
