@@ -189,6 +189,11 @@ OPTIONS: tuple[Option, ...] = (
            f"Local backend: what auto maximises on validation (auto: {DEFAULT_OBJECTIVE}; mae for ordered stars).",
            default="auto", choices=("auto", *OBJECTIVES), backends=STARTUNE_SERVERS, hyperparameter=True,
            openai=False, label="objective", widget="objective"),
+    Option("max_length", "--max-length", "whole",
+           "Local transformer and LLM models: tokens read of each example, 16-2048 or auto (encoders: the length "
+           "that keeps 98% of the training texts whole; LLMs: 512), at most the model's own limit.",
+           default="auto", low=16, high=2048, backends=STARTUNE_SERVERS, hyperparameter=True, openai=False,
+           label="max tokens", widget="max-length"),
     Option("suffix", "--suffix", "text", "Up to 64 characters in the fine-tuned model's name.", max_length=64,
            label="suffix", widget="suffix", placeholder="up to 64 characters"),
     Option("seed", "--job-seed", "seed", "Training seed (same seed, same run).", dest="job_seed",

@@ -262,6 +262,7 @@ class LinearTrainer:
         self.requested = {k: requested.get(k, "auto") for k in
                           ("n_epochs", "batch_size", "learning_rate_multiplier", "class_weight", "early_stopping",
                            "objective")}
+        self.asked_length = requested.get("max_length", "auto")
         texts = [e.text for e in train]
         y = np.array([self.index[e.label] for e in train])
         known = [(e.text, self.index[e.label]) for e in valid if e.label in self.index]
@@ -311,6 +312,8 @@ class LinearTrainer:
         self.objective, why = objectives.resolve(self.requested["objective"], self.classes)
         if why:
             note(why)
+        if self.asked_length not in (None, "auto"):
+            note("max_length applies to transformer and LLM models; the linear model reads every word of a text")
         if self.holdout:
             note(f"No validation file: {self.holdout:,} of the training examples are held out to choose "
                  f"settings and to stop early")

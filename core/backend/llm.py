@@ -365,7 +365,11 @@ class LLMTrainer:
                                                  target_modules=targets, task_type="CAUSAL_LM"))
         self.live = LLMModel(model, tokenizer, base_model=self.model_id, data_format=self.data_format,
                              device=self.device)
-        limit = min(MAX_AUTO_LENGTH, getattr(model.config, "max_position_embeddings", MAX_AUTO_LENGTH) or 512)
+        positions = getattr(model.config, "max_position_embeddings", MAX_AUTO_LENGTH) or 512
+        asked = self.requested.get("max_length", "auto")
+        limit = min(MAX_AUTO_LENGTH, positions) if asked in (None, "auto") else min(int(asked), positions)
+        if asked not in (None, "auto") and int(asked) > positions:
+            note(f"max_length {asked} is past {self.model_id}'s {positions} positions: {positions} tokens are read")
         self.max_length = int((decided or {}).get("max_length") or limit)
         self.encoded = [encode_example(tokenizer, e, self.max_length) for e in self.train_examples]
         self.valid_encoded = [encode_example(tokenizer, e, self.max_length) for e in self.valid_examples]

@@ -488,7 +488,7 @@ class TransformerTrainer:
         if why:
             note(why)
         ignored = sorted(k for k, v in self.requested.items()
-                         if k not in self.hp and k not in ("class_weight", "early_stopping", "objective")
+                         if k not in self.hp and k not in ("class_weight", "early_stopping", "objective", "max_length")
                          and v not in (None, "auto"))
         if ignored:
             note(f"{', '.join(ignored)} apply to the linear model only; {self.model_id} ignores them")
@@ -508,12 +508,17 @@ class TransformerTrainer:
         texts = [e.text for e in self.train_examples]
         if decided is None:
             lengths = [len(x) for x in self.tokenizer(texts, truncation=True, max_length=model_limit)["input_ids"]]
+            asked = self.requested.get("max_length", "auto")
+            length = (auto_max_length(lengths, model_limit, self.device.type) if asked in (None, "auto")
+                      else min(int(asked), model_limit))
             decided = auto_hyperparameters(self.n, self.requested, self.device.type) | {
-                "max_length": auto_max_length(lengths, model_limit, self.device.type),
-                "learning_rate": base_learning_rate(params), "objective": self.objective}
-            covered = float(np.mean(np.asarray(lengths) <= decided["max_length"])) if lengths else 1.0
-            note(f"Auto max length: {decided['max_length']} tokens keeps {covered:.1%} of the training texts "
-                 f"whole (longest {max(lengths, default=0)}, median {int(np.median(lengths)) if lengths else 0})")
+                "max_length": length, "learning_rate": base_learning_rate(params), "objective": self.objective}
+            covered = float(np.mean(np.asarray(lengths) <= length)) if lengths else 1.0
+            said = ("Auto max length" if asked in (None, "auto") else
+                    "Max length" + (f" (asked {asked}; {self.model_id} reads at most {model_limit})"
+                                    if int(asked) > model_limit else " (as asked)"))
+            note(f"{said}: {length} tokens keeps {covered:.1%} of the training texts whole "
+                 f"(longest {max(lengths, default=0)}, median {int(np.median(lengths)) if lengths else 0})")
         self._decide(decided)
         self.max_length = int(decided.get("max_length", min(MAX_LENGTH, model_limit)))
         self.objective = decided.get("objective", self.objective)

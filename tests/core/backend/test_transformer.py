@@ -278,6 +278,21 @@ def test_the_backend_does_not_import_torch_until_a_transformer_is_used():
     assert out.stdout.strip() == "[]"
 
 
+def test_a_max_length_asked_for_is_used_up_to_the_model_s_own_limit(tiny_bert):
+    """`--max-length` (declared once in core/launch_options.py) reaches the trainer: 24 as asked, and 5,000
+    read as the tiny model's 64 positions, each said in the job's events."""
+    for asked, used, said in ((24, 24, "Max length (as asked): 24 tokens"),
+                              (2000, 64, f"Max length (asked 2000; hf:{tiny_bert} reads at most 64): 64 tokens")):
+        from core.backend.transformer import TransformerTrainer
+
+        notes: list[str] = []
+        trainer = TransformerTrainer(f"hf:{tiny_bert}", toy_examples(32), toy_examples(8, 1000),
+                                     {"n_epochs": 1, "max_length": asked}, 3)
+        decided = trainer.setup(notes.append, lambda: None)
+        assert trainer.max_length == used and decided["max_length"] == used
+        assert notes[0].startswith(said), notes[0]
+
+
 def test_auto_max_length_keeps_most_texts_whole_and_respects_limits():
     from core.backend.transformer import auto_max_length
 
