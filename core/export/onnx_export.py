@@ -284,11 +284,11 @@ def score(folder: Path, texts: list[str], batch: int = 64) -> np.ndarray:
     ids = [e.ids for e in tokenizer.encode_batch(texts)]
     order = sorted(range(len(ids)), key=lambda i: len(ids[i]))
     for start in range(0, len(order), batch):
-        chunk = order[start:start + batch]
-        width = max(len(ids[i]) for i in chunk)
-        input_ids = np.full((len(chunk), width), meta["pad_token_id"], dtype=np.int64)
-        mask = np.zeros((len(chunk), width), dtype=np.int64)
-        for row, i in enumerate(chunk):
+        rows = order[start:start + batch]
+        width = max(len(ids[i]) for i in rows)
+        input_ids = np.full((len(rows), width), meta["pad_token_id"], dtype=np.int64)
+        mask = np.zeros((len(rows), width), dtype=np.int64)
+        for row, i in enumerate(rows):
             input_ids[row, :len(ids[i])], mask[row, :len(ids[i])] = ids[i], 1
-        out[chunk] = run.run(None, {"input_ids": input_ids, "attention_mask": mask})[0]
+        out[rows] = run.run(None, {"input_ids": input_ids, "attention_mask": mask})[0]
     return out
