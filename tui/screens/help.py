@@ -31,7 +31,7 @@ several stars · each decision is saved at once beside the dataset (never in it)
 
 **Monitor**: `c` cancel · `p` pause · `u` resume (each shown only when the job's state allows it) · `r` results
 
-**Results**: `e` evaluate on the test split · `m` monitor · `tab` then arrows scroll the per-label table
+**Results**: `e` evaluate on the test split · `m` monitor · `x` export (evidence, model card, ONNX) · `tab` then arrows scroll the per-label table
 
 **Compare** (select two or more runs with `space` on Runs, then `c`; `c` alone on a run with re-runs compares
 the pair): the runs' validation curves overlaid, what differs in their settings, and their best scores and costs ·

@@ -56,7 +56,8 @@ ENDED_WITHOUT_MODEL = ("cancelled", "failed")
 
 
 class ResultsScreen(AppScreen):
-    BINDINGS = [Binding("e", "evaluate", "Evaluate on test"), Binding("m", "monitor", "Monitor")]
+    BINDINGS = [Binding("e", "evaluate", "Evaluate on test"), Binding("m", "monitor", "Monitor"),
+                Binding("x", "export", "Export")]
 
     def __init__(self, run_id: str) -> None:
         super().__init__()
@@ -169,3 +170,18 @@ class ResultsScreen(AppScreen):
 
     def action_monitor(self) -> None:
         self.app.open_monitor(self.run_id)
+
+    def action_export(self) -> None:
+        """Export...: then where it went, as a path to paste, and what could not be kept."""
+        from tui.screens.export import ExportScreen
+
+        def done(written) -> None:
+            if not written:
+                return
+            missing = written.get("missing") or []
+            self.app.notify(f"{len(written['files'])} files in {Path(written['out']).resolve()}"
+                            + (f"; not exported: {'; '.join(missing)}" if missing else ""),
+                            title="Exported", markup=False, timeout=12)
+
+        self.app.push_screen(ExportScreen(self.app.session.registry.get_run(self.run_id) or {"id": self.run_id}),
+                             done)
