@@ -11,6 +11,17 @@ CARD = "MODEL_CARD.md"
 
 
 def export_bundle(registry, ref: str, out_dir: Path, *, onnx: bool = False) -> dict:
+    try:
+        return _export(registry, ref, Path(out_dir), onnx)
+    except OSError as exc:   # a folder that cannot be made or written: one line naming it
+        from core.errors import storage_error
+
+        raise storage_error(exc, exc.filename or out_dir) or ConfigError(
+            f"cannot write {exc.filename or out_dir}: {exc.strerror or exc}",
+            hint="choose a folder you can create and write") from None
+
+
+def _export(registry, ref: str, out_dir: Path, onnx: bool) -> dict:
     from core.atomic import write_text
     from core.export.model_card import model_card
     from core.jobs.export import export_run

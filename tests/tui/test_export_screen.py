@@ -39,9 +39,10 @@ async def test_export_from_results_writes_the_model_as_onnx_and_says_where(train
         folder.focus()
         await pilot.press("enter")                       # empty: said, nothing written
         assert "type the folder" in str(app.screen.query_one("#export-status").render())
-        folder.value = "/proc/not-a-folder-you-can-make"
+        folder.value = "/proc/not-a-folder-you-can-make"   # was: "unexpected FileNotFoundError"
         await pilot.press("enter")
         await wait_until(pilot, lambda: "proc" in str(app.screen.query_one("#export-status").render()), 30)
+        assert "cannot write /proc/not-a-folder-you-can-make" in str(app.screen.query_one("#export-status").render())
         assert isinstance(app.screen, ExportScreen)      # refused in one line; the dialog stays
         folder.value = "out"
         await pilot.press("enter")

@@ -105,3 +105,12 @@ def test_export_onnx_says_what_is_missing_in_one_line(run_cli, monkeypatch, tmp_
     assert not (tmp_path / "e").exists()
     usage = run_cli("export", "run-nope", "--to", "tensorboard", str(tmp_path / "tb"), "--onnx")
     assert usage.exit_code == 2 and "--onnx writes into --out DIR" in usage.stderr
+
+
+def test_export_into_a_folder_that_cannot_be_made_is_one_line(run_cli, sample_csv, tmp_path):
+    result = run_cli("run", sample_csv, "--out", tmp_path / "b", "--samples", "train=60,val=20,test=20", "--json")
+    run_id = orjson.loads(result.stdout)["run_id"]
+    refused = run_cli("export", run_id, "--out", "/proc/startune-export")
+    assert refused.exit_code == 2
+    assert refused.stderr.strip() == ("startune: error: cannot write /proc/startune-export: No such file or directory "
+                                      "(choose a folder you can create and write)")
