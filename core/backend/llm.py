@@ -72,7 +72,7 @@ def missing_extra(model_id: str) -> str | None:
     missing = [name for name in wanted if importlib.util.find_spec(name) is None]
     if not missing:
         return None
-    return (f"Model {model_id} needs {' and '.join(missing)}, which {'is' if len(missing) == 1 else 'are'} not installed: run {INSTALL_HINT} "
+    return (f"Model {model_id} needs {', '.join(missing)}, which are not installed: run {INSTALL_HINT} "
             f"(in the environment startune runs from)")
 
 

@@ -142,26 +142,6 @@ def recent_builds(registry, folder: Path | None = None) -> list[dict]:
     return sorted(found.values(), key=lambda b: b["created_at"], reverse=True)
 
 
-def unavailable_here(model: str | None, choice) -> str | None:
-    """What to install before ``model`` can train, when the backend trains on this machine (the in-process
-    local backend) and the model's extra is missing here; else None (a remote server decides for itself)."""
-    if not model or getattr(choice, "kind", None) != "local":
-        return None
-    from core.backend.base_models import find
-
-    base = find(model)
-    return base.missing() if base is not None else None
-
-
-def check_trainable_here(model: str | None, choice) -> None:
-    """Refuse, before anything is validated, priced or uploaded, a model this machine cannot train."""
-    from core.errors import ConfigError
-
-    missing = unavailable_here(model, choice)
-    if missing:
-        raise ConfigError(missing)
-
-
 def build_of(builds: list[dict], dataset) -> dict | None:
     """The newest of ``builds`` made from ``dataset`` (a LoadedDataset: same fingerprint, else same source),
     or None: a launch must never default to another dataset's build."""
@@ -193,7 +173,6 @@ async def launch(client, build_dir: Path, options: LaunchOptions, *, choice, reg
     check_options(options)
     check_for_backend(options, choice)
     model = await launch_model(client, choice, options)
-    check_trainable_here(model, choice)
     if estimate is None or estimate.model != model or estimate.source != Path(build_dir):
         # in a thread: the checks read the whole file and a calibration trains, and the caller's event loop
         # (the app's, or the in-process backend's) must keep running meanwhile

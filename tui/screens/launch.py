@@ -146,18 +146,6 @@ class LaunchScreen(AppScreen):
             return
         self._load_models(choice)
 
-    @on(Select.Changed, "#model")
-    def _model_changed(self, event: Select.Changed) -> None:
-        from core.jobs.launch import unavailable_here
-
-        try:
-            missing = unavailable_here(str(event.value), self._choice())
-        except Exception:  # noqa: BLE001 - a backend not set up yet says so under its own field
-            missing = None
-        if missing or getattr(self, "_unavailable_said", False):   # the listing's own note is left alone
-            self.query_one("#field-model", Field).note(missing or "")
-        self._unavailable_said = bool(missing)
-
     def _backend_shown(self) -> None:
         from core.jobs.backends import missing_settings
 
@@ -208,11 +196,7 @@ class LaunchScreen(AppScreen):
         if choice.kind in ("openai", "azure"):  # their lists hold every model; offer those that train
             listed = [m for m in listed if trainable(m)]
         models = sorted(set(listed) | {default}, key=lambda m: (m != default, m.startswith("ft:"), m))
-        from core.jobs.launch import unavailable_here
-
-        # a model this machine cannot train is still listed (the backend lists it), marked as such
-        select.set_options([(m + (" (not installed here)" if unavailable_here(m, choice) else ""), m)
-                            for m in models])
+        select.set_options([(m, m) for m in models])
         select.value = default
 
     def _choice(self):
@@ -268,7 +252,6 @@ class LaunchScreen(AppScreen):
     def _estimate(self, choice, options, source: Path) -> None:
         from core.errors import StartuneError
         from core.jobs.estimate import estimate_launch
-        from core.jobs.launch import check_trainable_here
         from tui.errors import describe
 
         def progress(what: str, done, total) -> None:
@@ -277,7 +260,6 @@ class LaunchScreen(AppScreen):
                                           error=False)
 
         try:
-            check_trainable_here(options.model, choice)
             # the model select always holds one: the backend's default (core.jobs.backends.default_model) at first
             estimate = estimate_launch(source, options, options.model, progress=progress)
         except StartuneError as exc:
