@@ -599,7 +599,7 @@ class _SplitWriter:
         positions: list[np.ndarray] = []
         pending: deque = deque()
         counts: list[np.ndarray] = []
-        with atomic_open(path, "wb") as fh:
+        with atomic_open(path, "wb", private=False) as fh:  # the user's build folder
             for batch in reader:
                 frame = batch.select(["text", "label"]).to_pandas()
                 if self.counter is not None:
