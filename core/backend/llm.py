@@ -21,6 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
+from core.backend import training
 from core.backend.training import MAX_REPORTED_STEPS, Note, OnEpochEnd, OnStep, StepMetrics, TrainingDataError
 
 SMOLLM = "smollm2-135m"
@@ -69,7 +70,7 @@ def is_llm(model_id: str) -> bool:
 
 def missing_extra(model_id: str) -> str | None:
     wanted = REQUIRED_MODULES + ((SMOLLM_PACKAGE,) if model_id == SMOLLM else ())
-    missing = [name for name in wanted if importlib.util.find_spec(name) is None]
+    missing = [name for name in wanted if not training.installed(name)]
     if not missing:
         return None
     return (f"Model {model_id} needs {', '.join(missing)}, which are not installed: run {INSTALL_HINT} "

@@ -22,6 +22,15 @@ MAX_REPORTED_STEPS = 1000   # metrics events per job, at most (the last step is 
 VALID_SAMPLE = 256          # validation examples scored for each reported step's valid_loss
 
 
+
+def installed(module: str) -> bool:
+    """Whether ``module`` can be imported here, found without importing it: the one probe behind
+    every "this model needs ... installed" line (the transformer and LLM trainers)."""
+    import importlib.util
+
+    return importlib.util.find_spec(module) is not None
+
+
 class TrainingDataError(ValueError):
     """The data cannot train this model (the message is shown to the user as the job's error)."""
 

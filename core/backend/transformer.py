@@ -23,6 +23,7 @@ from core.backend.devices import DEFAULT as DEFAULT_DEVICES
 from core.backend.distributed import SOLO, Group, Rank, Recipe
 from core.backend.trainer_state import TRAINER_STATE, read_trainer_state, write_trainer_state
 from core.backend.duration import CALIBRATION_STEPS, DurationEstimate, step_seconds
+from core.backend import training
 from core.backend.training import (MAX_REPORTED_STEPS, Note, OnEpochEnd, OnStep, StepMetrics, TrainingDataError,
                                    label_order)
 
@@ -94,7 +95,7 @@ def missing_extra(model_id: str) -> str | None:
     """One line saying what to install when this model cannot train here, else None. Cheap: finds the
     modules without importing them, so job creation can refuse at once."""
     wanted = REQUIRED_MODULES + ((MINILM_PACKAGE,) if model_id == MINILM else ())
-    missing = [name for name in wanted if importlib.util.find_spec(name) is None]
+    missing = [name for name in wanted if not training.installed(name)]
     if not missing:
         return None
     return (f"Model {model_id} needs {', '.join(missing)}, which are not installed: "

@@ -69,7 +69,7 @@ def _write_csv(path: Path, report) -> None:
         writer.writerow([rank, issue.row, issue.given, issue.suggested, f"{issue.confidence:.4f}",
                          f"{issue.p_suggested:.4f}", issue.text_hash, issue.text])
     try:
-        write_text(path.expanduser(), buffer.getvalue())
+        write_text(path.expanduser(), buffer.getvalue(), private=False)  # the user's --out
     except OSError as exc:
         from core.errors import DataError
 

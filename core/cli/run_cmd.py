@@ -38,7 +38,7 @@ from core.cli.prepare_cmds import build_options, dataset_options, prepare_option
 @run_async
 async def run_cmd(dataset: str, out_dir: Path | None, backend_kind, base_url, pace, as_json, **kw) -> None:
     """The whole job on DATASET: build the JSONL, launch a fine-tune, follow it, fetch its results."""
-    from core.jobs.backends import open_client, resolve_backend
+    from core.jobs.backends import check_model, open_client, resolve_backend
     from core.jobs.build import reuse_or_build
     from core.jobs.results import download_and_record
     from core.launch_options import check_for_backend
@@ -52,6 +52,8 @@ async def run_cmd(dataset: str, out_dir: Path | None, backend_kind, base_url, pa
     launch_opts = build_launch_options(**kw)
     choice = resolve_backend(backend_kind, base_url)
     check_for_backend(launch_opts, choice)
+    if launch_opts.model:  # before the build too: minutes of preparing for a model that cannot train here
+        check_model(choice, launch_opts.model)
     registry = Registry()
     err = stderr_console()
     default_dir = runs_dir() / "builds" / f"{Path(dataset).stem}-{time.strftime('%Y%m%d-%H%M%S')}"

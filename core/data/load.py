@@ -18,7 +18,12 @@ TEXT_COLUMNS = (
     "review", "text", "content", "review_body", "review_text", "review_description",
     "body", "comment", "sentence", "document", "reviewtext", "summary",
 )
-LABEL_COLUMNS = ("star", "stars", "rating", "ratings", "score", "label", "labels", "overall", "stars_rating")
+LABEL_COLUMNS = ("star", "stars", "rating", "ratings", "score", "label", "labels", "overall", "stars_rating",
+                 "sentiment")
+# what csv.Sniffer may choose between: the separators spreadsheets export (Excel in a locale with a
+# decimal comma writes ";")
+DELIMITERS = ",;\t|"
+SNIFF_BYTES = 64 * 1024
 
 FORMATS = {
     ".csv": "csv", ".tsv": "tsv", ".tab": "tsv", ".json": "json", ".jsonl": "jsonl",
@@ -126,6 +131,71 @@ def _csv_row_of_line(path: Path, line: int) -> int:
     return line - 1
 
 
+def csv_delimiter(path: Path, default: str, opener=open) -> str:
+    """The file's delimiter: ``default`` unless its header has none of it and csv.Sniffer finds one of
+    DELIMITERS in a sample. A header that ``default`` already splits keeps it: a text column full of
+    commas must not make a comma file look like another dialect."""
+    import csv
+
+    try:
+        with opener(path, "rt", encoding="utf-8-sig", errors="replace", newline="") as fh:
+            sample = fh.read(SNIFF_BYTES)
+    except (OSError, EOFError):
+        return default
+    header = sample.split("\n", 1)[0]
+    if default in header:
+        return default
+    if "\n" in sample[len(header) + 1:] and len(sample) == SNIFF_BYTES:
+        sample = sample[: sample.rfind("\n")]  # whole records only: a cut record may look like another dialect
+    try:
+        found = csv.Sniffer().sniff(sample, delimiters=DELIMITERS).delimiter
+    except csv.Error:
+        # too few rows for the sniffer to compare: the header alone decides
+        found = next((d for d in DELIMITERS if d in header), default)
+    return found if found in header else default
+
+
+def _swallowed_rows(frame: pd.DataFrame, sep: str, path: Path) -> None:
+    """An unterminated quote reads as one value holding many records (until the next quote): name
+    the row it opens in rather than train on a review made of other reviews."""
+    import csv
+
+    width = len(frame.columns)
+    if width < 2:
+        return
+    kinds: dict[int, set[str]] | None = None
+
+    def rowlike(line: str) -> bool:
+        # a record of this file: as many fields as the header, and in some column of few distinct values
+        # (the label) a value that column holds; a multi-paragraph review with commas is not one
+        nonlocal kinds
+        fields = next(csv.reader([line], delimiter=sep), [])
+        if len(fields) != width:
+            return False
+        if kinds is None:
+            kinds = {}
+            for i, name in enumerate(frame.columns):
+                distinct = frame[name].drop_duplicates()
+                if len(distinct) <= 50:
+                    kinds[i] = set(map(str, distinct))
+        return any(fields[i].strip() in values for i, values in kinds.items())
+
+    for column in frame.columns:
+        values = frame[column]
+        if values.dtype == object or str(values.dtype).startswith("string"):
+            many = values.str.count("\n") >= 2
+            if not many.any():
+                continue
+            for position in many.to_numpy().nonzero()[0]:
+                lines = str(values.iloc[position]).split("\n")[1:]
+                records = sum(map(rowlike, lines[:100]))
+                if records >= 2 and records * 2 >= min(len(lines), 100):
+                    raise DataError(
+                        f"a quote opened in column {column!r} is never closed: it swallows the next "
+                        f"{len(lines)} lines as one value", path=path, row=int(position) + 1,
+                        hint='close the quote (a quote inside a quoted value is written "")')
+
+
 CSV_BLOCK = 1 << 20  # bytes the CSV reader parses at a time (on each thread): a column is a chunk per block
 
 
@@ -166,8 +236,10 @@ def _read_csv(path: Path, sep: str) -> pd.DataFrame:
         raise DataError("file is empty", path=path) from None
     except pd.errors.ParserError as exc:
         text = str(exc)
-        m = re.search(r"line (\d+)", text) or re.search(r"row (\d+)", text)
-        row = _csv_row_of_line(path, int(m.group(1))) if m else None
+        m = re.search(r"line (\d+)", text)
+        start = re.search(r"starting at row (\d+)", text)  # the tokenizer's physical lines, from 0
+        line = int(m.group(1)) if m else int(start.group(1)) + 1 if start else None
+        row = _csv_row_of_line(path, line) if line is not None else None
         if "EOF inside string" in text:
             msg = "broken CSV quoting: a quoted field is never closed"
         elif m and "Expected" in text:
@@ -358,7 +430,8 @@ def _read_plain(path: Path, fmt: str, shown: Path) -> pd.DataFrame:
         raise DataError(f"binary data, not {fmt.upper()} text", path=shown)
     try:
         if fmt in ("csv", "tsv"):
-            frame = _read_csv(path, "," if fmt == "csv" else "\t")
+            sep = csv_delimiter(path, "," if fmt == "csv" else "\t")
+            frame = _read_csv(path, sep)
         elif fmt in ("json", "jsonl"):
             frame = _read_json(path, lines=fmt == "jsonl")
         else:
@@ -373,6 +446,8 @@ def _read_plain(path: Path, fmt: str, shown: Path) -> pd.DataFrame:
             exc.args = (str(exc),)
         raise
     _check_columns(frame, shown)
+    if fmt in ("csv", "tsv"):
+        _swallowed_rows(frame, sep, shown)
     return frame
 
 

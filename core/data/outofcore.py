@@ -85,6 +85,15 @@ def _lit(text: str) -> str:
     return "'" + text.replace("'", "''") + "'"
 
 
+def _delimiter(path: Path, fmt: str) -> str:
+    import gzip
+
+    from core.data.load import csv_delimiter
+
+    opener = gzip.open if path.name.lower().endswith(".gz") else open
+    return csv_delimiter(path, "," if fmt == "csv" else "\t", opener)
+
+
 def _csv_header(path: Path, fmt: str) -> list[str]:
     """The header record, read here: DuckDB's sniffer would take a broken row for the header."""
     import csv
@@ -94,7 +103,7 @@ def _csv_header(path: Path, fmt: str) -> list[str]:
     try:
         # bad bytes past the header are for DuckDB to report, with their row
         with opener(path, "rt", encoding="utf-8-sig", errors="replace", newline="") as fh:
-            header = next(csv.reader(fh, delimiter="," if fmt == "csv" else "\t"), None)
+            header = next(csv.reader(fh, delimiter=_delimiter(path, fmt)), None)
     except (UnicodeDecodeError, OSError, EOFError, csv.Error) as exc:
         raise DataError(f"cannot read the header: {exc}", path=path) from None
     if not header:
@@ -109,7 +118,7 @@ def _csv_header(path: Path, fmt: str) -> list[str]:
 def _reader(path: Path, fmt: str) -> str:
     p = _lit(str(path))
     if fmt in ("csv", "tsv"):
-        delim = "," if fmt == "csv" else "\\t"
+        delim = {"\t": "\\t"}.get(d := _delimiter(path, fmt), d)
         columns = "{" + ", ".join(f"{_lit(name)}: 'VARCHAR'" for name in _csv_header(path, fmt)) + "}"
         # every value as text, as the memory engine reads CSV; quoted newlines are allowed; no
         # sniffing: the dialect is known and a wrong guess would hide the broken row
@@ -599,7 +608,7 @@ class _SplitWriter:
         positions: list[np.ndarray] = []
         pending: deque = deque()
         counts: list[np.ndarray] = []
-        with atomic_open(path, "wb") as fh:
+        with atomic_open(path, "wb", private=False) as fh:  # the user's build folder
             for batch in reader:
                 frame = batch.select(["text", "label"]).to_pandas()
                 if self.counter is not None:

@@ -108,7 +108,7 @@ def write_jsonl(path: Path, frame: pd.DataFrame, fmt: str, **kw) -> tuple[str, i
     """Write atomically; return (sha256, bytes written)."""
     digest = hashlib.sha256()
     size = 0
-    with atomic_open(path, "wb") as fh:
+    with atomic_open(path, "wb", private=False) as fh:  # the user's build folder
         for chunk in iter_jsonl_chunks(frame, fmt, **kw):
             digest.update(chunk)
             size += len(chunk)
@@ -122,7 +122,7 @@ def jsonl_bytes(frame: pd.DataFrame, fmt: str, **kw) -> bytes:
 
 def write_file(path: Path, data: bytes) -> str:
     """Write atomically; return the sha256 of what was written."""
-    write_bytes(path, data)
+    write_bytes(path, data, private=False)
     return hashlib.sha256(data).hexdigest()
 
 

@@ -129,6 +129,23 @@ def resolve_backend(kind: str | None = None, base_url: str | None = None) -> Bac
     return BackendChoice(kind, base_url)
 
 
+def cannot_train_here(choice: BackendChoice, model: str) -> str | None:
+    """Why the local backend cannot train ``model`` on this machine (the extra to install), or None;
+    another backend's models train on its machines, so None."""
+    if choice.kind != "local":
+        return None
+    from core.backend.base_models import cannot_train
+
+    return cannot_train(model)
+
+
+def check_model(choice: BackendChoice, model: str) -> None:
+    """Refuse, before anything is priced or uploaded, a model the local backend cannot train here."""
+    reason = cannot_train_here(choice, model)
+    if reason:
+        raise ConfigError(reason)
+
+
 def missing_settings(choice: BackendChoice) -> list[str]:
     """Environment variables (or settings) the backend needs and does not have: checked before
     anything is priced, uploaded or created."""

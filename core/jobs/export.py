@@ -49,7 +49,7 @@ def export_run(registry, ref: str, out_dir: Path) -> dict:
 
     def put(name: str, data: bytes) -> None:
         (out / name).parent.mkdir(parents=True, exist_ok=True)
-        write_bytes(out / name, data)
+        write_bytes(out / name, data, private=False)  # the user's --out folder
         written["files"].append(name)
 
     config = run.get("config") or {}
@@ -62,7 +62,7 @@ def export_run(registry, ref: str, out_dir: Path) -> dict:
     put("events.jsonl", _jsonl(events))
     results = run.get("results_csv")
     if results and Path(results).is_file():
-        with Path(results).open("rb") as src, atomic_open(out / "results.csv", "wb") as dst:
+        with Path(results).open("rb") as src, atomic_open(out / "results.csv", "wb", private=False) as dst:
             shutil.copyfileobj(src, dst)
         written["files"].append("results.csv")
     else:

@@ -167,12 +167,14 @@ async def launch(client, build_dir: Path, options: LaunchOptions, *, choice, reg
     import asyncio
 
     from core.errors import StartuneError
+    from core.jobs.backends import check_model
     from core.jobs.errors import TrainingNotAvailable, explain
     from core.jobs.estimate import estimate_launch, launch_model
 
     check_options(options)
     check_for_backend(options, choice)
     model = await launch_model(client, choice, options)
+    check_model(choice, model)
     if estimate is None or estimate.model != model or estimate.source != Path(build_dir):
         # in a thread: the checks read the whole file and a calibration trains, and the caller's event loop
         # (the app's, or the in-process backend's) must keep running meanwhile

@@ -234,3 +234,39 @@ async def test_compare_draws_runs_of_other_lengths_against_epochs(demo_registry,
         await pilot.press("x")
         await pilot.pause()
         assert {name: xs[-1] for name, (xs, _) in chart.lines.items()} == by_step and chart.title == "valid loss"
+
+
+async def test_launch_marks_a_model_that_cannot_train_here_and_refuses_it(sample_csv, tmp_path, local_choice,
+                                                                          monkeypatch):
+    """Was: minilm-l6 without torch was offered like any other and failed after confirming and uploading."""
+    from textual.widgets import Select
+
+    from core.backend import training
+    from core.data.load import load_dataset
+    from core.data.pipeline import PrepareOptions, prepare
+    from core.registry.db import Registry
+    from tui.screens.launch import LaunchScreen
+
+    real = training.installed
+    monkeypatch.setattr(training, "installed", lambda name: name != "torch" and real(name))
+    registry = Registry(tmp_path / "r.sqlite3")
+    built = prepare(sample_csv, tmp_path / "build", PrepareOptions(samples={"train": 40, "val": 10, "test": 10}))
+    registry.add_build(built.out_dir, built.manifest)
+    app = create_app(registry=registry, backend=local_choice)
+    async with app.run_test(size=(80, 24)) as pilot:
+        app.dataset = load_dataset(sample_csv)
+        app.push_screen(LaunchScreen(None))
+        await pilot.pause()
+        select = app.screen.query_one("#model", Select)
+        await wait_until(pilot, lambda: "minilm-l6" in [v for _, v in select._options])  # noqa: SLF001
+        labels = {v: str(p) for p, v in select._options}  # noqa: SLF001
+        assert labels["minilm-l6"] == "minilm-l6 (not installed)"
+        assert "(not installed)" not in labels[local_choice.default_model]
+        select.value = "minilm-l6"
+        await pilot.pause()
+        assert "pip install 'startune[transformers]'" in str(app.screen.query_one("#field-model .field-note").render())
+        app.screen.action_launch()
+        await pilot.pause()
+        assert "pip install 'startune[transformers]'" in _text(app, "#launch-error")
+        assert app.is_running and isinstance(app.screen, LaunchScreen)
+        assert registry.find_uploads(local_choice.key, built.manifest["splits"]["train"]["sha256"]) == []

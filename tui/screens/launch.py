@@ -196,8 +196,18 @@ class LaunchScreen(AppScreen):
         if choice.kind in ("openai", "azure"):  # their lists hold every model; offer those that train
             listed = [m for m in listed if trainable(m)]
         models = sorted(set(listed) | {default}, key=lambda m: (m != default, m.startswith("ft:"), m))
-        select.set_options([(m, m) for m in models])
+        from core.jobs.backends import cannot_train_here
+
+        self._cannot_train = {m: reason for m in models if (reason := cannot_train_here(choice, m))}
+        select.set_options([(f"{m} (not installed)" if m in self._cannot_train else m, m) for m in models])
         select.value = default
+        self.model_changed()
+
+    @on(Select.Changed, "#model")
+    def model_changed(self) -> None:
+        reason = getattr(self, "_cannot_train", {}).get(str(self.query_one("#model", Select).value))
+        # as plain text: markup would eat the "[transformers]" of the install line
+        self.query_one("#field-model", Field).note(Text(reason) if reason else "")
 
     def _choice(self):
         from core.jobs.backends import resolve_backend
@@ -236,8 +246,11 @@ class LaunchScreen(AppScreen):
             refused[0].focus()
             self._say(refused[1])
             return
+        from core.jobs.backends import check_model
+
         try:
             choice, options = self._choice(), self._options()
+            check_model(choice, options.model)
         except StartuneError as exc:
             self._say(describe(exc))
             return
