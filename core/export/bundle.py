@@ -43,7 +43,8 @@ def _export(registry, ref: str, out_dir: Path, onnx: bool) -> dict:
         from core.backend.model_files import read_manifest
 
         kind = read_manifest(out / "model").get("kind")
-    write_text(out / CARD, model_card(run, build["manifest"] if build else None, full[0] if full else None, kind))
+    write_text(out / CARD, model_card(run, build["manifest"] if build else None, full[0] if full else None, kind),
+               private=False)   # the user's own folder: the umask's mode, as the rest of the export
     written["files"].append(CARD)
     if onnx:
         model = out / "model"

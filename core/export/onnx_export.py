@@ -64,7 +64,7 @@ def export_onnx(model_dir: Path, out: Path) -> list[str]:
 def _write_labels(out: Path, body: dict) -> None:
     from core.atomic import write_bytes
 
-    write_bytes(out / LABELS, orjson.dumps(body, option=orjson.OPT_INDENT_2) + b"\n")
+    write_bytes(out / LABELS, orjson.dumps(body, option=orjson.OPT_INDENT_2) + b"\n", private=False)
 
 
 def _save(model, out: Path) -> None:
@@ -73,7 +73,7 @@ def _save(model, out: Path) -> None:
     from core.atomic import write_bytes
 
     onnx.checker.check_model(model, full_check=True)
-    write_bytes(out / MODEL, model.SerializeToString())
+    write_bytes(out / MODEL, model.SerializeToString(), private=False)
 
 
 # -- linear: the whole model as a graph ---------------------------------------------------------

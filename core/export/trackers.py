@@ -185,7 +185,7 @@ def to_tensorboard(record: RunRecord, dest: str) -> dict:
     finally:
         writer.close()
     for name, data in record.artifacts.items():
-        write_bytes(logdir / name, data)
+        write_bytes(logdir / name, data, private=False)
     return {"tracker": "tensorboard", "logdir": str(logdir), "run_id": record.run_id,
             "metrics": sorted(set(record.steps) | set(record.evaluation)), "artifacts": sorted(record.artifacts)}
 

@@ -78,6 +78,12 @@ def test_export_onnx_from_the_command_line_with_a_model_card(run_cli, sample_csv
     written = json_of(run_cli("export", run["run_id"], "--out", tmp_path / "e", "--onnx", "--json"))
     assert {"onnx/model.onnx", "onnx/labels.json", "MODEL_CARD.md"} <= set(written["files"])
     assert "missing" not in written
+    import os
+
+    umask = os.umask(0)
+    os.umask(umask)
+    for name in ("onnx/model.onnx", "onnx/labels.json", "MODEL_CARD.md"):   # the user's files, not private ones
+        assert (tmp_path / "e" / name).stat().st_mode & 0o777 == 0o666 & ~umask, name
 
     card = (tmp_path / "e" / "MODEL_CARD.md").read_text(encoding="utf-8")
     report = json_of(run_cli("evaluate", run["run_id"], "--json"))   # answered from the registry
