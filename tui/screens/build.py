@@ -95,6 +95,7 @@ def saved_corrections(source: str):
 
 
 class BuildScreen(AppScreen):
+    SUB_TITLE = "Build"  # the header says which screen this is
     BINDINGS = [Binding("ctrl+b", "build", "Build files"), Binding("ctrl+l", "launch", "Launch")]
 
     def compose(self) -> ComposeResult:
