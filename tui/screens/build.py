@@ -306,6 +306,14 @@ class BuildScreen(AppScreen):
         else:
             self._built(message.result, message.report, message.costs)
 
+    def on_worker_state_changed(self, event) -> None:
+        # an unexpected failure is reported by the app (ReportsWorkerErrors); the bar must not stay at its
+        # last stage as if the build were still running
+        from textual.worker import WorkerState
+
+        if event.worker.group == "build" and event.state in (WorkerState.ERROR, WorkerState.CANCELLED):
+            self._failed("The build stopped; nothing was written (see the message).")
+
     def _failed(self, message: str) -> None:
         self.query_one("#build-progress").display = False
         self.query_one("#build-status", Static).update(Text(message, style="red"))
