@@ -270,3 +270,50 @@ async def test_launch_marks_a_model_that_cannot_train_here_and_refuses_it(sample
         assert "pip install 'startune[transformers]'" in _text(app, "#launch-error")
         assert app.is_running and isinstance(app.screen, LaunchScreen)
         assert registry.find_uploads(local_choice.key, built.manifest["splits"]["train"]["sha256"]) == []
+
+
+async def test_escape_closes_the_file_tree_before_leaving_the_dataset_screen(demo_registry, local_choice):
+    """Was: escape with the tree open went back to Runs, the tree still open there on return."""
+    app = create_app(registry=demo_registry, backend=local_choice)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.press("n")
+        screen = app.screen
+        await pilot.press("ctrl+t")
+        await pilot.pause()
+        assert screen.query_one("#tree").display
+        await pilot.press("escape")
+        await pilot.pause()
+        assert app.screen is screen and not screen.query_one("#tree").display
+        await pilot.press("escape")
+        await pilot.pause()
+        assert app.screen is not screen
+
+
+async def test_home_and_end_in_the_table_go_to_the_first_and_last_row(sample_csv, demo_registry, local_choice):
+    """Was: home/end did nothing visible (the table's own keys scroll sideways within one page)."""
+    app = create_app(registry=demo_registry, backend=local_choice)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await _open_dataset(pilot, str(sample_csv))
+        await wait_until(pilot, lambda: "usable" in _text(app, "#dataset-summary"), timeout=120)
+        screen = app.screen
+        screen.query_one("#preview").focus()
+        await pilot.press("end")
+        await pilot.pause()
+        table = screen.query_one("#preview")
+        assert screen.first_row + table.cursor_row == screen.pager.rows - 1
+        await pilot.press("home")
+        await pilot.pause()
+        assert screen.first_row == 0 and table.cursor_row == 0
+
+
+async def test_each_screen_names_itself_in_the_header(demo_registry, local_choice):
+    """Was: every header said "reviews to fine-tuned model", whichever screen was open."""
+    from textual.widgets._header import HeaderTitle
+
+    app = create_app(registry=demo_registry, backend=local_choice)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.pause()
+        assert "startune — Runs" in str(app.screen.query_one(HeaderTitle).render())
+        await pilot.press("n")
+        await pilot.pause()
+        assert "startune — Dataset" in str(app.screen.query_one(HeaderTitle).render())

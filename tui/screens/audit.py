@@ -40,6 +40,7 @@ class AuditTable(DataTable):
 
 
 class AuditScreen(AppScreen):
+    SUB_TITLE = "Audit"  # the header says which screen this is
     BINDINGS = [
         Binding("a", "decide('relabel')", "Accept"),
         Binding("k", "decide('keep')", "Keep"),

@@ -95,6 +95,7 @@ def saved_corrections(source: str):
 
 
 class BuildScreen(AppScreen):
+    SUB_TITLE = "Build"  # the header says which screen this is
     BINDINGS = [Binding("ctrl+b", "build", "Build files"), Binding("ctrl+l", "launch", "Launch")]
 
     def compose(self) -> ComposeResult:
@@ -304,6 +305,14 @@ class BuildScreen(AppScreen):
             self._failed(message.error)
         else:
             self._built(message.result, message.report, message.costs)
+
+    def on_worker_state_changed(self, event) -> None:
+        # an unexpected failure is reported by the app (ReportsWorkerErrors); the bar must not stay at its
+        # last stage as if the build were still running
+        from textual.worker import WorkerState
+
+        if event.worker.group == "build" and event.state in (WorkerState.ERROR, WorkerState.CANCELLED):
+            self._failed("The build stopped; nothing was written (see the message).")
 
     def _failed(self, message: str) -> None:
         self.query_one("#build-progress").display = False

@@ -16,6 +16,7 @@ from tui.widgets.charts import SeriesChart
 
 
 class CompareScreen(AppScreen):
+    SUB_TITLE = "Compare"  # the header says which screen this is
     BINDINGS = [Binding("escape", "app.back", "Back"), Binding("x", "toggle_axis", "Steps/epochs")]
 
     def __init__(self, run_ids: list[str]) -> None:

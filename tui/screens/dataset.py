@@ -34,6 +34,10 @@ def shown(text: object) -> str:
 class PageTable(DataTable):
     """The preview table; says when its size changes so a page holds exactly what fits."""
 
+    # DataTable's own home/end scroll sideways within one page; a user means the dataset's first/last row
+    BINDINGS = [Binding("home", "screen.edge(0)", "First", show=False),
+                Binding("end", "screen.edge(1)", "Last", show=False)]
+
     class Resized(Message):
         pass
 
@@ -75,7 +79,10 @@ class DatasetScreen(AppScreen):
         Binding("ctrl+g", "goto", "Go to"),
         Binding("ctrl+b", "build", "Build"),
         Binding("ctrl+r", "audit", "Audit"),
+        # the screen's escape comes before the app's "back", so an open tree closes first
+        Binding("escape", "escape", "Back", show=False),
     ]
+    SUB_TITLE = "Dataset"  # the header says which screen this is
 
     def __init__(self, path: Path | None = None) -> None:
         super().__init__()
@@ -305,6 +312,21 @@ class DatasetScreen(AppScreen):
 
     def action_goto(self) -> None:
         self.query_one("#goto", Input).focus()
+
+    def action_edge(self, last: int) -> None:
+        if self.pager is None:
+            return
+        target = max(0, self.pager.rows - 1) if last else 0
+        self.first_row = target - target % self.pager.page_size
+        self._show_page(cursor=target % self.pager.page_size)
+
+    def action_escape(self) -> None:
+        tree = self.query_one("#tree")
+        if tree.display:
+            tree.display = False
+            self.query_one(PathInput).focus()
+        else:
+            self.app.action_back()  # type: ignore[attr-defined]
 
     @on(Input.Submitted, "#goto")
     def goto_submitted(self, event: Input.Submitted) -> None:

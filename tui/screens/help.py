@@ -16,7 +16,8 @@ HELP = """\
 **Runs**: `enter` open · `n` new run · `space` select · `c` compare selected · `d` delete · `j` backend jobs · `r` refresh ·
 `R` re-run on another backend (same build and settings) · "stops serving": when a paid model stops answering
 
-**Dataset**: `enter` in the path field or `ctrl+o` load · `ctrl+t` file tree · `PgUp` `PgDn` turn pages ·
+**Dataset**: `enter` in the path field or `ctrl+o` load · `ctrl+t` file tree (`escape` closes it) ·
+`PgUp` `PgDn` turn pages · `Home` `End` first and last row ·
 `enter` on a row reads the whole review · `ctrl+g` go to a row · labels field: `1-5` or `neg,neu,pos`, then `enter` ·
 `ctrl+b` on to Build · `ctrl+r` audit the labels
 

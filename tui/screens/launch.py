@@ -77,6 +77,7 @@ def option_input(option) -> Input | Select:
 
 
 class LaunchScreen(AppScreen):
+    SUB_TITLE = "Launch"  # the header says which screen this is
     BINDINGS = [Binding("ctrl+l", "launch", "Launch")]
 
     def __init__(self, build_dir: Path | None = None) -> None:

@@ -22,6 +22,7 @@ from core.status import TERMINAL
 
 
 class MonitorScreen(AppScreen):
+    SUB_TITLE = "Monitor"  # the header says which screen this is
     BINDINGS = [
         Binding("c", "cancel", "Cancel"),
         Binding("p", "pause", "Pause"),

@@ -56,6 +56,7 @@ ENDED_WITHOUT_MODEL = ("cancelled", "failed")
 
 
 class ResultsScreen(AppScreen):
+    SUB_TITLE = "Results"  # the header says which screen this is
     BINDINGS = [Binding("e", "evaluate", "Evaluate on test"), Binding("m", "monitor", "Monitor"),
                 Binding("x", "export", "Export")]
 

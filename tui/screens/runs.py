@@ -65,6 +65,7 @@ def welcome():
 
 
 class RunsScreen(AppScreen):
+    SUB_TITLE = "Runs"  # the header says which screen this is
     # short words: the footer shows every key at 80 columns; enter is a priority binding so the
     # footer lists it (the table's own enter would hide it)
     BINDINGS = [
