@@ -432,6 +432,8 @@ async def test_runs_footer_offers_open_and_an_empty_registry_greets(tmp_path, de
 
         await wait_until(pilot, placed)
         assert max(region.right for region in laid_out.values()) <= 80  # none cut off
+        # f1 Help seen at 80x24, not drawn under the command palette's key (it was, at x 69-76 under 68-79)
+        assert laid_out["Help"].right <= laid_out["palette"].x
         await pilot.press("enter")
         assert isinstance(app.screen, ResultsScreen)
 

@@ -71,11 +71,11 @@ class RunsScreen(AppScreen):
     BINDINGS = [
         Binding("enter", "open", "Open", key_display="⏎", priority=True),
         Binding("n", "new_run", "New"),
-        Binding("space", "select", "Select"),
+        Binding("space", "select", "Select", key_display="␣"),
         Binding("c", "compare", "Compare"),
         Binding("d", "delete", "Delete"),
         Binding("R", "rerun", "Re-run"),
-        Binding("j", "jobs", "Jobs"),
+        Binding("j", "jobs", "Jobs", show=False),   # in the help: at 80 columns the footer keeps f1 Help instead
         Binding("r", "refresh", "Refresh", show=False),
     ]
 
