@@ -50,3 +50,19 @@ async def test_export_from_results_writes_the_model_as_onnx_and_says_where(train
         notes = " ".join(str(n.message) for n in app._notifications)
         assert f"in {tmp_path / 'out'}" in notes
     assert (tmp_path / "out" / "onnx" / "model.onnx").is_file() and (tmp_path / "out" / "MODEL_CARD.md").is_file()
+
+
+async def test_without_onnxruntime_the_onnx_box_is_off_and_names_the_install(demo_registry, local_choice,
+                                                                              monkeypatch):
+    import importlib.util
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "onnxruntime" else real(name, *a))
+    run = demo_registry.list_runs()[0] | {"backend": "local"}
+    app = create_app(registry=demo_registry, backend=local_choice)
+    async with app.run_test(size=(80, 24)) as pilot:
+        app.push_screen(ExportScreen(run))
+        await pilot.pause()
+        box = app.screen.query_one("#export-onnx", Checkbox)
+        assert box.disabled and not box.value
+        assert "needs pip install 'startune[onnx]'" in str(box.label)

@@ -10,6 +10,7 @@ from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
+from textual.content import Content
 from textual.widgets import Button, Checkbox, Input, Static
 
 from tui.screens.base import AppModal
@@ -18,13 +19,13 @@ from tui.widgets.path_input import PathInput
 
 def onnx_unavailable(run: dict) -> str | None:
     """Why the ONNX box is off for this run, or None when it can be ticked."""
-    from core.export.onnx_export import missing
+    from core.export.onnx_export import INSTALL_HINT, missing
 
     if not run.get("fine_tuned_model"):
         return "no model yet"
     if run.get("backend") != "local":
         return f"the model lives on {run.get('backend')}"
-    return missing()
+    return f"needs {INSTALL_HINT}" if missing() else None   # short: the whole line does not fit 80 columns
 
 
 class ExportScreen(AppModal):
@@ -44,7 +45,8 @@ class ExportScreen(AppModal):
                                        ": its evidence and a model card, into this folder"), id="export-title")
             yield PathInput(f"startune-export-{self.run['id']}", placeholder="folder to write into",
                             id="export-folder")
-            yield Checkbox("the model as ONNX too" + (f" ({why_not})" if why_not else ""),
+            # plain Content: a reason such as "startune[onnx]" is not markup
+            yield Checkbox(Content("the model as ONNX too" + (f" ({why_not})" if why_not else "")),
                            value=why_not is None, disabled=why_not is not None, id="export-onnx")
             yield Static("", id="export-status", classes="hint")
             with Horizontal(id="dialog-buttons"):
