@@ -95,12 +95,6 @@ def find(model_id: str) -> BaseModel | None:
     return BASE_MODELS.get(model_id)
 
 
-def cannot_train(model_id: str) -> str | None:
-    """The one rule for "can this model train here": None, or the line saying what to install."""
-    base = find(model_id)
-    return base.missing() if base is not None else None
-
-
 def trainable_ids() -> list[str]:
     return list(BASE_MODELS)
 

@@ -22,7 +22,6 @@ MAX_REPORTED_STEPS = 1000   # metrics events per job, at most (the last step is 
 VALID_SAMPLE = 256          # validation examples scored for each reported step's valid_loss
 
 
-
 def installed(module: str) -> bool:
     """Whether ``module`` can be imported here, found without importing it: the one probe behind
     every "this model needs ... installed" line (the transformer and LLM trainers)."""

@@ -94,7 +94,7 @@ def _delimiter(path: Path, fmt: str) -> str:
     return csv_delimiter(path, "," if fmt == "csv" else "\t", opener)
 
 
-def _csv_header(path: Path, fmt: str) -> list[str]:
+def _csv_header(path: Path, delimiter: str) -> list[str]:
     """The header record, read here: DuckDB's sniffer would take a broken row for the header."""
     import csv
     import gzip
@@ -103,7 +103,7 @@ def _csv_header(path: Path, fmt: str) -> list[str]:
     try:
         # bad bytes past the header are for DuckDB to report, with their row
         with opener(path, "rt", encoding="utf-8-sig", errors="replace", newline="") as fh:
-            header = next(csv.reader(fh, delimiter=_delimiter(path, fmt)), None)
+            header = next(csv.reader(fh, delimiter=delimiter), None)
     except (UnicodeDecodeError, OSError, EOFError, csv.Error) as exc:
         raise DataError(f"cannot read the header: {exc}", path=path) from None
     if not header:
@@ -118,8 +118,9 @@ def _csv_header(path: Path, fmt: str) -> list[str]:
 def _reader(path: Path, fmt: str) -> str:
     p = _lit(str(path))
     if fmt in ("csv", "tsv"):
-        delim = {"\t": "\\t"}.get(d := _delimiter(path, fmt), d)
-        columns = "{" + ", ".join(f"{_lit(name)}: 'VARCHAR'" for name in _csv_header(path, fmt)) + "}"
+        delimiter = _delimiter(path, fmt)   # sniffed once: the header and DuckDB read the same dialect
+        delim = "\\t" if delimiter == "\t" else delimiter
+        columns = "{" + ", ".join(f"{_lit(name)}: 'VARCHAR'" for name in _csv_header(path, delimiter)) + "}"
         # every value as text, as the memory engine reads CSV; quoted newlines are allowed; no
         # sniffing: the dialect is known and a wrong guess would hide the broken row
         return (f"read_csv({p}, header=true, delim=E'{delim}', quote='\"', escape='\"', columns={columns}, "

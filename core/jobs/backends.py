@@ -134,9 +134,10 @@ def cannot_train_here(choice: BackendChoice, model: str) -> str | None:
     another backend's models train on its machines, so None."""
     if choice.kind != "local":
         return None
-    from core.backend.base_models import cannot_train
+    from core.backend.base_models import find
 
-    return cannot_train(model)
+    base = find(model)
+    return base.missing() if base is not None else None
 
 
 def check_model(choice: BackendChoice, model: str) -> None:

@@ -63,3 +63,23 @@ async def test_fields_refuse_what_the_command_line_refuses_in_the_app_s_words(sm
         await pilot.pause(0.5)
         assert isinstance(app.screen, LaunchScreen)
         assert note in _text(app, "#launch-error")
+
+
+@pytest.mark.slow
+async def test_a_backend_that_cannot_list_its_models_says_so_under_the_model(small_build, demo_registry,
+                                                                             local_choice):
+    """The note says why the list holds only the default; the model's own install note must not wipe it."""
+    from tests.fixtures.backend import free_port
+
+    app = create_app(registry=demo_registry, backend=local_choice, clock=lambda: CLOCK)
+    async with app.run_test(size=(80, 24)) as pilot:
+        app.build_dir = small_build
+        app.action_open_launch()
+        await wait_until(pilot, lambda: isinstance(app.screen, LaunchScreen) and app.screen.query("#base-url"))
+        app.screen.query_one("#backend", Select).value = "compatible"
+        await pilot.pause()
+        await type_into(pilot, "base-url", f"http://127.0.0.1:{free_port()}/v1")   # nothing listens there
+        await pilot.press("enter")
+        await wait_until(pilot, lambda: "could not list models" in field_note(app, "model"), 60)
+        await pilot.pause(0.5)
+        assert "could not list models" in field_note(app, "model")

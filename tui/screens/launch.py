@@ -83,6 +83,8 @@ class LaunchScreen(AppScreen):
     def __init__(self, build_dir: Path | None = None) -> None:
         super().__init__()
         self.build_dir = build_dir
+        self._cannot_train: dict[str, str] = {}   # listed model -> its install line (core.jobs.backends)
+        self._install_said = False
 
     def compose(self) -> ComposeResult:
         from core.jobs.launch import build_of, recent_builds
@@ -206,9 +208,10 @@ class LaunchScreen(AppScreen):
 
     @on(Select.Changed, "#model")
     def model_changed(self) -> None:
-        reason = getattr(self, "_cannot_train", {}).get(str(self.query_one("#model", Select).value))
-        # as plain text: markup would eat the "[transformers]" of the install line
-        self.query_one("#field-model", Field).note(Text(reason) if reason else "")
+        reason = self._cannot_train.get(str(self.query_one("#model", Select).value))
+        if reason or self._install_said:   # else the note is the listing's ("could not list models"): kept
+            self.query_one("#field-model", Field).note(reason or "")
+        self._install_said = bool(reason)
 
     def _choice(self):
         from core.jobs.backends import resolve_backend

@@ -35,9 +35,11 @@ class Field(Vertical):
 
     def note(self, text: str = "", *, error: bool = True) -> None:
         """Say something under the control (empty: say nothing)."""
+        from rich.text import Text
+
         note = self.query_one(".field-note", Static)
         note.set_class(error, "-error")
-        note.update(text)
+        note.update(Text(text))   # plain: an install line's "[transformers]" or a typed "[b]" is not markup
         note.display = bool(text)
 
     def on_input_changed(self, event: Input.Changed) -> None:

@@ -14,12 +14,13 @@ def no_torch(monkeypatch):
 
 
 def test_the_rule_names_the_install_line(no_torch):
-    from core.backend.base_models import cannot_train
     from core.choices import LOCAL_BASE_MODEL
+    from core.jobs.backends import BackendChoice, cannot_train_here
 
-    assert "pip install 'startune[transformers]'" in cannot_train("minilm-l6")
-    assert "pip install 'startune[llm]'" in cannot_train("smollm2-135m")
-    assert cannot_train(LOCAL_BASE_MODEL) is None
+    local = BackendChoice("local", None)
+    assert "pip install 'startune[transformers]'" in cannot_train_here(local, "minilm-l6")
+    assert "pip install 'startune[llm]'" in cannot_train_here(local, "smollm2-135m")
+    assert cannot_train_here(local, LOCAL_BASE_MODEL) is None
 
 
 @pytest.mark.parametrize("command", ["launch", "run"])
