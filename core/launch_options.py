@@ -199,7 +199,7 @@ OPTIONS: tuple[Option, ...] = (
     Option("seed", "--job-seed", "seed", "Training seed (same seed, same run).", dest="job_seed",
            label="seed", widget="seed", placeholder="random"),
     Option("validation", "--no-validation", "switch", "Do not upload val.jsonl.", default=True,
-           dest="no_validation"),
+           dest="no_validation", label="use val.jsonl", widget="validation"),
     Option("max_cost", "--max-cost", "dollars", "Refuse to launch above this estimate (USD).",
            label="budget (USD)", widget="budget", placeholder="no limit"),
     Option("name", "--name", "text", "Run name in the registry."),

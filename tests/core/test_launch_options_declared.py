@@ -132,7 +132,8 @@ def test_a_new_option_is_a_launch_options_field_a_flag_and_a_screen_field_withou
         flags = {flag for p in command.params for flag in p.opts}
         assert {o.flag for o in OPTIONS if o.flag} <= flags
     assert [o.name for o in FIELDS] == ["n_epochs", "batch_size", "learning_rate_multiplier", "class_weight",
-                                        "early_stopping", "objective", "max_length", "suffix", "seed", "max_cost"]
+                                        "early_stopping", "objective", "max_length", "suffix", "seed", "validation",
+                                        "max_cost"]
 
 
 def test_a_learning_rate_above_the_cap_is_refused_before_anything_is_uploaded(run_cli, sample_csv, tmp_path):

@@ -47,8 +47,13 @@ async def test_export_from_results_writes_the_model_as_onnx_and_says_where(train
         folder.value = "out"
         await pilot.press("enter")
         await wait_until(pilot, lambda: isinstance(app.screen, ResultsScreen), 60)
-        notes = " ".join(str(n.message) for n in app._notifications)
-        assert f"in {tmp_path / 'out'}" in notes
+
+        def notes() -> str:
+            return " ".join(str(n.message) for n in app._notifications)
+
+        # the dialog's callback runs after the pop that shows Results again: under load, a moment later
+        await wait_until(pilot, lambda: "files in" in notes(), 30)
+        assert f"in {tmp_path / 'out'}" in notes()
     assert (tmp_path / "out" / "onnx" / "model.onnx").is_file() and (tmp_path / "out" / "MODEL_CARD.md").is_file()
 
 

@@ -50,7 +50,9 @@ async def test_the_runs_screen_shows_the_list_its_refresh_posts(demo_registry, l
         # and race this message under load: the list shown must be the one this test posts
         app.screen.action_refresh = lambda: None
         newest = app.screen.rows[0]
-        app.screen.post_message(RunsRead([(newest, ("x",) * (len(table.columns) - 1))]))
+        from tui.screens.runs import COLUMNS
+
+        app.screen.post_message(RunsRead([(newest, ("x",) * (len(COLUMNS) - 1))]))
         await wait_until(pilot, lambda: table.row_count == 1)
         assert [run["id"] for run in app.screen.rows] == [newest["id"]]
 

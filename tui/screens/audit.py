@@ -14,10 +14,11 @@ from textual.binding import Binding
 from textual.containers import Horizontal, VerticalScroll
 from textual.coordinate import Coordinate
 from textual.message import Message
-from textual.widgets import DataTable, Footer, Header, ProgressBar, Static
+from textual.widgets import DataTable, Header, ProgressBar, Static
 
 from tui.messages import AuditFinished, AuditProgress
 from tui.screens.base import AppScreen
+from tui.widgets.footer import AppFooter
 
 MIN_PAGE = 5
 # what a decision is called in the table
@@ -69,7 +70,7 @@ class AuditScreen(AppScreen):
             yield Static("", id="audit-text")
         with Horizontal(id="audit-page-line"):
             yield Static("", id="audit-page", classes="hint")
-        yield Footer(compact=True)
+        yield AppFooter()
 
     def on_mount(self) -> None:
         from core.data.labels import LabelSet

@@ -11,7 +11,7 @@ from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, VerticalScroll
-from textual.widgets import Footer, Header, Input, Label, ProgressBar, Select, Static, Switch
+from textual.widgets import Header, Input, Label, ProgressBar, Select, Static, Switch
 
 from core.choices import (CONFLICT_POLICIES, DEFAULT_CONFLICT_POLICY, DEFAULT_FORMAT, DEFAULT_FRACTIONS, DEFAULT_ORDER,
                           DEFAULT_SEED, DEFAULT_SEPARATOR, FORMATS, ORDERS, escaped)
@@ -19,6 +19,7 @@ from tui.messages import BuildFinished, BuildProgress, PreviewReady
 from tui.screens.base import AppScreen
 from tui.widgets.charts import BarChart
 from tui.widgets.form import Checks, Field, field, first_error
+from tui.widgets.footer import AppFooter
 
 # the app's words for core's choices (core.choices holds the values and defaults)
 ORDER_NAMES = {"shuffled": "shuffled", "sorted": "sorted by label"}
@@ -26,6 +27,8 @@ FORMAT_NAMES = {"chat": "chat", "completion": "prompt/completion (export)"}
 PREVIEW_DELAY = 0.3  # seconds of quiet typing before the preview is rebuilt
 SEPARATOR_AS_TYPED = escaped(DEFAULT_SEPARATOR)  # escapes are read like Python's
 SYSTEM_IGNORED = "ignored: prompt/completion records have no system message"
+SPLIT_IGNORED = "ignored: the split column says which rows go where"
+NO_SPLIT_COLUMN = "none (by fractions)"
 
 
 def _options_with(**values) -> None:
@@ -55,13 +58,21 @@ def check_balance(value: str) -> None:
         _options_with(balance=value.strip())
 
 
-def check_separator(value: str) -> None:
+def _check_escaped(name: str, value: str) -> None:
     from core.errors import ConfigError
 
     try:
-        _options_with(separator=value, fmt="completion")
+        _options_with(**{name: value}, fmt="completion")
     except UnicodeDecodeError:
         raise ConfigError("unfinished escape (\\n new line, \\t tab, \\\\ backslash)") from None
+
+
+def check_separator(value: str) -> None:
+    _check_escaped("separator", value)
+
+
+def check_stop(value: str) -> None:
+    _check_escaped("stop", value)
 
 
 def record_text(line: str) -> Text:
@@ -105,6 +116,7 @@ class BuildScreen(AppScreen):
                 yield field("de-duplicate", Switch(True, id="dedup"))
                 yield field("conflicts", Select([(v, v) for v in CONFLICT_POLICIES],
                                                  value=DEFAULT_CONFLICT_POLICY, allow_blank=False, id="conflicts"))
+                yield field("split column", self._split_column_select())
                 yield field("split", Input(DEFAULT_FRACTIONS, id="fractions", validators=[Checks(check_fractions)]))
                 yield field("seed", Input(str(DEFAULT_SEED), id="seed", type="integer",
                                           validators=[Checks(check_seed)]))
@@ -119,6 +131,8 @@ class BuildScreen(AppScreen):
                                               value=DEFAULT_FORMAT, allow_blank=False, id="format"))
                 yield field("system", Input("", placeholder="system prompt (optional)", id="system"))
                 yield field("separator", Input(SEPARATOR_AS_TYPED, id="separator", validators=[Checks(check_separator)]))
+                yield field("stop", Input("", id="stop", placeholder="end of each completion (optional)",
+                                          validators=[Checks(check_stop, allow_empty=True)]))
             with VerticalScroll(id="build-side"):
                 yield Static("", id="preview-summary", classes="status-line")
                 yield Static("Preview of train.jsonl", classes="title")
@@ -131,7 +145,14 @@ class BuildScreen(AppScreen):
         with Horizontal(id="build-out"):
             yield Label("output", classes="field-label")
             yield Input("", id="out", compact=True)
-        yield Footer(compact=True)
+        yield AppFooter()
+
+    def _split_column_select(self) -> Select:
+        """The dataset's other columns; one the loader recognised as a split column is chosen already."""
+        ds = self.app.dataset
+        others = [c for c in map(str, ds.frame.columns) if c not in (ds.text_column, ds.label_column)]
+        return Select([(c, c) for c in others], prompt=NO_SPLIT_COLUMN, allow_blank=True,
+                      value=ds.split_column if ds.split_column in others else Select.NULL, id="split-column")
 
     def on_mount(self) -> None:
         ds = self.app.dataset
@@ -166,7 +187,11 @@ class BuildScreen(AppScreen):
             return self.query_one(f"#{widget_id}").value
 
         balance = value("balance").strip() or None
+        split_column = value("split-column")
+        completion = value("format") == "completion"   # a stop is a completion's end: chat records have none
         return options_from_strings(
+            split_column=None if split_column is Select.NULL else str(split_column),
+            stop=(value("stop") or None) if completion else None,
             text_column=self.app.dataset.text_column, label_column=self.app.dataset.label_column,
             labels_spec=self.app.labels_spec, dedup=value("dedup"), conflicts=value("conflicts"),
             fractions=value("fractions"), seed=value("seed"), stratify=value("stratify"),
@@ -191,6 +216,12 @@ class BuildScreen(AppScreen):
         system.note(SYSTEM_IGNORED if completion and self.query_one("#system", Input).value.strip() else "",
                     error=False)
         self.query_one("#field-separator").display = completion
+        self.query_one("#field-stop").display = completion
+        by_column = self.query_one("#split-column", Select).value is not Select.NULL
+        fractions = self.query_one("#field-fractions", Field)
+        if by_column or getattr(self, "_split_ignored_said", False):   # else the note is the field's own check
+            fractions.note(SPLIT_IGNORED if by_column else "", error=False)
+        self._split_ignored_said = by_column
 
     def _preview(self) -> None:
         from core.errors import StartuneError
@@ -303,6 +334,8 @@ class BuildScreen(AppScreen):
     def _finished(self, message: BuildFinished) -> None:
         if message.error is not None:
             self._failed(message.error)
+            # also where the eyes are: the status line is at the top of a column that may be scrolled down
+            self.app.notify(message.error, severity="error", markup=False)
         else:
             self._built(message.result, message.report, message.costs)
 
@@ -317,6 +350,8 @@ class BuildScreen(AppScreen):
     def _failed(self, message: str) -> None:
         self.query_one("#build-progress").display = False
         self.query_one("#build-status", Static).update(Text(message, style="red"))
+        self._result_in_view = True
+        self._scroll_to_result()
 
     @on(BuildProgress)
     def _progress(self, message: BuildProgress) -> None:

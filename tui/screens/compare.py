@@ -9,10 +9,11 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, VerticalScroll
 from tui.screens.base import AppScreen
-from textual.widgets import Footer, Header, Static
+from textual.widgets import Header, Static
 
 from tui.formatting import backend_kind, fmt_float, fmt_pct, fmt_test_accuracy, fmt_usd
 from tui.widgets.charts import SeriesChart
+from tui.widgets.footer import AppFooter
 
 
 class CompareScreen(AppScreen):
@@ -42,7 +43,7 @@ class CompareScreen(AppScreen):
             yield SeriesChart("valid token accuracy", id="compare-accuracy")
         with VerticalScroll(id="compare-bottom"):
             yield Static("", id="compare-table")
-        yield Footer(compact=True)
+        yield AppFooter()
 
     def on_mount(self) -> None:
         from core.jobs.summaries import run_summaries
@@ -92,7 +93,7 @@ class CompareScreen(AppScreen):
         """The curves against steps, or against epochs (runs whose epochs are unknown are left out, and said)."""
         left_out = []
         for widget_id, key, title in (("#compare-loss", "valid_loss", "valid loss"),
-                                      ("#compare-accuracy", "valid_mean_token_accuracy", "valid token accuracy")):
+                                      ("#compare-accuracy", "valid_mean_token_accuracy", "valid accuracy")):
             chart = self.query_one(widget_id, SeriesChart)
             chart.clear()
             chart.title = f"{title} by epoch" if self.by_epoch else title

@@ -12,7 +12,7 @@ from textual.binding import Binding
 from textual.message import Message
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.validation import Integer
-from textual.widgets import DataTable, DirectoryTree, Footer, Header, Input, Label, Select, Static
+from textual.widgets import DataTable, DirectoryTree, Header, Input, Label, Select, Static
 
 from core.choices import DEFAULT_LABELS
 from tui.messages import DatasetRead
@@ -20,6 +20,7 @@ from tui.screens.base import AppModal, AppScreen
 from tui.widgets.charts import BarChart
 from tui.widgets.form import Checks
 from tui.widgets.path_input import PathInput
+from tui.widgets.footer import AppFooter
 
 MIN_PAGE = 5  # rows per page when the table has not been laid out yet
 # emoji presentation selectors: terminals draw the emoji two cells wide where Textual counts one,
@@ -117,7 +118,7 @@ class DatasetScreen(AppScreen):
                     yield Label("go to row", classes="hint")
                     yield Input("", id="goto", compact=True, type="integer", placeholder="#", valid_empty=True)
             yield BarChart("Labels", id="histogram")
-        yield Footer(compact=True)
+        yield AppFooter()
 
     def on_mount(self) -> None:
         self.query_one("#tree").display = False

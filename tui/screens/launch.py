@@ -11,7 +11,7 @@ from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical, VerticalScroll
-from textual.widgets import Button, Footer, Header, Input, Select, Static
+from textual.widgets import Button, Header, Input, Select, Static, Switch
 
 from core.choices import BACKEND_KINDS
 from core.launch_options import OPTIONS
@@ -19,6 +19,7 @@ from tui.messages import LaunchChecked
 from tui.screens.base import AppScreen
 from tui.widgets.form import Checks, Field, field, first_error
 from tui.widgets.path_input import PathInput
+from tui.widgets.footer import AppFooter
 
 # the app's words for core's backend kinds (core.choices.BACKEND_KINDS)
 BACKEND_NAMES = {"local": "local (this machine)", "openai": "OpenAI", "azure": "Azure OpenAI",
@@ -65,8 +66,11 @@ def option_validators(option) -> list[Checks]:
     return [Checks(option.parse, allow_empty=not _auto(option))]
 
 
-def option_input(option) -> Input | Select:
-    """A choice is picked from its words (nothing else can be chosen); the rest are typed and checked."""
+def option_input(option) -> Input | Select | Switch:
+    """A choice is picked from its words (nothing else can be chosen), a switch is on or off; the rest are
+    typed and checked."""
+    if option.kind == "switch":
+        return Switch(bool(option.default), id=option.widget)
     if option.kind == "choice":
         words = option.typed_words
         default = words[option.choices.index(option.default)] if option.default in option.choices else words[0]
@@ -117,7 +121,7 @@ class LaunchScreen(AppScreen):
             with Vertical(id="launch-actions"):
                 yield Button("Launch (ctrl+l)", variant="primary", id="launch", compact=True)
                 yield Static("", id="launch-error")
-        yield Footer(compact=True)
+        yield AppFooter()
 
     def on_mount(self) -> None:
         self._source_changed()

@@ -4,21 +4,23 @@ stop it."""
 
 from __future__ import annotations
 
+from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from tui.screens.base import AppScreen
-from textual.widgets import Footer, Header, Static
+from textual.widgets import Header, Static
 
+from core.status import TERMINAL
 from tui.formatting import fmt_duration, fmt_float, fmt_pct
 from tui.messages import JobUpdated
 from tui.widgets.charts import SeriesChart
 from tui.widgets.event_log import EventLog
+from tui.widgets.footer import AppFooter
 
 LOSS = (("train", "train_loss"), ("valid", "valid_loss"))
 ACCURACY = (("train", "train_mean_token_accuracy"), ("valid", "valid_mean_token_accuracy"))
-from core.status import TERMINAL
 
 
 class MonitorScreen(AppScreen):
@@ -28,6 +30,7 @@ class MonitorScreen(AppScreen):
         Binding("p", "pause", "Pause"),
         Binding("u", "resume", "Resume"),
         Binding("r", "results", "Results"),
+        Binding("y", "copy", "Copy"),
     ]
 
     def __init__(self, run_id: str) -> None:
@@ -47,7 +50,7 @@ class MonitorScreen(AppScreen):
             with Vertical(id="monitor-side"):
                 yield Static("Checkpoints", classes="title")
                 yield Static("-", id="checkpoints")
-        yield Footer(compact=True)
+        yield AppFooter()
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         """Cancel, pause and resume appear only when the job's state allows them."""
@@ -59,6 +62,7 @@ class MonitorScreen(AppScreen):
         return True
 
     def on_mount(self) -> None:
+        self.checkpoints: list[str] = []   # the job's checkpoint models as listed, newest first
         self.status_shown = None
         self.shown = 0  # events of the followed job already drawn; the session holds them all
         self._sync()
@@ -101,7 +105,8 @@ class MonitorScreen(AppScreen):
         job, series = state.job, state.series
         now = self.app.session.clock()
         status = job.get("status", "...")
-        parts = [f"[b]{self.run_name}[/] {status}"]
+        # names are the user's text and models carry the suffix: plain, never markup or emoji codes
+        parts: list = [Text.assemble((self.run_name or "", "bold"), f" {status}")]
         if series.total_steps:
             parts.append(f"step {series.last_step:,}/{series.total_steps:,}")
         if job.get("created_at"):
@@ -117,8 +122,9 @@ class MonitorScreen(AppScreen):
         if job.get("fine_tuned_model"):
             parts.append(job["fine_tuned_model"])
         if (job.get("error") or {}).get("message"):
-            parts.append(f"[red]{job['error']['message']}[/]")
-        self.query_one("#monitor-status", Static).update(" · ".join(parts))
+            parts.append(Text(job["error"]["message"], style="red"))
+        self.query_one("#monitor-status", Static).update(Text(" · ").join(Text(p) if isinstance(p, str) else p
+                                                                           for p in parts))
         if status != self.status_shown:
             self.status_shown = status
             self.refresh_bindings()
@@ -129,9 +135,14 @@ class MonitorScreen(AppScreen):
             return
         client = await self.app.session.client()
         listed = await client.fine_tuning.jobs.checkpoints.list(self.job_id)
-        lines = [f"step {c.step_number}: valid loss {fmt_float(c.metrics.valid_loss)}\n  {c.fine_tuned_model_checkpoint}"
+        from rich.console import Group
+
+        # a name is one token: folded at the column's edge it broke mid-name; y copies it whole
+        lines = [Text.assemble(f"step {c.step_number}: valid loss {fmt_float(c.metrics.valid_loss)}\n",
+                               ("  " + c.fine_tuned_model_checkpoint, "dim"), no_wrap=True, overflow="ellipsis")
                  for c in listed.data]
-        self.query_one("#checkpoints", Static).update("\n".join(lines) or "none yet")
+        self.query_one("#checkpoints", Static).update(Group(*lines) if lines else "none yet")
+        self.checkpoints = [c.fine_tuned_model_checkpoint for c in listed.data]
 
     def action_cancel(self) -> None:
         if not self.check_action("cancel", ()):
@@ -168,3 +179,13 @@ class MonitorScreen(AppScreen):
 
     def action_results(self) -> None:
         self.app.open_results(self.run_id)
+
+    def action_copy(self) -> None:
+        """y: the run's ids, names and paths, to copy whole (core.jobs.handles)."""
+        from core.jobs.handles import run_handles
+        from tui.screens.copy import CopyScreen
+
+        run = self.app.session.registry.get_run(self.run_id)
+        if run is not None:
+            self.app.push_screen(CopyScreen(run["name"] or run["id"], run_handles(run, self.checkpoints)))
+

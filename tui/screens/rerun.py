@@ -70,7 +70,7 @@ class RerunScreen(AppModal):
                 async with open_client(choice) as client:
                     run_id, job = await rerun(client, session.registry, plan, choice=choice)
         except Exception as exc:  # noqa: BLE001 - every failure is shown here, in one line
-            self.query_one("#rerun-status", Static).update(f"[red]{describe(exc)}[/red]")
+            self.query_one("#rerun-status", Static).update(Text(describe(exc), style="red"))
             self.query_one("#rerun-go", Button).disabled = False
             return
         self.dismiss((run_id, job["id"], choice))

@@ -15,10 +15,11 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from tui.screens.base import AppScreen
-from textual.widgets import Footer, Header, ProgressBar, Static
+from textual.widgets import Header, ProgressBar, Static
 
 from tui.formatting import fmt_float, fmt_pct
 from tui.widgets.charts import SeriesChart
+from tui.widgets.footer import AppFooter
 
 
 def confusion_heatmap(conf: dict) -> Text:
@@ -58,7 +59,7 @@ ENDED_WITHOUT_MODEL = ("cancelled", "failed")
 class ResultsScreen(AppScreen):
     SUB_TITLE = "Results"  # the header says which screen this is
     BINDINGS = [Binding("e", "evaluate", "Evaluate on test"), Binding("m", "monitor", "Monitor"),
-                Binding("x", "export", "Export")]
+                Binding("x", "export", "Export"), Binding("y", "copy", "Copy")]
 
     def __init__(self, run_id: str) -> None:
         super().__init__()
@@ -68,8 +69,8 @@ class ResultsScreen(AppScreen):
         yield Header()
         yield Static("", id="results-summary", classes="status-line")
         with Horizontal(id="results-charts"):
-            yield SeriesChart("valid_loss", id="valid-loss")
-            yield SeriesChart("valid_mean_token_accuracy", id="valid-accuracy")
+            yield SeriesChart("Valid loss", id="valid-loss")
+            yield SeriesChart("Valid token accuracy", id="valid-accuracy")
         with Horizontal(id="results-bottom"):
             # scrolls (up/down once focused): the per-label table is taller than 80x24 leaves
             with VerticalScroll(id="evaluation-box"):
@@ -77,7 +78,7 @@ class ResultsScreen(AppScreen):
             with Vertical(id="results-side"):
                 yield ProgressBar(id="eval-progress", show_eta=False)
                 yield Static("", id="confusion")
-        yield Footer(compact=True)
+        yield AppFooter()
 
     def on_mount(self) -> None:
         self.query_one("#eval-progress").display = False
@@ -109,11 +110,12 @@ class ResultsScreen(AppScreen):
             self.query_one(widget_id, SeriesChart).set_series(run["name"], steps, values)
         _, losses = table.column("valid_loss")
         _, accs = table.column("valid_mean_token_accuracy")
-        self.query_one("#results-summary", Static).update(
-            f"[b]{run['name']}[/] {run['status']} · {run['job'].get('fine_tuned_model') or '-'} · "
+        # names, models and paths are the user's text: plain, never markup or emoji codes (":ok:" showed as 🆗)
+        self.query_one("#results-summary", Static).update(Text.assemble(
+            (run["name"] or "", "bold"), f" {run['status']} · {run['job'].get('fine_tuned_model') or '-'} · "
             f"{table.steps:,} steps · valid loss last {fmt_float(losses[-1] if losses else None)} best "
             f"{fmt_float(min(losses) if losses else None)} · valid acc last {fmt_pct(accs[-1] if accs else None)}"
-            f" · CSV: {table.path}")
+            f" · CSV: {table.path}"))
 
     def _show_evaluations(self) -> None:
         evaluations = self.app.session.registry.evaluations(run_id=self.run_id)  # full ones first
@@ -134,7 +136,7 @@ class ResultsScreen(AppScreen):
         if evaluations[0].get("partial"):
             lines.append("[yellow]matrix and table below: the partial evaluation (no full one yet)[/]")
         per_label = evaluations[0]["report"].get("per_label")
-        text = Text.from_markup("\n".join(lines))
+        text = Text.from_markup("\n".join(lines), emoji=False)   # a model named ":ok:" is not 🆗
         self.query_one("#evaluation", Static).update(Group(text, per_label_table(per_label)) if per_label else text)
         self.query_one("#confusion", Static).update(confusion_heatmap(evaluations[0]["report"]["confusion"]))
 
@@ -186,3 +188,12 @@ class ResultsScreen(AppScreen):
 
         self.app.push_screen(ExportScreen(self.app.session.registry.get_run(self.run_id) or {"id": self.run_id}),
                              done)
+
+    def action_copy(self) -> None:
+        """y: the run's ids, names and paths, to copy whole (core.jobs.handles)."""
+        from core.jobs.handles import run_handles
+        from tui.screens.copy import CopyScreen
+
+        run = self.app.session.registry.get_run(self.run_id)
+        if run is not None:
+            self.app.push_screen(CopyScreen(run["name"] or run["id"], run_handles(run)))

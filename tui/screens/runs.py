@@ -9,7 +9,7 @@ from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
-from textual.widgets import DataTable, Footer, Header, Static
+from textual.widgets import DataTable, Header, Static
 
 from tui.formatting import (
     backend_kind,
@@ -21,10 +21,39 @@ from tui.formatting import (
 )
 from tui.messages import JobUpdated, RunsRead
 from tui.screens.base import AppScreen
+from tui.widgets.footer import AppFooter
 
-# what a user scans for first comes first: at 80 columns the rest scrolls sideways
+# what a user scans for first comes first: the columns that do not fit the width whole are left out and
+# named above the table (a column cut in the middle read as a value: "startune-" for startune-local)
 COLUMNS = ("", "run", "status", "valid loss", "best", "test acc", "cost", "stops serving", "model", "backend",
            "dataset")
+# which columns stay when not all fit, most wanted first (COLUMNS keeps the order on screen)
+PRIORITY = ("", "run", "status", "test acc", "stops serving", "valid loss", "best", "cost", "model", "backend",
+            "dataset")
+HIDDEN_WHEN_EMPTY = ("stops serving",)  # only OpenAI's models stop serving: no column of dashes for local runs
+CELL_PADDING = 2          # DataTable's cell_padding on both sides
+SCROLLBAR = 2             # kept free for the vertical scrollbar a long list shows
+
+
+def fitting_columns(cells: list[tuple], width: int) -> list[int]:
+    """Indexes into COLUMNS of the columns to show, in COLUMNS' order, each whole: by PRIORITY while they
+    fit in ``width`` cells (the selection mark, the name and the status always); ``cells``: each row's
+    values, the selection mark first."""
+    from rich.cells import cell_len
+
+    needed = {}
+    for i, header in enumerate(COLUMNS):
+        values = [str(row[i]) for row in cells]
+        if header in HIDDEN_WHEN_EMPTY and all(v == "-" for v in values):
+            continue
+        needed[i] = max([cell_len(header), *map(cell_len, values)]) + CELL_PADDING
+    shown, used = set(), 0
+    for rank, header in enumerate(PRIORITY):
+        i = COLUMNS.index(header)
+        if i in needed and (rank < 3 or used + needed[i] <= width - SCROLLBAR):
+            shown.add(i)
+            used += needed[i]
+    return sorted(shown)
 
 
 def run_row(run: dict, series, accuracy: float | None, today=None, partial: int | None = None) -> tuple:
@@ -75,6 +104,7 @@ class RunsScreen(AppScreen):
         Binding("c", "compare", "Compare"),
         Binding("d", "delete", "Delete"),
         Binding("R", "rerun", "Re-run"),
+        Binding("y", "copy", "Copy", show=False),   # in the help, as j
         Binding("j", "jobs", "Jobs", show=False),   # in the help: at 80 columns the footer keeps f1 Help instead
         Binding("r", "refresh", "Refresh", show=False),
     ]
@@ -90,14 +120,19 @@ class RunsScreen(AppScreen):
             yield Static("", id="runs-backend", classes="status-line")
             yield DataTable(id="runs-table", cursor_type="row", zebra_stripes=True)
             yield Static(welcome(), id="runs-empty")
-        yield Footer(compact=True)
+        yield AppFooter()
 
     def on_mount(self) -> None:
-        table = self.query_one(DataTable)
-        for col in COLUMNS:
-            table.add_column(col, key=col or "sel")
-        self.query_one("#runs-backend", Static).update(f"Backend: {self.app.session.choice.describe()}")
+        self._columns: list[int] = []
+        self._listed: list = []
+        self._say_backend([])
         self.action_refresh()
+
+    def _say_backend(self, left_out: list[str]) -> None:
+        line = f"Backend: {self.app.session.choice.describe()}"
+        if left_out:
+            line += f" · a wider window shows {', '.join(left_out)}"
+        self.query_one("#runs-backend", Static).update(Text(line))
 
     def on_screen_resume(self) -> None:
         self.action_refresh()
@@ -117,17 +152,36 @@ class RunsScreen(AppScreen):
         self.post_message(RunsRead(rows))
 
     @on(RunsRead)
-    def _show(self, message: RunsRead) -> None:
-        rows = message.rows
+    def _read(self, message: RunsRead) -> None:
+        self._listed = message.rows
+        self._show()
+
+    def on_resize(self) -> None:
+        if self._listed:
+            self._show()
+
+    def _show(self) -> None:
+        rows = self._listed
         table = self.query_one(DataTable)
         cursor = table.cursor_row
-        table.clear()
+        marked = [(run, ("✓" if run["id"] in self.selected else " ", *cells)) for run, cells in rows]
+        # the table's own width is 0 before its first layout: the screen's is the same then
+        columns = fitting_columns([cells for _, cells in marked], table.size.width or self.size.width)
+        if columns != self._columns:
+            table.clear(columns=True)
+            for i in columns:
+                table.add_column(COLUMNS[i], key=COLUMNS[i] or "sel")
+            self._columns = columns
+        else:
+            table.clear()
+        left_out = [COLUMNS[i] for i in range(len(COLUMNS)) if i not in columns and COLUMNS[i] not in HIDDEN_WHEN_EMPTY]
+        self._say_backend(left_out if rows else [])
         if bool(self.rows) != bool(rows):
             self.call_later(self.refresh_bindings)
         self.rows = [run for run, _ in rows]
-        for run, cells in rows:
+        for run, cells in marked:
             # names, models and datasets are the user's text, never markup (a suffix "[bold]x" showed as "x")
-            table.add_row("✓" if run["id"] in self.selected else " ", *map(Text, cells), key=run["id"])
+            table.add_row(*(Text(str(cells[i])) for i in columns), key=run["id"])
         if rows:
             table.move_cursor(row=min(cursor, len(rows) - 1))
         self.query_one("#runs-empty").display = not rows
@@ -135,7 +189,7 @@ class RunsScreen(AppScreen):
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         """Open, select, compare and delete need a run: hidden while there is none."""
-        if action in ("open", "select", "compare", "delete", "rerun") and not self.rows:
+        if action in ("open", "select", "compare", "delete", "rerun", "copy") and not self.rows:
             return False
         return True
 
@@ -209,6 +263,15 @@ class RunsScreen(AppScreen):
             self.app.open_run(run_id)
 
         self.app.push_screen(RerunScreen(run), done)
+
+    def action_copy(self) -> None:
+        """y: the ids, names and paths of the run under the cursor, to copy whole (core.jobs.handles)."""
+        from core.jobs.handles import run_handles
+        from tui.screens.copy import CopyScreen
+
+        run = self._current()
+        if run is not None:
+            self.app.push_screen(CopyScreen(run["name"] or run["id"], run_handles(run)))
 
     def action_jobs(self) -> None:
         from tui.screens.jobs import BackendJobsScreen

@@ -80,15 +80,39 @@ PALETTE = [(66, 165, 245), (255, 167, 38), (102, 187, 106), (236, 64, 122), (171
 
 
 
-def legend_title(chart, keys: str) -> tuple[str, bool]:
-    """The border title: the chart's title and its legend, or the legend alone when both do not fit
-    (the title then goes inside the plot: ``inside`` is True)."""
+def shortened(name: str, limit: int | None) -> str:
+    return name if limit is None or len(name) <= limit else name[:limit - 1] + "…"
+
+
+NAME_LIMITS = (None, 20, 12, 8, 4)   # a series' name in the legend, tried longest first
+
+
+def legend_title(chart, names: list[tuple[int, str]], swatch: str) -> tuple[str, bool]:
+    """The border title: the chart's title and a coloured key per series, names shortened until both fit
+    (a title pushed into the plot took a row from it and wrapped at 60 columns); the keys alone when they
+    do not (``inside`` is True: the title then goes inside the plot)."""
     from rich.markup import escape
     from rich.text import Text
 
-    title = f"{escape(chart.title)}  {keys}"
-    inside = bool(chart.size.width) and Text.from_markup(title).cell_len > chart.size.width - 4
-    return (keys if inside else title), inside
+    room = chart.size.width - 4
+    def keys(limit: int | None) -> str:
+        return "  ".join(f"[rgb{PALETTE[i % len(PALETTE)]}]{swatch}[/] {escape(shortened(name, limit))}"
+                         for i, name in names)
+
+    def fits(markup: str) -> bool:
+        return not chart.size.width or Text.from_markup(markup).cell_len <= room
+
+    for limit in NAME_LIMITS:
+        title = f"{escape(chart.title)}  {keys(limit)}"
+        if fits(title):
+            return title, False
+    if len(names) == 1:   # one series: its name is said above the chart, the title is worth more
+        return escape(chart.title), False
+    for limit in NAME_LIMITS:
+        if fits(keys(limit)):
+            return keys(limit), True
+    return keys(NAME_LIMITS[-1]), True
+
 
 class SeriesChart(PlotextPlot):
     """Named line series; ``append`` adds points, a timer redraws when something changed. The
@@ -142,9 +166,7 @@ class SeriesChart(PlotextPlot):
         if not drawn:
             title, inside = f"{escape(self.title)} (no data yet)", False
         else:
-            keys = "  ".join(f"[rgb{PALETTE[i % len(PALETTE)]}]━━[/] {escape(name)}"
-                             for i, name in enumerate(self.lines) if name in drawn)
-            title, inside = legend_title(self, keys)
+            title, inside = legend_title(self, [(i, n) for i, n in enumerate(self.lines) if n in drawn], "━━")
         if self.border_title != title:
             self.border_title = title
         return inside
@@ -198,9 +220,7 @@ class BarChart(PlotextPlot):
 
         title, inside = escape(self.title), False
         if len(self.groups) > 1:
-            keys = "  ".join(f"[rgb{PALETTE[i % len(PALETTE)]}]██[/] {escape(name)}"
-                             for i, name in enumerate(self.groups))
-            title, inside = legend_title(self, keys)
+            title, inside = legend_title(self, list(enumerate(self.groups)), "██")
         if self.border_title != title:
             self.border_title = title
         return inside
