@@ -166,11 +166,14 @@ async def accuracy(build, epochs: int, data_dir: Path) -> list[dict]:
             shown = job.hyperparameters.model_dump() | {k: v for k, v in hp.items() if k == "class_weight"}
             events = [e async for e in client.fine_tuning.jobs.list_events(job.id, limit=100)]
             stopped = any(e.message.startswith("Early stopping") for e in events)
+            ran = max(((e.data or {}).get("step", 0) for e in events if e.type == "metrics"), default=0)
             rows.append({"model": model, "hyperparameters": shown, "train_s": trained,
                          "eval_s": scored, "accuracy": report.metrics["accuracy"],
                          "macro_f1": report.metrics["macro_f1"], "mae": report.metrics.get("mae"),
                          "n": report.metrics.get("n"), "estimate_s": estimated.seconds if estimated else None,
-                         "early_stopped": stopped})
+                         # the estimate of the steps the job ran: apart from early stopping, how right it was
+                         "estimate_ran_s": estimated.seconds_for(ran) if estimated else None,
+                         "early_stopped": stopped, "steps": ran})
     return rows
 
 
@@ -240,7 +243,9 @@ def main() -> None:
                 estimate = ""
                 if r["estimate_s"]:
                     estimate = (f"  estimate {r['estimate_s']:6.1f} s ({r['estimate_s'] / r['train_s'] - 1:+.0%} of the "
-                                f"job{', which stopped early' if r['early_stopped'] else ''})")
+                                f"job{', which stopped early' if r['early_stopped'] else ''}; for the "
+                                f"{r['steps']:,} steps it ran {r['estimate_ran_s']:6.1f} s, "
+                                f"{r['estimate_ran_s'] / r['train_s'] - 1:+.0%})")
                 mae = f"  MAE {r['mae']:.3f}" if r["mae"] is not None else ""
                 print(f"{r['model']:15} accuracy {r['accuracy']:.3f}  macro-F1 {r['macro_f1']:.3f}{mae}  "
                       f"job {r['train_s']:6.1f} s{estimate}  eval {args.test / r['eval_s']:6.1f} ex/s  "

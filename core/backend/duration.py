@@ -5,7 +5,6 @@ core.backend.llm); the linear model trains in seconds and has none."""
 
 from __future__ import annotations
 
-import statistics
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -20,6 +19,13 @@ class DurationEstimate:
     step_seconds: float
     total_steps: int
     early_stopping: bool
+    setup_seconds: float = 0.0     # loading the model and the data: paid whatever the number of steps
+
+    def seconds_for(self, steps: int) -> float:
+        """The estimate for a job that ends after ``steps`` (early stopping): its setup, and its share of the
+        rest (steps, validation looks)."""
+        share = min(1.0, steps / max(1, self.total_steps))
+        return self.setup_seconds + (self.seconds - self.setup_seconds) * share
 
     def describe(self) -> str:
         text = f"about {_clock(self.seconds)} on {self.device}"
@@ -44,10 +50,11 @@ def _clock(seconds: float) -> str:
     return f"{minutes / 60:.1f} h"
 
 
-def step_seconds(train: Callable[..., object], steps: int, check: Callable[[], None]) -> float:
-    """The seconds one optimiser step takes: ``train(on_step=...)`` runs the job's own steps until ``steps``
-    of them (one more than CALIBRATION_STEPS where the job has them) were timed, and the first is left out:
-    it pays for allocations and kernel choice, the rest are what the job will see."""
+def timed_steps(train: Callable[..., object], steps: int, check: Callable[[], None]) -> list[float]:
+    """The seconds each optimiser step took, in order: ``train(on_step=...)`` runs the job's own steps until
+    ``steps`` of them (one more than CALIBRATION_STEPS where the job has them) were timed, and the first is
+    left out (it pays for allocations and kernel choice; the rest are what the job will see): the times are
+    of the job's batches 1, 2, ... of its first epoch."""
     times: list[float] = []
     last = time.perf_counter()
 
@@ -60,4 +67,16 @@ def step_seconds(train: Callable[..., object], steps: int, check: Callable[[], N
         return len(times) < steps
 
     train(on_step=on_step)
-    return statistics.median(times[1:] if len(times) > 1 else times)
+    return times[1:] if len(times) > 1 else times
+
+
+def training_seconds(times: list[float], batches_by_epoch: list[list], lengths) -> float:
+    """The optimiser steps' time for the whole job: the timed steps' seconds per padded token (they were
+    epoch 0's batches from the second on, or its first alone) times every batch's padded tokens. Batches
+    differ in length several times over, so a median step times a count of steps missed by as much."""
+    from core.backend.batching import padded_tokens, seconds_per_token
+
+    first = batches_by_epoch[0]
+    timed = first[1 : len(times) + 1] if len(first) > len(times) else first[: len(times)]
+    per_token = seconds_per_token(times, timed, lengths)
+    return per_token * sum(padded_tokens(b, lengths) for batches in batches_by_epoch for b in batches)

@@ -22,7 +22,7 @@ import numpy as np
 from core.backend.devices import DEFAULT as DEFAULT_DEVICES
 from core.backend.distributed import SOLO, Group, Rank, Recipe
 from core.backend.trainer_state import TRAINER_STATE, read_trainer_state, write_trainer_state
-from core.backend.duration import CALIBRATION_STEPS, DurationEstimate, step_seconds
+from core.backend.duration import CALIBRATION_STEPS, DurationEstimate, timed_steps, training_seconds
 from core.backend import training
 from core.backend.training import (MAX_REPORTED_STEPS, Note, OnEpochEnd, OnStep, StepMetrics, TrainingDataError,
                                    label_order)
@@ -43,7 +43,6 @@ WEIGHT_DECAY = 0.01
 MAX_GRAD_NORM = 1.0
 VALID_EVERY = 10              # a validation batch every this many steps: a forward pass is ~1/3 of a train step
 INFER_BATCH = 64
-GROUP_BATCHES = 50            # batches drawn together and cut by length: little padding, still random
 MIN_EXAMPLES_SEEN = 4000      # "auto" epochs: small files get more passes so the head sees enough examples
 MAX_AUTO_EPOCHS = 8
 EVALS_PER_EPOCH = 3           # early stopping looks at validation this often...
@@ -594,20 +593,15 @@ class TransformerTrainer:
             return (step + 1) / (self.warmup + 1)
         return max(0.0, (self.total_steps - step) / max(1, self.total_steps - self.warmup))
 
+    @property
+    def lengths(self) -> np.ndarray:
+        return np.fromiter((len(x) for x in self.ids), dtype=np.int64, count=self.n)
+
     def batches(self, epoch: int) -> list[np.ndarray]:
-        """The epoch's batches, a function of (seed, epoch) only. Shuffled, then every GROUP_BATCHES
-        batches' worth of examples is sorted by length before cutting: a review of 8 tokens then rarely
-        shares a batch with one of 120, which on a CPU is most of the cost (padding is computed too)."""
-        rng = np.random.default_rng([self.seed, 1, epoch])
-        order = rng.permutation(self.n)
-        lengths = np.fromiter((len(x) for x in self.ids), dtype=np.int64, count=self.n)
-        group = self.batch_size * GROUP_BATCHES
-        batches = []
-        for start in range(0, self.n, group):
-            chunk = order[start : start + group]
-            chunk = chunk[np.argsort(lengths[chunk], kind="stable")]
-            batches.extend(chunk[i : i + self.batch_size] for i in range(0, len(chunk), self.batch_size))
-        return [batches[i] for i in rng.permutation(len(batches))]
+        """The epoch's batches, a function of (seed, epoch) only, cut from length-sorted groups."""
+        from core.backend.batching import length_grouped_batches
+
+        return length_grouped_batches(self.lengths, self.batch_size, self.seed, epoch)
 
     def _optimizer(self, model):
         import torch
@@ -867,8 +861,9 @@ def estimate_duration(model_id: str, train_examples: Sequence, valid_examples: S
     setup = time.perf_counter() - started
     saved = trainer.early_stopping, trainer.class_weight
     trainer.early_stopping, trainer.class_weight = False, "none"   # no looks, no final pass while timing
-    step = step_seconds(trainer.train, min(CALIBRATION_STEPS + 1, len(trainer.batches(0))), check)
+    times = timed_steps(trainer.train, min(CALIBRATION_STEPS + 1, len(trainer.batches(0))), check)
     trainer.early_stopping, trainer.class_weight = saved
+    steps = training_seconds(times, [trainer.batches(e) for e in range(trainer.n_epochs)], trainer.lengths)
     sample = [trainer.valid_ids[i] for i in trainer.eval_rows[:64]]
     look = 0.0
     if sample:
@@ -878,6 +873,7 @@ def estimate_duration(model_id: str, train_examples: Sequence, valid_examples: S
         looks = trainer.n_epochs * EVALS_PER_EPOCH if trainer.early_stopping else 0
         look = per_example * (looks * len(trainer.eval_rows) + len(trainer.valid_y)
                               + trainer.total_steps / VALID_EVERY * min(trainer.batch_size, len(trainer.valid_y)))
-    total = setup + step * trainer.total_steps + look
+    total = setup + steps + look
     device = pick_device()[2]
-    return DurationEstimate(total, device, step, trainer.total_steps, trainer.early_stopping)
+    return DurationEstimate(total, device, steps / trainer.total_steps, trainer.total_steps, trainer.early_stopping,
+                            setup)

@@ -9,7 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from textual.widgets import Input, Static
+from textual.widgets import Input, Select, Static
 
 from tests.tui.conftest import CLOCK
 from tests.tui.test_screens import wait_until
@@ -38,11 +38,11 @@ def _busy(screen) -> bool:
     return any(w.is_running and w.node is screen for w in screen.app.workers)
 
 
-async def _type_each(pilot, screen, act, settle, reopen=None) -> list[str]:
+async def _type_each(pilot, screen, act, settle, reopen=None, only=None) -> list[str]:
     """For every field and value: type it, act, let the screen settle; returns what each step said. A
     screen the action went past is come back to (escape), a dialog it closed is opened again (``reopen``)."""
     heard = []
-    for widget_id in [w.id for w in _inputs(screen)]:
+    for widget_id in [w.id for w in _inputs(screen) if only is None or w.id in only]:
         before = screen.query_one(f"#{widget_id}", Input).value
         for value in VALUES:
             pilot.app.clear_notifications()
@@ -116,6 +116,14 @@ async def test_every_field_of_dataset_build_and_launch_takes_any_value_without_a
         heard = await _type_each(pilot, build, press_build, built)
         refused = [h for h in heard if "'-'" in h or "'9999" in h]
         assert refused and all(h.split(": ", 1)[1].strip() for h in refused if not h.startswith(("system=",))), refused
+
+        # the fields only the completion format shows: its separator and stop
+        build.query_one("#format", Select).value = "completion"
+        await pilot.pause()
+        heard = await _type_each(pilot, build, press_build, built, only=("separator", "stop"))
+        assert {h.split("=", 1)[0] for h in heard} == {"separator", "stop"}, heard
+        build.query_one("#format", Select).value = "chat"
+        await pilot.pause()
 
         build.query_one("#out", Input).value = str(tmp_path / "good")
         await pilot.press("ctrl+b")

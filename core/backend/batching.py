@@ -1,0 +1,39 @@
+"""How the local trainers cut an epoch into batches, and what a batch costs to train.
+
+On a CPU most of a step's cost is the padded tokens (the padding is computed too), so both trainers draw
+their batches in length-sorted groups (Hugging Face's ``group_by_length`` idea), and the duration estimate
+scales its timed steps by padded tokens rather than by a count of steps."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+
+GROUP_BATCHES = 50   # batches drawn together and cut by length: little padding, still random
+
+
+def length_grouped_batches(lengths: np.ndarray, batch_size: int, seed: int, epoch: int) -> list[np.ndarray]:
+    """The epoch's batches of example indexes, a function of (seed, epoch) only. Shuffled, then every
+    GROUP_BATCHES batches' worth of examples is sorted by length before cutting (a review of 8 tokens then
+    rarely shares a batch with one of 500), and the batches are shuffled again."""
+    rng = np.random.default_rng([seed, 1, epoch])
+    order = rng.permutation(len(lengths))
+    group = batch_size * GROUP_BATCHES
+    batches: list[np.ndarray] = []
+    for start in range(0, len(order), group):
+        chunk = order[start : start + group]
+        chunk = chunk[np.argsort(lengths[chunk], kind="stable")]
+        batches.extend(chunk[i : i + batch_size] for i in range(0, len(chunk), batch_size))
+    return [batches[i] for i in rng.permutation(len(batches))]
+
+
+def padded_tokens(batch: np.ndarray, lengths: np.ndarray) -> int:
+    """The tokens a batch computes: its examples times its longest (padding per batch)."""
+    return len(batch) * int(lengths[batch].max()) if len(batch) else 0
+
+
+def seconds_per_token(step_times: Sequence[float], timed: Sequence[np.ndarray], lengths: np.ndarray) -> float:
+    """What the calibration measured, per padded token: ``step_times[i]`` is the time of batch ``timed[i]``."""
+    tokens = sum(padded_tokens(b, lengths) for b in timed)
+    return sum(step_times) / max(1, tokens)
