@@ -25,7 +25,7 @@ from starlette.routing import Route
 
 from core.backend.requests import json_body
 from core.backend.background import Background
-from core.backend.errors import ApiError, bad_request, not_found
+from core.backend.errors import ApiError, bad_request, found
 from core.backend.ids import new_id
 from core.backend.store import Store, process_owner
 
@@ -451,9 +451,8 @@ def check_create_batch(body: dict, get_file: Callable[[str], dict | None]) -> di
             raise bad_request(f"Invalid 'output_expires_after': expected anchor 'created_at' and seconds between "
                               f"{lo} and {hi}.", param="output_expires_after")
         seconds = expires["seconds"]
-    file = get_file(body["input_file_id"])
-    if file is None:
-        raise not_found(f"No such File object: {body['input_file_id']}", param="input_file_id")
+    file = found(get_file(body["input_file_id"]), f"No such File object: {body['input_file_id']}",
+                 param="input_file_id")
     if file["purpose"] != "batch":
         raise bad_request(f"The input file {file['id']} has purpose '{file['purpose']}'; a batch's input file must "
                           "be uploaded with purpose 'batch'.", param="input_file_id", code="invalid_file_purpose")
@@ -478,10 +477,7 @@ async def create_batch(request: Request) -> Response:
 
 
 def _batch(worker: BatchWorker, batch_id: str) -> dict:
-    obj = worker.batches.get(batch_id)
-    if obj is None:
-        raise not_found(f"No batch found with id '{batch_id}'.", param="batch_id")
-    return obj
+    return found(worker.batches.get(batch_id), f"No batch found with id '{batch_id}'.", param="batch_id")
 
 
 async def get_batch(request: Request) -> Response:
