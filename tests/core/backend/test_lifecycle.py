@@ -209,10 +209,10 @@ def test_two_processes_never_train_one_job(tmp_path):
 
     store = Store(tmp_path)
     store.add_job({"id": "ftjob-1", "created_at": 1, "status": "queued"})
-    assert store.claim_job("a", 30, ("queued",))["id"] == "ftjob-1"
-    assert store.claim_job("b", 30, ("queued",)) is None
-    store.release_lease("ftjob-1", "a")
-    assert store.claim_job("b", 30, ("queued",))["id"] == "ftjob-1"
+    assert store.job_leases.claim("a", 30, ("queued",))["id"] == "ftjob-1"
+    assert store.job_leases.claim("b", 30, ("queued",)) is None
+    store.job_leases.release("ftjob-1", "a")
+    assert store.job_leases.claim("b", 30, ("queued",))["id"] == "ftjob-1"
 
 
 async def test_faults_over_real_http(tmp_path):
