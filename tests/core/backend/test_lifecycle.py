@@ -215,6 +215,13 @@ def test_two_processes_never_train_one_job(tmp_path):
     assert store.job_leases.claim("b", 30, ("queued",))["id"] == "ftjob-1"
 
 
+def test_leases_only_on_tables_with_lease_columns(tmp_path):
+    from core.backend.store import Leases, Store
+
+    with pytest.raises(ValueError, match="no lease columns"):
+        Leases(Store(tmp_path), "files; DROP TABLE jobs")
+
+
 async def test_faults_over_real_http(tmp_path):
     from tests.fixtures.backend import ServerThread
 
