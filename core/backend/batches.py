@@ -82,7 +82,6 @@ class Batches:
         return obj
 
 
-
 def public(obj: dict) -> dict:
     return {k: v for k, v in obj.items() if not k.startswith("_") and not (k in _OPTIONAL and v is None)}
 
