@@ -14,14 +14,14 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
-import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
 import orjson
+from api_jobs import train_job, upload_build  # benchmarks/ is on the path
+from processes import child_result
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
@@ -61,14 +61,7 @@ def role_plain(train: Path, n: int, batch: int) -> dict:
 
 def run_plain(train: Path, n: int, batch: int) -> dict:
     cmd = [sys.executable, __file__, "--role", "plain", "--train-file", str(train), "--speed-examples", str(n)]
-    start = time.perf_counter()
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, env=os.environ | {"PYTHONPATH": str(REPO)})
-    out = proc.stdout.read()
-    _, status, usage = os.wait4(proc.pid, 0)
-    if os.waitstatus_to_exitcode(status):
-        raise SystemExit("the plain loop failed")
-    return orjson.loads(out.strip().splitlines()[-1]) | {"wall_s": time.perf_counter() - start,
-                                                          "peak_rss_mb": usage.ru_maxrss / 1024}
+    return child_result(cmd, "the plain loop")
 
 
 async def jobs(build, data_dir: Path, epochs: int) -> list[dict]:
@@ -80,8 +73,7 @@ async def jobs(build, data_dir: Path, epochs: int) -> list[dict]:
     rows = []
     async with EmbeddedBackend(data_dir) as backend:
         client = backend.client()
-        train = await client.files.create(file=build.files["train"], purpose="fine-tune")
-        val = await client.files.create(file=build.files["val"], purpose="fine-tune")
+        train_file, val_file = await upload_build(client, build)
         for model, hp in (("startune-local", {}), ("smollm2-135m", {"n_epochs": epochs} if epochs else {})):
             estimate = None
             if model != "startune-local":   # what `startune launch` would print before this job
@@ -90,16 +82,7 @@ async def jobs(build, data_dir: Path, epochs: int) -> list[dict]:
 
                 estimate = estimate_duration(model, list(read_examples(build.files["train"])),
                                              list(read_examples(build.files["val"])), hp, seed=1).seconds
-            start = time.perf_counter()
-            job = await client.fine_tuning.jobs.create(
-                model=model, training_file=train.id, validation_file=val.id, seed=1,
-                method={"type": "supervised", "supervised": {"hyperparameters": hp}})
-            while job.status not in ("succeeded", "failed", "cancelled"):
-                await asyncio.sleep(1)
-                job = await client.fine_tuning.jobs.retrieve(job.id)
-            trained = time.perf_counter() - start
-            if job.status != "succeeded":
-                raise SystemExit(f"{model}: {job.status}: {job.error.message if job.error else ''}")
+            job, trained = await train_job(client, model, train_file, val_file, hp, poll=1)
             steps = [e async for e in client.fine_tuning.jobs.list_events(job.id, limit=1000) if e.type == "metrics"]
             start = time.perf_counter()
             report = await evaluate(client, job.fine_tuned_model, build.files["test"], EvalOptions())

@@ -28,6 +28,23 @@ def whole_command(cmd: list[str], env: dict[str, str] | None = None) -> tuple[fl
         return seconds, usage.ru_maxrss / 1024, out.read()
 
 
+def child_result(cmd: list[str], what: str) -> dict:
+    """What a benchmark's own role run in a child (``what``) printed last, as JSON, with the child's wall
+    time (``wall_s``) and peak RSS (``peak_rss_mb``) as the OS counted them. Its stderr shows here as it
+    runs: a role's loading and training take minutes."""
+    import orjson
+
+    start = time.perf_counter()
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, env=os.environ | {"PYTHONPATH": str(REPO)})
+    out = proc.stdout.read()
+    _, status, usage = os.wait4(proc.pid, 0)
+    wall = time.perf_counter() - start
+    code = os.waitstatus_to_exitcode(status)
+    if code:
+        raise SystemExit(f"{what} failed with exit code {code}")
+    return orjson.loads(out.strip().splitlines()[-1]) | {"wall_s": wall, "peak_rss_mb": usage.ru_maxrss / 1024}
+
+
 def startune(*args: str) -> list[str]:
     """The command line of ``startune ARGS`` with this interpreter and this checkout."""
     return [sys.executable, "-m", "core", *args]

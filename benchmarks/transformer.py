@@ -24,13 +24,14 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
-import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
 import orjson
+from api_jobs import train_job, upload_build  # benchmarks/ is on the path
+from processes import child_result
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
@@ -115,16 +116,7 @@ def run_role(role: str, train: Path, test: Path, n: int, epochs: int) -> dict:
     cmd = [sys.executable, __file__, "--role", role, *([f"--threads={os.environ['OMP_NUM_THREADS']}"]
                                                        if "OMP_NUM_THREADS" in os.environ else []), "--train-file", str(train), "--test-file", str(test),
            "--speed-examples", str(n), "--speed-epochs", str(epochs)]
-    start = time.perf_counter()
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, env=os.environ | {"PYTHONPATH": str(REPO)})
-    out = proc.stdout.read()
-    _, status, usage = os.wait4(proc.pid, 0)
-    proc.returncode = os.waitstatus_to_exitcode(status)
-    wall = time.perf_counter() - start
-    if proc.returncode:
-        raise SystemExit(f"{role} failed with exit code {proc.returncode}")
-    result = orjson.loads(out.strip().splitlines()[-1])
-    return result | {"wall_s": wall, "peak_rss_mb": usage.ru_maxrss / 1024}
+    return child_result(cmd, role)
 
 
 # -- accuracy through the API ---------------------------------------------------------------------
@@ -135,8 +127,7 @@ async def accuracy(build, epochs: int, data_dir: Path) -> list[dict]:
     rows = []
     async with EmbeddedBackend(data_dir) as backend:
         client = backend.client()
-        train = await client.files.create(file=build.files["train"], purpose="fine-tune")
-        val = await client.files.create(file=build.files["val"], purpose="fine-tune")
+        train_file, val_file = await upload_build(client, build)
         from core.backend.transformer import estimate_duration
         from core.records.formats import read_examples
 
@@ -150,16 +141,7 @@ async def accuracy(build, epochs: int, data_dir: Path) -> list[dict]:
                 estimated = estimate_duration(model, list(read_examples(build.files["train"])),
                                               list(read_examples(build.files["val"])), hp, seed=1)
                 print(f"{model} {hp or 'defaults'}: estimate {estimated.describe()}", flush=True)
-            start = time.perf_counter()
-            job = await client.fine_tuning.jobs.create(
-                model=model, training_file=train.id, validation_file=val.id, seed=1,
-                method={"type": "supervised", "supervised": {"hyperparameters": hp}})
-            while job.status not in ("succeeded", "failed", "cancelled"):
-                await asyncio.sleep(0.5)
-                job = await client.fine_tuning.jobs.retrieve(job.id)
-            trained = time.perf_counter() - start
-            if job.status != "succeeded":
-                raise SystemExit(f"{model}: job {job.status}: {job.error.message if job.error else ''}")
+            job, trained = await train_job(client, model, train_file, val_file, hp, poll=0.5)
             start = time.perf_counter()
             report = await evaluate(client, job.fine_tuned_model, build.files["test"], EvalOptions())
             scored = time.perf_counter() - start

@@ -33,8 +33,8 @@ class JobEnded(Message, bubble=False):
 
 
 @dataclass
-class BuildProgress(Message, bubble=False):
-    """The build worker's progress: one stage, how far it is (total None while unknown)."""
+class StageProgress(Message, bubble=False):
+    """A worker's progress as a core ProgressFn reports it: one stage, how far it is (total None while unknown)."""
 
     stage: str
     done: int
@@ -42,7 +42,12 @@ class BuildProgress(Message, bubble=False):
 
     def can_replace(self, message: Message) -> bool:
         # only the newest step of the bar is worth drawing
-        return isinstance(message, BuildProgress)
+        return isinstance(message, type(self))
+
+
+# bubble=False again: Textual sets bubble afresh on every Message subclass
+class BuildProgress(StageProgress, bubble=False):
+    """The build worker's progress."""
 
 
 @dataclass
@@ -102,16 +107,8 @@ class LaunchChecked(Message, bubble=False):
     error: str | None = None
 
 
-@dataclass
-class AuditProgress(Message, bubble=False):
+class AuditProgress(StageProgress, bubble=False):
     """The Audit screen's worker: one stage of core.data.audit and how far it is."""
-
-    stage: str
-    done: int
-    total: int | None = None
-
-    def can_replace(self, message: Message) -> bool:
-        return isinstance(message, AuditProgress)
 
 
 @dataclass

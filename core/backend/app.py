@@ -20,7 +20,7 @@ from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Match, Route
 
 from core.backend import LOCAL_BASE_MODEL, LOCAL_ORG, base_models
-from core.backend.errors import ApiError, bad_request, error_response, not_found
+from core.backend.errors import ApiError, bad_request, error_response, found, not_found
 from core.backend.paging import limit_param, order_param, page_of
 from core.backend.batches import ROUTES as BATCH_ROUTES, BatchWorker
 from core.backend.faults import DroppedConnection, FaultConfig, FaultMiddleware
@@ -178,10 +178,7 @@ async def list_files(request: Request) -> Response:
 
 
 def _file(b: Backend, file_id: str) -> dict:
-    obj = b.store.get_file(file_id)
-    if obj is None:
-        raise not_found(f"No such File object: {file_id}", param="id")
-    return obj
+    return found(b.store.get_file(file_id), f"No such File object: {file_id}", param="id")
 
 
 async def get_file(request: Request) -> Response:
@@ -268,46 +265,44 @@ async def list_jobs(request: Request) -> Response:
 
 
 def _job(b: Backend, job_id: str) -> dict:
-    job = b.store.get_job(job_id)
-    if job is None:
-        raise not_found(f"Could not find fine tune: {job_id}", param="fine_tune_id", code="fine_tune_not_found")
-    return job
+    return found(b.store.get_job(job_id), f"Could not find fine tune: {job_id}", param="fine_tune_id",
+                 code="fine_tune_not_found")
 
 
 async def get_job(request: Request) -> Response:
     return JSONResponse(_public(_job(_backend(request), request.path_params["job_id"])))
 
 
-async def cancel_job(request: Request) -> Response:
+def _move_job(request: Request, allowed_from: tuple[str, ...], status: str, said: str, refused: str,
+              **fields) -> dict:
+    """The job of the path moved to ``status`` with the event ``said``, or the 400 ``refused`` (formatted
+    with the job's ``id`` and ``status``) when its state does not allow it."""
     b = _backend(request)
     job_id = request.path_params["job_id"]
     job = _job(b, job_id)
-    done = b.store.transition(job_id, CANCELLABLE, "cancelled", event=event("info", "Fine-tuning job cancelled"),
-                              finished_at=int(time.time()), estimated_finish=None)
+    done = b.store.transition(job_id, allowed_from, status, event=event("info", said), **fields)
     if done is None:
-        raise bad_request(f"Job {job_id} has already {job['status']} and cannot be cancelled.", code="invalid_state")
+        raise bad_request(refused.format(id=job_id, status=job["status"]), code="invalid_state")
+    return done
+
+
+async def cancel_job(request: Request) -> Response:
+    done = _move_job(request, CANCELLABLE, "cancelled", "Fine-tuning job cancelled",
+                     "Job {id} has already {status} and cannot be cancelled.",
+                     finished_at=int(time.time()), estimated_finish=None)
     return JSONResponse(_public(done))
 
 
 async def pause_job(request: Request) -> Response:
-    b = _backend(request)
-    job_id = request.path_params["job_id"]
-    job = _job(b, job_id)
-    done = b.store.transition(job_id, PAUSABLE, "paused", event=event("info", "Fine-tuning job paused"),
-                              estimated_finish=None)
-    if done is None:
-        raise bad_request(f"Job {job_id} is {job['status']}; only a running job can be paused.", code="invalid_state")
+    done = _move_job(request, PAUSABLE, "paused", "Fine-tuning job paused",
+                     "Job {id} is {status}; only a running job can be paused.", estimated_finish=None)
     return JSONResponse(_public(done))
 
 
 async def resume_job(request: Request) -> Response:
-    b = _backend(request)
-    job_id = request.path_params["job_id"]
-    job = _job(b, job_id)
-    done = b.store.transition(job_id, RESUMABLE, "running", event=event("info", "Fine-tuning job resumed"))
-    if done is None:
-        raise bad_request(f"Job {job_id} is {job['status']}; only a paused job can be resumed.", code="invalid_state")
-    b.runner.wake()
+    done = _move_job(request, RESUMABLE, "running", "Fine-tuning job resumed",
+                     "Job {id} is {status}; only a paused job can be resumed.")
+    _backend(request).runner.wake()
     return JSONResponse(_public(done))
 
 
@@ -315,10 +310,9 @@ async def job_events(request: Request) -> Response:
     b = _backend(request)
     job_id = request.path_params["job_id"]
     _job(b, job_id)
-    listed = b.store.list_events(job_id, request.query_params.get("after"), limit_param(request, 20, 1000))
-    if listed is None:
-        raise not_found(f"No event {request.query_params.get('after')} in job {job_id}", param="after")
-    events, has_more = listed
+    after = request.query_params.get("after")
+    events, has_more = found(b.store.list_events(job_id, after, limit_param(request, 20, 1000)),
+                             f"No event {after} in job {job_id}", param="after")
     return JSONResponse({"object": "list", "data": events, "has_more": has_more})
 
 
@@ -349,10 +343,9 @@ async def get_model(request: Request) -> Response:
     base = base_models.find(model_id)
     if base is not None:
         return JSONResponse(base.object())
-    found = b.store.get_model(model_id)
-    if found is None:
-        raise not_found(f"The model '{model_id}' does not exist", param="model", code="model_not_found")
-    return JSONResponse(found[0])
+    obj, _ = found(b.store.get_model(model_id), f"The model '{model_id}' does not exist", param="model",
+                   code="model_not_found")
+    return JSONResponse(obj)
 
 
 async def delete_model(request: Request) -> Response:

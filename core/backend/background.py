@@ -4,6 +4,10 @@ stopped on request: what the job runner and the batch worker each are."""
 from __future__ import annotations
 
 import threading
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from core.backend.store import Leases, Store
 
 
 class Background:
@@ -35,3 +39,44 @@ class Background:
         if self._thread is not None:
             self._thread.join(timeout)
             self._thread = None
+
+
+class LeaseLoop(Background):
+    """A Background that works leased rows (core.backend.store.Leases), one at a time: the oldest waiting row
+    among ``statuses``, worked by ``work`` until it ends or ``stopped`` is raised (the row is let go as it
+    is), then released for the next process. Subclasses set ``store``, ``leases``, ``statuses``, ``stopped``,
+    ``owner``, ``lease`` and ``poll`` before ``super().__init__()``."""
+
+    store: Store
+    leases: Leases
+    statuses: tuple[str, ...]
+    stopped: type[Exception]
+    owner: str
+    lease: float
+    poll: float
+
+    def work(self, item: dict) -> None:
+        raise NotImplementedError
+
+    def crashed(self, item_id: str, exc: Exception) -> None:
+        """Mark the row failed after ``work`` raised something unexpected."""
+        raise NotImplementedError
+
+    def _loop(self) -> None:
+        try:
+            while not self._stop.is_set():
+                item = self.leases.claim(self.owner, self.lease, self.statuses)
+                if item is None:
+                    self._wake.wait(self.poll * 5)
+                    self._wake.clear()
+                    continue
+                try:
+                    self.work(item)
+                except self.stopped:
+                    pass
+                except Exception as exc:  # a bug must fail the row, never leave it running forever
+                    self.crashed(item["id"], exc)
+                finally:
+                    self.leases.release(item["id"], self.owner)
+        finally:
+            self.store.close()

@@ -24,10 +24,10 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from core.backend.requests import json_body
-from core.backend.background import Background
-from core.backend.errors import ApiError, bad_request, not_found
+from core.backend.background import LeaseLoop
+from core.backend.errors import ApiError, bad_request, found
 from core.backend.ids import new_id
-from core.backend.store import Store, process_owner
+from core.backend.store import Leases, Store, process_owner
 
 ENDPOINTS = ("/v1/chat/completions", "/v1/completions")
 SPEC_ENDPOINTS = ("/v1/responses", "/v1/chat/completions", "/v1/embeddings", "/v1/completions", "/v1/moderations",
@@ -52,6 +52,7 @@ class BatchStopped(Exception):
 class Batches:
     def __init__(self, store: Store) -> None:
         self.store = store
+        self.leases = Leases(store, "batches")
 
     def add(self, obj: dict) -> None:
         with self.store.tx() as c:
@@ -79,28 +80,6 @@ class Batches:
             obj.update(changes)
             c.execute("UPDATE batches SET obj=?, status=? WHERE id=?", (orjson.dumps(obj), obj["status"], batch_id))
         return obj
-
-    def claim(self, owner: str, lease: float) -> dict | None:
-        now = time.time()
-        marks = ",".join("?" * len(ACTIVE))
-        with self.store.tx() as c:
-            row = c.execute(f"SELECT id, obj FROM batches WHERE status IN ({marks}) AND "
-                            "(lease_owner IS NULL OR lease_expires < ?) ORDER BY created_at, rowid LIMIT 1",
-                            (*ACTIVE, now)).fetchone()
-            if row is None:
-                return None
-            c.execute("UPDATE batches SET lease_owner=?, lease_expires=? WHERE id=?", (owner, now + lease, row[0]))
-        return orjson.loads(row[1])
-
-    def renew(self, batch_id: str, owner: str, lease: float) -> bool:
-        with self.store.tx() as c:
-            return bool(c.execute("UPDATE batches SET lease_expires=? WHERE id=? AND lease_owner=?",
-                                  (time.time() + lease, batch_id, owner)).rowcount)
-
-    def release(self, batch_id: str, owner: str) -> None:
-        with self.store.tx() as c:
-            c.execute("UPDATE batches SET lease_owner=NULL, lease_expires=NULL WHERE id=? AND lease_owner=?",
-                      (batch_id, owner))
 
 
 def public(obj: dict) -> dict:
@@ -255,7 +234,7 @@ def read_requests(path: Path, endpoint: str) -> tuple[list[dict], list[dict]]:
 
 
 # -- the worker -------------------------------------------------------------------------------------
-class BatchWorker(Background):
+class BatchWorker(LeaseLoop):
     """Runs batches, a chunk of requests at a time, in a thread of the process that holds the backend."""
 
     thread_name = "startune-local-batches"
@@ -264,29 +243,17 @@ class BatchWorker(Background):
                  poll: float = 0.1) -> None:
         self.store, self.models = store, models
         self.batches = Batches(store)
+        self.leases, self.statuses, self.stopped = self.batches.leases, ACTIVE, BatchStopped
         self.pace, self.lease, self.chunk, self.poll = pace, lease, chunk, poll
         self.owner = process_owner()
         super().__init__()
 
-    def _loop(self) -> None:
-        try:
-            while not self._stop.is_set():
-                batch = self.batches.claim(self.owner, self.lease)
-                if batch is None:
-                    self._wake.wait(self.poll * 5)
-                    self._wake.clear()
-                    continue
-                try:
-                    self.run(batch)
-                except BatchStopped:
-                    pass
-                except Exception as exc:  # a bug must fail the batch, never leave it running forever
-                    self._fail(batch["id"], [{"code": "server_error", "line": None, "param": None,
-                                              "message": f"internal error: {exc.__class__.__name__}: {exc}"}])
-                finally:
-                    self.batches.release(batch["id"], self.owner)
-        finally:
-            self.store.close()
+    def work(self, item: dict) -> None:
+        self.run(item)
+
+    def crashed(self, item_id: str, exc: Exception) -> None:
+        self._fail(item_id, [{"code": "server_error", "line": None, "param": None,
+                              "message": f"internal error: {exc.__class__.__name__}: {exc}"}])
 
     # -- one batch ---------------------------------------------------------------------------
     def _part(self, batch_id: str, kind: str) -> Path:
@@ -303,7 +270,7 @@ class BatchWorker(Background):
             raise BatchStopped
         now = time.monotonic()
         if now - renewed[0] > self.lease / 3:
-            if not self.batches.renew(batch_id, self.owner, self.lease):
+            if not self.leases.renew(batch_id, self.owner, self.lease):
                 raise BatchStopped
             renewed[0] = now
         return self.batches.get(batch_id)["status"]
@@ -451,9 +418,8 @@ def check_create_batch(body: dict, get_file: Callable[[str], dict | None]) -> di
             raise bad_request(f"Invalid 'output_expires_after': expected anchor 'created_at' and seconds between "
                               f"{lo} and {hi}.", param="output_expires_after")
         seconds = expires["seconds"]
-    file = get_file(body["input_file_id"])
-    if file is None:
-        raise not_found(f"No such File object: {body['input_file_id']}", param="input_file_id")
+    file = found(get_file(body["input_file_id"]), f"No such File object: {body['input_file_id']}",
+                 param="input_file_id")
     if file["purpose"] != "batch":
         raise bad_request(f"The input file {file['id']} has purpose '{file['purpose']}'; a batch's input file must "
                           "be uploaded with purpose 'batch'.", param="input_file_id", code="invalid_file_purpose")
@@ -478,10 +444,7 @@ async def create_batch(request: Request) -> Response:
 
 
 def _batch(worker: BatchWorker, batch_id: str) -> dict:
-    obj = worker.batches.get(batch_id)
-    if obj is None:
-        raise not_found(f"No batch found with id '{batch_id}'.", param="batch_id")
-    return obj
+    return found(worker.batches.get(batch_id), f"No batch found with id '{batch_id}'.", param="batch_id")
 
 
 async def get_batch(request: Request) -> Response:

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+from typing import TypeVar
+
 from starlette.responses import JSONResponse
+
+T = TypeVar("T")
 
 
 class ApiError(Exception):
@@ -28,3 +32,10 @@ def bad_request(message: str, param: str | None = None, code: str | None = None)
 
 def not_found(message: str, param: str | None = None, code: str | None = None) -> ApiError:
     return ApiError(404, message, param=param, code=code)
+
+
+def found(obj: T | None, message: str, param: str | None = None, code: str | None = None) -> T:
+    """``obj``, or the 404 saying ``message`` when the lookup that gave it found nothing."""
+    if obj is None:
+        raise not_found(message, param=param, code=code)
+    return obj

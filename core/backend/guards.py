@@ -17,6 +17,23 @@ BODY_GRACE = 10.0
 MIN_BODY_RATE = 16 * 1024
 
 
+class HttpMiddleware:
+    """An ASGI middleware for HTTP requests: ``http`` sees each one; lifespan and websocket scopes pass
+    straight through (a guard has no business with the server's startup and shutdown)."""
+
+    def __init__(self, app) -> None:
+        self.app = app
+
+    async def __call__(self, scope, receive, send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+        else:
+            await self.http(scope, receive, send)
+
+    async def http(self, scope, receive, send) -> None:
+        raise NotImplementedError
+
+
 class AuthMiddleware:
     """Every /v1/ path wants ``Authorization: Bearer <key>`` (the scheme in any case, as HTTP has it);
     otherwise a 401 in OpenAI's error shape."""
@@ -43,13 +60,14 @@ class AuthMiddleware:
         await self.app(scope, receive, send)
 
 
-class BodyLimitMiddleware:
+class BodyLimitMiddleware(HttpMiddleware):
     """Stops reading a request body at its limit and answers 413: a Content-Length above it is refused
     before a byte is read, and a chunked body is cut off as soon as it passes the limit, so nothing beyond
     it is ever spooled to disk or held in memory."""
 
     def __init__(self, app, *, upload_path: str, max_upload: int, max_body: int) -> None:
-        self.app, self.upload_path, self.max_upload, self.max_body = app, upload_path, max_upload, max_body
+        super().__init__(app)
+        self.upload_path, self.max_upload, self.max_body = upload_path, max_upload, max_body
 
     def _limit(self, path: str) -> tuple[int, str, str]:
         if path.rstrip("/") == self.upload_path:
@@ -57,10 +75,7 @@ class BodyLimitMiddleware:
                     f"File too large: uploads are limited to {self.max_upload // 2**20} MB.")
         return self.max_body, "request_too_large", f"Request body too large: at most {self.max_body // 2**20} MB."
 
-    async def __call__(self, scope, receive, send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
+    async def http(self, scope, receive, send) -> None:
         limit, code, message = self._limit(scope["path"])
         length = Headers(scope=scope).get("content-length", "")
         if length.isdigit() and int(length) > limit:
@@ -80,17 +95,11 @@ class BodyLimitMiddleware:
         await self.app(scope, limited_receive, send)
 
 
-class RequestIdMiddleware:
+class RequestIdMiddleware(HttpMiddleware):
     """Every response carries ``x-request-id`` (``req_`` + 32 hex digits), as OpenAI's do: the SDKs expose it
     as ``request_id`` on results and errors, and users quote it when they report a problem."""
 
-    def __init__(self, app) -> None:
-        self.app = app
-
-    async def __call__(self, scope, receive, send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
+    async def http(self, scope, receive, send) -> None:
         import secrets
 
         header = (b"x-request-id", f"req_{secrets.token_hex(16)}".encode())
@@ -103,16 +112,10 @@ class RequestIdMiddleware:
         await self.app(scope, receive, send_with_id)
 
 
-class SlowBodyMiddleware:
+class SlowBodyMiddleware(HttpMiddleware):
     """A request body that falls behind MIN_BODY_RATE (after BODY_GRACE seconds) ends in a 408."""
 
-    def __init__(self, app) -> None:
-        self.app = app
-
-    async def __call__(self, scope, receive, send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
+    async def http(self, scope, receive, send) -> None:
         start, seen, done = time.monotonic(), 0, False
 
         async def paced_receive():

@@ -70,11 +70,7 @@ def is_llm(model_id: str) -> bool:
 
 def missing_extra(model_id: str) -> str | None:
     wanted = REQUIRED_MODULES + ((SMOLLM_PACKAGE,) if model_id == SMOLLM else ())
-    missing = [name for name in wanted if not training.installed(name)]
-    if not missing:
-        return None
-    return (f"Model {model_id} needs {', '.join(missing)}, which are not installed: run {INSTALL_HINT} "
-            f"(in the environment startune runs from)")
+    return training.missing_modules(model_id, wanted, INSTALL_HINT)
 
 
 

@@ -15,7 +15,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from core.backend import LOCAL_ORG
-from core.backend.background import Background
+from core.backend.background import LeaseLoop
 from core.backend.ids import new_id
 from core.backend.store import Store, process_owner
 from core.backend.base_models import make_trainer
@@ -35,12 +35,13 @@ def event(level: str, message: str, *, type_: str = "message", data: dict | None
             "level": level, "message": message, "type": type_, "data": data or {}}
 
 
-class JobRunner(Background):
+class JobRunner(LeaseLoop):
     thread_name = "startune-local-trainer"
 
     def __init__(self, store: Store, *, pace: float = 0.0, lease: float = 15.0, poll: float = 0.1,
                  devices: str | int | None = None) -> None:
         self.store = store
+        self.leases, self.statuses, self.stopped = store.job_leases, ACTIVE, JobStopped
         # the devices setting (core/backend/devices.py); None: STARTUNE_DEVICES, read when a job starts
         self.devices = devices
         self.pace = pace
@@ -57,22 +58,11 @@ class JobRunner(Background):
             stop()
         self.store.close()
 
-    def _loop(self) -> None:
-        while not self._stop.is_set():
-            job = self.store.claim_job(self.owner, self.lease, ACTIVE)
-            if job is None:
-                self._wake.wait(self.poll * 5)
-                self._wake.clear()
-                continue
-            try:
-                self.run_job(job)
-            except JobStopped:
-                pass
-            except Exception as exc:  # a bug must fail the job, never leave it running forever
-                self._fail(job["id"], "server_error", f"internal error while training: {exc.__class__.__name__}: {exc}")
-            finally:
-                self.store.release_lease(job["id"], self.owner)
-        self.store.close()
+    def work(self, item: dict) -> None:
+        self.run_job(item)
+
+    def crashed(self, item_id: str, exc: Exception) -> None:
+        self._fail(item_id, "server_error", f"internal error while training: {exc.__class__.__name__}: {exc}")
 
     # -- helpers --------------------------------------------------------------------------
     def _emit(self, job_id: str, level: str, message: str, **kw) -> None:
@@ -95,7 +85,7 @@ class JobRunner(Background):
             raise JobStopped(status)
         now = time.monotonic()
         if now - last_renew[0] > self.lease / 3:
-            if not self.store.renew_lease(job_id, self.owner, self.lease):
+            if not self.leases.renew(job_id, self.owner, self.lease):
                 raise JobStopped("lease lost")
             last_renew[0] = now
         if self._stop.is_set():

@@ -1,7 +1,7 @@
 """The backend's persistent state: SQLite (WAL) for objects and events, a folder for file bytes.
 
 Every object is kept as the JSON the API returns, plus the few columns queries need. Several
-processes may open one data directory; job ownership goes through a lease (see claim_job).
+processes may open one data directory; job and batch ownership goes through a lease (see Leases).
 """
 
 from __future__ import annotations
@@ -51,6 +51,7 @@ class Store:
         self._conn = self.db.conn
         self.tx = self.db.transaction
         self.close = self.db.close
+        self.job_leases = Leases(self, "jobs")
 
     # -- files ----------------------------------------------------------------------------
     def file_path(self, file_id: str) -> Path:
@@ -118,30 +119,6 @@ class Store:
     def status(self, job_id: str) -> str | None:
         row = self._conn().execute("SELECT status FROM jobs WHERE id=?", (job_id,)).fetchone()
         return row[0] if row else None
-
-    # -- leases: one trainer per job across processes ---------------------------------------
-    def claim_job(self, owner: str, lease: float, statuses: tuple[str, ...]) -> dict | None:
-        now = time.time()
-        marks = ",".join("?" * len(statuses))
-        with self.tx() as c:
-            row = c.execute(
-                f"SELECT id, obj FROM jobs WHERE status IN ({marks}) AND "
-                "(lease_owner IS NULL OR lease_expires < ?) ORDER BY created_at, rowid LIMIT 1",
-                (*statuses, now)).fetchone()
-            if row is None:
-                return None
-            c.execute("UPDATE jobs SET lease_owner=?, lease_expires=? WHERE id=?", (owner, now + lease, row[0]))
-        return orjson.loads(row[1])
-
-    def renew_lease(self, job_id: str, owner: str, lease: float) -> bool:
-        with self.tx() as c:
-            return bool(c.execute("UPDATE jobs SET lease_expires=? WHERE id=? AND lease_owner=?",
-                                  (time.time() + lease, job_id, owner)).rowcount)
-
-    def release_lease(self, job_id: str, owner: str) -> None:
-        with self.tx() as c:
-            c.execute("UPDATE jobs SET lease_owner=NULL, lease_expires=NULL WHERE id=? AND lease_owner=?",
-                      (job_id, owner))
 
     # -- events ---------------------------------------------------------------------------
     def add_event(self, job_id: str, obj: dict) -> None:
@@ -222,3 +199,40 @@ class Store:
 
 def process_owner() -> str:
     return f"{os.getpid()}-{threading.get_ident()}-{time.monotonic_ns()}"
+
+
+class Leases:
+    """One worker at a time per row of a leased table (jobs, batches), across processes: a claim holds the
+    oldest waiting row for ``lease`` seconds, renewed while the work goes on, so a holder that dies lets
+    another process take the row over once its lease runs out."""
+
+    TABLES = ("jobs", "batches")  # the tables with lease columns; the name goes into the SQL text
+
+    def __init__(self, store: Store, table: str) -> None:
+        if table not in self.TABLES:
+            raise ValueError(f"{table!r} has no lease columns")
+        self.store, self.table = store, table
+
+    def claim(self, owner: str, lease: float, statuses: tuple[str, ...]) -> dict | None:
+        now = time.time()
+        marks = ",".join("?" * len(statuses))
+        with self.store.tx() as c:
+            row = c.execute(
+                f"SELECT id, obj FROM {self.table} WHERE status IN ({marks}) AND "
+                "(lease_owner IS NULL OR lease_expires < ?) ORDER BY created_at, rowid LIMIT 1",
+                (*statuses, now)).fetchone()
+            if row is None:
+                return None
+            c.execute(f"UPDATE {self.table} SET lease_owner=?, lease_expires=? WHERE id=?",
+                      (owner, now + lease, row[0]))
+        return orjson.loads(row[1])
+
+    def renew(self, row_id: str, owner: str, lease: float) -> bool:
+        with self.store.tx() as c:
+            return bool(c.execute(f"UPDATE {self.table} SET lease_expires=? WHERE id=? AND lease_owner=?",
+                                  (time.time() + lease, row_id, owner)).rowcount)
+
+    def release(self, row_id: str, owner: str) -> None:
+        with self.store.tx() as c:
+            c.execute(f"UPDATE {self.table} SET lease_owner=NULL, lease_expires=NULL WHERE id=? AND lease_owner=?",
+                      (row_id, owner))

@@ -91,14 +91,8 @@ def is_transformer(model_id: str) -> bool:
 
 
 def missing_extra(model_id: str) -> str | None:
-    """One line saying what to install when this model cannot train here, else None. Cheap: finds the
-    modules without importing them, so job creation can refuse at once."""
     wanted = REQUIRED_MODULES + ((MINILM_PACKAGE,) if model_id == MINILM else ())
-    missing = [name for name in wanted if not training.installed(name)]
-    if not missing:
-        return None
-    return (f"Model {model_id} needs {', '.join(missing)}, which are not installed: "
-            f"run {INSTALL_HINT} (in the environment startune runs from)")
+    return training.missing_modules(model_id, wanted, INSTALL_HINT)
 
 
 def _require(model_id: str) -> None:

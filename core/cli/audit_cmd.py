@@ -7,14 +7,7 @@ from pathlib import Path
 import click
 
 from core.choices import CONFLICT_POLICIES, DEFAULT_CONFLICT_POLICY, DEFAULT_SEED
-from core.cli.console import (
-    option_json,
-    plain,
-    print_json,
-    progress_bar,
-    stderr_console,
-    stdout_console,
-)
+from core.cli.console import option_json, plain, print_json, progress_bar, stderr_console, stdout_console
 from core.cli.prepare_cmds import dataset_options
 
 CSV_COLUMNS = ("rank", "row", "given", "suggested", "confidence", "p_suggested", "text_hash", "text")

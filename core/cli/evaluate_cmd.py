@@ -6,14 +6,7 @@ from pathlib import Path
 
 import click
 
-from core.cli.console import (
-    option_json,
-    plain,
-    print_json,
-    progress_bar,
-    stderr_console,
-    stdout_console,
-)
+from core.cli.console import option_json, plain, print_json, progress_bar, stderr_console, stdout_console
 from core.cli.job_common import backend_options, run_async
 
 

@@ -21,14 +21,7 @@ from core.choices import (
     ORDERS,
     escaped,
 )
-from core.cli.console import (
-    option_json,
-    plain,
-    print_json,
-    progress_bar,
-    stderr_console,
-    stdout_console,
-)
+from core.cli.console import option_json, plain, print_json, progress_bar, stderr_console, stdout_console
 
 
 def dataset_options(f):

@@ -7,14 +7,7 @@ from pathlib import Path
 
 import click
 
-from core.cli.console import (
-    option_json,
-    plain,
-    print_json,
-    progress_bar,
-    stderr_console,
-    stdout_console,
-)
+from core.cli.console import option_json, plain, print_json, progress_bar, stderr_console, stdout_console
 from core.cli.job_cmds import (
     _follow_or_explain,
     build_launch_options,

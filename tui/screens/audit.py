@@ -13,31 +13,15 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, VerticalScroll
 from textual.coordinate import Coordinate
-from textual.message import Message
 from textual.widgets import DataTable, Header, ProgressBar, Static
 
 from tui.messages import AuditFinished, AuditProgress
 from tui.screens.base import AppScreen
 from tui.widgets.footer import AppFooter
+from tui.widgets.page_table import PageTable, one_line, shown
 
-MIN_PAGE = 5
 # what a decision is called in the table
 SHOWN = {"relabel": "→ {label}", "keep": "keep", "drop": "drop"}
-_PRESENTATION = dict.fromkeys(map(ord, "\ufe0f\ufe0e"))  # emoji selectors Textual counts one cell wide
-
-
-def _one_line(text: str) -> str:
-    return text.translate(_PRESENTATION).replace("\n", " ⏎ ")
-
-
-class AuditTable(DataTable):
-    """The flagged rows; says when its size changes so a page holds exactly what fits."""
-
-    class Resized(Message):
-        pass
-
-    def on_resize(self) -> None:
-        self.post_message(self.Resized())
 
 
 class AuditScreen(AppScreen):
@@ -65,7 +49,7 @@ class AuditScreen(AppScreen):
         yield Header()
         yield Static("Auditing ...", id="audit-summary", classes="status-line")
         yield ProgressBar(id="audit-progress", show_eta=False)
-        yield AuditTable(id="audit-table", zebra_stripes=True, cursor_type="row")
+        yield PageTable(id="audit-table", zebra_stripes=True, cursor_type="row")
         with VerticalScroll(id="audit-review"):
             yield Static("", id="audit-text")
         with Horizontal(id="audit-page-line"):
@@ -144,8 +128,7 @@ class AuditScreen(AppScreen):
         return self.report.issues if self.showing == "issues" else self.report.conflicts
 
     def _fits(self) -> int:
-        height = self.query_one("#audit-table", DataTable).size.height
-        return max(MIN_PAGE, height - 1) if height else MIN_PAGE
+        return self.query_one("#audit-table", PageTable).fits()
 
     def _columns(self) -> None:
         table = self.query_one("#audit-table", DataTable)
@@ -160,7 +143,7 @@ class AuditScreen(AppScreen):
             table.add_column(name, key=name, width=w)
         table.add_column("text", key="text", width=max(10, width - sum(w + 2 for _, w in fixed) - 3))
 
-    @on(AuditTable.Resized)
+    @on(PageTable.Resized)
     def _resized(self) -> None:
         self.call_after_refresh(self._refit)
 
@@ -182,10 +165,10 @@ class AuditScreen(AppScreen):
         for item in page:
             if self.showing == "issues":
                 table.add_row(Text(f"{item.row:,}", justify="right"), item.given, item.suggested,
-                              f"{item.confidence:.2f}", self._decision(item.row), _one_line(item.text)[:width])
+                              f"{item.confidence:.2f}", self._decision(item.row), one_line(item.text)[:width])
             else:
                 table.add_row(" ".join(f"{k}:{v:,}" for k, v in item.labels.items()),
-                              ",".join(map(str, item.rows)), _one_line(item.text)[:width])
+                              ",".join(map(str, item.rows)), one_line(item.text)[:width])
         if page:
             table.move_cursor(row=min(cursor, len(page) - 1))
         n_pages = max(1, -(-len(self.items) // self._fits()))
@@ -212,7 +195,7 @@ class AuditScreen(AppScreen):
         else:
             head = " · ".join(f"{k}★ {v:,} rows" for k, v in item.labels.items()) + " · "
         text = Text(head, style="bold")
-        text.append(item.text.translate(_PRESENTATION), style="not bold")
+        text.append(shown(item.text), style="not bold")
         self.query_one("#audit-text", Static).update(text)
 
     def _current(self):

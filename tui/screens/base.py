@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from textual import on
+from textual.binding import Binding
 from textual.screen import ModalScreen, Screen
-from textual.widgets import Input
+from textual.widgets import Button, Input
 from textual.worker import Worker, WorkerState
 
 
@@ -29,3 +31,19 @@ class AppScreen(ReportsWorkerErrors, Screen):
 
 class AppModal(ReportsWorkerErrors, ModalScreen):
     """A dialog whose workers' failures are reported like everyone else's."""
+
+
+class RunDialog(AppModal):
+    """A dialog about one run (its registry row), centred; escape or its button of class ``cancel``
+    dismisses it with None."""
+
+    BINDINGS = [Binding("escape", "cancel", "Cancel")]
+    DEFAULT_CSS = "RunDialog { align: center middle; }"
+
+    def __init__(self, run: dict) -> None:
+        super().__init__()
+        self.run = run
+
+    @on(Button.Pressed, ".cancel")
+    def action_cancel(self) -> None:
+        self.dismiss(None)

@@ -9,7 +9,6 @@ from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.message import Message
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.validation import Integer
 from textual.widgets import DataTable, DirectoryTree, Header, Input, Label, Select, Static
@@ -19,31 +18,17 @@ from tui.messages import DatasetRead
 from tui.screens.base import AppModal, AppScreen
 from tui.widgets.charts import BarChart
 from tui.widgets.form import Checks
+from tui.widgets.page_table import PageTable, one_line, shown
 from tui.widgets.path_input import PathInput
 from tui.widgets.footer import AppFooter
 
-MIN_PAGE = 5  # rows per page when the table has not been laid out yet
-# emoji presentation selectors: terminals draw the emoji two cells wide where Textual counts one,
-# which shifts the rest of the line; shown without them, as the text symbol
-_PRESENTATION = dict.fromkeys(map(ord, "\ufe0f\ufe0e"))
 
-
-def shown(text: object) -> str:
-    return str(text).translate(_PRESENTATION)
-
-
-class PageTable(DataTable):
-    """The preview table; says when its size changes so a page holds exactly what fits."""
+class PreviewTable(PageTable):
+    """The preview table."""
 
     # DataTable's own home/end scroll sideways within one page; a user means the dataset's first/last row
     BINDINGS = [Binding("home", "screen.edge(0)", "First", show=False),
                 Binding("end", "screen.edge(1)", "Last", show=False)]
-
-    class Resized(Message):
-        pass
-
-    def on_resize(self) -> None:
-        self.post_message(self.Resized())
 
 
 def labels_check(spec: str) -> None:
@@ -110,7 +95,7 @@ class DatasetScreen(AppScreen):
             with Vertical(id="dataset-main"):
                 yield Static("Type a path and press enter (ctrl+t: file tree).", id="dataset-summary",
                              classes="status-line")
-                yield PageTable(id="preview", zebra_stripes=True, cursor_type="row")
+                yield PreviewTable(id="preview", zebra_stripes=True, cursor_type="row")
                 with VerticalScroll(id="review"):
                     yield Static("", id="review-text")
                 with Horizontal(id="page-line"):
@@ -214,9 +199,7 @@ class DatasetScreen(AppScreen):
 
     # -- paging ----------------------------------------------------------------------------
     def _fits(self) -> int:
-        """Rows the table shows without scrolling (its header takes one line)."""
-        height = self.query_one("#preview", DataTable).size.height
-        return max(MIN_PAGE, height - 1) if height else MIN_PAGE
+        return self.query_one("#preview", PageTable).fits()
 
     def _columns(self) -> None:
         ds = self.app.dataset
@@ -268,7 +251,7 @@ class DatasetScreen(AppScreen):
         width = table.ordered_columns[-1].width if table.ordered_columns else 40
         self.rows = self.pager.page(self.page_no)
         for row in self.rows:
-            text = shown(row[ds.text_column]).replace("\n", " ⏎ ")
+            text = one_line(row[ds.text_column])
             table.add_row(Text(f"{row['#']:,}", justify="right"), shown(row[ds.label_column]), text[:width])
         if self.rows:
             table.move_cursor(row=min(cursor, len(self.rows) - 1))

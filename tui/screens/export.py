@@ -8,12 +8,11 @@ from pathlib import Path
 from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
-from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.content import Content
 from textual.widgets import Button, Checkbox, Input, Static
 
-from tui.screens.base import AppModal
+from tui.screens.base import RunDialog
 from tui.widgets.path_input import PathInput
 
 
@@ -28,15 +27,8 @@ def onnx_unavailable(run: dict) -> str | None:
     return f"needs {INSTALL_HINT}" if missing() else None   # short: the whole line does not fit 80 columns
 
 
-class ExportScreen(AppModal):
+class ExportScreen(RunDialog):
     """Dismissed with what core.export.bundle wrote (its dict), or None."""
-
-    BINDINGS = [Binding("escape", "cancel", "Cancel")]
-    DEFAULT_CSS = "ExportScreen { align: center middle; }"
-
-    def __init__(self, run: dict) -> None:
-        super().__init__()
-        self.run = run
 
     def compose(self) -> ComposeResult:
         why_not = onnx_unavailable(self.run)
@@ -51,7 +43,7 @@ class ExportScreen(AppModal):
             yield Static("", id="export-status", classes="hint")
             with Horizontal(id="dialog-buttons"):
                 yield Button("Export", variant="primary", id="export-go")
-                yield Button("Cancel", id="export-cancel")
+                yield Button("Cancel", id="export-cancel", classes="cancel")
 
     @on(Button.Pressed, "#export-go")
     @on(Input.Submitted, "#export-folder")
@@ -82,7 +74,3 @@ class ExportScreen(AppModal):
     def _failed(self, line: str) -> None:
         self.query_one("#export-status", Static).update(Text(line, style="red"))
         self.query_one("#export-go", Button).disabled = False
-
-    @on(Button.Pressed, "#export-cancel")
-    def action_cancel(self) -> None:
-        self.dismiss(None)

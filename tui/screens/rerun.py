@@ -5,23 +5,15 @@ from __future__ import annotations
 from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
-from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.widgets import Button, Input, Select, Static
 
 from core.choices import BACKEND_KINDS
-from tui.screens.base import AppModal
+from tui.screens.base import RunDialog
 
 
-class RerunScreen(AppModal):
+class RerunScreen(RunDialog):
     """Dismissed with (new run id, job id, BackendChoice) once the job is created, or None."""
-
-    BINDINGS = [Binding("escape", "cancel", "Cancel")]
-    DEFAULT_CSS = "RerunScreen { align: center middle; }"
-
-    def __init__(self, run: dict) -> None:
-        super().__init__()
-        self.run = run
 
     def compose(self) -> ComposeResult:
         from core.jobs.backends import BackendChoice
@@ -38,7 +30,7 @@ class RerunScreen(AppModal):
             yield Static("", id="rerun-status", classes="hint")
             with Horizontal(id="dialog-buttons"):
                 yield Button("Re-run", variant="primary", id="rerun-go")
-                yield Button("Cancel", id="rerun-cancel")
+                yield Button("Cancel", id="rerun-cancel", classes="cancel")
 
     def on_mount(self) -> None:
         self.query_one("#rerun-model", Input).cursor_blink = getattr(
@@ -74,7 +66,3 @@ class RerunScreen(AppModal):
             self.query_one("#rerun-go", Button).disabled = False
             return
         self.dismiss((run_id, job["id"], choice))
-
-    @on(Button.Pressed, "#rerun-cancel")
-    def action_cancel(self) -> None:
-        self.dismiss(None)

@@ -114,7 +114,45 @@ def legend_title(chart, names: list[tuple[int, str]], swatch: str) -> tuple[str,
     return keys(NAME_LIMITS[-1]), True
 
 
-class SeriesChart(PlotextPlot):
+
+class LegendPlot(PlotextPlot):
+    """A plot whose legend is its border title: a key per series in the series' colour, beside the title
+    while both fit (plotext's own legend covers data)."""
+
+    SWATCH = "━━"  # how a key shows its colour
+
+    def __init__(self, title: str, *, id: str | None = None, classes: str | None = None) -> None:
+        super().__init__(id=id, classes=classes)
+        self.title = title
+        self.border_title = title
+
+    def _keys(self) -> tuple[list[tuple[int, str]], str]:
+        """The (colour index, name) of each series to key, and the border title when there are none."""
+        raise NotImplementedError
+
+    def _legend(self) -> bool:
+        """Set the border title; True when the title does not fit beside the keys and goes above the plot."""
+
+        keyed, alone = self._keys()
+        title, inside = alone, False
+        if keyed:
+            title, inside = legend_title(self, keyed, self.SWATCH)
+        if self.border_title != title:
+            self.border_title = title
+        return inside
+
+    def _start(self) -> bool:
+        """A blank figure with the legend set and the title above the plot where it must be (returned)."""
+        plt = self.plt
+        plt.clear_data()
+        plt.clear_figure()
+        inside = self._legend()
+        if inside:
+            plt.title(self.title)
+        return inside
+
+
+class SeriesChart(LegendPlot):
     """Named line series; ``append`` adds points, a timer redraws when something changed. The
     legend is the border title, coloured like the lines, so it never hides a point."""
 
@@ -123,12 +161,10 @@ class SeriesChart(PlotextPlot):
     """
 
     def __init__(self, title: str, *, ylabel: str = "", id: str | None = None, classes: str | None = None) -> None:
-        super().__init__(id=id, classes=classes)
-        self.title = title
+        super().__init__(title, id=id, classes=classes)
         self.ylabel = ylabel
         self.lines: dict[str, tuple[list[float], list[float]]] = {}
         self._dirty = True
-        self.border_title = title
 
     def on_mount(self) -> None:
         super().on_mount()
@@ -157,27 +193,16 @@ class SeriesChart(PlotextPlot):
             self._dirty = False
             self.refresh()
 
-    def _legend(self) -> bool:
-        """Set the border title: the chart's title and a coloured key per series. When both do
-        not fit, the keys only (True: the title then goes above the plot, on its own row)."""
+    def _keys(self) -> tuple[list[tuple[int, str]], str]:
         from rich.markup import escape
 
-        drawn = [name for name, (xs, _) in self.lines.items() if xs]
-        if not drawn:
-            title, inside = f"{escape(self.title)} (no data yet)", False
-        else:
-            title, inside = legend_title(self, [(i, n) for i, n in enumerate(self.lines) if n in drawn], "━━")
-        if self.border_title != title:
-            self.border_title = title
-        return inside
+        # a series keeps its colour (its place in lines) while another has no points yet
+        keyed = [(i, name) for i, (name, (xs, _)) in enumerate(self.lines.items()) if xs]
+        return keyed, f"{escape(self.title)} (no data yet)"
 
     def render(self):
         plt = self.plt
-        plt.clear_data()
-        plt.clear_figure()
-        self._title_inside = self._legend()
-        if self._title_inside:
-            plt.title(self.title)
+        self._title_inside = self._start()
         if self.ylabel:
             plt.ylabel(self.ylabel)
         drawn = [(xs, ys) for xs, ys in self.lines.values() if xs]
@@ -196,41 +221,32 @@ class SeriesChart(PlotextPlot):
         return super().render()
 
 
-class BarChart(PlotextPlot):
+class BarChart(LegendPlot):
     """Counts per label, optionally one group of bars per split (legend in the border title)."""
 
     DEFAULT_CSS = """
     BarChart { border-top: solid $primary-muted; border-title-align: center; border-title-color: $text; }
     """
 
+    SWATCH = "██"
+
     def __init__(self, title: str, *, id: str | None = None, classes: str | None = None) -> None:
-        super().__init__(id=id, classes=classes)
-        self.title = title
+        super().__init__(title, id=id, classes=classes)
         self.groups: dict[str, dict[str, int]] = {}
-        self.border_title = title
 
     def show(self, groups: dict[str, dict[str, int]]) -> None:
         self.groups = groups
         self.refresh()
 
-    def _legend(self) -> bool:
-        """Title and a key per group in the border title; keys only when both do not fit (True:
-        the title then goes above the plot)."""
+    def _keys(self) -> tuple[list[tuple[int, str]], str]:
         from rich.markup import escape
 
-        title, inside = escape(self.title), False
-        if len(self.groups) > 1:
-            title, inside = legend_title(self, list(enumerate(self.groups)), "██")
-        if self.border_title != title:
-            self.border_title = title
-        return inside
+        # one group needs no key: its bars are the only ones
+        return (list(enumerate(self.groups)) if len(self.groups) > 1 else []), escape(self.title)
 
     def render(self):
         plt = self.plt
-        plt.clear_data()
-        plt.clear_figure()
-        if self._legend():
-            plt.title(self.title)
+        self._start()
         if self.groups:
             labels = list(next(iter(self.groups.values())))
             top = max((n for g in self.groups.values() for n in g.values()), default=0)

@@ -209,10 +209,17 @@ def test_two_processes_never_train_one_job(tmp_path):
 
     store = Store(tmp_path)
     store.add_job({"id": "ftjob-1", "created_at": 1, "status": "queued"})
-    assert store.claim_job("a", 30, ("queued",))["id"] == "ftjob-1"
-    assert store.claim_job("b", 30, ("queued",)) is None
-    store.release_lease("ftjob-1", "a")
-    assert store.claim_job("b", 30, ("queued",))["id"] == "ftjob-1"
+    assert store.job_leases.claim("a", 30, ("queued",))["id"] == "ftjob-1"
+    assert store.job_leases.claim("b", 30, ("queued",)) is None
+    store.job_leases.release("ftjob-1", "a")
+    assert store.job_leases.claim("b", 30, ("queued",))["id"] == "ftjob-1"
+
+
+def test_leases_only_on_tables_with_lease_columns(tmp_path):
+    from core.backend.store import Leases, Store
+
+    with pytest.raises(ValueError, match="no lease columns"):
+        Leases(Store(tmp_path), "files; DROP TABLE jobs")
 
 
 async def test_faults_over_real_http(tmp_path):

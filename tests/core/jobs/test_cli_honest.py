@@ -52,7 +52,7 @@ def test_jobs_with_a_pending_job_does_not_train_it(run_cli, small_build):
     assert [e["message"] for e in events] == [events[-1]["message"]]  # only "Created fine-tuning job"
     job = _store_job(job_id)
     assert job["status"] == "validating_files"   # nobody claimed it: not validated, not started
-    assert _store().claim_job("checker", 5.0, ("validating_files",))["id"] == job_id  # no lease held
+    assert _store().job_leases.claim("checker", 5.0, ("validating_files",))["id"] == job_id  # no lease held
 
 
 @pytest.mark.parametrize("command", ["follow", "evaluate"])
