@@ -87,21 +87,25 @@ def public(obj: dict) -> dict:
 
 
 # -- answering many requests at once ---------------------------------------------------------------
+def _rows(proba) -> list[list[float]]:
+    import numpy as np
+
+    return np.asarray(proba, dtype=np.float64).tolist()
+
+
 class _Prescored:
     """A model whose answers for some texts are already known (scored together, in one call); any
-    other text is scored by the model itself."""
+    other text is scored by the model itself. Answers are rows of probabilities as Python floats."""
 
-    def __init__(self, model, scored: dict[str, object]) -> None:
+    def __init__(self, model, scored: dict[str, list[float]]) -> None:
         self._model, self._scored = model, scored
         self.classes = model.classes
 
-    def predict_proba(self, texts):
-        import numpy as np
-
+    def predict_proba(self, texts) -> list[list[float]]:
         missing = [t for t in texts if t not in self._scored]
         if missing:
-            self._scored.update(zip(missing, self._model.predict_proba(missing)))
-        return np.asarray([self._scored[t] for t in texts])
+            self._scored.update(zip(missing, _rows(self._model.predict_proba(missing))))
+        return [self._scored[t] for t in texts]
 
     def __getattr__(self, name: str):
         return getattr(self._model, name)
@@ -118,8 +122,9 @@ class _PrescoredModels:
         return getattr(self._models, name)
 
 
-def _texts_of(endpoint: str, body: dict) -> list[str]:
-    """The texts a request's answer is scored from, or [] when the request is invalid (its own call says why)."""
+def _checked(endpoint: str, body: dict) -> tuple[str | list[str] | None, list[str]]:
+    """The request checked as its endpoint checks it (the chat text, or the prompts), and the texts its
+    answer is scored from; (None, []) when it is invalid (its own call then says why)."""
     from core.backend.inference import _decode
     from core.backend.requests import message_texts
     from core.backend.limits import check_context
@@ -130,23 +135,26 @@ def _texts_of(endpoint: str, body: dict) -> list[str]:
         if endpoint == "/v1/chat/completions":
             text = check_chat_request(body)
             check_context(message_texts(body["messages"]), "messages", "messages")
-            return [text]
+            return text, [text]
         prompts = check_completion_request(body, _decode)
         check_context(prompts, "prompt", "prompt")
-        return [p.removesuffix(DEFAULT_SEPARATOR) for p in prompts]
+        return prompts, [p.removesuffix(DEFAULT_SEPARATOR) for p in prompts]
     except ApiError:
-        return []
+        return None, []
 
 
 def answer_many(models, endpoint: str, bodies: list[dict]) -> list[tuple[int, dict]]:
     """(status, body) for each request, as the endpoint answers it one by one, with the texts of all
-    of them scored in one call per model."""
+    of them scored in one call per model (and each request checked once)."""
     from core.backend.inference import chat_completion, completion
 
     by_model: dict[str, list[str]] = {}
+    checked = []
     for body in bodies:
-        if isinstance(body.get("model"), str):
-            by_model.setdefault(body["model"], []).extend(_texts_of(endpoint, body))
+        request, texts = _checked(endpoint, body)
+        checked.append(request)
+        if texts:
+            by_model.setdefault(body["model"], []).extend(texts)
     scored: dict[str, _Prescored] = {}
     for model_id, texts in by_model.items():
         try:
@@ -156,13 +164,13 @@ def answer_many(models, endpoint: str, bodies: list[dict]) -> list[tuple[int, di
         if not callable(getattr(model, "predict_proba", None)) or not hasattr(model, "classes"):
             continue  # a model that does not score labels answers request by request
         unique = list(dict.fromkeys(texts))
-        scored[model_id] = _Prescored(model, dict(zip(unique, model.predict_proba(unique)))) if unique else None
-    view = _PrescoredModels(models, {k: v for k, v in scored.items() if v is not None})
+        scored[model_id] = _Prescored(model, dict(zip(unique, _rows(model.predict_proba(unique)))))
+    view = _PrescoredModels(models, scored)
     answer = chat_completion if endpoint == "/v1/chat/completions" else completion
     out = []
-    for body in bodies:
+    for body, request in zip(bodies, checked):
         try:
-            out.append((200, answer(view, body)))
+            out.append((200, answer(view, body, request)))
         except ApiError as exc:
             out.append((exc.status, {"error": {"message": exc.message, "type": exc.type, "param": exc.param,
                                                "code": exc.code}}))

@@ -11,7 +11,7 @@ from pathlib import Path
 from core.backend import LOCAL_BASE_MODEL
 from core.backend.errors import ApiError, bad_request
 from core.backend.ids import new_id
-from core.backend.limits import check_context
+from core.backend.limits import check_context, count_tokens
 from core.backend.requests import check_chat_request, check_completion_request, check_echo, message_texts
 from core.backend.store import Store
 from core.backend.base_models import find as find_base_model
@@ -70,9 +70,7 @@ class ModelCache:
 
 
 def _count(text: str) -> int:
-    from core.validation.tokens import get_encoding
-
-    return len(get_encoding("o200k_base").encode_ordinary(text))
+    return count_tokens(text)
 
 
 def _decode(tokens: list[int]) -> str:
@@ -111,8 +109,9 @@ def _top_n(body: dict, key: str, default: int) -> int:
     return value
 
 
-def chat_completion(models: ModelCache, body: dict) -> dict:
-    text = check_chat_request(body)
+def chat_completion(models: ModelCache, body: dict, checked: str | None = None) -> dict:
+    """``checked``: what ``check_chat_request(body)`` returned, when the caller has already checked it."""
+    text = check_chat_request(body) if checked is None else checked
     model_id, messages = body["model"], body["messages"]
     model = models.get(model_id)
     if getattr(model, "kind", None) == "llm":   # a generative fine-tune answers by generation
@@ -143,8 +142,9 @@ def chat_completion(models: ModelCache, body: dict) -> dict:
     }
 
 
-def completion(models: ModelCache, body: dict) -> dict:
-    prompts = check_completion_request(body, _decode)
+def completion(models: ModelCache, body: dict, checked: list[str] | None = None) -> dict:
+    """``checked``: what ``check_completion_request(body, _decode)`` returned, when already checked."""
+    prompts = check_completion_request(body, _decode) if checked is None else checked
     model_id = body["model"]
     model = models.get(model_id)
     if getattr(model, "kind", None) == "llm":

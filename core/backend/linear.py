@@ -14,6 +14,7 @@ fine-tuning job is a sequence of mini-batch steps with metrics, checkpoints, pau
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -48,12 +49,48 @@ def _vectorizers(min_df: int, vocabularies: tuple[dict, dict] | None = None):
     return word, char
 
 
+# scikit-learn's analyzers for the two vectorizers above, written out so that a loaded model scores
+# texts without importing scikit-learn (~1 s of a command's start-up); a test holds them to its own
+_TOKEN = re.compile(r"(?u)\b\w\w+\b")   # TfidfVectorizer's default token_pattern
+WORD_CACHE = 50_000                        # words whose character n-gram ids are kept, at most
+
+
+def word_ngrams(text: str) -> list[str]:
+    """The word 1-2-grams of ``text``, as the word vectorizer's ``build_analyzer()`` gives them."""
+    tokens = _TOKEN.findall(text.lower())
+    return tokens + [f"{a} {b}" for a, b in zip(tokens, tokens[1:])]
+
+
+def char_wb_ngrams(word: str) -> list[str]:
+    """The character 2-5-grams of one whitespace-free (lowercased) word padded with a space each side,
+    as the char_wb vectorizer makes them (a word shorter than n counts once, whole)."""
+    w = f" {word} "
+    size = len(w)
+    out: list[str] = []
+    for n in range(2, 6):
+        if size <= n:
+            out.append(w)
+            break
+        out += [w[i:i + n] for i in range(size - n + 1)]
+    return out
+
+
+class _Part:
+    """What inference needs of a fitted vectorizer: its vocabulary and idf (a loaded model has no other)."""
+
+    def __init__(self, vocabulary: dict[str, int], idf: np.ndarray) -> None:
+        self.vocabulary_, self.idf_ = vocabulary, idf
+
+
 class Featurizer:
-    """TF-IDF over words (1-2) and characters within words (2-5), side by side, rows L2-normalised per part."""
+    """TF-IDF over words (1-2) and characters within words (2-5), side by side, rows L2-normalised per part.
+
+    ``word`` and ``char`` are scikit-learn's fitted vectorizers after ``fit`` (training transforms with
+    them), or just their vocabularies and idf after ``from_arrays``; ``transform_each`` needs no more."""
 
     def __init__(self, word, char) -> None:
         self.word, self.char = word, char
-        self._analyzers: dict = {}
+        self._char_ids: dict[str, list[int]] = {}
 
     @classmethod
     def fit(cls, texts: Sequence[str]) -> tuple[Featurizer, object]:
@@ -76,45 +113,55 @@ class Featurizer:
     def transform(self, texts: Sequence[str]):
         from scipy.sparse import hstack
 
-        if len(texts) <= FEW_TEXTS:
-            return hstack([self._few(self.word, texts), self._few(self.char, texts)], format="csr")
+        if len(texts) <= FEW_TEXTS or not hasattr(self.word, "transform"):
+            return self.transform_each(texts)
         return hstack([self.word.transform(texts), self.char.transform(texts)], format="csr")
 
-    def transform_each(self, texts: Sequence[str], chunk: int = 1024):
-        """As ``transform``, but every row computed the same way whatever the number of texts: a text
-        scores exactly alike alone or among thousands (batched answers equal one-by-one answers), and
-        as fast as scikit-learn's transform once past its per-call cost."""
-        from scipy.sparse import hstack, vstack
-
-        parts = [hstack([self._few(self.word, texts[i:i + chunk]), self._few(self.char, texts[i:i + chunk])],
-                        format="csr") for i in range(0, len(texts), chunk)]
-        if not parts:
-            return self.transform(texts)
-        return parts[0] if len(parts) == 1 else vstack(parts, format="csr")
-
-    def _few(self, vectorizer, texts: Sequence[str]):
-        """TF-IDF of a few texts without scikit-learn's per-call input checks, which cost ~20 ms: the
-        same analyzer, vocabulary, sublinear tf, idf and L2 norm (a test holds the two paths equal)."""
-        from collections import Counter
-
+    def transform_each(self, texts: Sequence[str]):
+        """As scikit-learn's transform (the same analyzers, vocabulary, sublinear tf, idf and L2 norm per
+        part; a test holds the two equal), without its per-call cost, and with every row computed the
+        same way whatever the number of texts: a text scores exactly alike alone or among thousands
+        (batched answers equal one-by-one answers). Rows hold their columns in ascending order."""
         from scipy.sparse import csr_matrix
 
-        analyze = self._analyzers.get(id(vectorizer))
-        if analyze is None:
-            analyze = self._analyzers[id(vectorizer)] = vectorizer.build_analyzer()
-        vocab, idf = vectorizer.vocabulary_, vectorizer.idf_
-        indptr, indices, values = [0], [], []
-        for text in texts:
-            counts = Counter(j for j in map(vocab.get, analyze(text)) if j is not None)
-            cols = np.fromiter(counts.keys(), dtype=np.int64, count=len(counts))
-            tf = np.fromiter(counts.values(), dtype=np.float64, count=len(counts))
-            row = (1.0 + np.log(tf)) * idf[cols] if len(cols) else tf
-            norm = np.sqrt(np.dot(row, row))
-            indices.extend(cols.tolist())
-            values.extend((row / norm if norm else row).tolist())
-            indptr.append(len(indices))
-        return csr_matrix((np.array(values, dtype=np.float32), np.array(indices, dtype=np.int64), indptr),
-                          shape=(len(texts), len(vocab)))
+        rows, cols, values = self.entries(texts)
+        indptr = np.zeros(len(texts) + 1, dtype=np.int64)
+        np.cumsum(np.bincount(rows, minlength=len(texts)), out=indptr[1:])
+        return csr_matrix((values, cols, indptr), shape=(len(texts), self.n_features))
+
+    def entries(self, texts: Sequence[str]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """The non-zero features of ``texts`` as (row, column, float32 value), by row then column: what
+        ``transform_each`` holds, without building the matrix (nor importing scipy)."""
+        word_vocab, char_vocab = self.word.vocabulary_, self.char.vocabulary_
+        n_word = len(word_vocab)
+        width = n_word + len(char_vocab)
+        cache, get_word = self._char_ids, word_vocab.get
+        if len(cache) > WORD_CACHE:
+            cache.clear()
+        ids: list[int] = []
+        counts = np.zeros(len(texts), dtype=np.int64)
+        for row, text in enumerate(texts):
+            before = len(ids)
+            ids += [j for j in map(get_word, word_ngrams(text)) if j is not None]
+            for word in text.lower().split():
+                known = cache.get(word)
+                if known is None:
+                    known = cache[word] = [j + n_word for j in map(char_vocab.get, char_wb_ngrams(word))
+                                           if j is not None]
+                ids += known
+            counts[row] = len(ids) - before
+        # one key per (text, column): sorted and counted, they are each row's term counts, columns ascending
+        rows = np.repeat(np.arange(len(texts), dtype=np.int64), counts)
+        keys, tf = np.unique(rows * width + np.asarray(ids, dtype=np.int64), return_counts=True)
+        rows, cols = np.divmod(keys, width)
+        idf = np.concatenate([np.asarray(self.word.idf_, dtype=np.float64),
+                              np.asarray(self.char.idf_, dtype=np.float64)])
+        values = (1.0 + np.log(tf)) * idf[cols]
+        # each part of each row scaled to unit length; bincount adds each row's squares in column order
+        part = rows * 2 + (cols >= n_word)
+        norms = np.sqrt(np.bincount(part, weights=values * values, minlength=2 * len(texts)))
+        values /= norms[part]
+        return rows, cols, values.astype(np.float32)
 
     @property
     def n_features(self) -> int:
@@ -123,15 +170,14 @@ class Featurizer:
     def arrays(self) -> tuple[dict, dict]:
         vocab = {name: sorted(v.vocabulary_, key=v.vocabulary_.__getitem__)
                  for name, v in (("word", self.word), ("char", self.char))}
-        idf = {"word_idf": self.word.idf_.astype(np.float32), "char_idf": self.char.idf_.astype(np.float32)}
+        idf = {"word_idf": np.asarray(self.word.idf_).astype(np.float32),
+               "char_idf": np.asarray(self.char.idf_).astype(np.float32)}
         return vocab, idf
 
     @classmethod
     def from_arrays(cls, vocab: dict, idf: dict) -> Featurizer:
-        word, char = _vectorizers(1, ({t: i for i, t in enumerate(vocab["word"])},
-                                      {t: i for i, t in enumerate(vocab["char"])}))
-        word.idf_, char.idf_ = idf["word_idf"], idf["char_idf"]
-        return cls(word, char)
+        return cls(_Part({t: i for i, t in enumerate(vocab["word"])}, idf["word_idf"]),
+                   _Part({t: i for i, t in enumerate(vocab["char"])}, idf["char_idf"]))
 
 
 def _softmax(z: np.ndarray) -> np.ndarray:
@@ -153,7 +199,15 @@ class LinearModel:
         return _softmax(np.asarray(X @ self.W, dtype=np.float64) + self.b)
 
     def predict_proba(self, texts: Sequence[str]) -> np.ndarray:
-        return self.proba_features(self.featurizer.transform_each(list(texts)))
+        """X @ W + b for the texts' features, each row's sum taken alone (in float64, column order): a
+        text scores exactly alike alone or among thousands, and no sparse matrix (nor scipy) is needed."""
+        texts = list(texts)
+        rows, cols, values = self.featurizer.entries(texts)
+        products = values[:, None].astype(np.float64) * self.W[cols]
+        z = np.empty((len(texts), len(self.classes)), dtype=np.float64)
+        for k in range(z.shape[1]):
+            z[:, k] = np.bincount(rows, weights=products[:, k], minlength=len(texts))
+        return _softmax(z + self.b)
 
     def save(self, directory: Path) -> None:
         vocab, idf = self.featurizer.arrays()

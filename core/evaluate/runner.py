@@ -55,11 +55,20 @@ def eval_key(model: str, data_sha: str, options: EvalOptions) -> str:
     return eval_key_of(model, data_sha, options.key_part())
 
 
+_read: dict[tuple, list[Example]] = {}   # the last file read: a command estimates, then evaluates, on it
+
+
 def load_examples(data: Path, limit: int | None) -> list[Example]:
-    examples = list(read_examples(data))
+    stat = Path(data).stat()
+    key = (str(Path(data).resolve()), stat.st_mtime_ns, stat.st_size)
+    examples = _read.get(key)
+    if examples is None:
+        examples = list(read_examples(data))
+        _read.clear()
+        _read[key] = examples
     if not examples:
         raise DataError("no examples to evaluate", path=data)
-    return examples[:limit] if limit else examples
+    return examples[:limit] if limit else list(examples)
 
 
 def pick_shots(train: Path | None, k: int, labels: list[str], seed: int) -> list[Example]:

@@ -161,3 +161,44 @@ def test_few_texts_path_equals_scikit_learns(default_run, threads_build):
     fast = f.transform(texts)
     reference = hstack([f.word.transform(texts), f.char.transform(texts)], format="csr")
     assert np.allclose(fast.toarray(), reference.toarray(), atol=1e-6)
+
+
+def test_inference_analyzers_are_scikit_learns(default_run, threads_build):
+    """A loaded model scores texts with its own copy of scikit-learn's analyzers: the same n-grams."""
+    from core.backend.linear import char_wb_ngrams, word_ngrams
+
+    _, model, _, _ = default_run
+    word, char = model.featurizer.word.build_analyzer(), model.featurizer.char.build_analyzer()
+    texts = [e.text for e in threads_build["test"]] + [
+        "", "a", "🔥🔥", "Hello\u00a0World\u2003x\u3000y  z\t\nQ", "ÀÉÎ straße İstanbul ǅ", "a\x1cb\x1dc\x85d",
+        "don't stop-me now!!! 5/5", "x" * 300]
+    for text in texts:
+        assert word_ngrams(text) == word(text)
+        assert [g for w in text.lower().split() for g in char_wb_ngrams(w)] == char(text)
+
+
+def test_a_loaded_model_scores_as_trained_without_scikit_learn(default_run, tmp_path, threads_build):
+    import subprocess
+    import sys
+
+    _, model, _, _ = default_run
+    write_dir(tmp_path / "m", model.save)
+    texts = [e.text for e in threads_build["test"][:300]] + ["", "🔥"]
+    np.save(tmp_path / "trained.npy", model.proba_features(model.featurizer.transform(texts)))
+    (tmp_path / "texts.json").write_text(__import__("json").dumps(texts))
+    code = f"""
+import json, sys
+import numpy as np
+from pathlib import Path
+from core.backend.model_files import load_model
+model = load_model(Path({str(tmp_path / "m")!r}))
+texts = json.loads(Path({str(tmp_path / "texts.json")!r}).read_text())
+together = model.predict_proba(texts)
+alone = np.vstack([model.predict_proba([t]) for t in texts])
+assert np.array_equal(together, alone), "a text must score alike alone or among others"
+np.save({str(tmp_path / "loaded.npy")!r}, together)
+print(sorted(m for m in ("sklearn", "scipy") if m in sys.modules))
+"""
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert done.stdout.split("\n")[0] == "[]"   # neither imported: ~1 s off every command that scores
+    assert np.allclose(np.load(tmp_path / "loaded.npy"), np.load(tmp_path / "trained.npy"), atol=1e-6)

@@ -378,3 +378,16 @@ def test_objectives_score_higher_for_better_answers():
     assert score("mae", y, near, classes) > score("mae", y, far, classes)     # off by one beats off by four
     assert resolve("auto", classes) == ("macro_f1", None)
     assert resolve("mae", ["neg", "pos"])[0] == "macro_f1"                   # MAE needs numbers
+
+
+def test_forward_batches_hold_similar_lengths_within_a_token_budget():
+    from core.backend.transformer import batches
+
+    lengths = [13, 104, 5, 60, 13, 2, 90, 40] * 40
+    cut = batches(lengths, most=64, tokens=512)
+    assert sorted(i for b in cut for i in b) == list(range(len(lengths)))   # every text once
+    flat = [lengths[i] for b in cut for i in b]
+    assert flat == sorted(flat)                                             # shortest first
+    for b in cut:
+        assert len(b) <= 64 and (len(b) == 1 or len(b) * max(lengths[i] for i in b) <= 512)
+    assert len(batches([600, 700], most=64, tokens=512)) == 2               # a text longer than the budget alone
