@@ -1,8 +1,8 @@
 """How the local trainers cut an epoch into batches, and what a batch costs to train.
 
-On a CPU most of a step's cost is the padded tokens (the padding is computed too), so both trainers draw
-their batches in length-sorted groups (Hugging Face's ``group_by_length`` idea), and the duration estimate
-scales its timed steps by padded tokens rather than by a count of steps."""
+On a CPU much of a step's cost is the padded tokens (the padding is computed too), so the encoder trainer
+draws its batches in length-sorted groups (Hugging Face's ``group_by_length`` idea; the LLM trainer's stay
+random, see LLMTrainer.batches), and the duration estimate costs every batch by its padded tokens."""
 
 from __future__ import annotations
 

@@ -22,7 +22,7 @@ import numpy as np
 from core.backend.devices import DEFAULT as DEFAULT_DEVICES
 from core.backend.distributed import SOLO, Group, Rank, Recipe
 from core.backend.trainer_state import TRAINER_STATE, read_trainer_state, write_trainer_state
-from core.backend.duration import CALIBRATION_STEPS, DurationEstimate, timed_steps, training_seconds
+from core.backend.duration import DurationEstimate, calibration_batches, timed_steps, training_seconds
 from core.backend import training
 from core.backend.training import (MAX_REPORTED_STEPS, Note, OnEpochEnd, OnStep, StepMetrics, TrainingDataError,
                                    label_order)
@@ -874,9 +874,12 @@ def estimate_duration(model_id: str, train_examples: Sequence, valid_examples: S
     setup = time.perf_counter() - started
     saved = trainer.early_stopping, trainer.class_weight
     trainer.early_stopping, trainer.class_weight = False, "none"   # no looks, no final pass while timing
-    times = timed_steps(trainer.train, min(CALIBRATION_STEPS + 1, len(trainer.batches(0))), check)
+    everything = [trainer.batches(e) for e in range(trainer.n_epochs)]
+    chosen = calibration_batches(everything[0], trainer.lengths)
+    trainer.batches = lambda epoch: chosen   # type: ignore[method-assign]  # the throwaway copy trains these
+    times = timed_steps(trainer.train, len(chosen), check)
     trainer.early_stopping, trainer.class_weight = saved
-    steps = training_seconds(times, [trainer.batches(e) for e in range(trainer.n_epochs)], trainer.lengths)
+    steps = training_seconds(times, chosen[-len(times):], everything, trainer.lengths)
     sample = [trainer.valid_ids[i] for i in trainer.eval_rows[:64]]
     look = 0.0
     if sample:
