@@ -158,15 +158,18 @@ class RunsScreen(AppScreen):
 
     def on_resize(self) -> None:
         if self._listed:
-            self._show()
+            self._show(only_if_refitted=True)
 
-    def _show(self) -> None:
+    def _show(self, only_if_refitted: bool = False) -> None:
+        """Draw the listed runs in the columns that fit; a resize that fits the same columns draws nothing."""
         rows = self._listed
         table = self.query_one(DataTable)
         cursor = table.cursor_row
         marked = [(run, ("✓" if run["id"] in self.selected else " ", *cells)) for run, cells in rows]
         # the table's own width is 0 before its first layout: the screen's is the same then
         columns = fitting_columns([cells for _, cells in marked], table.size.width or self.size.width)
+        if only_if_refitted and columns == self._columns:
+            return
         if columns != self._columns:
             table.clear(columns=True)
             for i in columns:
