@@ -4,16 +4,20 @@ From ../shared/data/threads_reviews.csv (the default prepare, with samples), in 
   quality: a smollm2-135m LoRA job and a linear-default job on the same train/val files, through the real
            openai client on the in-process backend, then `core.evaluate` on the same test file: accuracy,
            macro-F1 and MAE of the star each model answers (the LLM's generated answer, parsed).
-  speed:   training examples/s of the job's steps against a plain peft loop (same model, adapter, batch,
-           examples) timed in a subprocess, and each side's peak RSS from the kernel.
+  speed:   training examples/s of the whole job (loading, validation and checkpoints included) against a
+           plain peft loop over the same training examples (same model, adapter, batch) timed in a
+           subprocess, and each side's peak RSS from the kernel; the pre-launch duration estimate against
+           the job. The cache starts empty (STARTUNE_CACHE in the temporary folder), as on a first run: the
+           estimate's load converts the GGUF, the job's and the evaluation's read the cached copy.
 
-    python benchmarks/llm.py --train 1000 --test 300          # ~25 minutes on 2 shared cores
+    python benchmarks/llm.py --train 1000 --test 300 --epochs 1   # ~35 minutes on 2 cores
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import sys
 import tempfile
 import time
@@ -98,7 +102,7 @@ def main() -> None:
     parser.add_argument("--train", type=int, default=1000)
     parser.add_argument("--test", type=int, default=300)
     parser.add_argument("--epochs", type=int, default=0, help="LLM epochs (0: auto)")
-    parser.add_argument("--speed-examples", type=int, default=160)
+    parser.add_argument("--speed-examples", type=int, default=0, help="plain loop examples (0: all of train)")
     parser.add_argument("--role", choices=("plain",), help=argparse.SUPPRESS)
     parser.add_argument("--train-file", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -109,10 +113,11 @@ def main() -> None:
 
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
+        os.environ["STARTUNE_CACHE"] = str(tmp / "cache")
         build = prepare(THREADS, tmp / "build", PrepareOptions(samples={"train": args.train, "val": 100,
                                                                         "test": args.test}))
         print(f"files: {args.train:,} train / 100 val / {args.test:,} test from {THREADS.name}", flush=True)
-        plain = run_plain(build.files["train"], args.speed_examples, 8)
+        plain = run_plain(build.files["train"], args.speed_examples or args.train, 8)
         print(f"plain peft loop: {plain['trained'] / plain['train_s']:.2f} train ex/s, peak RSS "
               f"{plain['peak_rss_mb']:.0f} MB", flush=True)
         rows = asyncio.run(jobs(build, tmp / "backend", args.epochs))

@@ -40,15 +40,27 @@ def data_dir() -> Path:
     return _made(root)
 
 
-def config_dir() -> Path:
+def _own_folder(name: str, platform_folder: str) -> Path:
+    """``name`` under STARTUNE_HOME, else the platform's folder of that kind (platformdirs' ``platform_folder``)."""
     root = home()
     if root is not None:
-        path = root / "config"
-    else:
-        from platformdirs import user_config_path
+        return _made(root / name)
+    import platformdirs
 
-        path = user_config_path(APP_NAME, appauthor=False)
-    return _made(path)
+    return _made(getattr(platformdirs, platform_folder)(APP_NAME, appauthor=False))
+
+
+def config_dir() -> Path:
+    return _own_folder("config", "user_config_path")
+
+
+def cache_dir() -> Path:
+    """What startune can rebuild and keeps only for speed: ``STARTUNE_CACHE``, else ``cache`` under
+    ``STARTUNE_HOME``, else the platform's user cache folder."""
+    from core.settings import env
+
+    path = env().startune_cache
+    return _made(path) if path is not None else _own_folder("cache", "user_cache_path")
 
 
 def registry_path() -> Path:

@@ -34,6 +34,7 @@ class Secret(str):
 @dataclass(frozen=True)
 class Environment:
     startune_home: Path | None
+    startune_cache: Path | None           # core.paths.cache_dir: what can be rebuilt (an LLM base as float weights)
     startune_backend: str | None          # local, openai, azure, compatible
     startune_devices: str | None          # core.backend.devices: how many devices a job trains on
     startune_device: str | None           # cpu, cuda or mps: which kind
@@ -63,6 +64,7 @@ def env() -> Environment:
     openai_key, azure_key = _text("OPENAI_API_KEY"), _text("AZURE_OPENAI_API_KEY")
     return Environment(
         startune_home=Path(home).expanduser() if home else None,
+        startune_cache=Path(cache).expanduser() if (cache := _text("STARTUNE_CACHE")) else None,
         startune_backend=_text("STARTUNE_BACKEND"),
         startune_devices=_text("STARTUNE_DEVICES"),
         startune_device=_text("STARTUNE_DEVICE"),

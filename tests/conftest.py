@@ -35,10 +35,20 @@ _KEY_VARS = (
 )
 
 
+@pytest.fixture(scope="session")
+def shared_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One STARTUNE_CACHE for the whole run, both xdist workers included: what it holds (an LLM base as
+    float weights) is a pure function of its name, and each test making its own would write 540 MB."""
+    base = tmp_path_factory.getbasetemp()
+    return (base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base) / "startune-cache"
+
+
 @pytest.fixture(autouse=True)
-def isolated_home(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> Path:
+def isolated_home(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch,
+                  shared_cache: Path) -> Path:
     home = tmp_path_factory.mktemp("startune-home")
     monkeypatch.setenv("STARTUNE_HOME", str(home))
+    monkeypatch.setenv("STARTUNE_CACHE", str(shared_cache))
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     monkeypatch.setenv("HF_DATASETS_OFFLINE", "1")
     for var in _KEY_VARS:

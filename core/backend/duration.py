@@ -51,22 +51,23 @@ def _clock(seconds: float) -> str:
 
 
 def calibration_batches(batches: list, lengths) -> list:
-    """The batches a calibration times, from the job's first epoch: one of median size to warm up (its time
-    is left out: allocations, kernel choice), then the smallest, CALIBRATION_STEPS - 2 between and the
-    largest by padded tokens, so the fit below sees the whole range the job will run."""
+    """The batches a calibration times, from the job's first epoch: its largest by padded tokens first, as
+    the job takes it (core.backend.batching.largest_first: memory grows to its peak there, so it is timed
+    as the job's first step), then the smallest of the rest, CALIBRATION_STEPS - 2 between and the largest
+    of the rest, so the fit below sees the range the job runs once memory has grown."""
     from core.backend.batching import padded_tokens
 
     ordered = sorted(batches, key=lambda b: padded_tokens(b, lengths))
-    if len(ordered) <= CALIBRATION_STEPS + 1:
-        return ordered
-    picks = [ordered[round(i * (len(ordered) - 1) / (CALIBRATION_STEPS - 1))] for i in range(CALIBRATION_STEPS)]
-    return [ordered[len(ordered) // 2], *picks]
+    largest, rest = ordered[-1], ordered[:-1]
+    if len(rest) <= CALIBRATION_STEPS:
+        return [largest, *rest]
+    picks = [rest[round(i * (len(rest) - 1) / (CALIBRATION_STEPS - 1))] for i in range(CALIBRATION_STEPS)]
+    return [largest, *picks]
 
 
 def timed_steps(train: Callable[..., object], steps: int, check: Callable[[], None]) -> list[float]:
     """The seconds each optimiser step took, in order: ``train(on_step=...)`` runs steps until ``steps`` of
-    them were timed; the first is left out where there are more (it pays for allocations and kernel
-    choice), so the times are of the second batch trained on, the third, ..."""
+    them were timed."""
     times: list[float] = []
     last = time.perf_counter()
 
@@ -79,7 +80,7 @@ def timed_steps(train: Callable[..., object], steps: int, check: Callable[[], No
         return len(times) < steps
 
     train(on_step=on_step)
-    return times[1:] if len(times) > 1 else times
+    return times
 
 
 def step_cost(times: list[float], timed: list, lengths) -> tuple[float, float]:
@@ -105,9 +106,15 @@ def step_cost(times: list[float], timed: list, lengths) -> tuple[float, float]:
 
 
 def training_seconds(times: list[float], timed: list, batches_by_epoch: list[list], lengths) -> float:
-    """The optimiser steps' time for the whole job: ``times`` of the ``timed`` batches give a step's fixed
-    and per-token cost (step_cost), summed over every batch of every epoch."""
+    """The optimiser steps' time for the whole job, from a calibration of ``timed`` (calibration_batches)
+    that took ``times``: the first is the job's own first step (its largest batch, while memory grows), the
+    others give a step's fixed and per-token cost (step_cost), summed over every other batch of every
+    epoch."""
     from core.backend.batching import padded_tokens
 
-    fixed, per_token = step_cost(times, timed, lengths)
-    return sum(fixed + per_token * padded_tokens(b, lengths) for batches in batches_by_epoch for b in batches)
+    if len(times) < 2:
+        return times[0] * sum(len(batches) for batches in batches_by_epoch) if times else 0.0
+    fixed, per_token = step_cost(times[1:], timed[1:], lengths)
+    rest = sum(fixed + per_token * padded_tokens(b, lengths) for batches in batches_by_epoch for b in batches)
+    first = batches_by_epoch[0][0]
+    return times[0] + rest - (fixed + per_token * padded_tokens(first, lengths))

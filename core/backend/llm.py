@@ -98,27 +98,46 @@ def _quiet() -> None:
 
 
 def load_base(model_id: str, device, dtype):
-    """(tokenizer, causal LM) of a base model, offline."""
+    """(tokenizer, causal LM) of a base model, offline. smollm2-135m comes from its float copy in the cache
+    once one was made (core.backend.gguf_cache), else from the GGUF, which is then cached."""
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
+    from core.backend import gguf_cache
+
     _quiet()
+    kwargs: dict = {}
+    damaged = False
     if model_id == SMOLLM:
         path = smollm_file()
-        kwargs = {"gguf_file": path.name}
-        source = str(path.parent)
+        folder = gguf_cache.cached(SMOLLM, SMOLLM_SHA256)
+        source = str(folder) if folder else str(path.parent)
+        if folder is None:
+            kwargs = {"gguf_file": path.name}
     else:
-        source, kwargs = str(Path(model_id[3:]).expanduser().resolve()), {}
+        source = str(Path(model_id[3:]).expanduser().resolve())
     try:
-        tokenizer = AutoTokenizer.from_pretrained(source, local_files_only=True, **kwargs)
-        model = AutoModelForCausalLM.from_pretrained(source, local_files_only=True, dtype=dtype, **kwargs)
+        try:
+            tokenizer = AutoTokenizer.from_pretrained(source, local_files_only=True, **kwargs)
+            # a GGUF dequantises to float32 whatever the device: the cache keeps that, cast below
+            model = AutoModelForCausalLM.from_pretrained(source, local_files_only=True,
+                                                         dtype="float32" if kwargs else dtype, **kwargs)
+        except Exception:   # noqa: BLE001  # safetensors' own error too
+            if model_id != SMOLLM or kwargs:
+                raise
+            # a damaged cache: the GGUF again, cached anew
+            damaged, source, kwargs = True, str(path.parent), {"gguf_file": path.name}
+            tokenizer = AutoTokenizer.from_pretrained(source, local_files_only=True, **kwargs)
+            model = AutoModelForCausalLM.from_pretrained(source, local_files_only=True, dtype="float32", **kwargs)
     except (OSError, ValueError, KeyError) as exc:
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else exc.__class__.__name__
         raise LLMError(f"{model_id}: could not load the model: {first}") from None
+    if kwargs:
+        gguf_cache.keep(model, tokenizer, SMOLLM, SMOLLM_SHA256, damaged=damaged)
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token
     if not getattr(tokenizer, "chat_template", None):
         raise LLMError(f"{model_id}: the tokenizer has no chat template; an instruct/chat model is needed")
-    return tokenizer, model.to(device)
+    return tokenizer, model.to(device=device, dtype=dtype)
 
 
 def pick_device():
@@ -288,14 +307,11 @@ def merged_folder(adapter_dir: Path, out: Path) -> None:
     as a Hugging Face folder at ``out`` (loads with AutoModelForCausalLM, or as ``hf:<out>`` here)."""
     model = LLMModel.load(Path(adapter_dir))
     merged = model.model.merge_and_unload()
-    if getattr(merged, "hf_quantizer", None) is not None:
-        # a GGUF base was dequantised to float when it loaded: what is saved is plain weights, which
-        # transformers otherwise refuses to save as "quantized with gguf"
-        merged.hf_quantizer, merged.is_quantized = None, False
-        if hasattr(merged.config, "quantization_config"):
-            del merged.config.quantization_config
     out.mkdir(parents=True, exist_ok=True)
-    merged.save_pretrained(out, safe_serialization=True)
+    from core.backend.gguf_cache import as_plain
+
+    with as_plain(merged):   # a GGUF base was dequantised to float when it loaded: plain weights are saved
+        merged.save_pretrained(out, safe_serialization=True)
     model.tokenizer.save_pretrained(out)
 
 
@@ -337,6 +353,7 @@ class LLMTrainer:
             asked is True or (asked in (None, "auto") and epochs in (None, "auto")))
         self._record: dict = {"best": None, "best_epoch": None, "since": 0}
         self._best_state: dict | None = None
+        self._restored = False   # the kept adapter is the best look's (valid_metrics has its figures)
 
     def hyperparameters(self) -> dict:
         return dict(self.hp)
@@ -390,11 +407,15 @@ class LLMTrainer:
         return np.fromiter((len(ids) for ids, _ in self.encoded), dtype=np.int64, count=self.n)
 
     def batches(self, epoch: int) -> list[np.ndarray]:
-        """The epoch's batches, a function of (seed, epoch) only: random. Length-grouped batches, as the
-        encoder takes, were tried and measured worse here (benchmarks/llm.py, 1,000 reviews, 1 epoch:
-        accuracy 0.567 against 0.613, macro-F1 0.254 against 0.319) for 1.14x a plain loop's speed."""
+        """The epoch's batches, a function of (seed, epoch) only: random, the largest first (see
+        core.backend.batching.largest_first). Length-grouped batches, as the encoder takes, were tried and
+        measured worse here (benchmarks/llm.py, 1,000 reviews, 1 epoch: accuracy 0.567 against 0.613,
+        macro-F1 0.254 against 0.319) for 1.14x a plain loop's speed."""
+        from core.backend.batching import largest_first
+
         order = np.random.default_rng([self.seed, 1, epoch]).permutation(self.n)
-        return [order[i : i + self.batch_size] for i in range(0, self.n, self.batch_size)]
+        return largest_first([order[i : i + self.batch_size] for i in range(0, self.n, self.batch_size)],
+                             self.lengths)
 
     def _tensors(self, rows: list[tuple[list[int], Spans]]):
         import torch
@@ -475,6 +496,11 @@ class LLMTrainer:
         return sum(losses) / total, sum(accs) / total
 
     def valid_metrics(self, model=None) -> tuple[float, float] | None:
+        """The whole validation file's loss and token accuracy; after early stopping, the look of the epoch
+        whose adapter was kept (the same adapter, so the same figures, without a second pass)."""
+        r = self._record
+        if self._restored and r.get("best_accuracy") is not None:
+            return r["best"], r["best_accuracy"]
         return self._evaluate(self.valid_encoded) if self.valid_encoded else None
 
     def train(self, *, start_epoch: int = 0, resume: Path | None = None, on_step: OnStep | None = None,
@@ -541,10 +567,10 @@ class LLMTrainer:
         """The validation loss after ``epoch`` (0-based); the best adapter is kept. True to stop."""
         from peft import get_peft_model_state_dict
 
-        loss, _ = self._evaluate(self.valid_encoded)
+        loss, accuracy = self._evaluate(self.valid_encoded)
         r = self._record
         if r["best"] is None or loss < r["best"] - 1e-9:
-            r.update(best=loss, best_epoch=epoch + 1, since=0)
+            r.update(best=loss, best_accuracy=accuracy, best_epoch=epoch + 1, since=0)
             self._best_state = {k: v.detach().to("cpu", copy=True)
                                 for k, v in get_peft_model_state_dict(self.live.model).items()}
             return False
@@ -573,6 +599,7 @@ class LLMTrainer:
         r = self._record
         if self._best_state is not None and r.get("best_epoch"):
             set_peft_model_state_dict(self.live.model, {k: v.to(self.device) for k, v in self._best_state.items()})
+            self._restored = True
             if not any(n.startswith("Early stopping") for n in self.closing_notes):
                 self.closing_notes.append(f"Validation loss was lowest after epoch {r['best_epoch']} "
                                           f"({r['best']:.4f}): that adapter is kept")
@@ -598,8 +625,8 @@ def make_trainer(model_id: str):
 
 def estimate_duration(model_id: str, train_examples: Sequence, valid_examples: Sequence, requested: dict,
                       seed: int = 0, check: Callable[[], None] = lambda: None):
-    """Time a few real optimiser steps of the job (its batches, lengths and device) on a throwaway adapter,
-    then scale by its steps and its validation batches (a forward pass each, about a third of a step)."""
+    """Time a few real optimiser steps of the job (its batches, lengths and device) on a throwaway adapter
+    and one validation batch, then add up the job's steps and validation passes."""
     from core.backend.duration import DurationEstimate, calibration_batches, timed_steps, training_seconds
 
     trainer = LLMTrainer(model_id, train_examples, valid_examples, requested, seed)
@@ -613,12 +640,16 @@ def estimate_duration(model_id: str, train_examples: Sequence, valid_examples: S
     trainer.batches = lambda epoch: chosen   # type: ignore[method-assign]  # the throwaway copy trains these
     times = timed_steps(trainer.train, len(chosen), check)
     trainer.valid_encoded, trainer.early_stopping = valid, stopping
-    steps = training_seconds(times, chosen[-len(times):], everything, trainer.lengths)
-    step = steps / trainer.total_steps   # the average step: validation batches cost a third of one
-    # a forward pass of a batch costs about a third of a training step: the validation batches while it
-    # trains, and with early stopping the whole validation file at each epoch's end
-    batches = math.ceil(trainer.total_steps / VALID_EVERY) if valid else 0
-    if stopping:
-        batches += trainer.n_epochs * math.ceil(len(valid) / trainer.batch_size)
-    total = setup + steps + batches * step / 3
+    steps = training_seconds(times, chosen[: len(times)], everything, trainer.lengths)
+    step = steps / trainer.total_steps
+    total = setup + steps
+    if valid:   # forward passes: a batch at the reported steps that validate, the whole file at the end
+        sample = valid[: trainer.batch_size]
+        started = time.perf_counter()
+        trainer._evaluate(sample)
+        per_example = (time.perf_counter() - started) / len(sample)
+        looks = sum(1 for s in range(1, trainer.total_steps + 1)
+                    if (s % trainer.stride == 0 and s % VALID_EVERY == 0) or s == trainer.total_steps)
+        passes = trainer.n_epochs if stopping else 1   # after early stopping the kept epoch's look is reused
+        total += per_example * (looks * len(sample) + passes * len(valid))
     return DurationEstimate(total, pick_device()[2], step, trainer.total_steps, stopping, setup)

@@ -879,7 +879,7 @@ def estimate_duration(model_id: str, train_examples: Sequence, valid_examples: S
     trainer.batches = lambda epoch: chosen   # type: ignore[method-assign]  # the throwaway copy trains these
     times = timed_steps(trainer.train, len(chosen), check)
     trainer.early_stopping, trainer.class_weight = saved
-    steps = training_seconds(times, chosen[-len(times):], everything, trainer.lengths)
+    steps = training_seconds(times, chosen[: len(times)], everything, trainer.lengths)
     sample = [trainer.valid_ids[i] for i in trainer.eval_rows[:64]]
     look = 0.0
     if sample:

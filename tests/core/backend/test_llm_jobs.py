@@ -168,6 +168,13 @@ async def test_auto_epochs_stop_on_the_validation_loss_and_keep_the_best_adapter
         if kept[0].startswith("Early stopping"):
             assert f"of epoch {state.record['best_epoch']} is kept" in kept[0]
             assert len(checkpoints) < 3   # the third epoch never ran
+        # the job's full validation figures are the kept epoch's look, not a second pass over the file
+        events = await all_events(client, job.id)
+        full = [e.data for e in events if e.type == "metrics" and "full_valid_loss" in (e.data or {})]
+        assert len(full) == 1
+        record = state.record   # the last checkpoint's: the best look so far, which is the kept adapter's
+        assert full[0]["full_valid_loss"] == record["best"]
+        assert full[0]["full_valid_mean_token_accuracy"] == record["best_accuracy"]
 
 
 async def test_a_classifier_given_free_text_names_the_llm_choice(tmp_path, threads_csv):
