@@ -16,7 +16,7 @@ GROUP_BATCHES = 50   # batches drawn together and cut by length: little padding,
 def length_grouped_batches(lengths: np.ndarray, batch_size: int, seed: int, epoch: int) -> list[np.ndarray]:
     """The epoch's batches of example indexes, a function of (seed, epoch) only. Shuffled, then every
     GROUP_BATCHES batches' worth of examples is sorted by length before cutting (a review of 8 tokens then
-    rarely shares a batch with one of 500), and the batches are shuffled again, the largest first."""
+    rarely shares a batch with one of 500), and the batches are shuffled again."""
     rng = np.random.default_rng([seed, 1, epoch])
     order = rng.permutation(len(lengths))
     group = batch_size * GROUP_BATCHES
@@ -25,14 +25,15 @@ def length_grouped_batches(lengths: np.ndarray, batch_size: int, seed: int, epoc
         chunk = order[start : start + group]
         chunk = chunk[np.argsort(lengths[chunk], kind="stable")]
         batches.extend(chunk[i : i + batch_size] for i in range(0, len(chunk), batch_size))
-    return largest_first([batches[i] for i in rng.permutation(len(batches))], lengths)
+    return [batches[i] for i in rng.permutation(len(batches))]
 
 
 def largest_first(batches: list[np.ndarray], lengths: np.ndarray) -> list[np.ndarray]:
-    """The batches with the one of most padded tokens moved to the front: memory grows to its peak at the
-    first step and is reused after (grown batch by batch, an LLM job's first ten steps ran 1.5x slower than
-    the rest, and a calibration timed only such steps), and a batch too large for the machine fails the job
-    at once rather than hours in (Hugging Face's samplers put the longest first for that reason)."""
+    """The batches with the one of most padded tokens moved to the front (the LLM trainer's): memory grows to
+    its peak at the first step and is reused after (grown batch by batch, an LLM job's first ten steps ran
+    1.5x slower than the rest), and a batch too large for the machine fails the job at once rather than
+    hours in (Hugging Face's samplers put the longest first for that reason). The encoder's batches keep
+    their order: its steps are small, and its measured quality was on that order."""
     if len(batches) < 2:
         return batches
     top = max(range(len(batches)), key=lambda i: padded_tokens(batches[i], lengths))

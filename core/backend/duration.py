@@ -51,10 +51,10 @@ def _clock(seconds: float) -> str:
 
 
 def calibration_batches(batches: list, lengths) -> list:
-    """The batches a calibration times, from the job's first epoch: its largest by padded tokens first, as
-    the job takes it (core.backend.batching.largest_first: memory grows to its peak there, so it is timed
-    as the job's first step), then the smallest of the rest, CALIBRATION_STEPS - 2 between and the largest
-    of the rest, so the fit below sees the range the job runs once memory has grown."""
+    """The batches a calibration times, from the job's first epoch: its largest by padded tokens first
+    (memory grows to its peak there: its time less what the fit says it costs once grown is the job's
+    one-off start-up cost), then the smallest of the rest, CALIBRATION_STEPS - 2 between and the largest of
+    the rest, so the fit below sees the range the job runs."""
     from core.backend.batching import padded_tokens
 
     ordered = sorted(batches, key=lambda b: padded_tokens(b, lengths))
@@ -107,14 +107,14 @@ def step_cost(times: list[float], timed: list, lengths) -> tuple[float, float]:
 
 def training_seconds(times: list[float], timed: list, batches_by_epoch: list[list], lengths) -> float:
     """The optimiser steps' time for the whole job, from a calibration of ``timed`` (calibration_batches)
-    that took ``times``: the first is the job's own first step (its largest batch, while memory grows), the
-    others give a step's fixed and per-token cost (step_cost), summed over every other batch of every
-    epoch."""
+    that took ``times``: the others than the first give a step's fixed and per-token cost (step_cost),
+    summed over every batch of every epoch; the first, timed while memory grew, adds what it took over
+    that cost once (the job pays it at its start, at its first step or spread over its first few)."""
     from core.backend.batching import padded_tokens
 
     if len(times) < 2:
         return times[0] * sum(len(batches) for batches in batches_by_epoch) if times else 0.0
     fixed, per_token = step_cost(times[1:], timed[1:], lengths)
-    rest = sum(fixed + per_token * padded_tokens(b, lengths) for batches in batches_by_epoch for b in batches)
-    first = batches_by_epoch[0][0]
-    return times[0] + rest - (fixed + per_token * padded_tokens(first, lengths))
+    steps = sum(fixed + per_token * padded_tokens(b, lengths) for batches in batches_by_epoch for b in batches)
+    start_up = max(0.0, times[0] - (fixed + per_token * padded_tokens(timed[0], lengths)))
+    return steps + start_up

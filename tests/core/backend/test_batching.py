@@ -21,19 +21,16 @@ def test_every_example_is_in_one_batch_and_the_order_is_a_function_of_seed_and_e
     assert not all(len(a) == len(b) and (a == b).all() for a, b in zip(batches, other))
 
 
-def test_an_epoch_starts_with_its_largest_batch_and_keeps_the_rest_in_order():
+def test_an_llm_epoch_starts_with_its_largest_batch_and_keeps_the_rest_in_order():
     """Memory grows to its peak at the first step (an LLM's first ten steps ran 1.5x slower when it grew
     batch by batch), and a batch the machine cannot hold fails the job at once."""
     from core.backend.batching import largest_first
 
-    lengths = _lengths()
-    batches = length_grouped_batches(lengths, 8, seed=3, epoch=0)
-    tokens = [padded_tokens(b, lengths) for b in batches]
-    assert tokens[0] == max(tokens)
     random = [np.array([i, i + 1]) for i in range(0, 20, 2)]
     moved = largest_first(random, np.array([1] * 13 + [50] + [1] * 6))
     assert [b.tolist() for b in moved] == [[12, 13], *([[i, i + 1] for i in range(0, 12, 2)]),
                                            *([[i, i + 1] for i in range(14, 20, 2)])]
+    assert largest_first(random[:1], np.ones(20)) == random[:1]
 
 
 def test_grouping_by_length_computes_far_fewer_padded_tokens_than_random_batches():
@@ -56,7 +53,7 @@ def test_the_job_is_timed_by_a_fixed_and_a_per_token_cost_fitted_on_batches_acro
     chosen = calibration_batches(epochs[0], lengths)
     assert len(chosen) == CALIBRATION_STEPS + 1
     every = sorted(padded_tokens(b, lengths) for b in epochs[0])
-    assert padded_tokens(chosen[0], lengths) == every[-1]   # the job's first step, timed as such
+    assert padded_tokens(chosen[0], lengths) == every[-1]   # timed first, while memory grows
     tokens = [padded_tokens(b, lengths) for b in chosen[1:]]
     assert min(tokens) == every[0] and max(tokens) == every[-2]   # the range the job runs after it
 
