@@ -14,7 +14,7 @@ line with the same requests answered directly.
 `--overhead` runs the older in-process checks instead: evaluate against a bare request loop (target >= 0.8x)
 and evaluation under 15% injected 429s (target: none reach the caller).
 
-    python benchmarks/evaluate.py [--models linear,minilm-l6] [--minilm-limit N] [--batch-requests 10000]
+    python benchmarks/evaluate.py [--models linear,minilm-l6] [--minilm-limit N] [--batch-requests 10000] [--previous DIR]
     python benchmarks/evaluate.py --models linear --batch-requests 0 --table-rows 288065
     python benchmarks/evaluate.py --overhead [--examples 2000] [--concurrency 8]
 """
@@ -113,9 +113,10 @@ async def main_async(n: int, concurrency: int) -> None:
 
 # --- whole commands ------------------------------------------------------------------------------
 
-def timed(cmd: list[str], home: Path) -> tuple[float, float, bytes]:
-    """(seconds, peak RSS in MB as the OS counted it, stdout) of one command run as its own process."""
-    return whole_command(cmd, {"STARTUNE_HOME": str(home), "STARTUNE_BACKEND": "local"})
+def timed(cmd: list[str], home: Path, repo: Path = REPO) -> tuple[float, float, bytes]:
+    """(seconds, peak RSS in MB as the OS counted it, stdout) of one command run as its own process, from
+    ``repo`` (this checkout, or --previous)."""
+    return whole_command(cmd, {"STARTUNE_HOME": str(home), "STARTUNE_BACKEND": "local"}, repo)
 
 
 def train_in_child(home: Path, build: Path, base: str, train_n: int | None, epochs: int | None) -> str:
@@ -152,19 +153,21 @@ asyncio.run(main())
     return done.stdout.decode().split()[-1]
 
 
-def compare_commands(home: Path, model: str, test: Path, limit: int | None, label: str) -> None:
+def compare_commands(home: Path, model: str, test: Path, limit: int | None, label: str,
+                     previous: Path | None = None) -> None:
     import orjson
 
     cmd = [sys.executable, "-m", "core", "evaluate", model, "--data", str(test), "--json"]
     if limit:
         cmd += ["--limit", str(limit)]
+    ways = [("--no-batch", REPO), ("--batch", REPO)] + ([("--no-batch", previous)] if previous else [])
     results = {}
-    for way in ("--no-batch", "--batch"):
+    for way, repo in ways:
         for name in ("registry.sqlite3", "registry.sqlite3-wal", "registry.sqlite3-shm"):
             (home / name).unlink(missing_ok=True)  # no stored answers: each command asks for all of them
-        seconds, rss, out = timed([*cmd, way], home)
-        results[way] = (seconds, rss, orjson.loads(out))
-    (req_s, req_rss, req), (bat_s, bat_rss, bat) = results["--no-batch"], results["--batch"]
+        seconds, rss, out = timed([*cmd, way], home, repo)
+        results[way, repo] = (seconds, rss, orjson.loads(out))
+    (req_s, req_rss, req), (bat_s, bat_rss, bat) = results["--no-batch", REPO], results["--batch", REPO]
     keys = ("n", "accuracy", "macro_f1", "mae", "unparseable")
     same = all(req.get(k) == bat.get(k) for k in keys)
     print(f"{label}: {req['n']:,} test examples; by requests {req_s:.1f} s ({req['n'] / req_s:,.0f}/s, "
@@ -172,6 +175,11 @@ def compare_commands(home: Path, model: str, test: Path, limit: int | None, labe
           f"peak RSS {bat_rss:.0f} MB); "
           f"speed-up {req_s / bat_s:.1f}x; metrics {'equal' if same else 'DIFFER'} "
           f"(accuracy {bat['accuracy']:.4f}, macro-F1 {bat['macro_f1']:.4f}, MAE {bat.get('mae')})")
+    if previous:
+        old_s, old_rss, old = results["--no-batch", previous]
+        same = all(old.get(k) == bat.get(k) for k in keys)
+        print(f"{label}: {previous}'s requests path {old_s:.1f} s ({old['n'] / old_s:,.0f}/s, peak RSS {old_rss:.0f} "
+              f"MB): this batch path is {old_s / bat_s:.1f}x it; metrics {'equal' if same else 'DIFFER'}")
 
 
 def big_batch_in_child(home: Path, build: Path, model: str, n: int) -> None:
@@ -241,12 +249,12 @@ def whole(args) -> None:
         for base in models:
             if base == "linear":
                 linear = model = train_in_child(home, build, "startune-local", None, None)
-                compare_commands(home, model, test, None, "linear")
+                compare_commands(home, model, test, None, "linear", args.previous)
             else:
                 model = train_in_child(home, build, base, args.minilm_train, 1)
                 limit = args.minilm_limit if args.minilm_limit and args.minilm_limit < n_test else None
                 compare_commands(home, model, test, limit, f"{base} (trained on {args.minilm_train} examples, 1 epoch"
-                                 + (f"; first {limit:,} test examples)" if limit else ")"))
+                                 + (f"; first {limit:,} test examples)" if limit else ")"), args.previous)
         if args.batch_requests:
             model = linear or train_in_child(home, build, "startune-local", None, None)
             big_batch_in_child(home, build, model, args.batch_requests)
@@ -263,6 +271,9 @@ def main() -> None:
     parser.add_argument("--minilm-limit", type=int, default=None)
     parser.add_argument("--batch-requests", type=int, default=10_000)
     parser.add_argument("--tmp", type=Path, default=None)
+    parser.add_argument("--previous", type=Path, default=None,
+                        help="a checkout of an earlier version (git worktree add DIR REV): its `evaluate --no-batch` "
+                             "is timed in the same run, the path this one is measured against")
     parser.add_argument("--table-rows", type=int, default=None,
                         help="evaluate on the test split of benchmarks/prepare.py's app_reviews-like table of this "
                              "many rows (288065: the seed's 57,613-review test split) instead of the threads reviews")

@@ -13,13 +13,13 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 
 
-def whole_command(cmd: list[str], env: dict[str, str] | None = None) -> tuple[float, float, bytes]:
-    """(seconds, peak RSS in MB, stdout) of ``cmd`` run from the repository with ``env`` added to this
-    environment; a failing command ends the benchmark with the end of its stderr."""
-    full_env = os.environ | {"PYTHONPATH": str(REPO)} | (env or {})
+def whole_command(cmd: list[str], env: dict[str, str] | None = None, repo: Path = REPO) -> tuple[float, float, bytes]:
+    """(seconds, peak RSS in MB, stdout) of ``cmd`` run from ``repo`` (this checkout, or another version's)
+    with ``env`` added to this environment; a failing command ends the benchmark with the end of its stderr."""
+    full_env = os.environ | {"PYTHONPATH": str(repo)} | (env or {})
     with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
         start = time.perf_counter()
-        proc = subprocess.Popen(cmd, cwd=REPO, env=full_env, stdout=out, stderr=err)
+        proc = subprocess.Popen(cmd, cwd=repo, env=full_env, stdout=out, stderr=err)
         _, status, usage = os.wait4(proc.pid, 0)
         seconds = time.perf_counter() - start
         out.seek(0), err.seek(0)

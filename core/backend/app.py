@@ -28,7 +28,7 @@ from core.backend.guards import AuthMiddleware, BodyLimitMiddleware, RequestIdMi
 from core.backend.ids import new_id
 from core.backend.inference import ModelCache, chat_completion, completion
 from core.backend.leftovers import part_path
-from core.backend.limits import LONG_BODY, LONG_LANE
+from core.backend.limits import LONG_BODY
 from core.backend.requests import check_create_job, json_body
 from core.backend.runner import JobRunner, event
 from core.backend.store import Store
@@ -60,18 +60,6 @@ class Backend:
         self.deny_training = deny_training
         self.max_upload = max_upload
         self.max_body = max_body
-        self._lane: tuple[object, object] | None = None
-
-    def long_lane(self):
-        """The limiter long requests share (core.backend.limits.LONG_LANE threads), one per event loop."""
-        import asyncio
-
-        import anyio
-
-        loop = asyncio.get_running_loop()
-        if self._lane is None or self._lane[0] is not loop:
-            self._lane = (loop, anyio.CapacityLimiter(LONG_LANE))
-        return self._lane[1]
 
 
 def _public(job: dict) -> dict:
@@ -387,9 +375,12 @@ async def _infer(request: Request, answer, body: dict) -> dict:
     # lane, so long requests cannot take every worker thread while a short one waits behind them.
     b = _backend(request)
     if len(await request.body()) > LONG_BODY:
-        import anyio
+        import asyncio
+        import functools
 
-        return await anyio.to_thread.run_sync(answer, b.models, body, limiter=b.long_lane())
+        from core.backend.limits import long_lane
+
+        return await asyncio.get_running_loop().run_in_executor(long_lane(), functools.partial(answer, b.models, body))
     return await run_in_threadpool(answer, b.models, body)
 
 

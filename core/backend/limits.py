@@ -11,7 +11,10 @@ so the text is encoded a slice at a time and counting stops as soon as the limit
 
 from __future__ import annotations
 
+import os
+import threading
 from collections.abc import Iterable
+from concurrent.futures import ThreadPoolExecutor
 
 from core.backend.errors import ApiError
 
@@ -21,11 +24,35 @@ SLICE = 16_384        # characters encoded per call while counting: a slice's co
 # queue behind each other and never take every worker thread from the short ones
 LONG_BODY = 16 * 1024
 LONG_LANE = 1
+# the long lane's threads run this much nicer than the rest of the server (Linux sets it per thread): under
+# a flood of long requests the event loop and the short requests' threads get the CPU first
+LONG_NICE = 10
 # texts up to this many characters have their count remembered (this many of them at most): a request's
 # texts are counted for its context check and again for its usage, and a batch's for its pre-scoring too
 MEMO_CHARS = 4096
 MEMO_SIZE = 4096
 _counts: dict[str, int] = {}
+
+
+_lane: ThreadPoolExecutor | None = None
+_lane_lock = threading.Lock()
+
+
+def long_lane() -> ThreadPoolExecutor:
+    """The LONG_LANE threads every long request of this process queues for, each at LONG_NICE."""
+    global _lane
+    with _lane_lock:
+        if _lane is None:
+            _lane = ThreadPoolExecutor(LONG_LANE, thread_name_prefix="startune-long", initializer=_nicer)
+    return _lane
+
+
+def _nicer() -> None:
+    try:   # Linux: a thread's own priority; elsewhere setpriority names the whole process, so nothing is done
+        if os.uname().sysname == "Linux":
+            os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), LONG_NICE)
+    except (OSError, AttributeError):
+        pass
 
 
 def exceeded(limit: int, counted: int, what: str, param: str, *, at_least: bool = False) -> ApiError:
