@@ -6,8 +6,6 @@ random, see LLMTrainer.batches), and the duration estimate costs every batch by 
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-
 import numpy as np
 
 GROUP_BATCHES = 50   # batches drawn together and cut by length: little padding, still random
@@ -43,9 +41,3 @@ def largest_first(batches: list[np.ndarray], lengths: np.ndarray) -> list[np.nda
 def padded_tokens(batch: np.ndarray, lengths: np.ndarray) -> int:
     """The tokens a batch computes: its examples times its longest (padding per batch)."""
     return len(batch) * int(lengths[batch].max()) if len(batch) else 0
-
-
-def seconds_per_token(step_times: Sequence[float], timed: Sequence[np.ndarray], lengths: np.ndarray) -> float:
-    """What the calibration measured, per padded token: ``step_times[i]`` is the time of batch ``timed[i]``."""
-    tokens = sum(padded_tokens(b, lengths) for b in timed)
-    return sum(step_times) / max(1, tokens)

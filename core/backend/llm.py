@@ -115,19 +115,20 @@ def load_base(model_id: str, device, dtype):
             kwargs = {"gguf_file": path.name}
     else:
         source = str(Path(model_id[3:]).expanduser().resolve())
+
+    def load(source: str, kwargs: dict, dtype):
+        return (AutoTokenizer.from_pretrained(source, local_files_only=True, **kwargs),
+                AutoModelForCausalLM.from_pretrained(source, local_files_only=True, dtype=dtype, **kwargs))
+
     try:
-        try:
-            tokenizer = AutoTokenizer.from_pretrained(source, local_files_only=True, **kwargs)
-            # a GGUF dequantises to float32 whatever the device: the cache keeps that, cast below
-            model = AutoModelForCausalLM.from_pretrained(source, local_files_only=True,
-                                                         dtype="float32" if kwargs else dtype, **kwargs)
+        try:   # a GGUF dequantises to float32 whatever the device: the cache keeps that, cast below
+            tokenizer, model = load(source, kwargs, "float32" if kwargs else dtype)
         except Exception:   # noqa: BLE001  # safetensors' own error too
             if model_id != SMOLLM or kwargs:
                 raise
             # a damaged cache: the GGUF again, cached anew
-            damaged, source, kwargs = True, str(path.parent), {"gguf_file": path.name}
-            tokenizer = AutoTokenizer.from_pretrained(source, local_files_only=True, **kwargs)
-            model = AutoModelForCausalLM.from_pretrained(source, local_files_only=True, dtype="float32", **kwargs)
+            damaged, kwargs = True, {"gguf_file": path.name}
+            tokenizer, model = load(str(path.parent), kwargs, "float32")
     except (OSError, ValueError, KeyError) as exc:
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else exc.__class__.__name__
         raise LLMError(f"{model_id}: could not load the model: {first}") from None
