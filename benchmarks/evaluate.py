@@ -165,7 +165,9 @@ def compare_commands(home: Path, model: str, test: Path, limit: int | None, labe
     for way, repo in ways:
         for name in ("registry.sqlite3", "registry.sqlite3-wal", "registry.sqlite3-shm"):
             (home / name).unlink(missing_ok=True)  # no stored answers: each command asks for all of them
-        seconds, rss, out = timed([*cmd, way], home, repo)
+        # a version from before the Batch API has no --no-batch: its requests path is all it has
+        known = "--no-batch" in (repo / "core" / "cli" / "evaluate_cmd.py").read_text()
+        seconds, rss, out = timed([*cmd, way] if known else cmd, home, repo)
         results[way, repo] = (seconds, rss, orjson.loads(out))
     (req_s, req_rss, req), (bat_s, bat_rss, bat) = results["--no-batch", REPO], results["--batch", REPO]
     keys = ("n", "accuracy", "macro_f1", "mae", "unparseable")

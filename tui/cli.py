@@ -6,7 +6,7 @@ from __future__ import annotations
 import click
 
 from core.choices import BACKEND_KINDS
-from core.cli import APP_COMMAND, cli
+from core.cli import APP_COMMAND, cli, run_and_leave
 
 
 @click.command(APP_COMMAND)
@@ -67,4 +67,4 @@ cli.add_command(web_cmd)
 
 
 def main(argv: list[str] | None = None) -> None:
-    cli.main(args=argv, prog_name="startune")
+    run_and_leave(cli, argv)

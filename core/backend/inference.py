@@ -110,7 +110,8 @@ def _top_n(body: dict, key: str, default: int) -> int:
 
 
 def chat_completion(models: ModelCache, body: dict, checked: str | None = None) -> dict:
-    """``checked``: what ``check_chat_request(body)`` returned, when the caller has already checked it."""
+    """``checked``: what ``check_chat_request(body)`` returned, when the caller has already checked the
+    request (its context length too)."""
     text = check_chat_request(body) if checked is None else checked
     model_id, messages = body["model"], body["messages"]
     model = models.get(model_id)
@@ -118,7 +119,8 @@ def chat_completion(models: ModelCache, body: dict, checked: str | None = None) 
         from core.backend.generation import chat_generation
 
         return chat_generation(model, body)
-    check_context(message_texts(messages), "messages", "messages")
+    if checked is None:
+        check_context(message_texts(messages), "messages", "messages")
     ranked = _ranked(model, text)
     answer, logprob = ranked[0]
     logprobs = None
@@ -143,7 +145,8 @@ def chat_completion(models: ModelCache, body: dict, checked: str | None = None) 
 
 
 def completion(models: ModelCache, body: dict, checked: list[str] | None = None) -> dict:
-    """``checked``: what ``check_completion_request(body, _decode)`` returned, when already checked."""
+    """``checked``: what ``check_completion_request(body, _decode)`` returned, when the caller has already
+    checked the request (its context length too)."""
     prompts = check_completion_request(body, _decode) if checked is None else checked
     model_id = body["model"]
     model = models.get(model_id)
@@ -151,7 +154,8 @@ def completion(models: ModelCache, body: dict, checked: list[str] | None = None)
         from core.backend.generation import completion_generation
 
         return completion_generation(model, body, prompts)
-    check_context(prompts, "prompt", "prompt")
+    if checked is None:
+        check_context(prompts, "prompt", "prompt")
     k = _top_n(body, "logprobs", 0) if body.get("logprobs") is not None else None
     echo, nothing = check_echo(body, k is not None)
     choices, prompt_tokens, completion_tokens = [], 0, 0

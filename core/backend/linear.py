@@ -15,6 +15,10 @@ from __future__ import annotations
 
 import math
 import re
+from array import array
+from functools import partial
+from itertools import chain
+from operator import is_not
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -58,7 +62,7 @@ WORD_CACHE = 50_000                        # words whose character n-gram ids ar
 def word_ngrams(text: str) -> list[str]:
     """The word 1-2-grams of ``text``, as the word vectorizer's ``build_analyzer()`` gives them."""
     tokens = _TOKEN.findall(text.lower())
-    return tokens + [f"{a} {b}" for a, b in zip(tokens, tokens[1:])]
+    return tokens + list(map(" ".join, zip(tokens, tokens[1:])))
 
 
 def char_wb_ngrams(word: str) -> list[str]:
@@ -91,6 +95,7 @@ class Featurizer:
     def __init__(self, word, char) -> None:
         self.word, self.char = word, char
         self._char_ids: dict[str, list[int]] = {}
+        self._char_columns: dict[str, int] | None = None
 
     @classmethod
     def fit(cls, texts: Sequence[str]) -> tuple[Featurizer, object]:
@@ -132,27 +137,29 @@ class Featurizer:
     def entries(self, texts: Sequence[str]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """The non-zero features of ``texts`` as (row, column, float32 value), by row then column: what
         ``transform_each`` holds, without building the matrix (nor importing scipy)."""
-        word_vocab, char_vocab = self.word.vocabulary_, self.char.vocabulary_
+        word_vocab = self.word.vocabulary_
         n_word = len(word_vocab)
-        width = n_word + len(char_vocab)
-        cache, get_word = self._char_ids, word_vocab.get
+        if self._char_columns is None:   # the char part's columns, after the word part's
+            self._char_columns = {gram: j + n_word for gram, j in self.char.vocabulary_.items()}
+        width = n_word + len(self._char_columns)
+        cache = self._char_ids
         if len(cache) > WORD_CACHE:
             cache.clear()
-        ids: list[int] = []
+        # the loops over n-grams and words run in C (map, filter, chain), into a C array of int64
+        get_word, get_char, is_id = word_vocab.get, self._char_columns.get, partial(is_not, None)
+        ids = array("q")
         counts = np.zeros(len(texts), dtype=np.int64)
         for row, text in enumerate(texts):
             before = len(ids)
-            ids += [j for j in map(get_word, word_ngrams(text)) if j is not None]
-            for word in text.lower().split():
-                known = cache.get(word)
-                if known is None:
-                    known = cache[word] = [j + n_word for j in map(char_vocab.get, char_wb_ngrams(word))
-                                           if j is not None]
-                ids += known
+            ids.extend(filter(is_id, map(get_word, word_ngrams(text))))
+            words = text.lower().split()
+            for word in set(words).difference(cache):
+                cache[word] = list(filter(is_id, map(get_char, char_wb_ngrams(word))))
+            ids.extend(chain.from_iterable(map(cache.__getitem__, words)))
             counts[row] = len(ids) - before
         # one key per (text, column): sorted and counted, they are each row's term counts, columns ascending
         rows = np.repeat(np.arange(len(texts), dtype=np.int64), counts)
-        keys, tf = np.unique(rows * width + np.asarray(ids, dtype=np.int64), return_counts=True)
+        keys, tf = np.unique(rows * width + np.frombuffer(ids, dtype=np.int64), return_counts=True)
         rows, cols = np.divmod(keys, width)
         idf = np.concatenate([np.asarray(self.word.idf_, dtype=np.float64),
                               np.asarray(self.char.idf_, dtype=np.float64)])

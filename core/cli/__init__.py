@@ -93,7 +93,38 @@ def cli(ctx: click.Context) -> None:
 
 def main(argv: list[str] | None = None) -> None:
     """The headless commands only; the installed ``startune`` is tui.cli.main, which adds the app."""
-    cli.main(args=argv, prog_name="startune")
+    run_and_leave(cli, argv)
+
+
+def run_and_leave(group: click.Group, argv: list[str] | None) -> None:
+    """Run the command line, then end the process without the interpreter's teardown.
+
+    Freeing a command's ~1,200 modules and their objects one by one took 0.2-0.3 s of a 2.5-second
+    `startune evaluate`; the OS frees the memory at once. Everything an exit owes is still done first:
+    the atexit handlers (temporary folders, logging) and the streams' buffers. When another non-daemon
+    thread still runs, or a profiler or debugger watches, the process leaves the ordinary way."""
+    import atexit
+    import os
+    import sys
+    import threading
+
+    try:
+        group.main(args=argv, prog_name="startune")
+        code: object = 0
+    except SystemExit as exc:
+        code = 0 if exc.code is None else exc.code
+    others = [t for t in threading.enumerate() if t is not threading.current_thread() and not t.daemon]
+    # a profiler or debugger writes its findings after this returns: the ordinary way lets it
+    watched = sys.getprofile() is not None or sys.gettrace() is not None
+    if not isinstance(code, int) or others or watched:
+        sys.exit(code)
+    atexit._run_exitfuncs()
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (OSError, ValueError):   # a closed or broken pipe: as Python's own exit, status 120
+            code = code or 120
+    os._exit(code)
 
 
 if __name__ == "__main__":  # pragma: no cover
