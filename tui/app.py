@@ -166,12 +166,12 @@ class StartuneApp(App):
 
     @work(group="follow", exit_on_error=False)
     async def _follow(self, backend: str, job_id: str) -> None:
-        from core.retry import PollIntervals
+        from core.jobs.backends import BackendChoice
         from core.jobs.track import track
 
         state = self.session.job(backend, job_id)
         client = await self.session.client()
-        intervals = PollIntervals.fast() if backend == "local" else PollIntervals()
+        intervals = BackendChoice.from_key(backend).backend.poll_intervals()
         try:
             async for event in track(client, self.session.registry, backend=backend, job_id=job_id,
                                      intervals=intervals, on_job=lambda job: self._job_seen(state, job)):
@@ -210,7 +210,9 @@ class StartuneApp(App):
         """What quitting now would interrupt, said for the question; None when nothing is."""
         training = [job for job in self.session.jobs.values()
                     if job.following and (job.job or {}).get("status") not in TERMINAL]
-        if any(job.backend == "local" for job in training):
+        from core.jobs.backends import backend_of
+
+        if any((backend := backend_of(job.backend)) is not None and backend.trains_here for job in training):
             return ("A job is training on this machine: it pauses while startune is closed and resumes "
                     "when you open it again.")
         if any(w.group == "evaluate" and w.state in (WorkerState.PENDING, WorkerState.RUNNING) for w in self.workers):

@@ -74,7 +74,7 @@ class Session:
             else:
                 await self._client.close()
             self._client = None
-        if choice.kind == "local":
+        if choice.backend.trains_here:
             if self._embedded is None:
                 from core.backend.embedded import EmbeddedBackend
 

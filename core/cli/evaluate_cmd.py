@@ -42,7 +42,7 @@ async def evaluate_cmd(models, data: Path, backend_kind, base_url, system_prompt
     import contextlib
 
     from core.cli.job_common import check_backend_reachable as check_reachable
-    from core.evaluate.batch import DISCOUNT, batch_price
+    from core.evaluate.batch import batch_price
     from core.evaluate.runner import EvalOptions, estimate_cost, evaluate
     from core.evaluate.targets import default_data, resolve_targets
     from core.jobs.backends import open_client, resolve_backend
@@ -56,7 +56,7 @@ async def evaluate_cmd(models, data: Path, backend_kind, base_url, system_prompt
         train_file = data.parent / "train.jsonl"
     options = EvalOptions(system_prompt=system_prompt, few_shot=few_shot, train=train_file, limit=limit)
     err = stderr_console()
-    if (few_shot or system_prompt) and all(t.choice.kind == "local" for t in targets):
+    if (few_shot or system_prompt) and all(t.choice.backend.serves_own_models for t in targets):
         # the local backend's models read the review alone: shots and system prompts would only
         # inflate the token estimate and split the stored answers from plain runs
         err.print("warning: local models answer from the review text alone; --few-shot and --system-prompt "
@@ -73,15 +73,15 @@ async def evaluate_cmd(models, data: Path, backend_kind, base_url, system_prompt
                 await check_reachable(clients[target.choice.key])
         for target in targets:
             model = target.model
-            batched = target.choice.kind == "local" if batch is None else batch
-            cost = estimate_cost(model, data, options, count_tokens=target.choice.kind != "local")
+            batched = target.choice.backend.batches_by_default if batch is None else batch
+            cost = estimate_cost(model, data, options, count_tokens=target.choice.backend.bills_by_token)
             if batched:
                 cost = cost | {"usd": batch_price(cost["usd"], target.choice.kind), "usd_by_requests": cost["usd"],
                                "batch": True}
             costs.append(cost)
             price = "free" if cost["usd"] == 0 else ("price unknown" if cost["usd"] is None else f"~${cost['usd']:,.4f}")
             if batched and cost["usd"] and cost["usd_by_requests"]:
-                price += f" with the Batch API's {1 - DISCOUNT:.0%} discount; ~${cost['usd_by_requests']:,.4f} by requests"
+                price += f" with the Batch API's {1 - target.choice.backend.batch_discount:.0%} discount; ~${cost['usd_by_requests']:,.4f} by requests"
             way = "through the Batch API" if batched else "by requests"
             tokens = (f"~{cost['input_tokens']:,} input tokens ({price})" if cost["input_tokens"] is not None
                       else "free (the local backend does not bill by token)")
@@ -91,7 +91,7 @@ async def evaluate_cmd(models, data: Path, backend_kind, base_url, system_prompt
                                               concurrency=concurrency, rpm=rpm, tpm=tpm, registry=registry,
                                               progress=progress, run_id=target.run_id, batch=batched,
                                               backend=target.choice.key,
-                                              poll_max=0.2 if target.choice.kind == "local" else 30.0))
+                                              poll_max=target.choice.backend.eval_poll_max))
     with_runs = any(t.run_id for t in targets)
     if as_json:
         docs = [r.to_dict() | (t.to_dict(c) if with_runs else {}) for r, t, c in zip(reports, targets, costs)]

@@ -102,7 +102,7 @@ async def launch_cmd(source: Path, validation_file, backend_kind, base_url, then
     choice = resolve_backend(backend_kind, base_url)
     options = build_launch_options(**kw)
     check_for_backend(options, choice)  # before the client opens: the local backend starts in process
-    follow = then_follow if then_follow is not None else choice.kind == "local"
+    follow = then_follow if then_follow is not None else choice.backend.follows_by_default
     registry = _registry()
     err = stderr_console()
     async with open_client(choice, train=follow) as client:
@@ -120,7 +120,7 @@ async def launch_cmd(source: Path, validation_file, backend_kind, base_url, then
         if follow:
             job, events = await _follow_or_explain(client, registry, choice, job["id"], run_id,
                                                    output="collect" if as_json else "human")
-        elif choice.kind == "local":
+        elif choice.backend.trains_here:
             err.print(f"job {plain(job['id'])} waits: the local backend trains only while a startune process follows it; "
                       f"`startune follow {job['id']}` trains it, `startune cancel {job['id']}` cancels it",
                       soft_wrap=True)
@@ -143,7 +143,7 @@ async def _follow_or_explain(client, registry, choice, job_id: str, run_id: str,
 
 
 def left_behind(job_id: str, run_id: str, choice) -> None:
-    where = "the local backend trains it only while followed" if choice.kind == "local" else "it keeps training"
+    where = "the local backend trains it only while followed" if choice.backend.trains_here else "it keeps training"
     stderr_console().print(
         f"[yellow]interrupted: job {job_id} (run {run_id}) was left unfinished; {where}. "
         f"Continue: startune follow {job_id}  Cancel: startune cancel {job_id}[/]", soft_wrap=True)

@@ -141,9 +141,8 @@ async def follow_job(client, registry, choice, job_id: str, *, output: str = "hu
 
     from core.jobs.series import MetricSeries
     from core.jobs.track import track
-    from core.retry import PollIntervals
 
-    intervals = PollIntervals.fast() if choice.kind == "local" else PollIntervals()
+    intervals = choice.backend.poll_intervals()
     series = MetricSeries()
     out, err = stdout_console(), stderr_console()
     started = time.monotonic()

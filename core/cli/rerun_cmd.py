@@ -54,7 +54,7 @@ async def rerun_cmd(run: str, backend_kind, base_url, model, suffix, name, train
     err = stderr_console()
     for note in plan.notes:
         err.print(f"[dim]{plain(note)}[/]", soft_wrap=True)
-    follow = then_follow if then_follow is not None else choice.kind == "local"
+    follow = then_follow if then_follow is not None else choice.backend.follows_by_default
     events: list[dict] = []
     async with open_client(choice, train=follow) as client:
         with progress_bar(not as_json) as progress:

@@ -20,7 +20,6 @@ MAX_REQUESTS = 50_000                 # OpenAI's limits on one batch input file
 MAX_BYTES = 190 * 1024 * 1024         # (200 MB), with room to spare
 TERMINAL = ("completed", "failed", "expired", "cancelled")
 ENDPOINTS = {"chat": "/v1/chat/completions", "completion": "/v1/completions"}
-DISCOUNT = 0.5                        # what OpenAI's Batch API charges, as a share of the synchronous price
 
 
 def _chunks(lines: list[tuple[int, bytes]]) -> list[list[tuple[int, bytes]]]:
@@ -122,9 +121,10 @@ def poll_delay(elapsed: float, done: int, total: int, poll_max: float) -> float:
 
 def batch_price(usd: float | None, backend_kind: str) -> float | None:
     """What the evaluation costs through the Batch API: OpenAI and Azure bill half; the local backend nothing."""
-    if usd is None or backend_kind not in ("openai", "azure"):
-        return usd
-    return round(usd * DISCOUNT, 4)
+    from core.jobs.backends import BACKENDS
+
+    discount = BACKENDS[backend_kind].batch_discount
+    return usd if usd is None or discount == 1.0 else round(usd * discount, 4)
 
 
-__all__ = ["send_and_collect", "batch_price", "DISCOUNT", "MAX_REQUESTS"]
+__all__ = ["send_and_collect", "batch_price", "MAX_REQUESTS"]

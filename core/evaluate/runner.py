@@ -185,7 +185,9 @@ async def evaluate(client, model: str, data: Path, options: EvalOptions | None =
     progress = progress or null_progress
     data = Path(data)
     examples = load_examples(data, options.limit)
-    labels = sorted({e.label for e in examples}, key=lambda v: (not v.lstrip("-").isdigit(), int(v) if v.lstrip("-").isdigit() else 0, v))
+    # the labels of the whole file, not of the first --limit examples: an answer naming a label those
+    # few lack is still that label, not an unparseable answer
+    labels = sorted({e.label for e in load_examples(data, None)}, key=lambda v: (not v.lstrip("-").isdigit(), int(v) if v.lstrip("-").isdigit() else 0, v))
     shots = pick_shots(options.train, options.few_shot, labels, options.seed)
     data_sha = _sha(data)
     key = eval_key(model, data_sha, options)

@@ -18,6 +18,160 @@ if TYPE_CHECKING:
 DEFAULT_AZURE_API_VERSION = "2024-10-21"
 
 
+class Backend:
+    """What sets one kind of backend apart, in one place: the flags and the messages of both front ends,
+    the polling, the defaults and the client are read from here, never from a test of the kind's name.
+    The options each kind takes are declared with the options (``core.launch_options``)."""
+
+    kind: BackendKind
+    trains_here = False          # jobs train on this machine, and only while a startune process follows them
+    bills_by_token = True        # training and inference are priced per token
+    batch_discount = 1.0         # the Batch API's price, as a share of the requests' own
+    lists_every_model = False    # GET /models lists every model it serves, not only those that fine-tune
+    retires_by_table = True      # OpenAI's published shutdown dates hold for its ft: models (when it says none)
+    takes_url = True             # --base-url means something to it
+    asks_default_model = False   # its default base model is asked of its /models (a `startune serve` offers the local one)
+    serves_own_models = False    # its models are startune's classifiers, which read the review alone
+    eval_poll_max = 30.0         # the longest wait between two looks at an evaluation's batch, seconds
+
+    @property
+    def default_model(self) -> str:
+        from core.validation.models import DEFAULT_MODEL
+
+        return DEFAULT_MODEL
+
+    @property
+    def follows_by_default(self) -> bool:
+        """A launch waits for the job: where nothing else would ever train it."""
+        return self.trains_here
+
+    @property
+    def batches_by_default(self) -> bool:
+        """An evaluation goes through the Batch API: where a batch is many texts a call, not a day's wait."""
+        return self.trains_here
+
+    def poll_intervals(self):
+        from core.retry import PollIntervals
+
+        return PollIntervals.fast() if self.trains_here else PollIntervals()
+
+    def url_from(self, environment) -> str | None:
+        return None
+
+    def describe(self, base_url: str | None) -> str:
+        raise NotImplementedError
+
+    def missing(self, base_url: str | None) -> list[str]:
+        """Environment variables (or settings) it needs and does not have."""
+        return []
+
+    def client(self, base_url: str | None) -> openai.AsyncOpenAI:
+        """A client for a backend elsewhere; keys come from the environment only."""
+        raise ConfigError(f"{self.kind} is not a remote backend")
+
+
+class LocalBackend(Backend):
+    kind = "local"
+    trains_here = True
+    bills_by_token = False
+    takes_url = False
+    serves_own_models = True
+    eval_poll_max = 0.2          # in process: a look costs microseconds
+
+    @property
+    def default_model(self) -> str:
+        from core.backend import LOCAL_BASE_MODEL
+
+        return LOCAL_BASE_MODEL
+
+    def describe(self, base_url: str | None) -> str:
+        return "local backend (in process, trains on this machine)"
+
+
+class OpenAIBackend(Backend):
+    kind = "openai"
+    batch_discount = 0.5
+    lists_every_model = True
+
+    def url_from(self, environment) -> str | None:
+        return environment.openai_base_url
+
+    def describe(self, base_url: str | None) -> str:
+        from core.keys import mask_key
+
+        return f"OpenAI{' at ' + base_url if base_url else ''} (key {mask_key(env().openai_api_key)})"
+
+    def missing(self, base_url: str | None) -> list[str]:
+        return [] if env().openai_api_key else ["OPENAI_API_KEY"]
+
+    def client(self, base_url: str | None) -> openai.AsyncOpenAI:
+        import openai
+
+        from core.retry import DEFAULT_POLICY
+
+        if not env().openai_api_key:
+            raise ConfigError("OPENAI_API_KEY is not set", hint="export it, or use --backend local")
+        # bounded retries: a dead server is reported, not waited for; key, org and project from the environment
+        return openai.AsyncOpenAI(base_url=base_url, **DEFAULT_POLICY.client_options())
+
+
+class AzureBackend(Backend):
+    kind = "azure"
+    batch_discount = 0.5
+    lists_every_model = True
+    retires_by_table = False     # Azure retires fine-tuned deployments on its own schedule, which only it can tell
+
+    def url_from(self, environment) -> str | None:
+        return environment.azure_openai_endpoint
+
+    def describe(self, base_url: str | None) -> str:
+        from core.keys import mask_key
+
+        return f"Azure OpenAI at {base_url} (key {mask_key(env().azure_openai_api_key)})"
+
+    def missing(self, base_url: str | None) -> list[str]:
+        return [name for name, value in (("AZURE_OPENAI_API_KEY", env().azure_openai_api_key),
+                                         ("AZURE_OPENAI_ENDPOINT", base_url)) if not value]
+
+    def client(self, base_url: str | None) -> openai.AsyncOpenAI:
+        import openai
+
+        from core.retry import DEFAULT_POLICY
+
+        environment = env()
+        if not environment.azure_openai_api_key or not base_url:
+            raise ConfigError("Azure needs AZURE_OPENAI_API_KEY and AZURE_OPENAI_ENDPOINT in the environment")
+        return openai.AsyncAzureOpenAI(
+            azure_endpoint=base_url, api_key=str(environment.azure_openai_api_key),
+            api_version=environment.openai_api_version or DEFAULT_AZURE_API_VERSION,
+            **DEFAULT_POLICY.client_options())
+
+
+class CompatibleBackend(Backend):
+    kind = "compatible"
+    asks_default_model = True
+
+    def describe(self, base_url: str | None) -> str:
+        from core.keys import mask_key
+
+        return f"compatible server at {base_url} (key {mask_key(env().openai_api_key)})"
+
+    def missing(self, base_url: str | None) -> list[str]:
+        return [] if base_url else ["a base URL"]
+
+    def client(self, base_url: str | None) -> openai.AsyncOpenAI:
+        import openai
+
+        from core.retry import DEFAULT_POLICY
+
+        return openai.AsyncOpenAI(base_url=base_url, api_key=str(env().openai_api_key or "none"),
+                                  **DEFAULT_POLICY.client_options())
+
+
+BACKENDS: dict[str, Backend] = {b.kind: b for b in (LocalBackend(), OpenAIBackend(), AzureBackend(),
+                                                    CompatibleBackend())}
+
+
 @dataclass(frozen=True)
 class BackendChoice:
     kind: BackendKind
@@ -32,31 +186,23 @@ class BackendChoice:
     @property
     def key(self) -> str:
         """Names the backend in the registry (file ids and job ids only mean something there)."""
-        if self.kind == "local":
-            return "local"
-        return f"{self.kind}:{self.base_url}" if self.base_url else self.kind
+        return f"{self.kind}:{self.base_url}" if self.base_url and self.backend.takes_url else self.kind
+
+    @property
+    def backend(self) -> Backend:
+        return BACKENDS[self.kind]
 
     @property
     def default_model(self) -> str:
-        if self.kind == "local":
-            from core.backend import LOCAL_BASE_MODEL
-
-            return LOCAL_BASE_MODEL
-        from core.validation.models import DEFAULT_MODEL
-
-        return DEFAULT_MODEL
+        return self.backend.default_model
 
     def describe(self) -> str:
-        from core.keys import mask_key
+        return self.backend.describe(self.base_url)
 
-        if self.kind == "local":
-            return "local backend (in process, trains on this machine)"
-        if self.kind == "azure":
-            return f"Azure OpenAI at {self.base_url} (key {mask_key(env().azure_openai_api_key)})"
-        key = mask_key(env().openai_api_key)
-        if self.kind == "compatible":
-            return f"compatible server at {self.base_url} (key {key})"
-        return f"OpenAI{' at ' + self.base_url if self.base_url else ''} (key {key})"
+
+def backend_of(key: str | None) -> Backend | None:
+    """The kind of backend a registry key names; None for a key no version of startune made."""
+    return BACKENDS.get((key or "").partition(":")[0])
 
 
 def tokens_matter(choice: BackendChoice, model: str | None = None) -> bool:
@@ -67,13 +213,13 @@ def tokens_matter(choice: BackendChoice, model: str | None = None) -> bool:
 
         if model == LOCAL_BASE_MODEL or base_models.find(model) is not None:
             return False
-    return choice.kind != "local"
+    return choice.backend.bills_by_token
 
 
 async def default_model(client, choice: BackendChoice) -> str:
     """The backend's default base model; a compatible server is asked (a `startune serve` offers
     the local base model, other servers get OpenAI's default)."""
-    if choice.kind != "compatible":
+    if not choice.backend.asks_default_model:
         return choice.default_model
     from core.backend import LOCAL_BASE_MODEL
 
@@ -122,17 +268,14 @@ def resolve_backend(kind: str | None = None, base_url: str | None = None) -> Bac
         raise ConfigError(f"unknown backend {kind!r}: use {', '.join(BACKEND_KINDS)}")
     if kind == "compatible" and not base_url:
         raise ConfigError("the compatible backend needs --base-url URL")
-    if kind == "openai":
-        base_url = base_url or environment.openai_base_url
-    if kind == "azure":
-        base_url = base_url or environment.azure_openai_endpoint
-    return BackendChoice(kind, base_url)
+    backend = BACKENDS[kind]
+    return BackendChoice(backend.kind, (base_url or backend.url_from(environment)) if backend.takes_url else None)
 
 
 def cannot_train_here(choice: BackendChoice, model: str) -> str | None:
     """Why the local backend cannot train ``model`` on this machine (the extra to install), or None;
     another backend's models train on its machines, so None."""
-    if choice.kind != "local":
+    if not choice.backend.trains_here:
         return None
     from core.backend.base_models import find
 
@@ -150,38 +293,12 @@ def check_model(choice: BackendChoice, model: str) -> None:
 def missing_settings(choice: BackendChoice) -> list[str]:
     """Environment variables (or settings) the backend needs and does not have: checked before
     anything is priced, uploaded or created."""
-    if choice.kind == "azure":
-        return [name for name, value in (("AZURE_OPENAI_API_KEY", env().azure_openai_api_key),
-                                         ("AZURE_OPENAI_ENDPOINT", choice.base_url)) if not value]
-    if choice.kind == "openai" and not env().openai_api_key:
-        return ["OPENAI_API_KEY"]
-    if choice.kind == "compatible" and not choice.base_url:
-        return ["a base URL"]
-    return []
+    return choice.backend.missing(choice.base_url)
 
 
 def remote_client(choice: BackendChoice) -> openai.AsyncOpenAI:
     """A client for OpenAI, Azure or a compatible server; keys come from the environment only."""
-    import openai
-
-    from core.retry import DEFAULT_POLICY
-
-    retries = DEFAULT_POLICY.client_options()  # bounded: a dead server is reported, not waited for
-    environment = env()
-    if choice.kind == "azure":
-        if not environment.azure_openai_api_key or not choice.base_url:
-            raise ConfigError("Azure needs AZURE_OPENAI_API_KEY and AZURE_OPENAI_ENDPOINT in the environment")
-        return openai.AsyncAzureOpenAI(
-            azure_endpoint=choice.base_url, api_key=str(environment.azure_openai_api_key),
-            api_version=environment.openai_api_version or DEFAULT_AZURE_API_VERSION, **retries)
-    if choice.kind == "openai":
-        if not environment.openai_api_key:
-            raise ConfigError("OPENAI_API_KEY is not set", hint="export it, or use --backend local")
-        return openai.AsyncOpenAI(base_url=choice.base_url, **retries)  # key, org and project from the environment
-    if choice.kind == "compatible":
-        return openai.AsyncOpenAI(base_url=choice.base_url, api_key=str(environment.openai_api_key or "none"),
-                                  **retries)
-    raise ConfigError(f"{choice.kind} is not a remote backend")
+    return choice.backend.client(choice.base_url)
 
 
 @asynccontextmanager
@@ -194,7 +311,7 @@ async def open_client(choice: BackendChoice, *, train: bool = False, pace: float
     job to finish ask for it; a command that merely looks (jobs, results, cancel...) must never claim
     a job, or it would train part of it and throw that away when it exits. ``batches``: the local backend
     answers pending Batch API batches in this process (default: as ``train``; a batch keeps its progress)."""
-    if choice.kind == "local":
+    if choice.backend.trains_here:
         from core.backend.embedded import EmbeddedBackend
 
         backend = EmbeddedBackend(local_dir, pace=pace, faults=faults, deny_training=deny_training,

@@ -62,8 +62,10 @@ def objective_line(options, model: str, backend_kind: str) -> str | None:
     from core.backend.base_models import find
     from core.choices import DEFAULT_OBJECTIVE
 
+    from core.jobs.backends import BACKENDS
+
     base = find(model) if model else None
-    if backend_kind != "local" or (base is not None and base.kind == "llm"):
+    if not BACKENDS[backend_kind].trains_here or (base is not None and base.kind == "llm"):
         return None
     if options.objective == "auto":
         return f"objective: {DEFAULT_OBJECTIVE} (the default)"

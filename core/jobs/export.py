@@ -102,7 +102,10 @@ def _export_model(run: dict, out: Path) -> dict:
     name = run.get("fine_tuned_model")
     if not name:
         return done
-    if run.get("backend") != "local":
+    from core.jobs.backends import backend_of
+
+    backend = backend_of(run.get("backend"))
+    if backend is None or not backend.trains_here:
         done["missing"].append(f"model/ ({name} lives on {run.get('backend')}, not in this machine's local backend)")
         return done
     from core.backend.store import Store

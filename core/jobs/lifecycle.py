@@ -122,13 +122,15 @@ def model_life(obj: dict, today: dt.date, *, backend_kind: str | None = None) ->
     ``GET /v1/models``), then the table, which holds OpenAI's dates and so applies only to OpenAI's
     fine-tunes (``ft:...`` ids): Azure retires fine-tuned deployments on its own schedule (a year after
     training retirement for bases since gpt-4o-2024-08-06), which only Azure's answer can tell."""
+    from core.jobs.backends import BACKENDS
+
     model_id = obj.get("id", "")
     base = base_of(model_id)
     date, source = None, "none"
     announced = obj.get("shutdown_date") or (obj.get("deprecation") or {}).get("inference")
     if announced is not None:
         date, source = _parse_date(announced, where=f"shutdown_date of {model_id}"), "backend"
-    elif backend_kind == "azure" or not model_id.startswith("ft:"):
+    elif not model_id.startswith("ft:") or (backend_kind is not None and not BACKENDS[backend_kind].retires_by_table):
         pass
     else:
         date = serving_ends(base)

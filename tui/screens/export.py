@@ -22,7 +22,10 @@ def onnx_unavailable(run: dict) -> str | None:
 
     if not run.get("fine_tuned_model"):
         return "no model yet"
-    if run.get("backend") != "local":
+    from core.jobs.backends import backend_of
+
+    backend = backend_of(run.get("backend"))
+    if backend is None or not backend.trains_here:
         return f"the model lives on {run.get('backend')}"
     return f"needs {INSTALL_HINT}" if missing() else None   # short: the whole line does not fit 80 columns
 

@@ -154,10 +154,10 @@ class LaunchScreen(AppScreen):
         self._load_models(choice)
 
     def _backend_shown(self) -> None:
-        from core.jobs.backends import missing_settings
+        from core.jobs.backends import BackendChoice, missing_settings
 
         kind = self.query_one("#backend", Select).value
-        self.query_one("#field-base-url").display = kind != "local"
+        self.query_one("#field-base-url").display = BackendChoice.from_key(str(kind)).backend.takes_url
         for option in FIELDS:   # a setting only startune's own backends take is not offered for others
             self.query_one(f"#field-{option.widget}").display = kind in option.backends
         try:
@@ -189,7 +189,7 @@ class LaunchScreen(AppScreen):
             select.value = default
             return
         session = self.app.session
-        own = choice != session.choice and choice.kind != "local"
+        own = choice != session.choice and not choice.backend.trains_here
         client = remote_client(choice) if own else await session.client()
         try:
             listed = [m.id for m in (await client.models.list()).data]
@@ -200,7 +200,7 @@ class LaunchScreen(AppScreen):
         finally:
             if own:
                 await client.close()
-        if choice.kind in ("openai", "azure"):  # their lists hold every model; offer those that train
+        if choice.backend.lists_every_model:  # offer those that fine-tune
             listed = [m for m in listed if trainable(m)]
         models = sorted(set(listed) | {default}, key=lambda m: (m != default, m.startswith("ft:"), m))
         from core.jobs.backends import cannot_train_here
@@ -218,11 +218,11 @@ class LaunchScreen(AppScreen):
         self._install_said = bool(reason)
 
     def _choice(self):
-        from core.jobs.backends import resolve_backend
+        from core.jobs.backends import BackendChoice, resolve_backend
 
         kind = str(self.query_one("#backend", Select).value)
         url = self.query_one("#base-url", Input).value.strip() or None
-        return resolve_backend(kind, url if kind in ("compatible", "openai", "azure") else None)
+        return resolve_backend(kind, url if BackendChoice.from_key(kind).backend.takes_url else None)
 
     def _shown(self, option) -> bool:
         return bool(self.query_one(f"#field-{option.widget}").display)

@@ -55,7 +55,7 @@ class RerunScreen(RunDialog):
         try:
             choice = resolve_backend(kind)
             plan = plan_rerun(session.registry, self.run["id"], choice, model=model)
-            if choice.kind == "local" or choice == session.choice:
+            if choice.backend.trains_here or choice == session.choice:
                 # the app's own client: the local backend it holds keeps training after this dialog
                 run_id, job = await rerun(await session.client(choice), session.registry, plan, choice=choice)
             else:

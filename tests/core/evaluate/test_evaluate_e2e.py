@@ -130,3 +130,20 @@ def test_a_review_longer_than_the_model_reads_is_one_unanswered_example(run_cli,
     assert metrics["n"] == 21 and metrics["too_long"] == 1 and metrics["unparseable"] >= 1
     human = run_cli("evaluate", "startune-local", "--data", data)
     assert human.exit_code == 0 and "1 examples longer than the model reads were refused" in human.stdout
+
+
+def test_with_a_limit_an_answer_naming_a_label_the_first_examples_lack_is_still_that_label(run_cli, tmp_path):
+    """--limit scores the first N examples, but against every label of the file: a model answering "5"
+    to a first few all labelled "1" is wrong, not unparseable (CI once saw unparseable 1 of 5 this way)."""
+    praise = "Absolutely wonderful app, I love it, perfect, fantastic, the best, amazing, excellent, great"
+    rows = [(praise, "1"), (praise, "1"), ("Terrible, awful, crashes, hate it, worst, useless, broken", "5"),
+            ("It is fine I guess, average, okay", "3")]
+    data = tmp_path / "few.jsonl"
+    data.write_text("".join(orjson.dumps({"messages": [{"role": "user", "content": text},
+                                                       {"role": "assistant", "content": star}]}).decode() + "\n"
+                            for text, star in rows))
+    report = run_cli("evaluate", "startune-local", "--data", data, "--limit", "2", "--json")
+    assert report.exit_code == 0, report.output
+    metrics = orjson.loads(report.stdout)
+    assert metrics["n"] == 2 and metrics["unparseable"] == 0
+    assert metrics["accuracy"] == 0.0    # the lexicon answers 4 or 5 to praise: wrong, and counted as wrong
