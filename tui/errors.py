@@ -49,3 +49,18 @@ def describe(error: BaseException | None) -> str:
     from core.keys import redact
 
     return redact(f"unexpected {error.__class__.__name__}: {error}")
+
+
+def post_outcome(widget, outcome, work, *, failures: tuple[type[BaseException], ...] | None = None) -> None:
+    """A thread worker's ending: ``work()``'s values posted as an ``outcome`` message, or, when it fails with
+    one of ``failures`` (a user's mistake: StartuneError), ``outcome(error=...)`` in one line, which the
+    screen says where the user looks. Anything else is a bug, left to the worker to report."""
+    from core.errors import StartuneError
+
+    caught = failures or (StartuneError,)
+    try:
+        values = work()
+    except caught as exc:
+        widget.post_message(outcome(error=describe(exc)))
+        return
+    widget.post_message(outcome(*values))

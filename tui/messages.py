@@ -8,12 +8,19 @@ from textual.message import Message
 
 
 # bubble=False: the app re-posts each update to the screens, and a screen's copy must not come back up
+# (set again on every subclass: Textual sets bubble afresh on each)
 @dataclass
-class JobUpdated(Message, bubble=False):
-    """A followed job has new events (already in the session's FollowedJob) and/or a new state (job)."""
+class JobMessage(Message, bubble=False):
+    """About one job: the backend's registry key and the job's id."""
 
     backend: str
     job_id: str
+
+
+@dataclass
+class JobUpdated(JobMessage, bubble=False):
+    """A followed job has new events (already in the session's FollowedJob) and/or a new state (job)."""
+
     job: dict | None = None
 
     def can_replace(self, message: Message) -> bool:
@@ -24,11 +31,9 @@ class JobUpdated(Message, bubble=False):
 
 
 @dataclass
-class JobEnded(Message, bubble=False):
+class JobEnded(JobMessage, bubble=False):
     """Following stopped: the job reached a final state (or following failed)."""
 
-    backend: str
-    job_id: str
     job: dict
 
 
@@ -45,7 +50,6 @@ class StageProgress(Message, bubble=False):
         return isinstance(message, type(self))
 
 
-# bubble=False again: Textual sets bubble afresh on every Message subclass
 class BuildProgress(StageProgress, bubble=False):
     """The build worker's progress."""
 

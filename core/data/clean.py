@@ -112,27 +112,6 @@ def _first_of_group(group: np.ndarray, mask: np.ndarray) -> np.ndarray:
     return first
 
 
-def clean(
-    frame: pd.DataFrame,
-    text_column: str,
-    label_column: str,
-    labels: LabelSet,
-    *,
-    dedup: bool = True,
-    conflict_policy: ConflictPolicy = DEFAULT_CONFLICT_POLICY,
-) -> tuple[pd.DataFrame, CleanReport]:
-    """Return (kept rows with columns text/label/row/group, report).
-
-    ``row`` is the 1-based input row, ``group`` an integer code per distinct text (the splitter keeps
-    a group together). Text is compared after stripping surrounding whitespace, which is also what
-    gets written. With ``dedup`` off, duplicates stay.
-    """
-    rows, texts, report = clean_keys(frame, text_column, label_column, labels, dedup=dedup,
-                                     conflict_policy=conflict_policy)
-    rows.insert(0, "text", take_texts(texts, rows["row"].to_numpy()))
-    return rows, report
-
-
 class Texts:
     """The review texts of every input row, stripped when taken: no second copy of the column."""
 
@@ -202,9 +181,13 @@ def clean_keys(
     conflict_policy: ConflictPolicy = DEFAULT_CONFLICT_POLICY,
     texts: Texts | None = None,
 ):
-    """``clean`` without copying texts: (kept rows with columns label/row/group, Texts of every input
-    row, report). Texts are compared by 128-bit hashes of their stripped bytes; splitting, sampling
-    and ordering move these small rows; the writer takes each chunk's texts when it needs them."""
+    """(kept rows with columns label/row/group, Texts of every input row, report), without copying texts.
+
+    ``row`` is the 1-based input row, ``group`` an integer code per distinct text (the splitter keeps
+    a group together). Texts are compared by 128-bit hashes of their bytes after stripping surrounding
+    whitespace, which is also what gets written; with ``dedup`` off, duplicates stay. Splitting,
+    sampling and ordering move these small rows; the writer takes each chunk's texts when it needs them
+    (``take_texts``)."""
     import pandas as pd
 
     if conflict_policy not in CONFLICT_POLICIES:

@@ -70,19 +70,16 @@ class AuditScreen(AppScreen):
     def _audit(self, ds, labels) -> None:
         from core.data.audit import audit
         from core.data.corrections import load_for
-        from core.errors import StartuneError
-        from tui.errors import describe
+        from tui.errors import post_outcome
 
         def progress(stage: str, done: int, total: int | None = None) -> None:
             self.post_message(AuditProgress(stage, done, total))
 
-        try:
+        def work():
             decisions, where = load_for(ds.source)
-            report = audit(ds, labels=labels, progress=progress)
-        except StartuneError as exc:
-            self.post_message(AuditFinished(error=describe(exc)))
-            return
-        self.post_message(AuditFinished(report, decisions, where))
+            return audit(ds, labels=labels, progress=progress), decisions, where
+
+        post_outcome(self, AuditFinished, work)
 
     @on(AuditProgress)
     def _progress(self, message: AuditProgress) -> None:
@@ -144,9 +141,6 @@ class AuditScreen(AppScreen):
         table.add_column("text", key="text", width=max(10, width - sum(w + 2 for _, w in fixed) - 3))
 
     @on(PageTable.Resized)
-    def _resized(self) -> None:
-        self.call_after_refresh(self._refit)
-
     def _refit(self) -> None:
         if self.report is None:
             return

@@ -301,17 +301,15 @@ class BuildScreen(AppScreen):
 
     @work(thread=True, exclusive=True, group="build", exit_on_error=False)
     def _build(self, options, out_dir: Path) -> None:
-        from core.errors import StartuneError
+        from core.jobs.backends import tokens_matter
         from core.jobs.build import build
         from core.validation.validate import cost_by_model, drop_default_system_warning
-        from tui.errors import describe
+        from tui.errors import post_outcome
 
         def progress(stage: str, done: int, total: int | None = None) -> None:
             self.post_message(BuildProgress(stage, done, total))
 
-        from core.jobs.backends import tokens_matter
-
-        try:
+        def work():
             # tokens matter only where training bills by them: a build for the local backend skips them;
             # otherwise they are counted as the files are written (only other tokenizers read train.jsonl again)
             billed = tokens_matter(self.app.session.choice)
@@ -325,10 +323,9 @@ class BuildScreen(AppScreen):
             else:
                 report, costs = result.validation["train"], []
             drop_default_system_warning(report, options.system_prompt)
-        except StartuneError as exc:
-            self.post_message(BuildFinished(error=describe(exc)))
-            return
-        self.post_message(BuildFinished(result, report, costs))
+            return result, report, costs
+
+        post_outcome(self, BuildFinished, work)
 
     @on(BuildFinished)
     def _finished(self, message: BuildFinished) -> None:

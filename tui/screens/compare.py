@@ -7,12 +7,12 @@ from rich import box
 from rich.table import Table
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import Horizontal, VerticalScroll
+from textual.containers import VerticalScroll
 from tui.screens.base import AppScreen
 from textual.widgets import Header, Static
 
 from tui.formatting import backend_kind, fmt_float, fmt_pct, fmt_test_accuracy, fmt_usd
-from tui.widgets.charts import SeriesChart
+from tui.widgets.charts import ChartPair, SeriesChart
 from tui.widgets.footer import AppFooter
 
 
@@ -38,9 +38,7 @@ class CompareScreen(AppScreen):
 
     def compose(self) -> ComposeResult:
         yield Header()
-        with Horizontal(id="compare-charts"):
-            yield SeriesChart("valid loss", id="compare-loss")
-            yield SeriesChart("valid token accuracy", id="compare-accuracy")
+        yield ChartPair(("valid loss", "compare-loss"), ("valid token accuracy", "compare-accuracy"), id="compare-charts")
         with VerticalScroll(id="compare-bottom"):
             yield Static("", id="compare-table")
         yield AppFooter()

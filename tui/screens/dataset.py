@@ -137,22 +137,20 @@ class DatasetScreen(AppScreen):
 
     @work(thread=True, exclusive=True, group="dataset", exit_on_error=False)
     def _load(self, path: str, text_column: str | None, label_column: str | None, labels_spec: str) -> None:
-        from core.data.clean import clean
+        from core.data.clean import clean_keys
         from core.data.inspect import summarise
         from core.data.labels import LabelSet
         from core.data.load import load_dataset
-        from tui.errors import describe
+        from tui.errors import post_outcome
 
-        try:
+        def work():
             labels = LabelSet.parse(labels_spec)
             ds = load_dataset(path, text_column=text_column, label_column=label_column)
-            summary = summarise(ds, labels)
-            _, report = clean(ds.frame, ds.text_column, ds.label_column, labels)
-        except Exception as exc:  # noqa: BLE001 - any failure ends "Loading ..." with one line
-            # said where the user looks; the screen stays usable for another try
-            self.post_message(DatasetRead(error=describe(exc)))
-            return
-        self.post_message(DatasetRead(ds, (summary, report), labels_spec))
+            *_, report = clean_keys(ds.frame, ds.text_column, ds.label_column, labels)
+            return ds, (summarise(ds, labels), report), labels_spec
+
+        # any failure ends "Loading ..." with one line where the user looks; the screen stays usable
+        post_outcome(self, DatasetRead, work, failures=(Exception,))
 
     @on(DatasetRead)
     def _read(self, message: DatasetRead) -> None:
@@ -220,9 +218,6 @@ class DatasetScreen(AppScreen):
         return max(10, self.query_one("#preview", DataTable).size.width - number - label - 7)
 
     @on(PageTable.Resized)
-    def on_table_resized(self) -> None:
-        self.call_after_refresh(self._refit)
-
     def _refit(self) -> None:
         """A page holds what the table shows; the selected row stays selected."""
         if self.pager is None:

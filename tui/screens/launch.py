@@ -271,22 +271,19 @@ class LaunchScreen(AppScreen):
 
     @work(thread=True, exclusive=True, group="launch", exit_on_error=False)
     def _estimate(self, choice, options, source: Path) -> None:
-        from core.errors import StartuneError
         from core.jobs.estimate import estimate_launch
-        from tui.errors import describe
+        from tui.errors import post_outcome
 
         def progress(what: str, done, total) -> None:
             if what == "calibrating training speed" and not done:   # a transformer's or LLM's timed steps
                 self.app.call_from_thread(self._say, f"Timing a few training steps of {options.model} here ...",
                                           error=False)
 
-        try:
+        def work():
             # the model select always holds one: the backend's default (core.jobs.backends.default_model) at first
-            estimate = estimate_launch(source, options, options.model, progress=progress)
-        except StartuneError as exc:
-            self.post_message(LaunchChecked(error=describe(exc)))
-            return
-        self.post_message(LaunchChecked(choice, options, estimate, source))
+            return choice, options, estimate_launch(source, options, options.model, progress=progress), source
+
+        post_outcome(self, LaunchChecked, work)
 
     @on(LaunchChecked)
     def _checked(self, message: LaunchChecked) -> None:

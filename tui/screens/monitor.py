@@ -15,23 +15,20 @@ from textual.widgets import Header, Static
 from core.status import TERMINAL
 from tui.formatting import fmt_duration, fmt_float, fmt_pct
 from tui.messages import JobUpdated
-from tui.widgets.charts import SeriesChart
+from tui.widgets.charts import ChartPair, SeriesChart
 from tui.widgets.event_log import EventLog
 from tui.widgets.footer import AppFooter
 
+# the key of each of core's job controls (core.status.CONTROLS: cancel, pause, resume)
+CONTROL_KEYS = {"cancel": "c", "pause": "p", "resume": "u"}
 LOSS = (("train", "train_loss"), ("valid", "valid_loss"))
 ACCURACY = (("train", "train_mean_token_accuracy"), ("valid", "valid_mean_token_accuracy"))
 
 
 class MonitorScreen(AppScreen):
     SUB_TITLE = "Monitor"  # the header says which screen this is
-    BINDINGS = [
-        Binding("c", "cancel", "Cancel"),
-        Binding("p", "pause", "Pause"),
-        Binding("u", "resume", "Resume"),
-        Binding("r", "results", "Results"),
-        Binding("y", "copy", "Copy"),
-    ]
+    BINDINGS = [*(Binding(key, action, action.title()) for action, key in CONTROL_KEYS.items()),
+                Binding("r", "results", "Results"), Binding("y", "copy", "Copy")]
 
     def __init__(self, run_id: str) -> None:
         super().__init__()
@@ -42,9 +39,7 @@ class MonitorScreen(AppScreen):
     def compose(self) -> ComposeResult:
         yield Header()
         yield Static("", id="monitor-status", classes="status-line")
-        with Horizontal(id="monitor-charts"):
-            yield SeriesChart("Loss", id="loss-chart")
-            yield SeriesChart("Token accuracy", id="accuracy-chart")
+        yield ChartPair(("Loss", "loss-chart"), ("Token accuracy", "accuracy-chart"), id="monitor-charts")
         with Horizontal(id="monitor-bottom"):
             yield EventLog(id="events")
             with Vertical(id="monitor-side"):
@@ -54,9 +49,9 @@ class MonitorScreen(AppScreen):
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         """Cancel, pause and resume appear only when the job's state allows them."""
-        if action in ("cancel", "pause", "resume"):
-            from core.status import allowed_controls
+        from core.status import CONTROLS, allowed_controls
 
+        if action in CONTROLS:
             status = self.app.session.job(self.backend, self.job_id).job.get("status")
             return action in allowed_controls(status)
         return True

@@ -18,7 +18,7 @@ from tui.screens.base import AppScreen
 from textual.widgets import Header, ProgressBar, Static
 
 from tui.formatting import fmt_float, fmt_pct
-from tui.widgets.charts import SeriesChart
+from tui.widgets.charts import ChartPair, SeriesChart
 from tui.widgets.footer import AppFooter
 
 
@@ -68,9 +68,7 @@ class ResultsScreen(AppScreen):
     def compose(self) -> ComposeResult:
         yield Header()
         yield Static("", id="results-summary", classes="status-line")
-        with Horizontal(id="results-charts"):
-            yield SeriesChart("Valid loss", id="valid-loss")
-            yield SeriesChart("Valid token accuracy", id="valid-accuracy")
+        yield ChartPair(("Valid loss", "valid-loss"), ("Valid token accuracy", "valid-accuracy"), id="results-charts")
         with Horizontal(id="results-bottom"):
             # scrolls (up/down once focused): the per-label table is taller than 80x24 leaves
             with VerticalScroll(id="evaluation-box"):

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import math
 
+from textual.app import ComposeResult
+from textual.containers import Horizontal
 from textual_plotext import PlotextPlot
 
 REDRAW_EVERY = 0.25  # seconds: redrawing a chart per event floods a terminal over SSH
@@ -258,3 +260,16 @@ class BarChart(LegendPlot):
                 plt.multiple_bar(labels, [list(g.values()) for g in self.groups.values()], marker="sd",
                                  color=[PALETTE[i % len(PALETTE)] for i in range(len(self.groups))])
         return super().render()
+
+
+class ChartPair(Horizontal):
+    """Two series charts side by side, half the width each: the plots of Monitor, Results and Compare.
+    ``charts``: (title, id) of the left one and of the right one."""
+
+    def __init__(self, *charts: tuple[str, str], id: str) -> None:
+        super().__init__(id=id)
+        self.charts = charts
+
+    def compose(self) -> ComposeResult:
+        for title, chart_id in self.charts:
+            yield SeriesChart(title, id=chart_id)

@@ -22,14 +22,14 @@ def one_line(text: object) -> str:
 
 
 class PageTable(DataTable):
-    """Says when its size changes (a Resize does not bubble), so its screen can make a page hold exactly
-    what fits."""
+    """Says when its size has changed (a Resize does not bubble), once the new layout is drawn, so its
+    screen can make a page hold exactly what fits."""
 
     class Resized(Message):
         pass
 
     def on_resize(self) -> None:
-        self.post_message(self.Resized())
+        self.call_after_refresh(self.post_message, self.Resized())
 
     def fits(self) -> int:
         """Rows shown without scrolling (the header takes one line)."""

@@ -12,7 +12,7 @@ import pandas as pd
 import pytest
 
 from core.data.audit import audit
-from core.data.clean import clean
+from tests.core.data.cleaning import clean
 from core.data.corrections import Corrections, corrections_path, load_for
 from core.data.labels import LabelSet
 from core.data.pipeline import PrepareOptions, prepare

@@ -3,7 +3,7 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from core.data.clean import clean
+from tests.core.data.cleaning import clean
 from core.data.labels import LabelSet
 from core.data.load import load_dataset
 

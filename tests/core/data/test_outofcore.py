@@ -15,7 +15,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pytest
 
-from core.data.clean import clean
+from tests.core.data.cleaning import clean
 from core.records.formats import parse_record
 from core.data.load import load_dataset
 from core.data.outofcore import WHITESPACE, _stripped, choose_engine, prepare_duckdb
