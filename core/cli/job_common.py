@@ -146,14 +146,14 @@ async def follow_job(client, registry, choice, job_id: str, *, output: str = "hu
     series = MetricSeries()
     out, err = stdout_console(), stderr_console()
     started = time.monotonic()
-    state = {"job": {}}
+    state: dict[str, dict] = {"job": {}}
     shown: list[dict] = []
     shown_ids: set[str] = set()
 
     def show(event: dict) -> None:
         if event.get("id") in shown_ids:
             return
-        shown_ids.add(event.get("id"))
+        shown_ids.add(str(event.get("id")))
         shown.append(event)
         series.add(event)
         if output == "lines":

@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, cast
 
 from core.choices import BACKEND_KINDS, BackendKind
 from core.errors import ConfigError
@@ -181,7 +181,7 @@ class BackendChoice:
     def from_key(cls, key: str) -> BackendChoice:
         """The backend a registry key names (the inverse of ``key``): "local", "openai", "azure:https://..."."""
         kind, _, url = (key or "").partition(":")
-        return cls(kind, url or None)  # type: ignore[arg-type] - a key is only ever made by .key
+        return cls(cast(BackendKind, kind), url or None)   # a key is only ever made by .key
 
     @property
     def key(self) -> str:

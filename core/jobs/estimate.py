@@ -4,11 +4,15 @@ rerun` print it and the app's Launch screen confirms it, priced for the model th
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 from pathlib import Path
 
 from core.errors import ConfigError, DataError
 from core.progress import ProgressFn, null_progress
 from core.validation.cost import CostEstimate
+
+if TYPE_CHECKING:
+    from core.backend.duration import DurationEstimate
 
 
 @dataclass
@@ -22,7 +26,7 @@ class LaunchEstimate:
     n_valid: int | None = None       # the user's own validation file's examples (a build's are in its manifest)
     auto_epochs: str | None = None   # what decides the epochs when the backend's "auto" is not a fixed number
     reused: bool = False             # the training file's token counts came from the build's manifest
-    duration: object | None = None   # core.backend.duration.DurationEstimate for a local transformer or LLM job
+    duration: DurationEstimate | None = None   # for a local transformer or LLM job
     source: Path | None = None       # what was estimated: the build folder or file given
     advice: tuple[str, ...] = ()     # what the user should know before confirming (too few examples for an LLM)
 

@@ -51,9 +51,11 @@ class EventFollower:
         after = None
         while True:
             kwargs = {"limit": PAGE} | ({"after": after} if after else {})
-            page = await call_with_backoff(
-                lambda kwargs=kwargs: self.client.fine_tuning.jobs.list_events(self.job_id, **kwargs), self.intervals,
-                self.sleep, self.on_retry)
+
+            def page_of(kwargs: dict = kwargs):
+                return self.client.fine_tuning.jobs.list_events(self.job_id, **kwargs)
+
+            page = await call_with_backoff(page_of, self.intervals, self.sleep, self.on_retry)
             events = [_as_dict(e) for e in page.data]
             reached_known = False
             for event in events:

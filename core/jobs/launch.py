@@ -191,7 +191,8 @@ async def launch(client, build_dir: Path, options: LaunchOptions, *, choice, reg
     build_id = registry.add_build(build_dir, manifest)
     manifest_sha = registry.build(build_id)["manifest_sha"]
     uploaded: list[str] = []
-    train_id = valid_id = None
+    train_id: str | None = None
+    valid_id: str | None = None
     try:
         train_id = await upload(client, train, registry=registry, backend=choice.key, progress=progress,
                                 created_ids=uploaded)
@@ -218,7 +219,8 @@ async def launch(client, build_dir: Path, options: LaunchOptions, *, choice, reg
         if isinstance(exc, openai.OpenAIError):
             error = explain(exc, choice.describe())
             if isinstance(error, TrainingNotAvailable):
-                raise await _refused(client, error, uploaded, [train_id, valid_id], options, registry=registry, backend=choice.key) from None
+                raise await _refused(client, error, uploaded, [i for i in (train_id, valid_id) if i], options,
+                                     registry=registry, backend=choice.key) from None
             raise error from None
         raise
     job_dict = job.model_dump(mode="json", exclude_unset=True)
