@@ -183,19 +183,26 @@ class LaunchScreen(AppScreen):
         from tui.errors import describe
 
         select = self.query_one("#model", Select)
+        field = self.query_one("#field-model", Field)
         default = choice.default_model
-        if missing_settings(choice):
+        if missing_settings(choice):   # said under the backend; what another backend's listing said is gone
+            field.note("")
             select.set_options([(default, default)])
             select.value = default
             return
         session = self.app.session
         own = choice != session.choice and not choice.backend.trains_here
         client = remote_client(choice) if own else await session.client()
+        if not choice.backend.trains_here:
+            field.note(f"asking {choice.base_url or choice.kind} for its models ...")
         try:
-            listed = [m.id for m in (await client.models.list()).data]
-            default = await default_model(client, choice)
+            # one retry, not the jobs' eight over 30 s: a form waiting on a wrong URL should say so at once
+            quick = client.with_options(max_retries=1)
+            listed = [m.id for m in (await quick.models.list()).data]
+            default = await default_model(quick, choice)
+            field.note("")
         except Exception as exc:  # noqa: BLE001 - said in place; the default model stays usable
-            self.query_one("#field-model", Field).note(f"could not list models: {describe(exc)}")
+            field.note(f"could not list models: {describe(exc)}")
             listed = []
         finally:
             if own:
