@@ -15,6 +15,7 @@ from core.cli.job_common import (
     print_estimate,
     run_async,
 )
+from core.jobs.records import as_record
 
 launch_options = launch_flags()  # every declared launch option's flag (core/launch_options.py)
 
@@ -211,7 +212,7 @@ async def results_cmd(job: str, backend_kind, base_url, out_file, as_json) -> No
     choice, job_id = _resolve(job, backend_kind, base_url)
     registry = _registry()
     async with open_client(choice, train=False) as client:
-        job_obj = (await client.fine_tuning.jobs.retrieve(job_id)).model_dump(mode="json", exclude_unset=True)
+        job_obj = as_record(await client.fine_tuning.jobs.retrieve(job_id))
         run_id = attach(registry, backend=choice.key, job=job_obj)
         table = await download_and_record(client, registry, run_id, job_obj, save_to=out_file)
         checkpoints = (await client.fine_tuning.jobs.checkpoints.list(job_id)).data
@@ -235,7 +236,7 @@ async def jobs_cmd(backend_kind, base_url, limit, as_json) -> None:
     choice = resolve_backend(backend_kind, base_url)
     async with open_client(choice, train=False) as client:
         page = await client.fine_tuning.jobs.list(limit=limit)
-    jobs = [j.model_dump(mode="json", exclude_unset=True) for j in page.data]
+    jobs = [as_record(j) for j in page.data]
     if as_json:
         print_json(jobs)
         return

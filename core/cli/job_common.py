@@ -10,6 +10,7 @@ import click
 
 from core.choices import BACKEND_KINDS
 from core.cli.console import plain, print_json_line, stderr_console, stdout_console
+from core.jobs.records import as_record
 
 
 def backend_options(f):
@@ -112,7 +113,7 @@ async def check_reachable(client, job_id: str) -> dict:
     """The job, fetched once with the SDK's own bounded retries: an unreachable backend or an
     unknown job becomes one line now instead of an endless poll."""
     job = await client.with_options(max_retries=2, timeout=20.0).fine_tuning.jobs.retrieve(job_id)
-    return job.model_dump(mode="json", exclude_unset=True)
+    return as_record(job)
 
 
 async def check_backend_reachable(client) -> None:

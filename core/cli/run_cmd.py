@@ -16,6 +16,7 @@ from core.cli.job_cmds import (
 )
 from core.cli.job_common import backend_options, print_estimate, run_async
 from core.cli.prepare_cmds import build_options, dataset_options, prepare_options
+from core.jobs.records import as_record
 
 
 @click.command("run")
@@ -108,7 +109,7 @@ async def unfinished_run(client, registry, choice, build_dir: Path, options) -> 
                 or (options.model and config.get("model") != options.model)
                 or config.get("suffix") != options.suffix or config.get("seed") != options.seed):
             continue
-        job = (await client.fine_tuning.jobs.retrieve(run["job_id"])).model_dump(mode="json", exclude_unset=True)
+        job = as_record(await client.fine_tuning.jobs.retrieve(run["job_id"]))
         registry.update_run(run["id"], job)
         if job.get("status") not in TERMINAL:
             return run["id"], job

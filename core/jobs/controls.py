@@ -3,6 +3,7 @@ brought up to date in the registry, and attaching to a job started elsewhere (it
 
 from __future__ import annotations
 
+from core.jobs.records import as_record
 from core.status import CONTROLS
 
 
@@ -11,7 +12,7 @@ async def control(client, registry, *, backend: str, job_id: str, action: str) -
     if action not in CONTROLS:
         raise ValueError(f"unknown control {action!r}")
     answered = await getattr(client.fine_tuning.jobs, action)(job_id)
-    job = answered.model_dump(mode="json", exclude_unset=True)
+    job = as_record(answered)
     run = registry.run_for_job(backend, job_id)
     if run is not None:
         registry.update_run(run["id"], job)

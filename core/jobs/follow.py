@@ -12,14 +12,11 @@ import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable
 
 from core.retry import PollIntervals, call_with_backoff, without_sdk_retries
+from core.jobs.records import as_record
 from core.registry.db import content_key
 from core.status import TERMINAL
 
 PAGE = 100
-
-
-def _as_dict(obj) -> dict:
-    return obj.model_dump(mode="json", exclude_unset=True) if hasattr(obj, "model_dump") else dict(obj)
 
 
 class EventFollower:
@@ -56,7 +53,7 @@ class EventFollower:
                 return self.client.fine_tuning.jobs.list_events(self.job_id, **kwargs)
 
             page = await call_with_backoff(page_of, self.intervals, self.sleep, self.on_retry)
-            events = [_as_dict(e) for e in page.data]
+            events = [as_record(e) for e in page.data]
             reached_known = False
             for event in events:
                 if self._seen(event):
@@ -77,7 +74,7 @@ class EventFollower:
     async def refresh_job(self) -> dict:
         job = await call_with_backoff(lambda: self.client.fine_tuning.jobs.retrieve(self.job_id), self.intervals,
                                       self.sleep, self.on_retry)
-        self.job = _as_dict(job)
+        self.job = as_record(job)
         if self.on_job is not None:
             self.on_job(self.job)
         return self.job

@@ -10,6 +10,7 @@ import orjson
 from core.digest import sha256_file
 from core.errors import DataError
 from core.jobs.inputs import LaunchInput
+from core.jobs.records import as_record
 from core.launch_options import LaunchOptions, check_for_backend, check_options
 from core.progress import ProgressFn, null_progress
 
@@ -223,7 +224,7 @@ async def launch(client, build_dir: Path, options: LaunchOptions, *, choice, reg
                                      registry=registry, backend=choice.key) from None
             raise error from None
         raise
-    job_dict = job.model_dump(mode="json", exclude_unset=True)
+    job_dict = as_record(job)
     config = {
         "backend": choice.key, "model": model, "hyperparameters": options.hyperparameters(),
         "suffix": options.suffix, "seed": options.seed, "build_id": build_id, "manifest_sha": manifest_sha,

@@ -9,6 +9,7 @@ from textual.containers import Vertical
 from tui.screens.base import AppModal
 from textual.widgets import DataTable, Static
 
+from core.jobs.records import as_record
 from tui.formatting import fmt_stops, today_of
 
 
@@ -35,7 +36,7 @@ class BackendJobsScreen(AppModal):
     async def load(self) -> None:
         client = await self.app.session.client()
         page = await client.fine_tuning.jobs.list(limit=50)
-        self.jobs = [j.model_dump(mode="json", exclude_unset=True) for j in page.data]
+        self.jobs = [as_record(j) for j in page.data]
         registry, backend = self.app.session.registry, self.app.session.choice.key
         table = self.query_one(DataTable)
         today = today_of(self.app.session.clock)
