@@ -53,7 +53,7 @@ def atomic_open(path: str | Path, mode: str = "wb", *, private: bool = True) -> 
     try:
         if not private:
             os.fchmod(fd, user_mode())
-        with os.fdopen(fd, mode, **({"encoding": "utf-8", "newline": "\n"} if mode == "w" else {})) as fh:
+        with (os.fdopen(fd, "w", encoding="utf-8", newline="\n") if mode == "w" else os.fdopen(fd, "wb")) as fh:
             yield fh
             fh.flush()
             os.fsync(fh.fileno())

@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import time
 from pathlib import Path
+from typing import Any
 
 import orjson
 from starlette.applications import Starlette
@@ -484,9 +485,10 @@ def create_app(data_dir: Path, *, api_key: str | None = None, pace: float = 0.0,
     what a transformer job trains on (core/backend/devices.py; None: STARTUNE_DEVICES)."""
     backend = Backend(Path(data_dir), api_key=api_key, pace=pace, deny_training=deny_training,
                       max_upload=max_upload, max_body=max_body, lease=lease, devices=devices)
-    app = Starlette(routes=ROUTES, exception_handlers={ApiError: _api_error, HTTPException: _http_error,
-                                                      ClientDisconnect: _client_gone, OSError: _storage_error,
-                                                      Exception: _server_error})
+    # each handler takes its own exception type; Starlette's annotation wants them all to take Exception
+    handlers: dict[Any, Any] = {ApiError: _api_error, HTTPException: _http_error, ClientDisconnect: _client_gone,
+                                OSError: _storage_error, Exception: _server_error}
+    app = Starlette(routes=ROUTES, exception_handlers=handlers)
     app.state.backend = backend
     app.add_middleware(BodyLimitMiddleware, upload_path="/v1/files", max_upload=max_upload, max_body=max_body)
     app.add_middleware(SlowBodyMiddleware)

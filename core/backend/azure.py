@@ -186,7 +186,7 @@ class AzureShapes:
         def azure_job(job: dict) -> dict:
             if not isinstance(job, dict) or job.get("object") != "fine_tuning.job":
                 return job
-            job["status"] = STATUSES.get(job.get("status"), job.get("status"))
+            job["status"] = STATUSES.get(str(job.get("status")), job.get("status"))
             if training_type and "id" in job:
                 self.training_types.set(job["id"], training_type)
             known = training_type or self.training_types.get(job.get("id", ""))

@@ -23,6 +23,7 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Any
 from pathlib import Path
 
 from core.backend.training import TrainingDataError
@@ -133,7 +134,7 @@ class Group:
 
     def __init__(self, recipe: Recipe, world: int, check: Callable[[], None] = lambda: None) -> None:
         self.recipe, self.world, self.check = recipe, world, check
-        self.context = None
+        self.context: Any = None   # torch.multiprocessing's ProcessContext once started
         self.rank: Rank | None = None
         self._threads: int | None = None
 

@@ -16,7 +16,7 @@ from core.backend.requests import check_chat_request, check_completion_request, 
 from core.backend.store import Store
 from core.backend.base_models import find as find_base_model
 from core.backend.model_files import ModelFileError, load_model
-from core.backend.training import TrainedModel
+from core.backend.training import Scorer, TrainedModel
 from core.backend.zero_shot import BASE as ZERO_SHOT
 from core.records.formats import DEFAULT_SEPARATOR
 
@@ -30,7 +30,7 @@ class ModelCache:
         self._lock = threading.Lock()
         self._loading = threading.Lock()
 
-    def get(self, model_id: str) -> TrainedModel:
+    def get(self, model_id: str) -> Scorer:
         if model_id == LOCAL_BASE_MODEL:
             return ZERO_SHOT
         if find_base_model(model_id) is not None:
@@ -87,11 +87,11 @@ def _decode(tokens: list[int]) -> str:
     return b"".join(pieces).decode("utf-8", errors="replace")
 
 
-def _ranked(model: TrainedModel, text: str) -> list[tuple[str, float]]:
+def _ranked(model: Scorer, text: str) -> list[tuple[str, float]]:
     return _ranked_many(model, [text])[0]
 
 
-def _ranked_many(model: TrainedModel, texts: list[str]) -> list[list[tuple[str, float]]]:
+def _ranked_many(model: Scorer, texts: list[str]) -> list[list[tuple[str, float]]]:
     # one predict_proba call for all texts: a transformer scores them in batches
     out = []
     for proba in model.predict_proba(texts):

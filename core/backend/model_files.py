@@ -88,7 +88,7 @@ def load_model(directory: Path) -> TrainedModel:
     import importlib
 
     body = read_manifest(directory)
-    target = LOADERS.get(body.get("kind"))
+    target = LOADERS.get(str(body.get("kind")))
     if target is None:
         raise ModelFileError(f"{directory / MANIFEST}: unknown model kind {body.get('kind')!r}")
     module, _, name = target.partition(":")

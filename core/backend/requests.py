@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import TypeGuard
+
 import orjson
 
 from core.backend.errors import ApiError, bad_request
@@ -132,7 +134,7 @@ _PART_FIELDS = {"text": ("text", str), "refusal": ("refusal", str), "image_url":
                 "input_audio": ("input_audio", dict), "file": ("file", dict)}
 
 
-def _is_int(value: object) -> bool:
+def _is_int(value: object) -> TypeGuard[int]:
     return isinstance(value, int) and not isinstance(value, bool)
 
 

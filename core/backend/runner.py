@@ -103,9 +103,10 @@ class JobRunner(LeaseLoop):
         else:
             data = self._load(job)
         resumed = job["status"] == "running"
-        job = self.store.transition(job_id, ("queued", "running"), "running")
-        if job is None:
+        moved = self.store.transition(job_id, ("queued", "running"), "running")
+        if moved is None:
             return
+        job = moved
         train, valid = data
         last_renew = [time.monotonic()]
         # What the user asked for, kept apart from what the trainer resolved, so a resumed job decides
@@ -189,7 +190,7 @@ class JobRunner(LeaseLoop):
         from core.validation.validate import validate_file
 
         job_id = job["id"]
-        loaded = []
+        loaded: list[list] = []
         for param in ("training_file", "validation_file"):
             file_id = job.get(param)
             if not file_id:

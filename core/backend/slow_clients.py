@@ -24,7 +24,7 @@ _TIMEOUT_BODY = (b'{"error": {"message": "The request headers arrived too slowly
 class GuardedH11Protocol(H11Protocol):
     """uvicorn's h11 protocol with a deadline on each request's headers."""
 
-    def connection_made(self, transport) -> None:  # type: ignore[override]
+    def connection_made(self, transport) -> None:
         super().connection_made(transport)
         # asyncio sets TCP_NODELAY only on sockets created with proto IPPROTO_TCP, and the listening socket
         # `serve` makes has proto 0: without it each kept-alive request waits 40 ms for a delayed ACK
@@ -40,8 +40,9 @@ class GuardedH11Protocol(H11Protocol):
         self._header_deadline = self.loop.call_later(HEADER_SECONDS, self._headers_too_slow)
 
     def _disarm(self) -> None:
-        if getattr(self, "_header_deadline", None) is not None:
-            self._header_deadline.cancel()
+        deadline = getattr(self, "_header_deadline", None)
+        if deadline is not None:
+            deadline.cancel()
             self._header_deadline = None
 
     def data_received(self, data: bytes) -> None:

@@ -79,13 +79,17 @@ def log_loss(proba: np.ndarray, y: np.ndarray) -> float:
     return float(-np.mean(np.log(np.clip(picked, 1e-15, 1.0))))
 
 
-class TrainedModel(Protocol):
-    """A model that answers: label probabilities for texts, saved as plain files (never a pickle)."""
+class Scorer(Protocol):
+    """A model that answers: label probabilities for texts (the untrained base's lexicon is one)."""
 
     classes: list[str]
     data_format: str                     # "chat" | "completion": how its training data was shaped
 
     def predict_proba(self, texts: Sequence[str]) -> np.ndarray: ...
+
+
+class TrainedModel(Scorer, Protocol):
+    """A model a job made: it answers, and it is saved as plain files (never a pickle)."""
 
     def save(self, directory: Path) -> None:
         """Write the model into an existing empty directory (the caller makes the write atomic)."""

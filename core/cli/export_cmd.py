@@ -52,6 +52,7 @@ def export_cmd(run: str, out_dir: Path | None, tracker: tuple[str, str] | None, 
         return
     from core.export.bundle import export_bundle
 
+    assert out_dir is not None   # exactly one of --out and --to, checked above
     written = export_bundle(Registry(), run, out_dir, onnx=onnx)
     if as_json:
         print_json(written)

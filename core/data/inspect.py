@@ -80,7 +80,7 @@ class PreviewPager:
         part = self.ds.frame.iloc[start : start + self.page_size][self.columns]
         out = []
         for offset, values in enumerate(part.itertuples(index=False, name=None)):
-            row = {"#": start + offset + 1}
+            row: dict[str, object] = {"#": start + offset + 1}
             # a page shows the start of a long text: rendering a 50 MB cell would take minutes
             row.update(zip(self.columns, ("" if v is None else shown(v) for v in values)))
             out.append(row)

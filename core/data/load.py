@@ -479,6 +479,7 @@ def load_dataset(
             raise DataError(f"no {role} column found; columns are: {listing}", path=where, hint=f"name it with {flag}")
         if col not in frame.columns:
             raise DataError(f"no column {col!r}; columns are: {listing}", path=where)
+    assert text_column is not None and label_column is not None   # the loop above raised otherwise
     if text_column == label_column:
         raise DataError(f"column {text_column!r} cannot be both text and label", path=where)
     if split_column is not None and split_column not in frame.columns:

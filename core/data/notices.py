@@ -71,7 +71,7 @@ def build_warnings(manifest: dict, frame: pd.DataFrame | None = None, labels: La
                 f"({', '.join(reasons)}); label column {source.get('label_column')!r}, labels {allowed}")
         if frame is not None and labels is not None and invalid:
             used = source.get("label_column")
-            other = likely_label_column(frame, labels, (used, source.get("text_column")))
+            other = likely_label_column(frame, labels, tuple(c for c in (used, source.get("text_column")) if c))
             if other is not None:
                 text += f"; column {other[0]!r} looks like the label ({other[1]:.0%} of its values are valid)"
         warnings.append(text + ": check --label-column and --labels")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import cast, overload
+
 from core.data.labels import LabelSet
 from core.data.pipeline import PrepareOptions
 from core.data.split import SPLITS
@@ -10,6 +12,10 @@ from core.errors import ConfigError
 from core.seed import parse_seed
 
 
+@overload
+def _unescape(text: str, flag: str) -> str: ...
+@overload
+def _unescape(text: None, flag: str) -> None: ...
 def _unescape(text: str | None, flag: str) -> str | None:
     """Backslash escapes as typed on a command line ('\\n\\n###\\n\\n'); a broken one is one line."""
     if text is None:
@@ -17,7 +23,7 @@ def _unescape(text: str | None, flag: str) -> str | None:
     try:
         return text.encode("utf-8").decode("unicode_escape").encode("latin-1").decode("utf-8")
     except UnicodeError as exc:
-        raise ConfigError(f"{flag} {text!r}: invalid backslash escape ({exc.reason})",
+        raise ConfigError(f"{flag} {text!r}: invalid backslash escape ({getattr(exc, 'reason', exc)})",
                           hint="use \\n, \\t, \\xNN or \\\\ for a backslash") from None
 
 
@@ -29,7 +35,8 @@ def _seed(text: str | int | None) -> int:
 def options_from_strings(**kw) -> PrepareOptions:
     """PrepareOptions from option values typed as text (command line flags, TUI fields)."""
     try:
-        fractions = tuple(float(x) for x in kw["fractions"].split(","))
+        # three of them, as PrepareOptions.check() says when they are not
+        fractions = cast(tuple[float, float, float], tuple(float(x) for x in kw["fractions"].split(",")))
     except ValueError:
         raise ConfigError(f"--split {kw['fractions']!r}: give three numbers like 0.6,0.2,0.2") from None
     samples = None

@@ -388,6 +388,7 @@ class _Run:
             raise DataError(f"column {text!r} cannot be both text and label", path=source)
         if o.split_column is not None and o.split_column not in names:
             raise DataError(f"no split column {o.split_column!r}; columns are: {listing}", path=source)
+        assert text is not None and label is not None   # the loop above raised otherwise
         return text, label, o.split_column
 
     def clean(self, names: list[str], text: str, label: str, split: str | None, source: str) -> CleanReport:
@@ -683,7 +684,7 @@ def prepare_duckdb(
                 report = run.clean(names, text, label, split, str(path))
                 leaked = run.split(split is not None)
                 run.sample()
-                if counting:
+                if encoding is not None:
                     from core.validation.tokens import ParallelCounter
 
                     counter = ParallelCounter(encoding.result())

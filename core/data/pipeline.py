@@ -202,7 +202,7 @@ def prepare(
     from core.data.sizes import check_text_sizes
 
     check_text_sizes(ds.frame[ds.text_column], ds.source, ds.text_column)
-    tokens = _TokenTally(options, model, encoding) if counting else None
+    tokens = _TokenTally(options, model, encoding) if encoding is not None else None
     texts = None
     if tokens and not options.samples:
         # every kept row will be written: count all rows now, on threads, while cleaning runs here

@@ -64,7 +64,7 @@ def iter_jsonl_chunks(frame: pd.DataFrame, fmt: str, *, system_prompt: str | Non
     label_column = frame["label"]
     rows = frame["row"].to_numpy() - 1 if texts is not None else None
     for start in range(0, len(frame), CHUNK):
-        if rows is None:
+        if texts is None or rows is None:
             texts_now = frame["text"].iloc[start : start + CHUNK].tolist()
         else:
             texts_now = texts.take(rows[start : start + CHUNK])

@@ -23,7 +23,9 @@ ENDPOINTS = {"chat": "/v1/chat/completions", "completion": "/v1/completions"}
 
 
 def _chunks(lines: list[tuple[int, bytes]]) -> list[list[tuple[int, bytes]]]:
-    out, current, size = [], [], 0
+    out: list[list[tuple[int, bytes]]] = []
+    current: list[tuple[int, bytes]] = []
+    size = 0
     for item in lines:
         if current and (len(current) >= MAX_REQUESTS or size + len(item[1]) > MAX_BYTES):
             out.append(current)

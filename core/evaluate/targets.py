@@ -6,13 +6,14 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from core.errors import ConfigError
+from core.jobs.backends import BackendChoice
 
 
 @dataclass
 class EvalTarget:
     label: str                   # as the user named it
     model: str                   # what is asked
-    choice: object               # BackendChoice
+    choice: BackendChoice
     run: dict | None = None
 
     @property

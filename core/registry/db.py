@@ -84,7 +84,7 @@ class Registry:
         with self._tx() as c:
             cur = c.execute("INSERT INTO builds (out_dir, manifest_sha, manifest, created_at) VALUES (?,?,?,?)",
                             (str(out_dir), sha, orjson.dumps(manifest), time.time()))
-            return cur.lastrowid
+            return int(cur.lastrowid or 0)   # an INSERT always sets it
 
     def build(self, build_id: int) -> dict | None:
         row = self._conn().execute("SELECT * FROM builds WHERE id=?", (build_id,)).fetchone()
@@ -141,8 +141,10 @@ class Registry:
 
     @staticmethod
     def _run(row: sqlite3.Row | None) -> dict | None:
-        if row is None:
-            return None
+        return None if row is None else Registry._run_of(row)
+
+    @staticmethod
+    def _run_of(row: sqlite3.Row) -> dict:
         out = dict(row)
         out["config"] = orjson.loads(out["config"]) if out["config"] else {}
         out["job"] = orjson.loads(out["job"]) if out["job"] else {}
@@ -163,11 +165,11 @@ class Registry:
 
     def list_runs(self) -> list[dict]:
         rows = self._conn().execute("SELECT * FROM runs ORDER BY created_at DESC, rowid DESC")
-        return [self._run(r) for r in rows]
+        return [self._run_of(r) for r in rows]
 
     def unfinished_runs(self) -> list[dict]:
         rows = self._conn().execute(f"SELECT * FROM runs WHERE status NOT IN {TERMINAL} ORDER BY created_at")
-        return [self._run(r) for r in rows]
+        return [self._run_of(r) for r in rows]
 
     def link_rerun(self, run_id: str, source_run_id: str) -> None:
         """Record that ``run_id`` repeats ``source_run_id`` (same build, same settings, another backend)."""
@@ -176,7 +178,7 @@ class Registry:
 
     def reruns_of(self, run_id: str) -> list[dict]:
         rows = self._conn().execute("SELECT * FROM runs WHERE rerun_of=? ORDER BY created_at", (run_id,))
-        return [self._run(r) for r in rows]
+        return [self._run_of(r) for r in rows]
 
     def delete_run(self, run_id: str) -> None:
         run = self.get_run(run_id)
@@ -227,10 +229,10 @@ class Registry:
         with self._tx() as c:
             return c.execute("INSERT INTO evaluations (run_id, model, data, data_sha, options, report, created_at) "
                              "VALUES (?,?,?,?,?,?,?)", (run_id, model, data, data_sha, orjson.dumps(options),
-                                                        orjson.dumps(report), time.time())).lastrowid
+                                                        orjson.dumps(report), time.time())).lastrowid or 0
 
     def evaluations(self, *, run_id: str | None = None, model: str | None = None) -> list[dict]:
-        sql, args = "SELECT * FROM evaluations WHERE 1=1", []
+        sql, args = "SELECT * FROM evaluations WHERE 1=1", list[str]()
         if run_id:
             sql, args = sql + " AND run_id=?", [*args, run_id]
         if model:

@@ -275,11 +275,11 @@ def validate_built(
     for i, label in enumerate(uniques):
         if fmt == "chat":
             record = chat_record("x", label, system_prompt)
-            if counting:
+            if enc is not None:
                 fixed[i] = count_chat_tokens(chat_record("", label, system_prompt)["messages"], enc)[0]
         else:
             record = completion_record("x", label, separator, stop)
-            if counting:
+            if enc is not None:
                 fixed[i] = count_completion_tokens("", record["completion"], enc)[0]
         probe = _Collector()
         ok[i] = (_check_chat if fmt == "chat" else _check_completion)(record, 0, probe)
