@@ -92,7 +92,8 @@ class Option:
         if self.kind == "switch":
             return bool(text)
         if self.kind == "seed":
-            return parse_seed(text, self.flag or self.name)
+            return parse_seed(text if text is None or isinstance(text, (str, int)) else str(text),
+                              self.flag or self.name)
         if blank:
             return self.default
         value = str(text).strip()
@@ -136,14 +137,16 @@ class Option:
         if self.kind in ("whole", "number") and (value is None or value == "auto"):
             return "auto"
         number = isinstance(value, (int, float)) and not isinstance(value, bool)
+        low = -math.inf if self.low is None else self.low
+        high = math.inf if self.high is None else self.high
         if self.kind == "whole":
-            if number and isinstance(value, int) and self.low <= value <= self.high:
+            if isinstance(value, int) and not isinstance(value, bool) and low <= value <= high:
                 return value
         elif self.kind == "number":
-            if number and math.isfinite(value) and self.low < value <= self.high:
+            if isinstance(value, (int, float)) and number and math.isfinite(value) and low < value <= high:
                 return value
         elif self.kind == "dollars":
-            if value is None or (number and math.isfinite(value) and value >= 0):
+            if value is None or (isinstance(value, (int, float)) and number and math.isfinite(value) and value >= 0):
                 return value
         elif self.kind == "choice":
             if (value is None and self.default is None) or any(

@@ -166,11 +166,15 @@ def answer_many(models, endpoint: str, bodies: list[dict]) -> list[tuple[int, di
         unique = list(dict.fromkeys(texts))
         scored[model_id] = _Prescored(model, dict(zip(unique, _rows(model.predict_proba(unique)))))
     view = _PrescoredModels(models, scored)
-    answer = chat_completion if endpoint == "/v1/chat/completions" else completion
-    out = []
+    out: list[tuple[int, dict]] = []
     for body, request in zip(bodies, checked):
         try:
-            out.append((200, answer(view, body, request)))
+            # a request that failed its check is checked again by its own call, which says why
+            if endpoint == "/v1/chat/completions":
+                answered = chat_completion(view, body, request if isinstance(request, str) else None)
+            else:
+                answered = completion(view, body, request if isinstance(request, list) else None)
+            out.append((200, answered))
         except ApiError as exc:
             out.append((exc.status, {"error": {"message": exc.message, "type": exc.type, "param": exc.param,
                                                "code": exc.code}}))
@@ -195,7 +199,9 @@ def _lines(f, path: Path, error):
 
 def read_requests(path: Path, endpoint: str) -> tuple[list[dict], list[dict]]:
     """The input file's requests, and the errors that fail the batch (OpenAI's BatchError shape)."""
-    requests, errors, seen = [], [], set()
+    requests: list[dict] = []
+    errors: list[dict] = []
+    seen: set[str] = set()
 
     def error(line: int, code: str, message: str, param: str | None = None) -> None:
         if len(errors) < MAX_LISTED_ERRORS:
@@ -281,7 +287,21 @@ class BatchWorker(LeaseLoop):
             if not self.leases.renew(batch_id, self.owner, self.lease):
                 raise BatchStopped
             renewed[0] = now
-        return self.batches.get(batch_id)["status"]
+        return self._now(batch_id)["status"]
+
+    def _now(self, batch_id: str) -> dict:
+        """The batch as stored. Batches are never deleted, so one that is gone (its store replaced under a
+        running worker) stops the work as a lost lease does."""
+        found = self.batches.get(batch_id)
+        if found is None:
+            raise BatchStopped
+        return found
+
+    def _saved(self, batch_id: str, **changes) -> dict:
+        found = self.batches.update(batch_id, None, **changes)
+        if found is None:
+            raise BatchStopped
+        return found
 
     def run(self, batch: dict) -> None:
         batch_id = batch["id"]
@@ -303,14 +323,16 @@ class BatchWorker(LeaseLoop):
                 self._fail(batch_id, errors)
                 return
             model = next((r["body"].get("model") for r in requests if isinstance(r["body"].get("model"), str)), None)
-            batch = self.batches.update(batch_id, ("validating",), status="in_progress", in_progress_at=int(time.time()),
-                                        request_counts={"total": len(requests), "completed": 0, "failed": 0},
-                                        model=model, _done=0, _bytes={"output": 0, "error": 0})
-            if batch is None:  # cancelled while validating
-                batch = self.batches.get(batch_id)
+            started = self.batches.update(batch_id, ("validating",), status="in_progress",
+                                          in_progress_at=int(time.time()),
+                                          request_counts={"total": len(requests), "completed": 0, "failed": 0},
+                                          model=model, _done=0, _bytes={"output": 0, "error": 0})
+            if started is None:  # cancelled while validating
+                batch = self._now(batch_id)
                 if batch["status"] == "cancelling":
                     self._finish(batch, "cancelled")
                 return
+            batch = started
         if batch["status"] == "finalizing":
             self._finish(batch, "completed")
             return
@@ -327,7 +349,7 @@ class BatchWorker(LeaseLoop):
                 break
             chunk = requests[done:done + self.chunk]
             answers = answer_many(self.models, batch["endpoint"], [r["body"] for r in chunk])
-            lines = {"output": [], "error": []}
+            lines: dict[str, list[bytes]] = {"output": [], "error": []}
             for request, (code, body) in zip(chunk, answers):
                 ok = code == 200
                 counts["completed" if ok else "failed"] += 1
@@ -346,20 +368,21 @@ class BatchWorker(LeaseLoop):
                         os.fsync(f.fileno())
                     sizes[kind] = parts[kind].stat().st_size
             done += len(chunk)
-            batch = self.batches.update(batch_id, None, request_counts=dict(counts), _done=done, _bytes=sizes,
-                                        _usage=usage, usage=_usage(usage))
+            batch = self._saved(batch_id, request_counts=dict(counts), _done=done, _bytes=sizes, _usage=usage,
+                                usage=_usage(usage))
             if self.pace:
                 time.sleep(self.pace)
-        self._finish(batch, "cancelled" if self.batches.get(batch_id)["status"] == "cancelling" else "completed")
+        self._finish(batch, "cancelled" if self._now(batch_id)["status"] == "cancelling" else "completed")
 
     def _finish(self, batch: dict, status: str) -> None:
         """Turn the partial outputs into the output and error files, and end the batch as ``status``."""
         batch_id, now = batch["id"], int(time.time())
         if status == "completed":
-            batch = self.batches.update(batch_id, ("in_progress", "finalizing"), status="finalizing",
+            final = self.batches.update(batch_id, ("in_progress", "finalizing"), status="finalizing",
                                         finalizing_at=batch.get("finalizing_at") or now)
-            if batch is None:  # cancelled meanwhile: the next claim ends it as cancelled
+            if final is None:  # cancelled meanwhile: the next claim ends it as cancelled
                 return
+            batch = final
         files = {}
         expires = batch.get("_output_expires_after")
         for kind in ("output", "error"):

@@ -7,6 +7,7 @@ streams (the key is removed before a response is sent whole)."""
 from __future__ import annotations
 
 import time
+from typing import Any
 
 from core.backend.errors import ApiError, bad_request
 from core.backend.ids import new_id
@@ -84,9 +85,14 @@ def _chat_logprobs(answer: dict) -> dict | None:
 def _completion_logprobs(answer: dict, offset: int) -> dict | None:
     if "logprobs" not in answer:
         return None
-    tokens, values, tops, offsets = [], [], [], []
+    tokens: list[str] = []
+    values: list[float] = []
+    tops: list[dict] = []
+    offsets: list[int] = []
     for piece, lp, top in answer["logprobs"]:
-        tokens.append(piece), values.append(lp), offsets.append(offset)
+        tokens.append(piece)
+        values.append(lp)
+        offsets.append(offset)
         tops.append({t: v for t, v in top})
         offset += len(piece)
     return {"tokens": tokens, "token_logprobs": values, "top_logprobs": tops, "text_offset": offsets}
@@ -142,11 +148,12 @@ def completion_generation(model, body: dict, prompts: list[str]) -> dict:
     params = _params(body, "max_tokens")
     _screen(prompts, "prompt", "prompt")
     echo, nothing = check_echo(body, body.get("logprobs") is not None)
-    choices, prompt_tokens, completion_tokens = [], 0, 0
+    choices: list[dict] = []
+    prompt_tokens = completion_tokens = 0
     for text in prompts:
         ids = model.prompt_ids([{"role": "user", "content": text}])
         _fits(model, ids, params["max_tokens"])
-        none = {"text": "", "pieces": [], "tokens": 0, "finish_reason": "length"} | (
+        none: dict[str, Any] = {"text": "", "pieces": [], "tokens": 0, "finish_reason": "length"} | (
             {"logprobs": []} if params["logprobs"] is not None else {})
         answers = [none] * params["n"] if nothing else model.generate(ids, **params)
         head = text if echo else ""

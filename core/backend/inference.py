@@ -7,6 +7,7 @@ import threading
 import time
 from collections import OrderedDict
 from pathlib import Path
+from typing import Protocol
 
 from core.backend import LOCAL_BASE_MODEL
 from core.backend.errors import ApiError, bad_request
@@ -19,6 +20,12 @@ from core.backend.model_files import ModelFileError, load_model
 from core.backend.training import Scorer, TrainedModel
 from core.backend.zero_shot import BASE as ZERO_SHOT
 from core.records.formats import DEFAULT_SEPARATOR
+
+
+class Models(Protocol):
+    """Where an answer finds its model by id: the cache below, or a batch's view with texts scored ahead."""
+
+    def get(self, model_id: str) -> Scorer: ...
 
 
 class ModelCache:
@@ -109,7 +116,7 @@ def _top_n(body: dict, key: str, default: int) -> int:
     return value
 
 
-def chat_completion(models: ModelCache, body: dict, checked: str | None = None) -> dict:
+def chat_completion(models: Models, body: dict, checked: str | None = None) -> dict:
     """``checked``: what ``check_chat_request(body)`` returned, when the caller has already checked the
     request (its context length too)."""
     text = check_chat_request(body) if checked is None else checked
@@ -144,7 +151,7 @@ def chat_completion(models: ModelCache, body: dict, checked: str | None = None) 
     }
 
 
-def completion(models: ModelCache, body: dict, checked: list[str] | None = None) -> dict:
+def completion(models: Models, body: dict, checked: list[str] | None = None) -> dict:
     """``checked``: what ``check_completion_request(body, _decode)`` returned, when the caller has already
     checked the request (its context length too)."""
     prompts = check_completion_request(body, _decode) if checked is None else checked

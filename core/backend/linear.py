@@ -16,12 +16,13 @@ from __future__ import annotations
 import math
 import re
 from array import array
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from functools import partial
 from itertools import chain
 from operator import is_not
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import orjson
@@ -39,7 +40,8 @@ SEARCH_LIMIT = 30_000        # training examples the auto search looks at, at mo
 HOLDOUT = 0.1                # share of training held out when the job has no validation file
 MIN_FOR_HOLDOUT = 50
 FEW_TEXTS = 64              # up to this many texts, transform without scikit-learn's per-call overhead
-FEATURES = {"word_ngrams": [1, 2], "char_ngrams": [2, 5], "sublinear_tf": True, "min_df": 2}
+MIN_DF = 2                   # documents an n-gram must be in to be a feature
+FEATURES = {"word_ngrams": [1, 2], "char_ngrams": [2, 5], "sublinear_tf": True, "min_df": MIN_DF}
 
 
 def _vectorizers(min_df: int, vocabularies: tuple[dict, dict] | None = None):
@@ -98,14 +100,14 @@ class Featurizer:
         self._char_columns: dict[str, int] | None = None
 
     @classmethod
-    def fit(cls, texts: Sequence[str]) -> tuple[Featurizer, object]:
+    def fit(cls, texts: Sequence[str]) -> tuple[Featurizer, Any]:   # (it, the texts' scipy sparse features)
         from scipy.sparse import hstack
 
         fitted, parts = [], []
         for which in (0, 1):
             # a tiny training set may repeat no n-gram (min_df 1 then), or have no words at all (emoji
             # only): that part then keeps a one-term vocabulary that never matches
-            for vocabularies, min_df in ((None, FEATURES["min_df"]), (None, 1), (({"\x00": 0},) * 2, 1)):
+            for vocabularies, min_df in ((None, MIN_DF), (None, 1), (({"\x00": 0},) * 2, 1)):
                 vectorizer = _vectorizers(min_df, vocabularies)[which]
                 try:
                     parts.append(vectorizer.fit_transform(texts))
@@ -154,7 +156,8 @@ class Featurizer:
             ids.extend(filter(is_id, map(get_word, word_ngrams(text))))
             words = text.lower().split()
             for word in set(words).difference(cache):
-                cache[word] = list(filter(is_id, map(get_char, char_wb_ngrams(word))))
+                # is_id narrows to int, which typeshed cannot tell of a partial
+                cache[word] = list(filter(is_id, map(get_char, char_wb_ngrams(word))))  # type: ignore[arg-type]
             ids.extend(chain.from_iterable(map(cache.__getitem__, words)))
             counts[row] = len(ids) - before
         # one key per (text, column): sorted and counted, they are each row's term counts, columns ascending
@@ -425,6 +428,7 @@ class LinearTrainer:
                      f"{objectives.shown(self.objective, f1)} at epoch {run.progress.best_epoch + 1}")
                 if best is None or f1 > best[0] + 1e-9:
                     best = (f1, lr, cw, run.progress.best_epoch)
+        assert best is not None   # one setting at least was tried
         _, lr, cw, best_epoch = best
         margin = 0 if len(rows) == self.n else 2
         epochs = min(AUTO_MAX_EPOCHS, best_epoch + 1 + PATIENCE + margin)

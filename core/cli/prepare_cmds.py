@@ -149,6 +149,7 @@ def prepare_cmd(dataset: str, out_dir: Path, model, engine, count_tokens, correc
         built = build(dataset, out_dir, options, engine=engine, model=model, count_tokens=count_tokens,
                       corrections=corrections, registry=Registry(), progress=progress)
         result, reports = built.result, built.validation
+    assert result is not None   # build() builds afresh; only reuse_or_build may find an earlier one
     warn_about_build(stderr_console(), result.manifest)
     if corrections is None:
         from core.data.corrections import load_for

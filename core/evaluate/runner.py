@@ -84,7 +84,7 @@ def pick_shots(train: Path | None, k: int, labels: list[str], seed: int) -> list
     by_label = {label: [e for e in pool if e.label == label] for label in labels}
     for group in by_label.values():
         rng.shuffle(group)
-    shots = []
+    shots: list[Example] = []
     while len(shots) < k and any(by_label.values()):
         for label in labels:
             if by_label[label] and len(shots) < k:
@@ -196,7 +196,7 @@ async def evaluate(client, model: str, data: Path, options: EvalOptions | None =
     limiter = RateLimiter(rpm, tpm)
     semaphore = asyncio.Semaphore(concurrency)
     client = without_sdk_retries(client)  # retried below, by the one policy
-    state = {"logprobs": True, "done": len(answers), "made": 0}
+    state = {"logprobs": 1, "done": len(answers), "made": 0}   # logprobs: asked for them (until refused)
     progress("evaluate", state["done"], len(examples))
     if batch and todo:
         from core.evaluate.batch import send_and_collect
@@ -213,16 +213,19 @@ async def evaluate(client, model: str, data: Path, options: EvalOptions | None =
     async def ask(i: int) -> None:
         async with semaphore:
             while True:
-                kind, body = build_request(model, examples[i], shots, options, state["logprobs"])
+                kind, body = build_request(model, examples[i], shots, options, bool(state["logprobs"]))
                 await limiter.acquire(estimate_tokens(body))
                 create = client.chat.completions.create if kind == "chat" else client.completions.create
+                def send(create=create, body=body):
+                    return create(**body)
+
                 try:
-                    response = await call_with_backoff(lambda create=create, body=body: create(**body))
+                    response = await call_with_backoff(send)
                     break
                 except openai.BadRequestError as exc:
                     # some backends refuse logprobs: ask without them rather than fail
                     if state["logprobs"] and "logprobs" in str(exc).lower():
-                        state["logprobs"] = False
+                        state["logprobs"] = 0
                         continue
                     if getattr(exc, "code", None) == "context_length_exceeded":
                         # one review longer than the model reads is one unanswered example, not a lost run

@@ -6,9 +6,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from core.errors import ConfigError
 from core.progress import ProgressFn, null_progress
+
+if TYPE_CHECKING:
+    from core.data.pipeline import BuildResult
 
 
 @dataclass
@@ -16,7 +20,7 @@ class Build:
     out_dir: Path
     manifest: dict
     engine: str                           # "memory" or "duckdb"; "reused" for an identical earlier build
-    result: object | None = None          # core.data.pipeline.BuildResult of a fresh build
+    result: BuildResult | None = None     # of a fresh build
     validation: dict = field(default_factory=dict)   # split -> ValidationReport, as written
 
     @property

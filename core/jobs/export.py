@@ -3,6 +3,8 @@ the build manifest, the run and its job, every event, the result CSV, each evalu
 
 from __future__ import annotations
 
+from typing import Any
+
 from pathlib import Path
 
 import orjson
@@ -45,7 +47,7 @@ def export_run(registry, ref: str, out_dir: Path) -> dict:
         raise ConfigError(f"no run {ref!r} in the registry")
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    written: dict[str, object] = {"run_id": run["id"], "out": str(out), "files": []}
+    written: dict[str, Any] = {"run_id": run["id"], "out": str(out), "files": []}
 
     def put(name: str, data: bytes) -> None:
         (out / name).parent.mkdir(parents=True, exist_ok=True)
