@@ -40,7 +40,7 @@ from core.errors import ConfigError, DataError
 from core.progress import ProgressFn, null_progress
 
 if TYPE_CHECKING:
-    from core.data.pipeline import BuildResult, PrepareOptions
+    from core.data.pipeline import BuildResult, PrepareOptions, WriteChecks
 
 AUTO_RAM_SHARE = 0.125       # auto: duckdb above this share of RAM (the memory engine peaks at ~5x the CSV)
 DUCKDB_RAM_SHARE = 0.5       # DuckDB's memory_limit; the writer and token counters need the rest
@@ -638,9 +638,7 @@ def prepare_duckdb(
     options: PrepareOptions | None = None,
     progress: ProgressFn | None = None,
     *,
-    validate: bool = False,
-    model: str | None = None,
-    count_tokens: bool = True,
+    checks: WriteChecks | None = None,
 ) -> BuildResult:
     """Build ``out_dir`` like core.data.pipeline.prepare, out of core (see the module's note)."""
     import pandas as pd
@@ -648,9 +646,12 @@ def prepare_duckdb(
     from core.data.build_dir import build_folder
     from core.data.load import file_fingerprint
     from core.data.notices import record_notices
-    from core.data.pipeline import MANIFEST, BuildResult, PrepareOptions, _manifest, preload_encoding, tokens_note
+    from core.data.pipeline import (MANIFEST, BuildResult, PrepareOptions, WriteChecks, _manifest, preload_encoding,
+                                    tokens_note)
     from core.data.write import manifest_bytes, write_file
 
+    checks = checks or WriteChecks()
+    validate, model, count_tokens = checks.validate, checks.model, checks.count_tokens
     options = options or PrepareOptions()
     progress = progress or null_progress
     options.check()

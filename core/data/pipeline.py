@@ -85,7 +85,7 @@ class BuildResult:
     manifest: dict
     clean_report: CleanReport
     splits: dict[str, pd.DataFrame] = field(repr=False, default_factory=dict)  # label/row/group, no text
-    validation: dict[str, ValidationReport] = field(repr=False, default_factory=dict)  # prepare(validate=True)
+    validation: dict[str, ValidationReport] = field(repr=False, default_factory=dict)  # WriteChecks(validate=True)
 
     @property
     def manifest_path(self) -> Path:
@@ -165,23 +165,26 @@ def _first_bad_label(ds: LoadedDataset, labels: LabelSet) -> tuple[int, str]:
     return position + 1, str(ds.frame[ds.label_column].iloc[position])[:40]
 
 
-def prepare(
-    source: str | Path | LoadedDataset,
-    out_dir: str | Path,
-    options: PrepareOptions | None = None,
-    progress: ProgressFn | None = None,
-    *,
-    validate: bool = False,
-    model: str | None = None,
-    count_tokens: bool = True,
-    corrections: str | Path | None = None,
-) -> BuildResult:
-    """Build ``out_dir`` as a whole (see core.data.build_dir). With ``validate``, also the report
-    validate_file would give each non-empty file for ``model``, made from the records as they are
-    written: exact token counts of the texts in memory, on a few threads, no re-reading.
-    ``count_tokens=False`` (a build for a backend that does not bill by token): the reports check the
-    format alone, and the manifest says the tokens were not counted. ``corrections``: a decisions file
-    (core.data.corrections), applied to the cleaned rows and recorded in the manifest."""
+@dataclass(frozen=True)
+class WriteChecks:
+    """What a build checks as it writes its files, the same for both engines (this module's prepare and
+    core.data.outofcore.prepare_duckdb). ``validate``: also the report validate_file would give each
+    non-empty file for ``model``, made from the records as they are written (exact token counts of the
+    texts in memory, on a few threads, no re-reading). ``count_tokens=False`` (a build for a backend that
+    does not bill by token): the reports check the format alone, and the manifest says the tokens were
+    not counted."""
+
+    validate: bool = False
+    model: str | None = None
+    count_tokens: bool = True
+
+
+def prepare(source: str | Path | LoadedDataset, out_dir: str | Path, options: PrepareOptions | None = None,
+            progress: ProgressFn | None = None, *, checks: WriteChecks = WriteChecks(),
+            corrections: str | Path | None = None) -> BuildResult:
+    """Build ``out_dir`` as a whole (see core.data.build_dir), checked as ``checks`` say. ``corrections``: a
+    decisions file (core.data.corrections), applied to the cleaned rows and recorded in the manifest."""
+    validate, model, count_tokens = checks.validate, checks.model, checks.count_tokens
     options = options or PrepareOptions()
     decisions = None
     if corrections is not None:

@@ -48,6 +48,9 @@ def build(source, out_dir: Path, options, *, engine: str = "auto", model: str | 
     from core.data.outofcore import choose_engine
     from core.validation.validate import drop_default_system_warning
 
+    from core.data.pipeline import WriteChecks
+
+    checks = WriteChecks(validate=True, model=model, count_tokens=count_tokens)
     path = source_path(source)
     chosen = choose_engine(engine, path) if path is not None else ("memory" if engine == "auto" else engine)
     if chosen == "duckdb":
@@ -58,13 +61,11 @@ def build(source, out_dir: Path, options, *, engine: str = "auto", model: str | 
             raise ConfigError("the duckdb engine reads local files only", hint="use --engine memory")
         from core.data.outofcore import prepare_duckdb
 
-        result = prepare_duckdb(path, out_dir, options, progress=progress, validate=True, model=model,
-                                count_tokens=count_tokens)
+        result = prepare_duckdb(path, out_dir, options, progress=progress, checks=checks)
     else:
         from core.data.pipeline import prepare
 
-        result = prepare(source, out_dir, options, progress=progress, validate=True, model=model,
-                         count_tokens=count_tokens, corrections=corrections)
+        result = prepare(source, out_dir, options, progress=progress, checks=checks, corrections=corrections)
     for report in result.validation.values():
         drop_default_system_warning(report, options.system_prompt)
     if registry is not None:

@@ -19,7 +19,7 @@ from tests.core.data.cleaning import clean
 from core.records.formats import parse_record
 from core.data.load import load_dataset
 from core.data.outofcore import WHITESPACE, _stripped, choose_engine, prepare_duckdb
-from core.data.pipeline import PrepareOptions, build_splits
+from core.data.pipeline import PrepareOptions, WriteChecks, build_splits
 from core.errors import DataError
 from core.validation.validate import validate_file
 
@@ -104,7 +104,7 @@ def test_clean_report_and_kept_rows_equal_the_memory_engines(small_csv, tmp_path
 def test_real_reviews_split_by_text_near_the_fractions_and_validated(threads_csv, tmp_path):
     options = PrepareOptions(conflict_policy="majority", fractions=(0.7, 0.2, 0.1), seed=7)
     out = tmp_path / "out"
-    result = prepare_duckdb(threads_csv, out, options, validate=True, model="gpt-4o-mini")
+    result = prepare_duckdb(threads_csv, out, options, checks=WriteChecks(validate=True, model="gpt-4o-mini"))
     assert result.clean_report == _memory_report(threads_csv, options)
     pairs, per_split = _written(out)
     assert pairs == _kept_pairs(threads_csv, options)  # every record is a kept input (text, label)

@@ -6,7 +6,7 @@ import orjson
 import pytest
 
 from core.records.formats import parse_record, read_examples
-from core.data.pipeline import PrepareOptions, prepare
+from core.data.pipeline import PrepareOptions, WriteChecks, prepare
 from core.errors import ConfigError
 
 
@@ -123,9 +123,9 @@ def test_a_build_does_not_depend_on_how_the_reader_chunked_the_file(threads_csv,
     import core.data.load as load
 
     options = PrepareOptions(system_prompt="Stars?")
-    whole = prepare(threads_csv, tmp_path / "one", options, validate=True)
+    whole = prepare(threads_csv, tmp_path / "one", options, checks=WriteChecks(validate=True))
     monkeypatch.setattr(load, "CSV_BLOCK", 1 << 16)
-    chunked = prepare(threads_csv, tmp_path / "many", options, validate=True)
+    chunked = prepare(threads_csv, tmp_path / "many", options, checks=WriteChecks(validate=True))
     assert load.load_dataset(threads_csv).frame["review_description"].array._pa_array.num_chunks > 30
     assert _files(tmp_path / "one") == _files(tmp_path / "many")
     assert whole.manifest["cleaning"] == chunked.manifest["cleaning"]

@@ -8,7 +8,7 @@ import re
 import orjson
 import pytest
 
-from core.data.pipeline import PrepareOptions, prepare
+from core.data.pipeline import PrepareOptions, WriteChecks, prepare
 from core.jobs.estimate import estimate_launch
 from core.jobs.launch import LaunchOptions
 from core.validation.validate import validate_file
@@ -29,14 +29,14 @@ def counted_build(request, sample_csv, tmp_path_factory):
         from core.data.outofcore import prepare_duckdb as build
     else:
         build = prepare
-    return build(sample_csv, tmp_path_factory.mktemp("counted") / "b", SAMPLES, validate=True).out_dir
+    return build(sample_csv, tmp_path_factory.mktemp("counted") / "b", SAMPLES, checks=WriteChecks(validate=True)).out_dir
 
 
 def test_both_engines_record_the_counts_in_one_schema(sample_csv, tmp_path):
     from core.data.outofcore import prepare_duckdb
 
-    memory = prepare(sample_csv, tmp_path / "m", SAMPLES, validate=True).manifest["validation"]
-    duckdb = prepare_duckdb(sample_csv, tmp_path / "d", SAMPLES, validate=True).manifest["validation"]
+    memory = prepare(sample_csv, tmp_path / "m", SAMPLES, checks=WriteChecks(validate=True)).manifest["validation"]
+    duckdb = prepare_duckdb(sample_csv, tmp_path / "d", SAMPLES, checks=WriteChecks(validate=True)).manifest["validation"]
     assert set(memory) == set(duckdb) == {"train", "val", "test"}
     for name in memory:   # the same keys, both ways; the values differ (another split of the same rows)
         assert set(memory[name]) == set(duckdb[name]), name

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from core.data.pipeline import PrepareOptions, prepare
+from core.data.pipeline import PrepareOptions, WriteChecks, prepare
 from core.validation.validate import validate_file
 
 
@@ -21,7 +21,7 @@ def _same(built, read):
     (PrepareOptions(system_prompt="   "), "gpt-4.1-mini"),  # a blank system message is an error on every line
 ])
 def test_reports_from_memory_equal_reports_from_the_files(threads_csv, tmp_path, options, model):
-    result = prepare(threads_csv, tmp_path / "b", options, validate=True, model=model)
+    result = prepare(threads_csv, tmp_path / "b", options, checks=WriteChecks(validate=True, model=model))
     assert set(result.validation) == {"train", "val", "test"}
     for name, report in result.validation.items():
         _same(report, validate_file(result.files[name], model))
@@ -34,7 +34,7 @@ def test_reports_from_memory_equal_reports_from_the_files(threads_csv, tmp_path,
 
 def test_small_splits_and_long_examples(threads_csv, tmp_path):
     options = PrepareOptions(samples={"train": 9, "val": 3, "test": 0})
-    result = prepare(threads_csv, tmp_path / "b", options, validate=True, model="gpt-3.5-turbo")
+    result = prepare(threads_csv, tmp_path / "b", options, checks=WriteChecks(validate=True, model="gpt-3.5-turbo"))
     assert set(result.validation) == {"train", "val"}  # an empty file gets no report, as before
     for name, report in result.validation.items():
         _same(report, validate_file(result.files[name], "gpt-3.5-turbo"))
@@ -45,7 +45,7 @@ def test_prices_from_the_report_prepare_made_without_reading_the_file(sample_csv
     from core.errors import DataError
     from core.validation.validate import cost_by_model
 
-    result = prepare(sample_csv, tmp_path / "b", validate=True)
+    result = prepare(sample_csv, tmp_path / "b", checks=WriteChecks(validate=True))
     known = result.validation["train"]
     gone = tmp_path / "not-there.jsonl"  # read only for a tokenizer the report was not made with
     report, costs = cost_by_model(gone, ("gpt-4o-mini", "gpt-4o", "startune-local"), known=known)
