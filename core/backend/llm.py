@@ -261,7 +261,7 @@ class LLMModel:
                 kept.append(piece[: len(text) - used])
                 used += len(kept[-1])
             answer = {"text": text, "pieces": kept, "tokens": len(row), "finish_reason": finish}
-            if steps is not None:
+            if steps is not None and logprobs is not None:   # steps are computed only when logprobs are asked
                 answer["logprobs"] = self._token_logprobs(steps[r], row, kept, logprobs)
             out.append(answer)
         return out
@@ -336,17 +336,17 @@ class LLMTrainer:
         self.n = len(self.train_examples)
         epochs, batch = self.requested.get("n_epochs", "auto"), self.requested.get("batch_size", "auto")
         lr = self.requested.get("learning_rate_multiplier", "auto")
-        self.hp = {"n_epochs": AUTO_EPOCHS if epochs in (None, "auto") else int(epochs),
-                   "batch_size": min(self.n, AUTO_BATCH) if batch in (None, "auto") else int(batch),
-                   "learning_rate_multiplier": 1.0 if lr in (None, "auto") else float(lr)}
-        self.n_epochs, self.batch_size = self.hp["n_epochs"], self.hp["batch_size"]
-        self.lr = BASE_LEARNING_RATE * self.hp["learning_rate_multiplier"]
+        self.n_epochs: int = AUTO_EPOCHS if epochs in (None, "auto") else int(epochs)
+        self.batch_size: int = min(self.n, AUTO_BATCH) if batch in (None, "auto") else int(batch)
+        multiplier = 1.0 if lr in (None, "auto") else float(lr)
+        self.hp = {"n_epochs": self.n_epochs, "batch_size": self.batch_size, "learning_rate_multiplier": multiplier}
+        self.lr = BASE_LEARNING_RATE * multiplier
         self.steps_per_epoch = math.ceil(self.n / self.batch_size)
         self.total_steps = self.steps_per_epoch * self.n_epochs
         self.stride = max(1, math.ceil(self.total_steps / MAX_REPORTED_STEPS))
         self.warmup = int(0.05 * self.total_steps)
         self.closing_notes: list[str] = []
-        self.live: LLMModel | None = None
+        self.live: LLMModel | None = None   # set up by setup(); self._live where it must be
         asked = self.requested.get("early_stopping", "auto")
         # auto: on when the epochs are auto, as the classifiers'; a look is the whole validation file's loss
         # at each epoch's end, so it needs one
@@ -358,6 +358,12 @@ class LLMTrainer:
 
     def hyperparameters(self) -> dict:
         return dict(self.hp)
+
+    @property
+    def _live(self) -> LLMModel:
+        if self.live is None:
+            raise RuntimeError("the LLM trainer's model is loaded by setup(), which has not run")
+        return self.live
 
     def setup(self, note: Note, check: Callable[[], None], decided: dict | None = None) -> dict:
         import torch
@@ -422,7 +428,7 @@ class LLMTrainer:
         import torch
 
         width = max(len(ids) for ids, _ in rows)
-        pad = self.live.tokenizer.pad_token_id
+        pad = self._live.tokenizer.pad_token_id
         input_ids = torch.full((len(rows), width), pad, dtype=torch.long)
         mask = torch.zeros((len(rows), width), dtype=torch.long)
         labels = torch.full((len(rows), width), -100, dtype=torch.long)
@@ -441,16 +447,16 @@ class LLMTrainer:
         of its arithmetic. Models whose head does more than a projection (soft-capping, scaling) failed the
         check in ``setup`` and take the whole forward pass."""
         if self.head_only:
-            base = self.live.model.get_base_model()
+            base = self._live.model.get_base_model()
             hidden = base.get_decoder()(input_ids=input_ids, attention_mask=mask).last_hidden_state
             return base.get_output_embeddings()(hidden[:, :-1][scored])
-        return self.live.model(input_ids=input_ids, attention_mask=mask).logits[:, :-1][scored]
+        return self._live.model(input_ids=input_ids, attention_mask=mask).logits[:, :-1][scored]
 
     def _check_head_only(self) -> bool:
         """Whether the decoder's last hidden states through the output layer give the model's own logits."""
         import torch
 
-        base = self.live.model.get_base_model()
+        base = self._live.model.get_base_model()
         try:
             decoder, head = base.get_decoder(), base.get_output_embeddings()
         except (AttributeError, NotImplementedError):
@@ -460,7 +466,7 @@ class LLMTrainer:
         ids = torch.as_tensor([self.encoded[0][0][:16]], device=self.device)
         mask = torch.ones_like(ids)
         with torch.inference_mode():
-            whole = self.live.model(input_ids=ids, attention_mask=mask).logits.float()
+            whole = self._live.model(input_ids=ids, attention_mask=mask).logits.float()
             parts = head(decoder(input_ids=ids, attention_mask=mask).last_hidden_state).float()
         return parts.shape == whole.shape and torch.allclose(parts, whole, atol=1e-3, rtol=1e-3)
 
@@ -483,16 +489,18 @@ class LLMTrainer:
     def _evaluate(self, rows) -> tuple[float, float]:
         import torch
 
-        was = self.live.model.training
-        self.live.model.eval()
+        was = self._live.model.training
+        self._live.model.eval()
         losses, accs, weights = [], [], []
         with torch.inference_mode():
             for i in range(0, len(rows), self.batch_size):
                 chunk = rows[i : i + self.batch_size]
                 loss, acc = self._loss(chunk)
                 n = sum(end - start for _, spans in chunk for start, end in spans)
-                losses.append(float(loss) * n), accs.append(float(acc) * n), weights.append(n)
-        self.live.model.train(was)
+                losses.append(float(loss) * n)
+                accs.append(float(acc) * n)
+                weights.append(n)
+        self._live.model.train(was)
         total = max(1, sum(weights))
         return sum(losses) / total, sum(accs) / total
 
@@ -512,7 +520,7 @@ class LLMTrainer:
 
         from core.backend.trainer_state import TRAINER_STATE, read_trainer_state
 
-        model = self.live.model
+        model = self._live.model
         params = [p for p in model.parameters() if p.requires_grad]
         optimizer = torch.optim.AdamW(params, lr=self.lr, weight_decay=0.0)
         if resume is not None:
@@ -556,7 +564,7 @@ class LLMTrainer:
                         metrics.valid_loss, metrics.valid_mean_token_accuracy = self._evaluate(take)
                 if on_step is not None and on_step(metrics, reported) is False:
                     model.eval()
-                    return self.live
+                    return self._live
             stop = self.early_stopping and self._look(epoch)
             if on_epoch_end is not None:
                 on_epoch_end(epoch, (epoch + 1) * self.steps_per_epoch, self._checkpoint_writer(optimizer))
@@ -573,7 +581,7 @@ class LLMTrainer:
         if r["best"] is None or loss < r["best"] - 1e-9:
             r.update(best=loss, best_accuracy=accuracy, best_epoch=epoch + 1, since=0)
             self._best_state = {k: v.detach().to("cpu", copy=True)
-                                for k, v in get_peft_model_state_dict(self.live.model).items()}
+                                for k, v in get_peft_model_state_dict(self._live.model).items()}
             return False
         r["since"] += 1
         if r["since"] >= PATIENCE_EPOCHS and epoch + 1 < self.n_epochs:
@@ -589,7 +597,7 @@ class LLMTrainer:
         from core.backend.trainer_state import TRAINER_STATE, write_trainer_state
 
         def write(directory: Path) -> None:
-            self.live.save(directory)
+            self._live.save(directory)
             write_trainer_state(Path(directory) / TRAINER_STATE, optimizer.state_dict(), self._record,
                                 self._best_state)
         return write
@@ -599,13 +607,13 @@ class LLMTrainer:
 
         r = self._record
         if self._best_state is not None and r.get("best_epoch"):
-            set_peft_model_state_dict(self.live.model, {k: v.to(self.device) for k, v in self._best_state.items()})
+            set_peft_model_state_dict(self._live.model, {k: v.to(self.device) for k, v in self._best_state.items()})
             self._restored = True
             if not any(n.startswith("Early stopping") for n in self.closing_notes):
                 self.closing_notes.append(f"Validation loss was lowest after epoch {r['best_epoch']} "
                                           f"({r['best']:.4f}): that adapter is kept")
-        self.live.model.eval()
-        return self.live
+        self._live.model.eval()
+        return self._live
 
 
 def few_examples_advice(model_id: str, n_examples: int) -> str | None:
