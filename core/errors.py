@@ -8,7 +8,24 @@ keeps its traceback.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from enum import Enum
 from pathlib import Path
+
+
+class Advice(Enum):
+    """What to do about an error, as a value each front end words itself: the command line says the value
+    (its flags and commands); the app has its own words for each member (tui/errors.py APP_ADVICE) and
+    never rewords these."""
+
+    CHOOSE_LABEL = "choose another --label-column or give --labels"
+    BUILD_FIRST = "create one with `startune prepare DATASET --out DIR`"
+    REBUILD = "run `startune validate` on it"
+    KEY_OR_LOCAL = "export it, or use --backend local"
+    NAME_TEXT_COLUMN = "name it with --text-column"
+    NAME_LABEL_COLUMN = "name it with --label-column"
+    SAMPLE_FEWER = "sample fewer examples (--samples)"
+    GIVE_BASE_URL = "give it with --base-url URL"
 
 
 class StartuneError(Exception):
@@ -23,7 +40,7 @@ class StartuneError(Exception):
         path: str | Path | None = None,
         row: int | None = None,
         column: str | None = None,
-        hint: str | None = None,
+        hint: str | Advice | None = None,
     ) -> None:
         self.message = message
         self.path = str(path) if path is not None else None
@@ -33,6 +50,10 @@ class StartuneError(Exception):
         super().__init__(str(self))
 
     def __str__(self) -> str:
+        return self.render()
+
+    def render(self, advice: Callable[[Advice], str] | None = None) -> str:
+        """The one line, with an Advice hint in ``advice``'s words (default: the command line's)."""
         where = []
         if self.path is not None:
             where.append(self.path)
@@ -43,10 +64,15 @@ class StartuneError(Exception):
         text = self.message
         if where:
             text = f"{', '.join(where)}: {text}"
-        if self.hint:
-            text = f"{text} ({self.hint})"
+        hint = (advice or _cli_words)(self.hint) if isinstance(self.hint, Advice) else self.hint
+        if hint:
+            text = f"{text} ({hint})"
         # One line, always: embedded newlines would break the contract with scripts.
         return " ".join(text.split())
+
+
+def _cli_words(advice: Advice) -> str:
+    return advice.value
 
 
 class DataError(StartuneError):

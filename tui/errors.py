@@ -6,18 +6,22 @@ from __future__ import annotations
 
 import re
 
-# hints core writes for the command line -> the same advice in the app's words
-APP_HINTS = {
-    "choose another --label-column or give --labels": "choose another label column or set the labels field",
-    "create one with `startune prepare DATASET --out DIR`": "build one on the Build screen",
-    "run `startune validate` on it": "rebuild it on the Build screen",
-    "export it, or use --backend local": "set it in the environment and restart, or choose the local backend",
-    "name it with --text-column": "choose it with the text column selector",
-    "name it with --label-column": "choose it with the label column selector",
-    "sample fewer examples (--samples)": "sample fewer examples (samples field)",
-    "the compatible backend needs --base-url URL": "the compatible backend needs a base URL",
-    "above --max-cost": "above the budget",
+from core.errors import Advice
+
+# core's advice in the app's words: the app names its fields, screens and keys where the command line
+# names flags and commands (tests/tui/test_messages.py holds that every member has its words here)
+APP_ADVICE: dict[Advice, str] = {
+    Advice.CHOOSE_LABEL: "choose another label column or set the labels field",
+    Advice.BUILD_FIRST: "build one on the Build screen",
+    Advice.REBUILD: "rebuild it on the Build screen",
+    Advice.KEY_OR_LOCAL: "set it in the environment and restart, or choose the local backend",
+    Advice.NAME_TEXT_COLUMN: "choose it with the text column selector",
+    Advice.NAME_LABEL_COLUMN: "choose it with the label column selector",
+    Advice.SAMPLE_FEWER: "sample fewer examples (samples field)",
+    Advice.GIVE_BASE_URL: "type it in the base URL field",
 }
+# what is left of the command line's words in core's messages themselves (not their advice)
+APP_HINTS = {"above --max-cost": "above the budget"}
 _FLAG = re.compile(r"--([a-z][\w-]*)")
 _COMMAND = re.compile(r"`startune [^`]*`")
 
@@ -36,14 +40,14 @@ def describe(error: BaseException | None) -> str:
     if error is None:
         return "unknown error"
     if isinstance(error, StartuneError):
-        return app_wording(str(error))
+        return app_wording(error.render(APP_ADVICE.__getitem__))
     try:
         import openai
 
         if isinstance(error, openai.OpenAIError):
             from core.jobs.errors import explain
 
-            return app_wording(str(explain(error)))
+            return app_wording(explain(error).render(APP_ADVICE.__getitem__))
     except ImportError:  # pragma: no cover
         pass
     from core.keys import redact

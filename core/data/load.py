@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from core.errors import DataError
+from core.errors import Advice, DataError
 from core.progress import ProgressFn, null_progress
 
 if TYPE_CHECKING:
@@ -474,9 +474,10 @@ def load_dataset(
     text_column = text_column or guessed_text
     label_column = label_column or guessed_label
     listing = ", ".join(columns)
-    for role, col, flag in (("text", text_column, "--text-column"), ("label", label_column, "--label-column")):
+    for role, col, advice in (("text", text_column, Advice.NAME_TEXT_COLUMN),
+                              ("label", label_column, Advice.NAME_LABEL_COLUMN)):
         if col is None:
-            raise DataError(f"no {role} column found; columns are: {listing}", path=where, hint=f"name it with {flag}")
+            raise DataError(f"no {role} column found; columns are: {listing}", path=where, hint=advice)
         if col not in frame.columns:
             raise DataError(f"no column {col!r}; columns are: {listing}", path=where)
     assert text_column is not None and label_column is not None   # the loop above raised otherwise

@@ -36,7 +36,7 @@ from core.choices import ENGINES
 from core.data.clean import CleanReport
 from core.records.jsonl import MAX_LINE
 from core.data.split import SPLITS
-from core.errors import ConfigError, DataError
+from core.errors import Advice, ConfigError, DataError
 from core.progress import ProgressFn, null_progress
 
 if TYPE_CHECKING:
@@ -378,10 +378,9 @@ class _Run:
         guessed_text, guessed_label = detect_columns(names)
         text, label = o.text_column or guessed_text, o.label_column or guessed_label
         listing = ", ".join(names)
-        for role, col, flag in (("text", text, "--text-column"), ("label", label, "--label-column")):
+        for role, col, advice in (("text", text, Advice.NAME_TEXT_COLUMN), ("label", label, Advice.NAME_LABEL_COLUMN)):
             if col is None:
-                raise DataError(f"no {role} column found; columns are: {listing}", path=source,
-                                hint=f"name it with {flag}")
+                raise DataError(f"no {role} column found; columns are: {listing}", path=source, hint=advice)
             if col not in names:
                 raise DataError(f"no column {col!r}; columns are: {listing}", path=source)
         if text == label:
@@ -495,7 +494,7 @@ class _Run:
             raise DataError(
                 f"column holds text, not labels in {{{','.join(labels.values)}}}: "
                 f"{invalid:,} of {non_empty:,} rows are invalid, first at row {row}: {str(value)[:40]!r}",
-                path=source, column=label, hint="choose another --label-column or give --labels",
+                path=source, column=label, hint=Advice.CHOOSE_LABEL,
             )
 
     def split(self, has_split_column: bool) -> int:

@@ -20,7 +20,7 @@ from core.data.split import SPLITS, check_fractions, rng_for, split_by_column, s
 from core.data.build_dir import build_folder
 from core.data.write import manifest_bytes, write_file, write_jsonl
 from core.seed import SEED_RULE, seed_refused
-from core.errors import ConfigError, DataError
+from core.errors import Advice, ConfigError, DataError
 from core.progress import ProgressFn, null_progress
 
 if TYPE_CHECKING:
@@ -114,7 +114,7 @@ def build_splits(
             f"column holds text, not labels in {{{','.join(options.labels.values)}}}: "
             f"{invalid:,} of {non_empty:,} rows are invalid, first at row {row}: {value!r}",
             path=ds.source, column=ds.label_column,
-            hint="choose another --label-column or give --labels",
+            hint=Advice.CHOOSE_LABEL,
         )
     if report.rows_out == 0:
         raise DataError(

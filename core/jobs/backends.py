@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, cast
 
 from core.choices import BACKEND_KINDS, BackendKind
-from core.errors import ConfigError
+from core.errors import Advice, ConfigError
 from core.settings import env
 
 if TYPE_CHECKING:
@@ -110,7 +110,7 @@ class OpenAIBackend(Backend):
         from core.retry import DEFAULT_POLICY
 
         if not env().openai_api_key:
-            raise ConfigError("OPENAI_API_KEY is not set", hint="export it, or use --backend local")
+            raise ConfigError("OPENAI_API_KEY is not set", hint=Advice.KEY_OR_LOCAL)
         # bounded retries: a dead server is reported, not waited for; key, org and project from the environment
         return openai.AsyncOpenAI(base_url=base_url, **DEFAULT_POLICY.client_options())
 
@@ -267,7 +267,7 @@ def resolve_backend(kind: str | None = None, base_url: str | None = None) -> Bac
     if kind not in BACKEND_KINDS:
         raise ConfigError(f"unknown backend {kind!r}: use {', '.join(BACKEND_KINDS)}")
     if kind == "compatible" and not base_url:
-        raise ConfigError("the compatible backend needs --base-url URL")
+        raise ConfigError("the compatible backend needs a base URL", hint=Advice.GIVE_BASE_URL)
     backend = BACKENDS[kind]
     return BackendChoice(backend.kind, (base_url or backend.url_from(environment)) if backend.takes_url else None)
 

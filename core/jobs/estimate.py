@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 from pathlib import Path
 
-from core.errors import ConfigError, DataError
+from core.errors import Advice, ConfigError, DataError
 from core.progress import ProgressFn, null_progress
 from core.validation.cost import CostEstimate
 
@@ -138,7 +138,7 @@ def estimate_launch(source: Path, options, model: str, *, validation_file: Path 
         report = validate_file(inp.train, model, progress=progress, n_epochs=fixed)
         if not report.ok:
             raise DataError(f"training file has format errors, first: {report.first_error()}", path=inp.train,
-                            hint="run `startune validate` on it")
+                            hint=Advice.REBUILD)
         n_examples, billed, default = report.n_examples, report.billed_tokens_per_epoch, report.default_epochs
     cost = estimate_cost(billed, fixed or (auto[0] if auto else default), model)
     n_valid = None
@@ -147,7 +147,7 @@ def estimate_launch(source: Path, options, model: str, *, validation_file: Path 
         valid_report = validate_file(valid, model, progress=progress)
         if not valid_report.ok:
             raise DataError(f"validation file has format errors, first: {valid_report.first_error()}", path=valid,
-                            hint="run `startune validate` on it")
+                            hint=Advice.REBUILD)
         n_valid = valid_report.n_examples
     duration = local_duration(model, inp, options, progress)
     return LaunchEstimate(inp, model, cost, n_examples, n_valid, auto[1] if auto else None, known is not None,

@@ -9,14 +9,14 @@ from pathlib import Path
 import orjson
 
 from core.digest import sha256_file
-from core.errors import DataError
+from core.errors import Advice, DataError
 
 
 def read_manifest(build_dir: Path) -> dict:
     path = Path(build_dir) / "manifest.json"
     if not path.is_file():
         raise DataError("no manifest.json: not a build folder", path=build_dir,
-                        hint="create one with `startune prepare DATASET --out DIR`")
+                        hint=Advice.BUILD_FIRST)
     try:
         return orjson.loads(path.read_bytes())
     except orjson.JSONDecodeError as exc:

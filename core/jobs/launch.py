@@ -8,7 +8,7 @@ from pathlib import Path
 import orjson
 
 from core.digest import sha256_file
-from core.errors import DataError
+from core.errors import Advice, DataError
 from core.jobs.inputs import LaunchInput
 from core.jobs.records import as_record
 from core.launch_options import LaunchOptions, check_for_backend, check_options
@@ -52,7 +52,7 @@ async def upload(client, path: Path, *, registry, backend: str, progress: Progre
     size = path.stat().st_size
     if size > MAX_UPLOAD:
         raise DataError(f"file is {size / 2**20:,.0f} MB; uploads are limited to 512 MB", path=path,
-                        hint="sample fewer examples (--samples)")
+                        hint=Advice.SAMPLE_FEWER)
     sha = sha256_file(path)
     for file_id in registry.find_uploads(backend, sha):
         try:

@@ -77,3 +77,15 @@ async def test_a_preview_of_values_changed_since_is_not_drawn(sample_csv, demo_r
         screen.post_message(PreviewReady(screen._generation, "newest summary", "newest"))
         await wait_until(pilot, lambda: "newest summary" in _text(app, "#preview-summary"))
         assert "stale" not in _text(app, "#preview")
+
+
+def test_every_advice_core_gives_has_the_apps_own_words_and_they_name_no_flag():
+    from core.errors import Advice, DataError
+    from tui.errors import APP_ADVICE, describe
+
+    assert set(APP_ADVICE) == set(Advice)
+    for advice in Advice:
+        said = describe(DataError("no text column found", path="reviews.csv", hint=advice))
+        assert said == f"reviews.csv: no text column found ({APP_ADVICE[advice]})"
+        assert "--" not in said and "startune " not in said
+        assert str(DataError("x", hint=advice)) == f"x ({advice.value})"   # the command line's words
