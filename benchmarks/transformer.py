@@ -41,12 +41,12 @@ BATCH, LR_MULTIPLIER = 16, 1.0
 
 # -- the two subprocesses ------------------------------------------------------------------------
 def role_ours(train: Path, test: Path, n: int, epochs: int, grouped: bool = True) -> dict:
-    from core.backend import transformer
+    from core.backend import batching
     from core.backend.transformer import MINILM, TransformerTrainer
     from core.records.formats import read_examples
 
     if not grouped:   # batches as random as the plain loop's: what the loop itself costs, padding aside
-        transformer.GROUP_BATCHES = 1
+        batching.GROUP_BATCHES = 1
 
     examples = list(read_examples(train))[:n]
     texts = [e.text for e in read_examples(test)]

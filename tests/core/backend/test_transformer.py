@@ -258,9 +258,10 @@ def test_minilm_weights_are_hash_checked(tmp_path):
 
 def test_missing_extra_names_the_install_command(monkeypatch):
     from core.backend import transformer
+    from core.backend.transformer import weights
 
     assert transformer.missing_extra("minilm-l6") is None
-    monkeypatch.setattr(transformer, "REQUIRED_MODULES", ("torch", "startune_no_such_module"))
+    monkeypatch.setattr(weights, "REQUIRED_MODULES", ("torch", "startune_no_such_module"))
     message = transformer.missing_extra("hf:bert-base-uncased")
     assert "pip install 'startune[transformers]'" in message and "startune_no_such_module" in message
     with pytest.raises(TrainingDataError, match=r"startune\[transformers\]"):
@@ -391,3 +392,24 @@ def test_forward_batches_hold_similar_lengths_within_a_token_budget():
     for b in cut:
         assert len(b) <= 64 and (len(b) == 1 or len(b) * max(lengths[i] for i in b) <= 512)
     assert len(batches([600, 700], most=64, tokens=512)) == 2               # a text longer than the budget alone
+
+
+def test_the_schedule_warms_up_decays_to_zero_and_resumes_where_it_was():
+    import torch
+
+    from core.backend.training import linear_warmup_decay
+
+    def rates(done: int, steps: int) -> list[float]:
+        optimizer = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=0.123)   # a restored group's rate
+        schedule = linear_warmup_decay(optimizer, 1.0, warmup=4, total=20, done=done)
+        out = []
+        for _ in range(steps):
+            out.append(optimizer.param_groups[0]["lr"])
+            optimizer.step()
+            schedule.step()
+        return out
+
+    whole = rates(0, 20)
+    assert whole[:5] == pytest.approx([0.2, 0.4, 0.6, 0.8, 1.0])   # the first step already moves
+    assert whole[-1] == pytest.approx(1 / 16) and min(whole) > 0
+    assert rates(12, 8) == pytest.approx(whole[12:])

@@ -157,9 +157,9 @@ async def test_a_bad_base_model_fails_the_job_with_one_clear_line(tmp_path, mode
 
 
 async def test_without_the_extra_job_creation_says_what_to_install(tmp_path, monkeypatch):
-    from core.backend import transformer
+    from core.backend.transformer import weights
 
-    monkeypatch.setattr(transformer, "REQUIRED_MODULES", ("torch", "startune_no_such_module"))
+    monkeypatch.setattr(weights, "REQUIRED_MODULES", ("torch", "startune_no_such_module"))
     async with EmbeddedBackend(tmp_path / "b", start_runner=False) as backend:
         client = backend.client(max_retries=0)
         with pytest.raises(openai.BadRequestError) as info:
