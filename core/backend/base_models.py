@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from core.choices import LOCAL_BASE_MODEL, LOCAL_BASE_MODELS
 from core.backend.training import Trainer
@@ -20,14 +21,14 @@ class BaseModel:
     id: str
     kind: str                                  # the model_files kind its fine-tunes are saved as
     description: str
-    make_trainer: Callable[[Sequence, Sequence, dict, int], Trainer]
+    make_trainer: Callable[[Sequence, Sequence, dict, int], Trainer[Any]]
     missing: Callable[[], str | None] = lambda: None   # what to install before it can train, in one line
 
     def object(self) -> dict:
         return {"id": self.id, "object": "model", "created": CREATED, "owned_by": "startune"}
 
 
-def _linear(train: Sequence, valid: Sequence, requested: dict, seed: int) -> Trainer:
+def _linear(train: Sequence, valid: Sequence, requested: dict, seed: int) -> Trainer[Any]:
     from core.backend.linear import LinearTrainer
 
     return LinearTrainer(train, valid, requested, seed)
@@ -99,7 +100,7 @@ def trainable_ids() -> list[str]:
     return list(BASE_MODELS)
 
 
-def make_trainer(model_id: str, train: Sequence, valid: Sequence, requested: dict, seed: int) -> Trainer:
+def make_trainer(model_id: str, train: Sequence, valid: Sequence, requested: dict, seed: int) -> Trainer[Any]:
     base = find(model_id)
     if base is None:
         from core.backend.training import TrainingDataError

@@ -13,6 +13,7 @@ import io
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from core.backend import LOCAL_ORG
 from core.backend.background import LeaseLoop
@@ -250,7 +251,7 @@ class JobRunner(LeaseLoop):
         self.store.add_checkpoint(obj, path)
         self._emit(job["id"], "info", f"Checkpoint created at step {step}")
 
-    def _finish(self, job: dict, trainer: Trainer, model: TrainedModel, trained_tokens: int) -> None:
+    def _finish(self, job: dict, trainer: Trainer[Any], model: TrainedModel, trained_tokens: int) -> None:
         job_id = job["id"]
         last = self._results[-1] if self._results else None
         full = trainer.valid_metrics(model)

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol
+from typing import Protocol, TypeVar
 
 import numpy as np
 
@@ -123,7 +123,11 @@ OnEpochEnd = Callable[[int, int, Callable[[Path], None]], None]
 Note = Callable[[str], None]
 
 
-class Trainer(Protocol):
+# the model a trainer makes, which its own valid_metrics takes back (each trainer names its own class)
+Model = TypeVar("Model", bound=TrainedModel)
+
+
+class Trainer(Protocol[Model]):
     classes: list[str]
     n_epochs: int
     steps_per_epoch: int
@@ -138,7 +142,7 @@ class Trainer(Protocol):
         """n_epochs, batch_size, learning_rate_multiplier as used (and any trainer-specific ones)."""
 
     def train(self, *, start_epoch: int, resume: Path | None, on_step: OnStep,
-              on_epoch_end: OnEpochEnd) -> TrainedModel: ...
+              on_epoch_end: OnEpochEnd) -> Model: ...
 
-    def valid_metrics(self, model: TrainedModel) -> tuple[float, float] | None:
+    def valid_metrics(self, model: Model) -> tuple[float, float] | None:
         """Loss and accuracy on the whole validation set, for the job's full_valid metrics."""
