@@ -28,6 +28,7 @@ from core.backend.background import LeaseLoop
 from core.backend.errors import ApiError, bad_request, found
 from core.backend.ids import new_id
 from core.backend.store import Leases, Store, process_owner
+from core.memory import collector_paused
 
 ENDPOINTS = ("/v1/chat/completions", "/v1/completions")
 SPEC_ENDPOINTS = ("/v1/responses", "/v1/chat/completions", "/v1/embeddings", "/v1/completions", "/v1/moderations",
@@ -317,7 +318,8 @@ class BatchWorker(LeaseLoop):
             self._fail(batch_id, [{"code": "invalid_file", "message": f"File {batch['input_file_id']} was deleted.",
                                    "param": "input_file_id", "line": None}])
             return
-        requests, errors = read_requests(path, batch["endpoint"])
+        with collector_paused():
+            requests, errors = read_requests(path, batch["endpoint"])
         if batch["status"] == "validating":
             if errors:
                 self._fail(batch_id, errors)
@@ -348,17 +350,20 @@ class BatchWorker(LeaseLoop):
             if status == "cancelling":
                 break
             chunk = requests[done:done + self.chunk]
-            answers = answer_many(self.models, batch["endpoint"], [r["body"] for r in chunk])
             lines: dict[str, list[bytes]] = {"output": [], "error": []}
-            for request, (code, body) in zip(chunk, answers):
-                ok = code == 200
-                counts["completed" if ok else "failed"] += 1
-                if ok:
-                    for key in ("prompt_tokens", "completion_tokens"):
-                        usage[key] = usage.get(key, 0) + ((body.get("usage") or {}).get(key) or 0)
-                lines["output" if ok else "error"].append(orjson.dumps({
-                    "id": new_id("batch_req_"), "custom_id": request["custom_id"],
-                    "response": {"status_code": code, "request_id": new_id("req_"), "body": body}, "error": None}))
+            with collector_paused():
+                answers = answer_many(self.models, batch["endpoint"], [r["body"] for r in chunk])
+                for request, (code, body) in zip(chunk, answers):
+                    ok = code == 200
+                    counts["completed" if ok else "failed"] += 1
+                    if ok:
+                        for key in ("prompt_tokens", "completion_tokens"):
+                            usage[key] = usage.get(key, 0) + ((body.get("usage") or {}).get(key) or 0)
+                    lines["output" if ok else "error"].append(orjson.dumps({
+                        "id": new_id("batch_req_"), "custom_id": request["custom_id"],
+                        "response": {"status_code": code, "request_id": new_id("req_"), "body": body},
+                        "error": None}))
+                del answers
             sizes = dict(batch["_bytes"])
             for kind, written in lines.items():
                 if written:

@@ -19,7 +19,6 @@ from array import array
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import partial
-from itertools import chain
 from operator import is_not
 from pathlib import Path
 from typing import Any
@@ -96,7 +95,7 @@ class Featurizer:
 
     def __init__(self, word, char) -> None:
         self.word, self.char = word, char
-        self._char_ids: dict[str, list[int]] = {}
+        self._char_ids: dict[str, bytes] = {}   # a word's char n-gram columns, packed as int64
         self._char_columns: dict[str, int] | None = None
 
     @classmethod
@@ -147,22 +146,27 @@ class Featurizer:
         cache = self._char_ids
         if len(cache) > WORD_CACHE:
             cache.clear()
-        # the loops over n-grams and words run in C (map, filter, chain), into a C array of int64
+        # the loops over n-grams and words run in C (map, filter, join): each word's columns are kept packed
+        # as int64 bytes, so a text's are a join of its words' (copied, not converted number by number)
         get_word, get_char, is_id = word_vocab.get, self._char_columns.get, partial(is_not, None)
-        ids = array("q")
+        packed: list[bytes] = []
+        keep = packed.append
         counts = np.zeros(len(texts), dtype=np.int64)
         for row, text in enumerate(texts):
-            before = len(ids)
-            ids.extend(filter(is_id, map(get_word, word_ngrams(text))))
-            words = text.lower().split()
-            for word in set(words).difference(cache):
+            lower = text.lower()
+            words = array("q", filter(is_id, map(get_word, word_ngrams(lower)))).tobytes()
+            split = lower.split()
+            for word in set(split).difference(cache):
                 # is_id narrows to int, which typeshed cannot tell of a partial
-                cache[word] = list(filter(is_id, map(get_char, char_wb_ngrams(word))))  # type: ignore[arg-type]
-            ids.extend(chain.from_iterable(map(cache.__getitem__, words)))
-            counts[row] = len(ids) - before
+                cache[word] = array("q", filter(is_id, map(get_char, char_wb_ngrams(word)))).tobytes()  # type: ignore[type-var]
+            chars = b"".join(map(cache.__getitem__, split))
+            keep(words)
+            keep(chars)
+            counts[row] = (len(words) + len(chars)) // 8
+        ids = np.frombuffer(b"".join(packed), dtype=np.int64)
         # one key per (text, column): sorted and counted, they are each row's term counts, columns ascending
         rows = np.repeat(np.arange(len(texts), dtype=np.int64), counts)
-        keys, tf = np.unique(rows * width + np.frombuffer(ids, dtype=np.int64), return_counts=True)
+        keys, tf = np.unique(rows * width + ids, return_counts=True)
         rows, cols = np.divmod(keys, width)
         idf = np.concatenate([np.asarray(self.word.idf_, dtype=np.float64),
                               np.asarray(self.char.idf_, dtype=np.float64)])

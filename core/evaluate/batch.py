@@ -14,6 +14,7 @@ from collections.abc import Callable
 import orjson
 
 from core.errors import BackendError
+from core.memory import collector_paused
 from core.progress import ProgressFn
 
 MAX_REQUESTS = 50_000                 # OpenAI's limits on one batch input file
@@ -91,16 +92,18 @@ async def send_and_collect(client, todo: list[int], build: Callable[[int], tuple
                                    hint="see it with the backend's batches API; rerun with --no-batch to ask one by one")
             if batch is not None and batch.output_file_id:
                 raw = (await client.files.content(batch.output_file_id)).content
-                for line in raw.splitlines():
-                    if not line.strip():
-                        continue
-                    item_out = orjson.loads(line)
-                    response = item_out.get("response") or {}
-                    custom = item_out.get("custom_id")
-                    if response.get("status_code") != 200 or not str(custom).isdigit() or int(custom) not in wanted:
-                        continue
-                    idx = int(custom)
-                    got[idx] = answer_of(kinds[idx], response["body"])
+                with collector_paused():   # thousands of answers, no cycles (core.memory)
+                    for line in raw.splitlines():
+                        if not line.strip():
+                            continue
+                        item_out = orjson.loads(line)
+                        response = item_out.get("response") or {}
+                        custom = item_out.get("custom_id")
+                        if (response.get("status_code") != 200 or not str(custom).isdigit()
+                                or int(custom) not in wanted):
+                            continue
+                        idx = int(custom)
+                        got[idx] = answer_of(kinds[idx], response["body"])
             if registry is not None:
                 registry.collect_eval_batch(backend, item["batch_id"], got, key)
             answers.update(got)
