@@ -30,6 +30,7 @@ class Backend:
     lists_every_model = False    # GET /models lists every model it serves, not only those that fine-tune
     retires_by_table = True      # OpenAI's published shutdown dates hold for its ft: models (when it says none)
     takes_url = True             # --base-url means something to it
+    url_meaning = ""             # what its URL is, for a field left empty (the environment's, else the default)
     asks_default_model = False   # its default base model is asked of its /models (a `startune serve` offers the local one)
     serves_own_models = False    # its models are startune's classifiers, which read the review alone
     eval_poll_max = 30.0         # the longest wait between two looks at an evaluation's batch, seconds
@@ -92,6 +93,7 @@ class OpenAIBackend(Backend):
     kind = "openai"
     batch_discount = 0.5
     lists_every_model = True
+    url_meaning = "empty: OPENAI_BASE_URL or api.openai.com/v1"
 
     def url_from(self, environment) -> str | None:
         return environment.openai_base_url
@@ -120,6 +122,7 @@ class AzureBackend(Backend):
     batch_discount = 0.5
     lists_every_model = True
     retires_by_table = False     # Azure retires fine-tuned deployments on its own schedule, which only it can tell
+    url_meaning = "https://NAME.openai.azure.com (empty: AZURE_OPENAI_ENDPOINT)"
 
     def url_from(self, environment) -> str | None:
         return environment.azure_openai_endpoint
@@ -150,6 +153,7 @@ class AzureBackend(Backend):
 class CompatibleBackend(Backend):
     kind = "compatible"
     asks_default_model = True
+    url_meaning = "required, e.g. http://127.0.0.1:8765/v1"
 
     def describe(self, base_url: str | None) -> str:
         from core.keys import mask_key

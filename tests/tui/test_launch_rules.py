@@ -83,3 +83,23 @@ async def test_a_backend_that_cannot_list_its_models_says_so_under_the_model(sma
         await wait_until(pilot, lambda: "could not list models" in field_note(app, "model"), 60)
         await pilot.pause(0.5)
         assert "could not list models" in field_note(app, "model")
+
+
+async def test_the_base_url_field_says_what_an_empty_one_means_for_the_chosen_backend(small_build, demo_registry,
+                                                                                      local_choice):
+    app = create_app(registry=demo_registry, backend=local_choice, clock=lambda: CLOCK)
+    async with app.run_test(size=(80, 24)) as pilot:
+        app.build_dir = small_build
+        app.action_open_launch()
+        await wait_until(pilot, lambda: isinstance(app.screen, LaunchScreen) and app.screen.query("#base-url"))
+        seen = {}
+        for kind in ("openai", "azure", "compatible"):
+            app.screen.query_one("#backend", Select).value = kind
+            await pilot.pause()
+            assert app.screen.query_one("#field-base-url").display
+            seen[kind] = app.screen.query_one("#base-url", Input).placeholder
+        assert "api.openai.com" in seen["openai"] and "openai.azure.com" in seen["azure"]
+        assert seen["compatible"].startswith("required")
+        app.screen.query_one("#backend", Select).value = "local"
+        await pilot.pause()
+        assert not app.screen.query_one("#field-base-url").display   # the local backend has no URL

@@ -147,3 +147,20 @@ async def test_runs_show_build_and_escape(demo_registry, local_choice, sample_cs
         assert isinstance(app.screen, RunsScreen)
         await pilot.press("f1")
         assert app.screen.__class__.__name__ == "HelpScreen"
+
+
+async def test_the_blank_column_entry_goes_back_to_the_dataset_s_column_and_says_so(sample_csv, demo_registry,
+                                                                                    local_choice):
+    from textual.widgets import Select
+
+    from tests.tui.test_behaviour import notifications
+
+    app = create_app(dataset=sample_csv, registry=demo_registry, backend=local_choice, clock=lambda: CLOCK)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await wait_until(pilot, lambda: isinstance(app.screen, DatasetScreen) and app.dataset is not None, 60)
+        for select_id, kept in (("text-column", "review"), ("label-column", "star")):
+            select = app.screen.query_one(f"#{select_id}", Select)
+            select.value = Select.NULL   # what choosing the prompt entry does
+            await pilot.pause()
+            assert select.value == kept and (app.dataset.text_column, app.dataset.label_column) == ("review", "star")
+            assert any(f"stays {kept}" in n for n in notifications(app))

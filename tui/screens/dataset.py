@@ -326,10 +326,19 @@ class DatasetScreen(AppScreen):
     # -- columns and labels ----------------------------------------------------------------
     @on(Select.Changed)
     def columns_changed(self, event: Select.Changed) -> None:
+        ds = self.app.dataset
+        if ds is not None and event.value is Select.NULL:
+            # a loaded dataset always has both columns: the blank entry would show none while the data
+            # (and a build) keep the previous one, so the select goes back to it and says why
+            kept = ds.text_column if event.select.id == "text-column" else ds.label_column
+            with event.select.prevent(Select.Changed):
+                event.select.value = kept
+            self.app.notify(f"A {event.select.id.replace('-', ' ')} is needed: it stays {kept}.", severity="warning")
+            return
         text = self.query_one("#text-column", Select).value
         label = self.query_one("#label-column", Select).value
-        if isinstance(text, str) and isinstance(label, str) and self.app.dataset is not None:
-            if (text, label) != (self.app.dataset.text_column, self.app.dataset.label_column):
+        if isinstance(text, str) and isinstance(label, str) and ds is not None:
+            if (text, label) != (ds.text_column, ds.label_column):
                 self._start_load(text, label)
 
     @on(Input.Changed, "#labels")

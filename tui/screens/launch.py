@@ -113,7 +113,7 @@ class LaunchScreen(AppScreen):
             yield field("JSONL file", PathInput("", id="own-file", placeholder="path to a train .jsonl file", validators=[Checks(check_jsonl)],
                                                 validate_on=["changed", "submitted"]))
             yield field("backend", Select(BACKENDS, value=choice.kind, allow_blank=False, id="backend"))
-            yield field("base URL", Input(choice.base_url or "", placeholder="for a compatible server", id="base-url"))
+            yield field("base URL", Input(choice.base_url or "", placeholder=choice.backend.url_meaning, id="base-url"))
             yield field("model", Select([(choice.default_model, choice.default_model)], value=choice.default_model,
                                         allow_blank=False, id="model"))
             for option in FIELDS:
@@ -157,7 +157,9 @@ class LaunchScreen(AppScreen):
         from core.jobs.backends import BackendChoice, missing_settings
 
         kind = self.query_one("#backend", Select).value
-        self.query_one("#field-base-url").display = BackendChoice.from_key(str(kind)).backend.takes_url
+        backend = BackendChoice.from_key(str(kind)).backend
+        self.query_one("#field-base-url").display = backend.takes_url
+        self.query_one("#base-url", Input).placeholder = backend.url_meaning
         for option in FIELDS:   # a setting only startune's own backends take is not offered for others
             self.query_one(f"#field-{option.widget}").display = kind in option.backends
         try:
