@@ -83,6 +83,11 @@ async def test_a_backend_that_cannot_list_its_models_says_so_under_the_model(sma
         await wait_until(pilot, lambda: "could not list models" in field_note(app, "model"), 60)
         await pilot.pause(0.5)
         assert "could not list models" in field_note(app, "model")
+        app.screen.query_one("#base-url", Input).value = ""   # cleared: that URL's failure says nothing now
+        app.screen.query_one("#base-url", Input).focus()
+        await pilot.press("enter")
+        await pilot.pause(0.3)
+        assert field_note(app, "model") == "" and "type it in the base URL field" in field_note(app, "backend")
 
 
 async def test_the_base_url_field_says_what_an_empty_one_means_for_the_chosen_backend(small_build, demo_registry,

@@ -164,3 +164,17 @@ async def test_the_blank_column_entry_goes_back_to_the_dataset_s_column_and_says
             await pilot.pause()
             assert select.value == kept and (app.dataset.text_column, app.dataset.label_column) == ("review", "star")
             assert any(f"stays {kept}" in n for n in notifications(app))
+
+
+async def test_a_refused_column_pick_leaves_the_selects_on_the_columns_the_data_has(sample_csv, demo_registry,
+                                                                                   local_choice):
+    from textual.widgets import Select
+
+    app = create_app(dataset=sample_csv, registry=demo_registry, backend=local_choice, clock=lambda: CLOCK)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await wait_until(pilot, lambda: isinstance(app.screen, DatasetScreen) and app.dataset is not None, 60)
+        text = app.screen.query_one("#text-column", Select)
+        text.value = "star"   # the label column too: refused
+        await wait_until(pilot, lambda: "cannot be both" in _text(app, "#dataset-summary"), 30)
+        await pilot.pause()
+        assert text.value == "review" and app.dataset.text_column == "review"

@@ -156,6 +156,12 @@ class DatasetScreen(AppScreen):
     def _read(self, message: DatasetRead) -> None:
         if message.error is not None:
             self.query_one("#dataset-summary", Static).update(Text(message.error, style="red"))
+            ds = self.app.dataset
+            if ds is not None:   # a refused pick: the selects show the columns the data still has
+                for select_id, value in (("#text-column", ds.text_column), ("#label-column", ds.label_column)):
+                    select = self.query_one(select_id, Select)
+                    with select.prevent(Select.Changed):
+                        select.value = value
         else:
             self._loaded(message.dataset, message.details, message.labels_spec)
 

@@ -149,7 +149,9 @@ class LaunchScreen(AppScreen):
         self._backend_shown()
         try:
             choice = self._choice()
-        except Exception:  # noqa: BLE001 - explained when launching; the list keeps the default
+        except Exception:  # noqa: BLE001 - explained under the backend and when launching
+            self.workers.cancel_group(self, "models")
+            self.query_one("#field-model", Field).note("")   # another URL's listing says nothing of this one
             return
         self._load_models(choice)
 
@@ -172,6 +174,8 @@ class LaunchScreen(AppScreen):
     def _missing_text(missing: list[str]) -> str:
         if not missing:
             return ""
+        if missing == ["a base URL"]:   # the one setting typed here, not in the environment
+            return "needs a base URL: type it in the base URL field"
         return f"needs {' and '.join(missing)}: set it in the environment and restart, or choose the local backend"
 
     @on(Input.Submitted, "#base-url")
