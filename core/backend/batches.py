@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import os
 import time
+from contextlib import nullcontext
 from collections.abc import Callable
 from pathlib import Path
 
@@ -151,11 +152,12 @@ def answer_many(models, endpoint: str, bodies: list[dict]) -> list[tuple[int, di
 
     by_model: dict[str, list[str]] = {}
     checked = []
-    for body in bodies:
-        request, texts = _checked(endpoint, body)
-        checked.append(request)
-        if texts:
-            by_model.setdefault(body["model"], []).extend(texts)
+    with collector_paused():   # quick work that makes many objects and no cycles (core.memory)
+        for body in bodies:
+            request, texts = _checked(endpoint, body)
+            checked.append(request)
+            if texts:
+                by_model.setdefault(body["model"], []).extend(texts)
     scored: dict[str, _Prescored] = {}
     for model_id, texts in by_model.items():
         try:
@@ -168,17 +170,21 @@ def answer_many(models, endpoint: str, bodies: list[dict]) -> list[tuple[int, di
         scored[model_id] = _Prescored(model, dict(zip(unique, _rows(model.predict_proba(unique)))))
     view = _PrescoredModels(models, scored)
     out: list[tuple[int, dict]] = []
-    for body, request in zip(bodies, checked):
-        try:
-            # a request that failed its check is checked again by its own call, which says why
-            if endpoint == "/v1/chat/completions":
-                answered = chat_completion(view, body, request if isinstance(request, str) else None)
-            else:
-                answered = completion(view, body, request if isinstance(request, list) else None)
-            out.append((200, answered))
-        except ApiError as exc:
-            out.append((exc.status, {"error": {"message": exc.message, "type": exc.type, "param": exc.param,
-                                               "code": exc.code}}))
+    # answers from scores already made are quick; a model that generates answers request by request (an LLM)
+    # may take minutes, which the collector is not kept off for
+    quick = all(body.get("model") in scored for body in bodies)
+    with collector_paused() if quick else nullcontext():
+        for body, request in zip(bodies, checked):
+            try:
+                # a request that failed its check is checked again by its own call, which says why
+                if endpoint == "/v1/chat/completions":
+                    answered = chat_completion(view, body, request if isinstance(request, str) else None)
+                else:
+                    answered = completion(view, body, request if isinstance(request, list) else None)
+                out.append((200, answered))
+            except ApiError as exc:
+                out.append((exc.status, {"error": {"message": exc.message, "type": exc.type, "param": exc.param,
+                                                   "code": exc.code}}))
     return out
 
 
@@ -351,8 +357,8 @@ class BatchWorker(LeaseLoop):
                 break
             chunk = requests[done:done + self.chunk]
             lines: dict[str, list[bytes]] = {"output": [], "error": []}
+            answers = answer_many(self.models, batch["endpoint"], [r["body"] for r in chunk])
             with collector_paused():
-                answers = answer_many(self.models, batch["endpoint"], [r["body"] for r in chunk])
                 for request, (code, body) in zip(chunk, answers):
                     ok = code == 200
                     counts["completed" if ok else "failed"] += 1
