@@ -6,6 +6,8 @@ from pathlib import Path
 
 import click
 
+from core.records.manifest import BuildManifest
+
 from core.choices import (
     CONFLICT_POLICIES,
     DEFAULT_CONFLICT_POLICY,
@@ -62,7 +64,7 @@ def prepare_options(f):
     return f
 
 
-def warn_about_build(console, manifest: dict) -> None:
+def warn_about_build(console, manifest: BuildManifest) -> None:
     from core.data.notices import build_warnings
 
     warnings = manifest["warnings"] if "warnings" in manifest else build_warnings(manifest)

@@ -6,6 +6,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from core.records.manifest import BuildManifest, SampleCount, SplitInfo
+
 if TYPE_CHECKING:
     import pandas as pd
 
@@ -15,9 +17,9 @@ DROP_WARN_SHARE = 0.05      # unusable rows above this share of the input get a 
 MAX_LABEL_VALUES = 100      # a column with more distinct values than this is no label column
 
 
-def sample_counts(requested: dict[str, int] | None, splits: dict[str, dict]) -> dict[str, dict[str, int]]:
+def sample_counts(requested: dict[str, int] | None, splits: dict[str, SplitInfo]) -> dict[str, SampleCount]:
     """Per split asked to be sampled: requested and written example counts."""
-    return {name: {"requested": n, "written": (splits.get(name) or {}).get("examples", 0)}
+    return {name: {"requested": n, "written": splits[name]["examples"] if name in splits else 0}
             for name, n in (requested or {}).items()}
 
 
@@ -42,7 +44,7 @@ def likely_label_column(frame: pd.DataFrame, labels: LabelSet, exclude: tuple[st
     return best if best and best[1] > 0 else None
 
 
-def build_warnings(manifest: dict, frame: pd.DataFrame | None = None, labels: LabelSet | None = None) -> list[str]:
+def build_warnings(manifest: BuildManifest, frame: pd.DataFrame | None = None, labels: LabelSet | None = None) -> list[str]:
     warnings = []
     for name, counts in (manifest.get("samples") or sample_counts(
             (manifest.get("options") or {}).get("samples"), manifest.get("splits") or {})).items():
@@ -50,8 +52,8 @@ def build_warnings(manifest: dict, frame: pd.DataFrame | None = None, labels: La
             warnings.append(f"--samples asked for {name}={counts['requested']:,} but only {counts['written']:,} "
                             f"usable examples were available; {name}.jsonl has {counts['written']:,}")
     splits = manifest.get("splits") or {}
-    empty = [name for name in ("val", "test") if name in splits and not (splits[name] or {}).get("examples")]
-    if empty and (splits.get("train") or {}).get("examples"):
+    empty = [name for name in ("val", "test") if name in splits and not splits[name].get("examples")]
+    if empty and "train" in splits and splits["train"].get("examples"):
         fractions = ",".join(f"{f:g}" for f in (manifest.get("options") or {}).get("fractions") or [])
         files = " and ".join(f"{name}.jsonl" for name in empty)
         warnings.append(f"{files} {'are' if len(empty) > 1 else 'is'} empty (--split {fractions}): "
@@ -78,7 +80,7 @@ def build_warnings(manifest: dict, frame: pd.DataFrame | None = None, labels: La
     return warnings
 
 
-def record_notices(manifest: dict, frame: pd.DataFrame, labels: LabelSet) -> None:
+def record_notices(manifest: BuildManifest, frame: pd.DataFrame, labels: LabelSet) -> None:
     """Add the real sample counts and the build's warnings to its manifest."""
     manifest["samples"] = sample_counts((manifest.get("options") or {}).get("samples"), manifest["splits"])
     manifest["warnings"] = build_warnings(manifest, frame, labels)

@@ -12,6 +12,7 @@ from core.choices import (CONFLICT_POLICIES, DEFAULT_CONFLICT_POLICY, DEFAULT_FO
                           DEFAULT_SEPARATOR, FORMATS, ORDERS, ConflictPolicy, Format, Order)
 from core.data.clean import CleanReport, Texts, clean_keys, take_texts
 from core.records.formats import COMPLETION_FORMAT_NOTE
+from core.records.manifest import BuildManifest, TokenSummary, TokensNote
 from core.data.labels import LabelSet
 from core.data.notices import DROP_WARN_SHARE, record_notices
 from core.data.load import LoadedDataset, load_dataset
@@ -82,7 +83,7 @@ class PrepareOptions:
 class BuildResult:
     out_dir: Path
     files: dict[str, Path]
-    manifest: dict
+    manifest: BuildManifest
     clean_report: CleanReport
     splits: dict[str, pd.DataFrame] = field(repr=False, default_factory=dict)  # label/row/group, no text
     validation: dict[str, ValidationReport] = field(repr=False, default_factory=dict)  # WriteChecks(validate=True)
@@ -269,8 +270,8 @@ def _source_info(ds: LoadedDataset, options: PrepareOptions) -> dict:
     }
 
 
-def _manifest(source_info, options, report, leaked, splits, files, digests, sizes) -> dict:
-    manifest = {
+def _manifest(source_info, options, report, leaked, splits, files, digests, sizes) -> BuildManifest:
+    manifest: BuildManifest = {
         "startune_version": _version(),
         "created_at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
         "input": source_info,
@@ -294,7 +295,7 @@ def _manifest(source_info, options, report, leaked, splits, files, digests, size
     return manifest
 
 
-def tokens_note(counted: bool) -> dict:
+def tokens_note(counted: bool) -> TokensNote:
     """What the manifest says of token counts: a launch for a backend that bills by token counts them
     itself when the build did not (core.jobs.estimate)."""
     if counted:
@@ -312,7 +313,7 @@ def format_reports(files: dict[str, Path], splits: dict, options: PrepareOptions
             for name, frame in splits.items() if len(frame)}
 
 
-def token_summary(report, sha256: str) -> dict:
+def token_summary(report, sha256: str) -> TokenSummary:
     """What pricing a launch needs of a file's validation report, tied to the file's bytes."""
     return {"sha256": sha256, "model": report.model, "format": report.format, "ok": report.ok,
             "n_examples": report.n_examples, "billed_tokens_per_epoch": report.billed_tokens_per_epoch,

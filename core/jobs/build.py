@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from core.errors import ConfigError
+from core.records.manifest import BuildManifest
 from core.progress import ProgressFn, null_progress
 
 if TYPE_CHECKING:
@@ -18,7 +19,7 @@ if TYPE_CHECKING:
 @dataclass
 class Build:
     out_dir: Path
-    manifest: dict
+    manifest: BuildManifest
     engine: str                           # "memory" or "duckdb"; "reused" for an identical earlier build
     result: BuildResult | None = None     # of a fresh build
     validation: dict = field(default_factory=dict)   # split -> ValidationReport, as written
@@ -93,7 +94,7 @@ def find_identical_build(dataset, options) -> Path | None:
     import orjson
 
     from core.errors import StartuneError
-    from core.jobs.inputs import verify_build
+    from core.jobs.inputs import read_manifest, verify_build
     from core.paths import runs_dir
 
     path = Path(dataset).expanduser()
@@ -106,8 +107,8 @@ def find_identical_build(dataset, options) -> Path | None:
     fingerprint = None
     for manifest_path in sorted(builds.glob("*/manifest.json"), reverse=True):  # newest first
         try:
-            manifest = orjson.loads(manifest_path.read_bytes())
-        except orjson.JSONDecodeError:
+            manifest = read_manifest(manifest_path.parent)
+        except StartuneError:   # not JSON, or not a manifest: not a build to reuse
             continue
         if manifest.get("options") != wanted:
             continue

@@ -9,6 +9,7 @@ from pathlib import Path
 
 from core.errors import Advice, ConfigError, DataError
 from core.progress import ProgressFn, null_progress
+from core.records.manifest import BuildManifest, TokenSummary
 from core.validation.cost import CostEstimate
 
 if TYPE_CHECKING:
@@ -104,14 +105,17 @@ def local_auto_epochs(model: str) -> tuple[int, str] | None:
     return MAX_AUTO_EPOCHS, "auto: early stopping"
 
 
-def _known_train_report(manifest: dict | None, model: str) -> dict | None:
+def _known_train_report(manifest: BuildManifest | None, model: str) -> TokenSummary | None:
     """The training file's validation summary a build's manifest carries (`startune prepare` counts the
     tokens as it writes), when it is for these very bytes and the model's tokenizer and example limit."""
     from core.validation.models import model_info
 
-    entry = ((manifest or {}).get("validation") or {}).get("train")
-    split = ((manifest or {}).get("splits") or {}).get("train") or {}
-    if not entry or not entry.get("ok") or not split.get("sha256") or entry.get("sha256") != split["sha256"]:
+    if manifest is None:
+        return None
+    entry = (manifest.get("validation") or {}).get("train")
+    split = manifest["splits"].get("train")
+    if entry is None or split is None or not entry.get("ok") or not split.get("sha256") \
+            or entry.get("sha256") != split["sha256"]:
         return None
     known, wanted = model_info(entry["model"]), model_info(model)
     if (known.encoding, known.max_example_tokens) != (wanted.encoding, wanted.max_example_tokens):

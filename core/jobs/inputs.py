@@ -10,20 +10,24 @@ import orjson
 
 from core.digest import sha256_file
 from core.errors import Advice, DataError
+from core.records.manifest import BuildManifest
 
 
-def read_manifest(build_dir: Path) -> dict:
+def read_manifest(build_dir: Path) -> BuildManifest:
     path = Path(build_dir) / "manifest.json"
     if not path.is_file():
         raise DataError("no manifest.json: not a build folder", path=build_dir,
                         hint=Advice.BUILD_FIRST)
     try:
-        return orjson.loads(path.read_bytes())
+        manifest = orjson.loads(path.read_bytes())
     except orjson.JSONDecodeError as exc:
         raise DataError(f"manifest.json is not valid JSON ({exc})", path=path) from None
+    if not isinstance(manifest, dict) or not isinstance(manifest.get("splits"), dict):
+        raise DataError("manifest.json is not a build's manifest (no splits)", path=path, hint=Advice.BUILD_FIRST)
+    return manifest  # type: ignore[return-value]  # JSON, read as the declared shape (core.records.manifest)
 
 
-def verify_build(build_dir: Path, manifest: dict) -> None:
+def verify_build(build_dir: Path, manifest: BuildManifest) -> None:
     """Refuse a build whose files are not the ones its manifest describes (edited, truncated, swapped):
     the registry would otherwise record options and counts for data that was never trained on."""
     for name, split in (manifest.get("splits") or {}).items():
@@ -45,7 +49,7 @@ class LaunchInput:
 
     train: Path
     valid: Path | None
-    manifest: dict | None          # None for the user's own files
+    manifest: BuildManifest | None   # None for the user's own files
     folder: Path
 
 

@@ -11,6 +11,7 @@ from core.digest import sha256_file
 from core.errors import Advice, DataError
 from core.jobs.inputs import LaunchInput
 from core.jobs.records import as_record
+from core.records.manifest import BuildManifest, SplitInfo
 from core.launch_options import LaunchOptions, check_for_backend, check_options
 from core.progress import ProgressFn, null_progress
 
@@ -91,9 +92,9 @@ async def delete_uploads(client, file_ids: list[str], *, registry, backend: str)
     return deleted
 
 
-def _user_manifest(inp: LaunchInput, n_train: int, n_valid: int | None) -> dict:
+def _user_manifest(inp: LaunchInput, n_train: int, n_valid: int | None) -> BuildManifest:
     """A minimal manifest for the user's own files, so the registry records what was launched."""
-    splits = {"train": {"file": str(inp.train), "examples": n_train, "sha256": sha256_file(inp.train)}}
+    splits: dict[str, SplitInfo] = {"train": {"file": str(inp.train), "examples": n_train, "sha256": sha256_file(inp.train)}}
     if inp.valid is not None:
         splits["val"] = {"file": str(inp.valid), "examples": n_valid or 0, "sha256": sha256_file(inp.valid)}
     return {"input": {"source": str(inp.train), "format": "jsonl"}, "user_files": True, "splits": splits}

@@ -30,3 +30,17 @@ def test_prepare_and_run_take_the_same_engine_and_register_the_build(run_cli, sa
     assert _engine(tmp_path / "p") == _engine(tmp_path / "r") == expected
     registered = {b["out_dir"] for b in Registry().list_builds()}
     assert {str(tmp_path / "p"), str(tmp_path / "r")} <= registered
+
+
+def test_a_broken_manifest_among_the_builds_is_passed_over_when_looking_for_an_identical_one(sample_csv):
+    from core.data.pipeline import PrepareOptions, prepare
+    from core.jobs.build import find_identical_build
+    from core.paths import runs_dir
+
+    options = PrepareOptions(samples={"train": 60, "val": 20, "test": 20})
+    builds = runs_dir() / "builds"
+    good = prepare(sample_csv, builds / "a", options).out_dir
+    for name, content in (("z1", b"[]"), ("z2", b"not json"), ("z3", b'{"options": 1}')):   # looked at first
+        (builds / name).mkdir()
+        (builds / name / "manifest.json").write_bytes(content)
+    assert find_identical_build(sample_csv, options) == good

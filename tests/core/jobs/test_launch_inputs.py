@@ -63,6 +63,16 @@ def test_a_build_whose_file_changed_is_refused(run_cli, build):
     assert _json(run_cli("jobs", "--json")) == []
 
 
+@pytest.mark.parametrize("content", [b"[]", b'{"splits": []}', b"7"])
+def test_a_manifest_that_is_json_but_not_a_manifest_is_one_line(run_cli, build, content):
+    (build / "manifest.json").write_bytes(content)
+    result = run_cli("launch", build, "--no-follow")
+    assert result.exit_code == 2 and "Traceback" not in result.output
+    assert result.stderr.strip() == (f"startune: error: {build / 'manifest.json'}: manifest.json is not a build's "
+                                     "manifest (no splits) (create one with `startune prepare DATASET --out DIR`)")
+    assert _json(run_cli("jobs", "--json")) == []
+
+
 def _options(n_epochs, batch_size, learning_rate_multiplier):
     return LaunchOptions(n_epochs=n_epochs, batch_size=batch_size, learning_rate_multiplier=learning_rate_multiplier)
 
