@@ -5,11 +5,9 @@ from __future__ import annotations
 import io
 from pathlib import Path
 
-import orjson
-
 from core.digest import sha256_file
 from core.errors import Advice, DataError
-from core.jobs.inputs import LaunchInput
+from core.jobs.inputs import LaunchInput, read_manifest
 from core.jobs.records import as_record
 from core.records.manifest import BuildManifest, SplitInfo
 from core.launch_options import LaunchOptions, check_for_backend, check_options
@@ -137,8 +135,8 @@ def recent_builds(registry, folder: Path | None = None) -> list[dict]:
             path = manifest_path.parent
             if str(path) not in found and (path / "train.jsonl").is_file():
                 try:
-                    manifest = orjson.loads(manifest_path.read_bytes())
-                except orjson.JSONDecodeError:
+                    manifest = read_manifest(path)
+                except DataError:   # not JSON, or not a manifest: not a build to offer
                     continue
                 found[str(path)] = {"path": path, "created_at": manifest_path.stat().st_mtime, "manifest": manifest}
     return sorted(found.values(), key=lambda b: b["created_at"], reverse=True)

@@ -44,3 +44,17 @@ def test_a_broken_manifest_among_the_builds_is_passed_over_when_looking_for_an_i
         (builds / name).mkdir()
         (builds / name / "manifest.json").write_bytes(content)
     assert find_identical_build(sample_csv, options) == good
+
+
+def test_the_builds_offered_for_a_launch_leave_out_a_folder_whose_manifest_is_no_manifest(sample_csv):
+    from core.data.pipeline import PrepareOptions, prepare
+    from core.jobs.launch import recent_builds
+    from core.paths import runs_dir
+
+    builds = runs_dir() / "builds"
+    good = prepare(sample_csv, builds / "a", PrepareOptions(samples={"train": 60, "val": 20, "test": 20})).out_dir
+    broken = builds / "b"
+    broken.mkdir()
+    (broken / "train.jsonl").write_bytes((good / "train.jsonl").read_bytes())
+    (broken / "manifest.json").write_bytes(b"[]")
+    assert [b["path"] for b in recent_builds(Registry())] == [good]
