@@ -83,6 +83,17 @@ class ConfigError(StartuneError):
     """An option or setting is invalid."""
 
 
+class ValueRefused(ConfigError):
+    """A value given for an option that the option's rule refuses, as parts: the command line says
+    "--flag 'value': rule"; the app, whose field names the option and shows the value, says the rule."""
+
+    def __init__(self, flag: str, value: object, rule: str, *, hint: str | Advice | None = None,
+                 shown: str | None = None) -> None:
+        self.flag, self.value, self.rule = flag, value, rule
+        # as typed, quoted (an empty or spaced value stays visible); ``shown`` where the value is a number
+        super().__init__(f"{flag} {repr(str(value)) if shown is None else shown}: {rule}", hint=hint)
+
+
 class BackendError(StartuneError):
     """A backend answered with an error, or could not be reached."""
 

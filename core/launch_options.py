@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
 
 from core.choices import BACKEND_KINDS, CLASS_WEIGHTS, TRAINING_TYPES, DEFAULT_OBJECTIVE, OBJECTIVES
-from core.errors import ConfigError
+from core.errors import ConfigError, ValueRefused
 from core.seed import SEED_RULE, parse_seed, seed_refused
 
 Kind = Literal["whole", "number", "choice", "text", "seed", "dollars", "switch", "wandb"]
@@ -128,8 +128,7 @@ class Option:
             raise self._refuse(text) from None
 
     def _refuse(self, text: object, rule: str | None = None) -> ConfigError:
-        # "--epochs '0': ..." : the app names its field instead of the flag (tui/errors.py)
-        return ConfigError(f"{self.flag or self.name} {str(text)!r}: {rule or self.rule}")
+        return ValueRefused(self.flag or self.name, text, rule or self.rule)
 
     # -- a typed value: LaunchOptions, a request body, a run's recorded settings ------------------
     def check(self, value: object) -> Any:

@@ -6,7 +6,7 @@ both seeds means a value that builds also trains."""
 
 from __future__ import annotations
 
-from core.errors import ConfigError
+from core.errors import ValueRefused
 
 MAX_SEED = 2**31 - 1
 SEED_RULE = f"a whole number from 0 to {MAX_SEED}"
@@ -18,10 +18,10 @@ def seed_refused(value: object) -> bool:
 
 
 def parse_seed(text: str | int | None, flag: str = "--seed") -> int | None:
-    """The seed typed as ``text`` (None when blank); ConfigError naming ``flag`` otherwise."""
+    """The seed typed as ``text`` (None when blank); ValueRefused naming ``flag`` otherwise."""
     if text is None or not str(text).strip():
         return None
     value = str(text).strip()
     if not (value.isascii() and value.isdigit()) or len(value) > len(str(MAX_SEED)) or int(value) > MAX_SEED:
-        raise ConfigError(f"{flag} {str(text)!r}: {SEED_RULE}")
+        raise ValueRefused(flag, text, SEED_RULE)
     return int(value)

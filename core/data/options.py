@@ -8,7 +8,7 @@ from core.data.labels import LabelSet
 from core.data.pipeline import PrepareOptions
 from core.data.split import SPLITS
 from core.choices import DEFAULT_SEED
-from core.errors import ConfigError
+from core.errors import ValueRefused
 from core.seed import parse_seed
 
 
@@ -23,8 +23,8 @@ def _unescape(text: str | None, flag: str) -> str | None:
     try:
         return text.encode("utf-8").decode("unicode_escape").encode("latin-1").decode("utf-8")
     except UnicodeError as exc:
-        raise ConfigError(f"{flag} {text!r}: invalid backslash escape ({getattr(exc, 'reason', exc)})",
-                          hint="use \\n, \\t, \\xNN or \\\\ for a backslash") from None
+        raise ValueRefused(flag, text, f"invalid backslash escape ({getattr(exc, 'reason', exc)})",
+                           hint="use \\n, \\t, \\xNN or \\\\ for a backslash") from None
 
 
 def _seed(text: str | int | None) -> int:
@@ -38,7 +38,7 @@ def options_from_strings(**kw) -> PrepareOptions:
         # three of them, as PrepareOptions.check() says when they are not
         fractions = cast(tuple[float, float, float], tuple(float(x) for x in kw["fractions"].split(",")))
     except ValueError:
-        raise ConfigError(f"--split {kw['fractions']!r}: give three numbers like 0.6,0.2,0.2") from None
+        raise ValueRefused("--split", kw["fractions"], "give three numbers like 0.6,0.2,0.2") from None
     samples = None
     spec = kw.get("samples_spec")
     if spec:
@@ -48,13 +48,13 @@ def options_from_strings(**kw) -> PrepareOptions:
             else:
                 samples = dict.fromkeys(SPLITS, int(spec))
         except ValueError:
-            raise ConfigError(f"--samples {spec!r}: give N or train=N,val=N,test=N") from None
+            raise ValueRefused("--samples", spec, "give N or train=N,val=N,test=N") from None
     balance = kw.get("balance")
     if balance is not None and balance != "equal":
         try:
             balance = int(balance)
         except ValueError:
-            raise ConfigError(f"--balance {balance!r}: give 'equal' or a number") from None
+            raise ValueRefused("--balance", balance, "give 'equal' or a number") from None
     options = PrepareOptions(
         text_column=kw.get("text_column"), label_column=kw.get("label_column"),
         labels=LabelSet.parse(kw.get("labels_spec")), dedup=kw["dedup"], conflict_policy=kw["conflicts"],

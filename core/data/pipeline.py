@@ -21,7 +21,7 @@ from core.data.split import SPLITS, check_fractions, rng_for, split_by_column, s
 from core.data.build_dir import build_folder
 from core.data.write import manifest_bytes, write_file, write_jsonl
 from core.seed import SEED_RULE, seed_refused
-from core.errors import Advice, ConfigError, DataError
+from core.errors import Advice, ConfigError, DataError, ValueRefused
 from core.progress import ProgressFn, null_progress
 
 if TYPE_CHECKING:
@@ -64,7 +64,7 @@ class PrepareOptions:
         if self.format == "completion" and not self.separator:
             raise ConfigError("the completion format needs a non-empty separator")
         if seed_refused(self.seed):
-            raise ConfigError(f"--seed {self.seed!r}: {SEED_RULE}")
+            raise ValueRefused("--seed", self.seed, SEED_RULE, shown=repr(self.seed))
         check_fractions(self.fractions)
         for split, n in (self.samples or {}).items():
             if split not in SPLITS:

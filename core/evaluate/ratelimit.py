@@ -9,11 +9,11 @@ class RateLimiter:
     def __init__(self, rpm: float | None = None, tpm: float | None = None) -> None:
         from aiolimiter import AsyncLimiter
 
-        from core.errors import ConfigError
+        from core.errors import ValueRefused
 
         for flag, value in (("--rpm", rpm), ("--tpm", tpm)):
             if value is not None and not value > 0:  # NaN and negatives too
-                raise ConfigError(f"{flag} {value}: give a limit above 0, or leave it out")
+                raise ValueRefused(flag, value, "give a limit above 0, or leave it out", shown=str(value))
         self.requests = AsyncLimiter(rpm, 60) if rpm else None
         self.tokens = AsyncLimiter(tpm, 60) if tpm else None
 

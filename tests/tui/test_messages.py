@@ -89,3 +89,20 @@ def test_every_advice_core_gives_has_the_apps_own_words_and_they_name_no_flag():
         assert said == f"reviews.csv: no text column found ({APP_ADVICE[advice]})"
         assert "--" not in said and "startune " not in said
         assert str(DataError("x", hint=advice)) == f"x ({advice.value})"   # the command line's words
+
+
+def test_a_field_says_a_refused_value_s_rule_and_other_errors_with_the_app_s_advice():
+    from core.errors import Advice, ConfigError, ValueRefused
+    from tui.errors import APP_ADVICE
+    from tui.widgets.form import Checks
+
+    def refused(value):
+        raise ValueRefused("--samples", value, "give N or train=N,val=N,test=N")
+
+    def advised(value):
+        raise ConfigError("too many for this file", hint=Advice.SAMPLE_FEWER)
+
+    assert str(ValueRefused("--samples", "x", "give N")) == "--samples 'x': give N"   # the command line's line
+    assert Checks(refused).validate("x").failure_descriptions == ["give N or train=N,val=N,test=N"]
+    assert Checks(advised).validate("9").failure_descriptions == [
+        f"too many for this file ({APP_ADVICE[Advice.SAMPLE_FEWER]})"]

@@ -5,7 +5,6 @@ something to say: a value a validator refused, or a remark such as "ignored in t
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable
 
 from textual.app import ComposeResult
@@ -65,10 +64,6 @@ def first_error(screen) -> tuple[Input, str] | None:
     return None
 
 
-# CLI wording that core messages may carry; the app names its own fields instead
-_FLAG_VALUE = re.compile(r"""^--[\w-]+ (?:'(?:[^'\\]|\\.)*'|"(?:[^"\\]|\\.)*"): """)  # flag and value, as repr
-
-
 class Checks(Validator):
     """Accepts a value when ``check(value)`` returns without raising; the exception's message
     (StartuneError, or ValueError from a parse) explains a refused value."""
@@ -78,16 +73,18 @@ class Checks(Validator):
         self.check, self.allow_empty = check, allow_empty
 
     def validate(self, value: str) -> ValidationResult:
-        from core.errors import StartuneError
-        from tui.errors import app_wording
+        from core.errors import Advice, StartuneError, ValueRefused
+        from tui.errors import APP_ADVICE, app_wording
 
         if self.allow_empty and not value.strip():
             return self.success()
         try:
             self.check(value)
         except StartuneError as exc:
-            message = exc.message if exc.hint is None else f"{exc.message} ({exc.hint})"
-            return self.failure(app_wording(_FLAG_VALUE.sub("", message)))
+            # a refused value is said by its rule alone: the field around it names the option and shows the value
+            message = exc.rule if isinstance(exc, ValueRefused) else exc.message
+            hint = APP_ADVICE[exc.hint] if isinstance(exc.hint, Advice) else exc.hint
+            return self.failure(app_wording(message if hint is None else f"{message} ({hint})"))
         except (ValueError, TypeError, OverflowError) as exc:
             return self.failure(app_wording(str(exc)))
         return self.success()
