@@ -369,7 +369,6 @@ class BatchWorker(LeaseLoop):
                         "id": new_id("batch_req_"), "custom_id": request["custom_id"],
                         "response": {"status_code": code, "request_id": new_id("req_"), "body": body},
                         "error": None}))
-                del answers
             sizes = dict(batch["_bytes"])
             for kind, written in lines.items():
                 if written:

@@ -156,12 +156,8 @@ class DatasetScreen(AppScreen):
     def _read(self, message: DatasetRead) -> None:
         if message.error is not None:
             self.query_one("#dataset-summary", Static).update(Text(message.error, style="red"))
-            ds = self.app.dataset
-            if ds is not None:   # a refused pick: the selects show the columns the data still has
-                for select_id, value in (("#text-column", ds.text_column), ("#label-column", ds.label_column)):
-                    select = self.query_one(select_id, Select)
-                    with select.prevent(Select.Changed):
-                        select.value = value
+            if self.app.dataset is not None:   # a refused pick: the selects show the columns the data still has
+                self._show_columns(self.app.dataset)
         else:
             self._loaded(message.dataset, message.details, message.labels_spec)
 
@@ -172,12 +168,7 @@ class DatasetScreen(AppScreen):
         self.app.dataset_details = details
         if labels_spec is not None:
             self.app.labels_spec = labels_spec
-        columns = [(c, c) for c in ds.frame.columns]
-        for select_id, value in (("#text-column", ds.text_column), ("#label-column", ds.label_column)):
-            select = self.query_one(select_id, Select)
-            with select.prevent(Select.Changed):
-                select.set_options(columns)
-                select.value = value
+        self._show_columns(ds, [(c, c) for c in ds.frame.columns])
         self.pager = PreviewPager(ds, page_size=self._fits())
         self.first_row = 0
         self._columns()
@@ -186,6 +177,15 @@ class DatasetScreen(AppScreen):
             self._summary(ds, *details)
         if not self.query_one("#preview", DataTable).size.height:  # not laid out yet: fit once it is
             self.call_after_refresh(self._refit)
+
+    def _show_columns(self, ds, options: list[tuple[str, str]] | None = None) -> None:
+        """The column selects on ``ds``'s text and label columns (offering ``options`` when given)."""
+        for select_id, value in (("#text-column", ds.text_column), ("#label-column", ds.label_column)):
+            select = self.query_one(select_id, Select)
+            with select.prevent(Select.Changed):
+                if options is not None:
+                    select.set_options(options)
+                select.value = value
 
     def _summary(self, ds, summary, report) -> None:
         invalid = sum(summary.invalid_labels.values())
@@ -337,8 +337,7 @@ class DatasetScreen(AppScreen):
             # a loaded dataset always has both columns: the blank entry would show none while the data
             # (and a build) keep the previous one, so the select goes back to it and says why
             kept = ds.text_column if event.select.id == "text-column" else ds.label_column
-            with event.select.prevent(Select.Changed):
-                event.select.value = kept
+            self._show_columns(ds)
             self.app.notify(f"A {event.select.id.replace('-', ' ')} is needed: it stays {kept}.", severity="warning")
             return
         text = self.query_one("#text-column", Select).value

@@ -26,6 +26,7 @@ BACKEND_NAMES = {"local": "local (this machine)", "openai": "OpenAI", "azure": "
                  "compatible": "compatible base URL"}
 BACKENDS = [(BACKEND_NAMES[kind], kind) for kind in BACKEND_KINDS]
 OWN_FILE = "own-file"  # the build selector's entry for a JSONL file of the user's own
+NO_URL = "a base URL"  # what a compatible backend without one lacks: typed on this screen, not exported
 
 
 def trainable(model: str) -> bool:
@@ -167,14 +168,14 @@ class LaunchScreen(AppScreen):
         try:
             missing = missing_settings(self._choice())
         except Exception:  # noqa: BLE001 - e.g. compatible without a URL yet
-            missing = ["a base URL"]
+            missing = [NO_URL]
         self.query_one("#field-backend", Field).note(self._missing_text(missing))
 
     @staticmethod
     def _missing_text(missing: list[str]) -> str:
         if not missing:
             return ""
-        if missing == ["a base URL"]:   # the one setting typed here, not in the environment
+        if missing == [NO_URL]:   # the one setting typed here, not in the environment
             return "needs a base URL: type it in the base URL field"
         return f"needs {' and '.join(missing)}: set it in the environment and restart, or choose the local backend"
 

@@ -13,7 +13,6 @@ class DevicesError(TrainingDataError):
     code, param = "invalid_devices", None
 
 
-
 def pick_device(prefer: str | None = None):
     """(torch.device, autocast dtype or None, a phrase for the job's events). STARTUNE_DEVICE=cpu|cuda|mps
     overrides the choice (CUDA, then Apple MPS, then CPU)."""
@@ -34,7 +33,6 @@ def pick_device(prefer: str | None = None):
     if wanted in ("cuda", "mps"):
         raise BaseModelError(f"STARTUNE_DEVICE={wanted} but torch sees no {wanted} device here")
     return torch.device("cpu"), None, f"cpu ({torch.get_num_threads()} threads)"
-
 
 
 def autocast(device, dtype):

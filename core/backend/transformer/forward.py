@@ -22,7 +22,6 @@ def pad_batch(ids: list[list[int]], pad_id: int, device):
     return input_ids.to(device), mask.to(device)
 
 
-
 def batches(lengths: Sequence[int], most: int | None = None, tokens: int | None = None) -> list[list[int]]:
     """Indices of the texts in forward batches: shortest first, each batch as many texts as fit ``tokens``
     once padded to its longest (``most`` at most, one at least). A fixed 64 left a quarter of a sorted

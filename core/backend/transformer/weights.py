@@ -23,7 +23,6 @@ class BaseModelError(TrainingDataError):
     code, param = "invalid_model", "model"
 
 
-
 def is_transformer(model_id: str) -> bool:
     return model_id == MINILM or (model_id.startswith(HF_PREFIX) and len(model_id) > len(HF_PREFIX))
 
@@ -37,7 +36,6 @@ def require(model_id: str) -> None:
     message = missing_extra(model_id)
     if message:
         raise BaseModelError(message)
-
 
 
 def verify_weights(folder: Path, expected: str = MINILM_SHA256) -> None:
